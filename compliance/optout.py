@@ -1,0 +1,48 @@
+"""Opt-out detection (layer 1): keywords matched on lower-cased, accent-folded text.
+
+A short message (at most four words, punctuation and emoji aside) containing an active
+keyword is a strong match and opts out at once. A keyword inside an ordinary sentence is a
+weak match: the interpreter decides ("vou sair pra pagar no pix" is not an opt-out).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import unicodedata
+
+from compliance.models import OptOutKeyword
+
+STRONG_MATCH_MAX_WORDS = 4
+_NOT_WORD = re.compile(r"[^\w\s]|_", re.UNICODE)
+
+
+class Match(enum.Enum):
+    NONE = "none"
+    WEAK = "weak"
+    STRONG = "strong"
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents, drop punctuation and emoji, squeeze spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    no_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(_NOT_WORD.sub(" ", no_accents).split())
+
+
+def active_keywords() -> list[str]:
+    # Read on every message (a dozen rows): a keyword added in the admin counts at once.
+    return [fold(k) for k in OptOutKeyword.objects.filter(active=True).values_list("keyword", flat=True)]
+
+
+def detect(text: str, keywords: list[str] | None = None) -> Match:
+    folded = fold(text)
+    if not folded:
+        return Match.NONE
+    padded = f" {folded} "
+    candidates = active_keywords() if keywords is None else [fold(k) for k in keywords]
+    if not any(k and f" {k} " in padded for k in candidates):
+        return Match.NONE
+    if len(folded.split()) <= STRONG_MATCH_MAX_WORDS:
+        return Match.STRONG
+    return Match.WEAK

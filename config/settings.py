@@ -1,0 +1,208 @@
+"""Sara's settings: one file, every knob from the environment (django-environ).
+
+With no environment at all Sara runs on the embedded defaults: SQLite, Celery tasks executed
+eagerly after commit, the console WhatsApp backend and the rule-based interpreter. Each
+variable of SPEC §2 switches one part to the real thing.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=True)
+
+
+def _secret(name: str, dev_value: str) -> str:
+    """A secret from the environment; a fixed dev value only when DEBUG is on."""
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return dev_value
+    raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+
+
+SECRET_KEY = _secret("SECRET_KEY", "dev-insecure-secret-key-do-not-use-in-production")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_celery_beat",
+    "sara.apps.SaraConfig",
+    "recovery.apps.RecoveryConfig",
+    "messaging.apps.MessagingConfig",
+    "compliance.apps.ComplianceConfig",
+]
+
+MIDDLEWARE = [
+    "sara.tracing.TraceIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Persistent connections: a webhook costs one round trip, not a TCP + auth handshake.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis, cache and Celery ----------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="")
+
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+# No Redis: tasks run in-process right after the transaction that queued them commits.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+# A task is acknowledged only when it finished: a worker killed mid-task leaves it queued.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The work is I/O bound (OpenAI ≈ 1 s, Graph ≈ 0.3 s): threads keep up where prefork cannot.
+CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=100)
+CELERY_TASK_SOFT_TIME_LIMIT = 60
+CELERY_TASK_TIME_LIMIT = 90
+# An unacknowledged task is redelivered after this long; every task finishes far sooner.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck": {"task": "messaging.tasks.sweep_stuck", "schedule": 60.0},
+    "sweep-windows": {"task": "compliance.tasks.sweep_windows", "schedule": 300.0},
+}
+CELERY_TIMEZONE = "UTC"
+
+# --- WhatsApp (Meta Cloud API) --------------------------------------------------------------
+WHATSAPP_APP_SECRET = _secret("WHATSAPP_APP_SECRET", "dev-app-secret")
+WHATSAPP_VERIFY_TOKEN = _secret("WHATSAPP_VERIFY_TOKEN", "dev-verify-token")
+WHATSAPP_ACCESS_TOKEN = env.str("WHATSAPP_ACCESS_TOKEN", default="")
+WHATSAPP_PHONE_NUMBER_ID = env.str("WHATSAPP_PHONE_NUMBER_ID", default="console")
+WHATSAPP_API_BASE_URL = env.str("WHATSAPP_API_BASE_URL", default="https://graph.facebook.com")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v21.0")
+WHATSAPP_TEMPLATE_NAME = env.str("WHATSAPP_TEMPLATE_NAME", default="recovery_invitation")
+WHATSAPP_TEMPLATE_LANGUAGE = env.str("WHATSAPP_TEMPLATE_LANGUAGE", default="pt_BR")
+WHATSAPP_FOLLOWUP_TEMPLATE_NAME = env.str("WHATSAPP_FOLLOWUP_TEMPLATE_NAME", default="recovery_followup")
+WHATSAPP_MPS = env.int("WHATSAPP_MPS", default=80)
+WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10.0)
+WHATSAPP_BACKEND = env.str(
+    "WHATSAPP_BACKEND",
+    default=(
+        "messaging.whatsapp.cloud.CloudAPIBackend"
+        if WHATSAPP_ACCESS_TOKEN
+        else "messaging.whatsapp.console.ConsoleBackend"
+    ),
+)
+
+# --- Checkout / payment platform ------------------------------------------------------------
+PAYMENT_WEBHOOK_SECRET = _secret("PAYMENT_WEBHOOK_SECRET", "dev-payment-secret")
+
+# --- OpenAI ---------------------------------------------------------------------------------
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=5.0)
+SARA_INTERPRETER = env.str("SARA_INTERPRETER", default="openai" if OPENAI_API_KEY else "rules")
+
+# --- Domain knobs ---------------------------------------------------------------------------
+SARA_QUIET_HOURS = env.str("SARA_QUIET_HOURS", default="21:00-08:00")
+FOLLOWUP_AFTER_HOURS = env.float("FOLLOWUP_AFTER_HOURS", default=20)
+SARA_EXPIRE_AFTER_HOURS = env.float("SARA_EXPIRE_AFTER_HOURS", default=72)
+SARA_MAX_EXCHANGES = env.int("SARA_MAX_EXCHANGES", default=5)
+SARA_MAX_DISCOUNT_OFFERS = 3
+SARA_DISCOUNT_VALUE_THRESHOLD = Decimal(env.str("SARA_DISCOUNT_VALUE_THRESHOLD", default="500"))
+# Work older than this that has not moved is re-driven by messaging.tasks.sweep_stuck.
+SARA_STUCK_AFTER_SECONDS = env.int("SARA_STUCK_AFTER_SECONDS", default=120)
+# Meta batches above this many updates are stored raw and fanned out by a task.
+SARA_INLINE_BATCH_LIMIT = env.int("SARA_INLINE_BATCH_LIMIT", default=50)
+
+# --- Observability --------------------------------------------------------------------------
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, traces_sample_rate=0.0)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "sara.logging.JsonFormatter"}},
+    "filters": {"trace": {"()": "sara.logging.TraceIdFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["trace"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Web ------------------------------------------------------------------------------------
+LANGUAGE_CODE = "pt-br"
+TIME_ZONE = "America/Sao_Paulo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+
+# The Meta webhook accepts batches of up to 5 MiB; every view checks its own limit first.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 1
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "sara.http.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}

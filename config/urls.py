@@ -1,0 +1,22 @@
+"""Sara's URLs: webhooks (SPEC §4), the integrations API (§8), probes (§9) and the admin."""
+
+from django.contrib import admin
+from django.urls import path
+
+from messaging import api as messaging_api
+from messaging import webhooks as messaging_webhooks
+from recovery import webhooks as recovery_webhooks
+from sara import views as sara_views
+
+urlpatterns = [
+    path("webhook/abandonment", recovery_webhooks.abandonment_webhook, name="webhook-abandonment"),
+    path("webhook/payment", recovery_webhooks.payment_webhook, name="webhook-payment"),
+    path("webhook/messages", messaging_webhooks.meta_webhook, name="webhook-messages"),
+    path("conversations/<int:pk>", messaging_api.ConversationDetail.as_view(), name="conversation-detail"),
+    path(
+        "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
+    ),
+    path("health", sara_views.health, name="health"),
+    path("ready", sara_views.ready, name="ready"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,6 @@
+"""Messaging services: every write and side effect of conversations and messages.
+
+- `inbound`: what Meta's webhook delivers (messages, statuses) stored durably, once.
+- `conversation`: one inbound message read and answered (SPEC §5).
+- `outbound`: messages queued, sent through the gate, failed, retried (SPEC §6).
+"""

@@ -1,0 +1,197 @@
+"""One inbound message read and answered (SPEC §5), exactly once however often it runs."""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, IntegerField, Value, When
+from django.utils import timezone
+
+from compliance import optout
+from compliance.services import optout_register
+from messaging.models import Conversation, Message
+from messaging.services.outbound import message_queue
+from recovery.models import Customer
+from recovery.phones import InvalidPhone, phone_from_wa_id
+from sara import agent
+from sara.interpretation import Context, Turn
+
+logger = logging.getLogger(__name__)
+
+HISTORY_SIZE = 10
+
+
+class Outcome(enum.StrEnum):
+    ALREADY_PROCESSED = "already_processed"
+    NO_CONVERSATION = "no_conversation"
+    OPTED_OUT = "opted_out"
+    OPT_OUT_REGISTERED = "opt_out_registered"
+    ASKED_FOR_TEXT = "asked_for_text"
+    HANDED_OFF = "handed_off"
+    WAITING_FOR_HUMAN = "waiting_for_human"
+    REPLIED = "replied"
+
+
+def open_conversation_for(customer: Customer) -> Conversation | None:
+    """The customer's open conversation: active > error > awaiting_response, newest first."""
+    priority = Case(
+        When(status=Conversation.Status.ACTIVE, then=Value(0)),
+        When(status=Conversation.Status.ERROR, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("abandonment__product", "customer")
+        .filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
+        .annotate(priority=priority)
+        .order_by("priority", "-created_at")
+        .first()
+    )
+
+
+def inbound_process(*, message_id: int) -> Outcome:
+    # The message row lock makes a repeat of this task wait, then see "processed"; the
+    # conversation row lock makes messages of one conversation go one at a time.
+    with transaction.atomic():
+        message = (
+            Message.objects.select_for_update().filter(pk=message_id, direction=Message.Direction.IN).first()
+        )
+        if message is None or message.status != Message.Status.RECEIVED:
+            return Outcome.ALREADY_PROCESSED
+        outcome = _process(message)
+        message.status = Message.Status.PROCESSED
+        message.processed_at = timezone.now()
+        message.save()
+    logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
+    return outcome
+
+
+def _process(message: Message) -> Outcome:
+    try:
+        phone = phone_from_wa_id(message.wa_id)
+    except InvalidPhone:
+        phone = ""
+    customer = Customer.objects.filter(phone=phone).first() if phone else None
+    conversation = open_conversation_for(customer) if customer else None
+    match = optout.detect(message.text) if message.kind in Message.TEXT_KINDS else optout.Match.NONE
+
+    if conversation is None:
+        # An opt-out from any number is honoured, even with no conversation to close.
+        if phone and match is optout.Match.STRONG:
+            optout_register(phone=phone, reason="keyword")
+            return Outcome.OPT_OUT_REGISTERED
+        return Outcome.NO_CONVERSATION
+    if customer.opted_out:
+        message.conversation = conversation
+        return Outcome.OPTED_OUT
+
+    message.conversation = conversation
+    _record_customer_message(conversation, message)
+
+    if match is optout.Match.STRONG:
+        _opt_out(conversation, reason="keyword")
+        return Outcome.OPT_OUT_REGISTERED
+    if conversation.needs_human:
+        return Outcome.WAITING_FOR_HUMAN
+    if conversation.exchanges >= settings.SARA_MAX_EXCHANGES:
+        conversation.needs_human = True
+        conversation.save(update_fields=["needs_human", "updated_at"])
+        message_queue(conversation=conversation, purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
+        _count_exchange(conversation)
+        return Outcome.HANDED_OFF
+    if message.kind not in Message.TEXT_KINDS or not message.text.strip():
+        message_queue(conversation=conversation, purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
+        _count_exchange(conversation)
+        return Outcome.ASKED_FOR_TEXT
+
+    abandonment = conversation.abandonment
+    product = abandonment.product
+    context = Context(
+        text=message.text,
+        customer_name=customer.name,
+        product_name=product.name if product else "",
+        product_description=product.description if product else "",
+        value=abandonment.value,
+        history=_history(conversation, exclude=message.pk),
+        weak_optout=match is optout.Match.WEAK,
+    )
+    interpretation = agent.interpret(context)
+    message.intent = interpretation.intent
+    message.sentiment = interpretation.sentiment
+    message.tokens_used = interpretation.tokens_used
+
+    if interpretation.intent == "opt_out":
+        _opt_out(conversation, reason="ai" if not interpretation.fallback else "keyword")
+        return Outcome.OPT_OUT_REGISTERED
+
+    offer = agent.should_offer_discount(abandonment, interpretation)
+    text = agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer)
+    message_queue(
+        conversation=conversation,
+        purpose=Message.Purpose.REPLY,
+        text=text,
+        metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
+    )
+    if offer:
+        abandonment.discount_offers += 1
+        abandonment.save(update_fields=["discount_offers", "updated_at"])
+    _count_exchange(conversation)
+    return Outcome.REPLIED
+
+
+def _record_customer_message(conversation: Conversation, message: Message) -> None:
+    written_at = message.whatsapp_timestamp or message.created_at
+    if conversation.last_user_message_at is None or written_at > conversation.last_user_message_at:
+        conversation.last_user_message_at = written_at
+    conversation.last_message_at = timezone.now()
+    conversation.message_count += 1
+    if conversation.status == Conversation.Status.AWAITING_RESPONSE:
+        conversation.status = Conversation.Status.ACTIVE
+    conversation.save(
+        update_fields=["last_user_message_at", "last_message_at", "message_count", "status", "updated_at"]
+    )
+    abandonment = conversation.abandonment
+    if abandonment.status == abandonment.Status.INITIATED:
+        abandonment.status = abandonment.Status.ACTIVE
+        abandonment.save(update_fields=["status", "updated_at"])
+
+
+def _count_exchange(conversation: Conversation) -> None:
+    conversation.exchanges += 1
+    conversation.save(update_fields=["exchanges", "updated_at"])
+
+
+def _opt_out(conversation: Conversation, *, reason: str) -> None:
+    """Opt the customer out, close everything and send the one farewell allowed."""
+    optout_register(phone=conversation.customer.phone, reason=reason)
+    message_queue(conversation=conversation, purpose=Message.Purpose.FAREWELL, text=agent.FAREWELL)
+
+
+def _history(conversation: Conversation, *, exclude: int) -> list[Turn]:
+    recent = (
+        conversation.messages.exclude(pk=exclude)
+        .exclude(text="")
+        .order_by("-created_at", "-id")
+        .values_list("direction", "text")[:HISTORY_SIZE]
+    )
+    return [
+        Turn(role="customer" if d == Message.Direction.IN else "sara", text=t) for d, t in reversed(recent)
+    ]
+
+
+def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
+    """Close a conversation by hand (support staff or an integration); its cart stops being chased."""
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.is_open:
+            conversation.status = Conversation.Status.CLOSED
+            conversation.close_reason = reason[:200] or Conversation.CloseReason.MANUAL
+            conversation.closed_at = now
+            conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
+            # Pending sends of a closed conversation stay pending; the gate still checks them.
+    return conversation

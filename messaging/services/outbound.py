@@ -1,0 +1,197 @@
+"""Outbound messages: queued as rows, claimed, checked by the gate, sent once, failed visibly."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from datetime import timedelta
+from typing import Any
+
+import sentry_sdk
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from compliance.gate import Reason, check_send
+from messaging import ratelimit
+from messaging.models import Conversation, Message
+from messaging.services.inbound import pending_statuses_apply
+from messaging.whatsapp import OutboundMessage, WhatsAppError, get_backend
+from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
+
+logger = logging.getLogger(__name__)
+
+# A claim older than this with no wamid means the worker died mid-send: the outcome is unknown.
+CLAIM_LEASE = timedelta(minutes=2)
+
+
+class SendOutcome(enum.StrEnum):
+    SENT = "sent"
+    SKIPPED = "skipped"  # already sent, failed, claimed by another worker, or not due yet
+    DEFERRED = "deferred"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+
+
+def message_queue(
+    *,
+    conversation: Conversation,
+    purpose: str,
+    text: str = "",
+    template: dict[str, Any] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Message:
+    """Store an outbound message (pending) and queue its send once the transaction commits."""
+    data = dict(metadata or {})
+    if template:
+        data["template"] = template
+    message = Message.objects.create(
+        conversation=conversation,
+        direction=Message.Direction.OUT,
+        kind=Message.Kind.TEMPLATE if template else Message.Kind.TEXT,
+        purpose=purpose,
+        wa_id=conversation.customer.phone.lstrip("+"),
+        text=text,
+        status=Message.Status.PENDING,
+        metadata=data,
+    )
+    Conversation.objects.filter(pk=conversation.pk).update(
+        message_count=F("message_count") + 1, last_message_at=message.created_at
+    )
+    transaction.on_commit(lambda: queue_send(message.pk), robust=True)
+    return message
+
+
+def queue_send(message_id: int) -> None:
+    from messaging.tasks import send_message
+
+    send_message.delay(message_id)
+
+
+def _claim(message_id: int) -> bool:
+    """A conditional UPDATE: of all workers holding this id, exactly one gets to send."""
+    now = timezone.now()
+    return bool(
+        Message.objects.filter(
+            pk=message_id,
+            direction=Message.Direction.OUT,
+            status=Message.Status.PENDING,
+            whatsapp_message_id__isnull=True,
+        )
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_LEASE))
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+        .update(claimed_at=now)
+    )
+
+
+def _release(message_id: int, **fields: Any) -> None:
+    Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(claimed_at=None, **fields)
+
+
+def outbound_for(message: Message) -> OutboundMessage:
+    to = message.conversation.customer.phone
+    template = message.metadata.get("template")
+    if message.kind == Message.Kind.TEMPLATE and template:
+        return OutboundMessage(
+            to=to,
+            template_name=template["name"],
+            template_language=template["language"],
+            template_parameters=list(template.get("parameters", [])),
+        )
+    return OutboundMessage(to=to, text=message.text)
+
+
+def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
+    """Send one pending message. A transient WhatsAppError is re-raised for the task to retry."""
+    if not _claim(message_id):
+        return SendOutcome.SKIPPED
+    message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+    now = timezone.now()
+    decision = check_send(message, now=now)
+    if decision.deferred:
+        _release(message_id, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
+        logger.info(
+            "send deferred", extra={"message_id": message_id, "until": decision.defer_until.isoformat()}
+        )
+        return SendOutcome.DEFERRED
+    if not decision.allowed:
+        message_fail(
+            message=message, code=decision.reason, detail=_BLOCK_DETAIL[decision.reason], report=False
+        )
+        return SendOutcome.BLOCKED
+
+    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
+    try:
+        ratelimit.acquire(settings.WHATSAPP_PHONE_NUMBER_ID)
+        result = get_backend().send(outbound_for(message))
+    except ratelimit.RateLimitTimeout as exc:
+        _release(message_id)
+        raise WhatsAppError(str(exc), permanent=False) from exc
+    except WhatsAppError as exc:
+        if exc.code == OUTSIDE_WINDOW_CODE and message.kind == Message.Kind.TEXT:
+            message_fail(message=message, code=Reason.WINDOW_CLOSED, detail=exc.detail, report=False)
+            return SendOutcome.BLOCKED
+        if exc.permanent or final_attempt:
+            message_fail(message=message, code=exc.error_code, detail=exc.detail)
+            return SendOutcome.FAILED
+        _release(message_id, error_code=exc.error_code, error_detail=exc.detail[:2000])
+        logger.info("send will be retried", extra={"message_id": message_id, "error_code": exc.error_code})
+        raise
+
+    with transaction.atomic():
+        Message.objects.filter(pk=message_id).update(
+            whatsapp_message_id=result.wamid,
+            status=Message.Status.SENT,
+            sent_at=timezone.now(),
+            claimed_at=None,
+            send_after=None,
+            error_code="",
+            error_detail="",
+        )
+        pending_statuses_apply(wamid=result.wamid)
+    logger.info("message sent", extra={"message_id": message_id, "wamid": result.wamid})
+    return SendOutcome.SENT
+
+
+_BLOCK_DETAIL = {
+    Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
+    Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
+}
+
+
+def message_fail(*, message: Message, code: str, detail: str, report: bool = True) -> None:
+    """Mark a send failed for good, with the reason ops will see in the admin."""
+    updated = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+        status=Message.Status.FAILED,
+        error_code=code[:50],
+        error_detail=detail[:2000],
+        failed_at=timezone.now(),
+        claimed_at=None,
+    )
+    if not updated:
+        return
+    if message.purpose == Message.Purpose.FIRST_CONTACT and code != Reason.OPTED_OUT:
+        # The recovery never started: the conversation shows as an error for ops.
+        Conversation.objects.filter(
+            pk=message.conversation_id, status=Conversation.Status.AWAITING_RESPONSE
+        ).update(status=Conversation.Status.ERROR)
+    logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})
+    if report:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("error_code", code)
+            scope.set_context("message", {"id": message.pk, "purpose": message.purpose})
+            sentry_sdk.capture_message(f"WhatsApp send failed ({code})", level="error")
+
+
+def message_retry(*, message: Message) -> SendOutcome:
+    """Ops' retry of a failed send: back to pending, then the same claim and gate as any send."""
+    updated = Message.objects.filter(
+        pk=message.pk,
+        direction=Message.Direction.OUT,
+        status=Message.Status.FAILED,
+        whatsapp_message_id__isnull=True,
+    ).update(status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None)
+    if not updated:
+        return SendOutcome.SKIPPED
+    return message_send(message_id=message.pk, final_attempt=True)

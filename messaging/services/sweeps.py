@@ -1,0 +1,52 @@
+"""Re-driving work whose task never ran: the row is the truth, the queue only a trigger."""
+
+from __future__ import annotations
+
+import logging
+
+from django.utils import timezone
+
+from messaging import selectors
+from messaging.models import Message
+from messaging.services.inbound import orphan_statuses_apply
+
+logger = logging.getLogger(__name__)
+
+BATCH = 1000
+
+
+def stuck_work_redrive() -> dict[str, int]:
+    """Queue again what is stuck. Safe to run twice at once: every task claims its row first."""
+    from messaging.tasks import fan_out_event, process_inbound, send_message
+
+    now = timezone.now()
+    inbound_ids = list(
+        selectors.inbound_unprocessed(now=now).order_by("created_at").values_list("pk", flat=True)[:BATCH]
+    )
+    for message_id in inbound_ids:
+        process_inbound.delay(message_id)
+
+    due = selectors.outbound_due(now=now).order_by("created_at")
+    unknown_outcome = list(due.filter(selectors.claim_expired(now=now)).values_list("pk", flat=True)[:BATCH])
+    if unknown_outcome:
+        # Sent once more on purpose: a possible duplicate beats silence in a sale (SPEC §6).
+        Message.objects.filter(pk__in=unknown_outcome).update(possible_duplicate=True)
+        logger.warning("re-sending sends of unknown outcome", extra={"count": len(unknown_outcome)})
+    outbound_ids = list(due.values_list("pk", flat=True)[:BATCH])
+    for message_id in outbound_ids:
+        send_message.delay(message_id)
+
+    event_ids = list(selectors.whatsapp_events_unprocessed(now=now).values_list("pk", flat=True)[:BATCH])
+    for event_id in event_ids:
+        fan_out_event.delay(event_id)
+
+    statuses = orphan_statuses_apply(older_than=now)
+    counts = {
+        "inbound": len(inbound_ids),
+        "outbound": len(outbound_ids),
+        "events": len(event_ids),
+        "statuses": statuses,
+    }
+    if any(counts.values()):
+        logger.info("stuck work re-driven", extra=counts)
+    return counts

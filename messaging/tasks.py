@@ -1,0 +1,48 @@
+"""Celery interface of messaging: load by id, call one service, map errors to retry or fail."""
+
+from __future__ import annotations
+
+import random
+
+from celery import shared_task
+
+from messaging.services import conversation, inbound, outbound, sweeps
+from messaging.whatsapp import WhatsAppError
+from messaging.whatsapp.base import PAIR_RATE_LIMIT_CODE
+
+MAX_SEND_RETRIES = 4
+
+
+def backoff_seconds(retries: int, error: WhatsAppError) -> float:
+    """≈1, 2, 4, 8 s with ±20 % jitter; Meta's pair rate limit wants a longer pause per recipient."""
+    base = 2.0**retries
+    if error.code == PAIR_RATE_LIMIT_CODE:
+        base = max(base, 6.0)
+    return base * random.uniform(0.8, 1.2)
+
+
+@shared_task(name="messaging.tasks.process_inbound", acks_late=True)
+def process_inbound(message_id: int) -> str:
+    return str(conversation.inbound_process(message_id=message_id))
+
+
+@shared_task(bind=True, name="messaging.tasks.send_message", acks_late=True, max_retries=MAX_SEND_RETRIES)
+def send_message(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    try:
+        return str(
+            outbound.message_send(
+                message_id=message_id, final_attempt=self.request.retries >= self.max_retries
+            )
+        )
+    except WhatsAppError as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries, exc)) from exc
+
+
+@shared_task(name="messaging.tasks.fan_out_event", acks_late=True)
+def fan_out_event(event_id: int) -> None:
+    inbound.whatsapp_event_fan_out(event_id=event_id)
+
+
+@shared_task(name="messaging.tasks.sweep_stuck")
+def sweep_stuck() -> dict[str, int]:
+    return sweeps.stuck_work_redrive()

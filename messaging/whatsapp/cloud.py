@@ -1,0 +1,90 @@
+"""Meta's WhatsApp Cloud API over `requests`: the only code that knows Graph URLs and JSON."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from django.conf import settings
+
+from messaging.whatsapp.base import OutboundMessage, SendResult, WhatsAppBackend, WhatsAppError
+
+logger = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+
+
+def graph_payload(message: OutboundMessage) -> dict[str, Any]:
+    """The exact JSON Graph expects for a text or a template message."""
+    payload: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": message.to,
+    }
+    if message.is_template:
+        template: dict[str, Any] = {
+            "name": message.template_name,
+            "language": {"code": message.template_language},
+        }
+        if message.template_parameters:
+            template["components"] = [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": p} for p in message.template_parameters],
+                }
+            ]
+        payload["type"] = "template"
+        payload["template"] = template
+    else:
+        payload["type"] = "text"
+        payload["text"] = {"preview_url": True, "body": message.text[:TEXT_LIMIT]}
+    return payload
+
+
+class CloudAPIBackend(WhatsAppBackend):
+    def __init__(self) -> None:
+        # One pooled session per process: keep-alive connections to Graph between sends.
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"
+
+    @property
+    def url(self) -> str:
+        base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
+        return f"{base}/{settings.WHATSAPP_API_VERSION}/{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        try:
+            response = self.session.post(
+                self.url, json=graph_payload(message), timeout=settings.WHATSAPP_TIMEOUT_SECONDS
+            )
+        except requests.RequestException as exc:
+            raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 400 or "error" in body:
+            raise _error_from(response.status_code, body)
+        try:
+            return SendResult(wamid=body["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise WhatsAppError(
+                "Graph answered without a message id.", http_status=response.status_code
+            ) from exc
+
+
+def _error_from(http_status: int, body: dict[str, Any]) -> WhatsAppError:
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return WhatsAppError(f"HTTP {http_status}", http_status=http_status)
+    code = error.get("code")
+    details = (
+        (error.get("error_data") or {}).get("details") if isinstance(error.get("error_data"), dict) else None
+    )
+    detail = " — ".join(str(part) for part in (error.get("message"), details) if part)
+    return WhatsAppError(
+        detail or f"HTTP {http_status}",
+        code=code if isinstance(code, int) else None,
+        http_status=http_status,
+    )

@@ -1,0 +1,113 @@
+"""Customers, products and abandoned carts."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+CENT = Decimal("0.01")
+
+
+class Customer(models.Model):
+    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +5548999327881")
+    name = models.CharField(max_length=200, blank=True)
+    opted_out = models.BooleanField(default=False)
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    opted_out_reason = models.CharField(max_length=50, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        from sara.logging import mask_phone
+
+        return f"{self.name or 'Customer'} ({mask_phone(self.phone)})"
+
+
+class Product(models.Model):
+    product_id = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Context the AI uses to answer questions.")
+    payment_link = models.URLField(max_length=500, blank=True)
+    discount_link = models.URLField(max_length=500, blank=True)
+    discount_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("90"))],
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(discount_percent__gte=0, discount_percent__lte=90),
+                name="product_discount_percent_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.product_id})"
+
+    @property
+    def has_discount(self) -> bool:
+        return bool(self.active and self.discount_link and self.discount_percent > 0)
+
+
+class Abandonment(models.Model):
+    class Status(models.TextChoices):
+        INITIATED = "initiated"
+        ACTIVE = "active"
+        CONVERTED = "converted"
+        DECLINED = "declined"
+        EXPIRED = "expired"
+        SKIPPED = "skipped"
+
+    class ConversionLink(models.TextChoices):
+        ORIGINAL = "original"
+        DISCOUNTED = "discounted"
+
+    external_id = models.CharField(max_length=100, unique=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="abandonments")
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="abandonments"
+    )
+    external_product_id = models.CharField(max_length=100, blank=True)
+    external_user_id = models.CharField(max_length=100, blank=True)
+    value = models.DecimalField(max_digits=12, decimal_places=2)
+    payment_link = models.URLField(max_length=500)
+    status = models.CharField(max_length=20, choices=Status, default=Status.INITIATED)
+    discount_offers = models.PositiveSmallIntegerField(default=0)
+    payment_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
+    conversion_link = models.CharField(max_length=20, choices=ConversionLink, blank=True)
+    converted_at = models.DateTimeField(null=True, blank=True)
+    abandoned_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status"], name="abandonment_status_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(value__gt=0), name="abandonment_value_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    def discount_available(self) -> bool:
+        return bool(self.product and self.product.has_discount)
+
+    def discounted_value(self) -> Decimal | None:
+        """value × (1 − discount%/100), half-up to the cent; None when there is no discount."""
+        if not self.discount_available():
+            return None
+        factor = 1 - self.product.discount_percent / Decimal(100)
+        return (self.value * factor).quantize(CENT, rounding=ROUND_HALF_UP)

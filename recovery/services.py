@@ -1,0 +1,267 @@
+"""Opening a recovery when a cart is abandoned, and converting it when the customer pays."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from messaging.models import Conversation, Message, WebhookEvent
+from messaging.services.outbound import message_queue
+from recovery.models import Abandonment, Customer, Product
+from sara import agent
+from sara.http import AmountMismatch, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+class AbandonmentOutcome(enum.StrEnum):
+    RECEIVED = "received"
+    ALREADY_PROCESSED = "already_processed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class AbandonmentResult:
+    outcome: AbandonmentOutcome
+    abandonment: Abandonment
+    conversation: Conversation | None = None
+
+
+def abandonment_open(
+    *,
+    external_id: str,
+    phone: str,
+    name: str,
+    external_user_id: str,
+    external_product_id: str,
+    payment_link: str,
+    value: Decimal,
+    payload: dict[str, Any],
+) -> AbandonmentResult:
+    """Customer, abandonment, conversation and first template in one transaction (SPEC §4.1)."""
+    try:
+        with transaction.atomic():
+            return _open(
+                external_id=external_id,
+                phone=phone,
+                name=name,
+                external_user_id=external_user_id,
+                external_product_id=external_product_id,
+                payment_link=payment_link,
+                value=value,
+                payload=payload,
+            )
+    except IntegrityError:
+        # The unique external_id said it: this abandonment was opened by an earlier delivery.
+        existing = Abandonment.objects.select_related("conversation").filter(external_id=external_id).first()
+        if existing is None:
+            raise
+        conversation = getattr(existing, "conversation", None)
+        return AbandonmentResult(AbandonmentOutcome.ALREADY_PROCESSED, existing, conversation)
+
+
+def _open(**data: Any) -> AbandonmentResult:
+    customer, created = Customer.objects.get_or_create(phone=data["phone"], defaults={"name": data["name"]})
+    if not created and data["name"] and customer.name != data["name"] and not customer.opted_out:
+        customer.name = data["name"]
+        customer.save(update_fields=["name", "updated_at"])
+    product = Product.objects.filter(product_id=data["external_product_id"], active=True).first()
+    abandonment = Abandonment.objects.create(
+        external_id=data["external_id"],
+        customer=customer,
+        product=product,
+        external_product_id=data["external_product_id"],
+        external_user_id=data["external_user_id"],
+        value=data["value"],
+        payment_link=data["payment_link"],
+        status=Abandonment.Status.SKIPPED if customer.opted_out else Abandonment.Status.INITIATED,
+    )
+    WebhookEvent.objects.create(
+        type=WebhookEvent.Type.ABANDONMENT,
+        external_id=data["external_id"],
+        payload=data["payload"],
+        processed=True,
+    )
+    if customer.opted_out:
+        logger.info("abandonment skipped: customer opted out", extra={"abandonment_id": abandonment.pk})
+        return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
+
+    now = timezone.now()
+    # One open conversation per customer: the newer cart supersedes the older one.
+    superseded = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
+    superseded.update(
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.SUPERSEDED,
+        closed_at=now,
+        updated_at=now,
+    )
+    conversation = Conversation.objects.create(abandonment=abandonment, customer=customer)
+
+    early_payment = _payment_received_before(abandonment)
+    if early_payment is not None:
+        # The customer paid before the cart reached Sara: never chase someone who already paid.
+        _convert(
+            abandonment,
+            early_payment,
+            link_type=early_payment.payload.get("linkType") or "original",
+            thank=False,
+        )
+        logger.info("abandonment converted by an earlier payment", extra={"abandonment_id": abandonment.pk})
+        return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
+
+    message_queue(
+        conversation=conversation,
+        purpose=Message.Purpose.FIRST_CONTACT,
+        template={
+            "name": settings.WHATSAPP_TEMPLATE_NAME,
+            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
+            "parameters": template_parameters(abandonment),
+        },
+    )
+    logger.info(
+        "abandonment opened", extra={"abandonment_id": abandonment.pk, "conversation_id": conversation.pk}
+    )
+    return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
+
+
+def template_parameters(abandonment: Abandonment) -> list[str]:
+    """The template's body parameters: {{1}} the customer's first name, {{2}} the product."""
+    first_name = (abandonment.customer.name or "").split(" ")[0] or "cliente"
+    product = abandonment.product.name if abandonment.product else "seu carrinho"
+    return [first_name, product]
+
+
+class PaymentOutcome(enum.StrEnum):
+    CONVERTED = "converted"
+    ALREADY_PROCESSED = "already_processed"
+    ALREADY_CONVERTED = "already_converted"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    outcome: PaymentOutcome
+    abandonment: Abandonment | None = None
+
+
+def payment_ignore(*, payload: dict[str, Any]) -> PaymentResult:
+    """A status other than "paid": kept for the record, nothing converts."""
+    WebhookEvent.objects.create(
+        type=WebhookEvent.Type.PAYMENT,
+        payload=payload,
+        processed=True,
+        reference=str(payload.get("abandonmentId", ""))[:200],
+        error="ignored: not paid",
+    )
+    return PaymentResult(PaymentOutcome.IGNORED)
+
+
+def payment_receive(
+    *, abandonment_external_id: str, payment_id: str, amount: Decimal, link_type: str, payload: dict[str, Any]
+) -> PaymentResult:
+    """Convert an abandonment on a "paid" webhook (SPEC §4.4). Raises NotFound / AmountMismatch.
+
+    The event row is committed even when the answer is an error: a payment for an abandonment
+    that has not arrived yet converts it on arrival, and a mismatch stays visible to ops.
+    """
+    with transaction.atomic():
+        event, _ = WebhookEvent.objects.get_or_create(
+            type=WebhookEvent.Type.PAYMENT,
+            external_id=payment_id,
+            defaults={"payload": payload, "reference": abandonment_external_id},
+        )
+        abandonment = (
+            Abandonment.objects.select_for_update(of=("self",))
+            .select_related("product", "customer")
+            .filter(external_id=abandonment_external_id)
+            .first()
+        )
+        error = _payment_error(abandonment, payment_id=payment_id, amount=amount, link_type=link_type)
+        if isinstance(error, PaymentResult):
+            if error.outcome == PaymentOutcome.ALREADY_CONVERTED and not event.error:
+                event.error = "possible double payment: the abandonment was already converted"
+                event.save(update_fields=["error"])
+            return error
+        if error is not None:
+            event.error = error.message
+            event.save(update_fields=["error"])
+        else:
+            _convert(abandonment, event, link_type=link_type, thank=True)
+    if error is not None:
+        raise error
+    logger.info("abandonment converted", extra={"abandonment_id": abandonment.pk, "link": link_type})
+    return PaymentResult(PaymentOutcome.CONVERTED, abandonment)
+
+
+def _payment_error(
+    abandonment: Abandonment | None, *, payment_id: str, amount: Decimal, link_type: str
+) -> PaymentResult | NotFound | AmountMismatch | None:
+    if abandonment is None:
+        return NotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
+    if abandonment.status == Abandonment.Status.CONVERTED:
+        if abandonment.payment_id == payment_id:
+            return PaymentResult(PaymentOutcome.ALREADY_PROCESSED, abandonment)
+        logger.warning("second payment for a converted abandonment", extra={"abandonment_id": abandonment.pk})
+        return PaymentResult(PaymentOutcome.ALREADY_CONVERTED, abandonment)
+    expected = abandonment.value if link_type == "original" else abandonment.discounted_value()
+    if expected is None:
+        return AmountMismatch(
+            "A discounted payment for an abandonment with no discount.",
+            {"linkType": link_type, "amount": str(amount)},
+        )
+    if amount != expected:
+        return AmountMismatch(
+            "Amount does not match the cart.",
+            {"expected": f"{expected:.2f}", "amount": f"{amount:.2f}", "linkType": link_type},
+        )
+    return None
+
+
+def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
+    now = timezone.now()
+    abandonment.status = Abandonment.Status.CONVERTED
+    abandonment.payment_id = event.external_id
+    abandonment.conversion_link = link_type
+    abandonment.converted_at = now
+    abandonment.save(update_fields=["status", "payment_id", "conversion_link", "converted_at", "updated_at"])
+    event.processed = True
+    event.save(update_fields=["processed"])
+    conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
+    if conversation is None:
+        return
+    conversation.status = Conversation.Status.CLOSED
+    conversation.close_reason = Conversation.CloseReason.CONVERTED
+    conversation.closed_at = now
+    conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
+    if thank and not abandonment.customer.opted_out:
+        message_queue(
+            conversation=conversation,
+            purpose=Message.Purpose.THANK_YOU,
+            text=agent.thank_you_text(abandonment.customer.name),
+        )
+
+
+def _payment_received_before(abandonment: Abandonment) -> WebhookEvent | None:
+    """A "paid" event kept for this abandonment that could not convert it when it came."""
+    for event in WebhookEvent.objects.filter(
+        type=WebhookEvent.Type.PAYMENT,
+        reference=abandonment.external_id,
+        processed=False,
+        external_id__isnull=False,
+    ).order_by("created_at"):
+        amount = event.payload.get("amount")
+        link_type = event.payload.get("linkType") or "original"
+        expected = abandonment.value if link_type == "original" else abandonment.discounted_value()
+        try:
+            if expected is not None and Decimal(str(amount)) == expected:
+                return event
+        except (ArithmeticError, ValueError):
+            continue
+    return None

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class SaraConfig(AppConfig):
+    name = "sara"
+    verbose_name = "Sara"
+
+    def ready(self) -> None:
+        from sara import tracing
+
+        tracing.connect_celery_signals()

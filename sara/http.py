@@ -1,0 +1,134 @@
+"""Project-wide web pieces: the error shape, signed-body reading and DRF's exception handler."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from sara import tracing
+
+logger = logging.getLogger(__name__)
+
+MiB = 1024 * 1024
+
+
+class WebhookError(Exception):
+    """An error answered in the spec's shape: {"error": {code, message, details, traceId}}."""
+
+    status = 400
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+class ValidationFailed(WebhookError):
+    status, code = 400, "VALIDATION_ERROR"
+
+
+class SignatureInvalid(WebhookError):
+    status, code = 403, "HMAC_VERIFICATION_FAILED"
+
+
+class NotFound(WebhookError):
+    status, code = 404, "ABANDONMENT_NOT_FOUND"
+
+
+class AmountMismatch(WebhookError):
+    status, code = 422, "AMOUNT_MISMATCH"
+
+
+class PayloadTooLarge(WebhookError):
+    status, code = 413, "PAYLOAD_TOO_LARGE"
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": details or {},
+            "traceId": tracing.current(),
+        }
+    }
+
+
+def error_response(error: WebhookError) -> JsonResponse:
+    return JsonResponse(error_body(error.code, error.message, error.details), status=error.status)
+
+
+def signature_of(secret: str, body: bytes) -> str:
+    """The X-Hub-Signature-256 value for a body: what Meta and our payment platform send."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def read_signed_body(request: HttpRequest, *, secret: str, max_bytes: int) -> bytes:
+    """The raw body, once its size and its signature are known good; nothing is parsed before."""
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise PayloadTooLarge(f"Body larger than {max_bytes} bytes.")
+    try:
+        body = request.body
+    except RequestDataTooBig as exc:
+        raise PayloadTooLarge(f"Body larger than {max_bytes} bytes.") from exc
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"Body larger than {max_bytes} bytes.")
+    given = request.headers.get("X-Hub-Signature-256", "")
+    expected = signature_of(secret, body)
+    # compare_digest runs in constant time: the answer leaks nothing about how much matched.
+    if not given or not hmac.compare_digest(given.encode(), expected.encode()):
+        logger.warning("webhook signature rejected", extra={"path": request.path})
+        raise SignatureInvalid("Missing or invalid X-Hub-Signature-256.")
+    return body
+
+
+def loads(body: bytes) -> Any:
+    """json.loads, with NUL characters replaced: PostgreSQL text and jsonb cannot store them."""
+    data = json.loads(body)
+    if b"\\u0000" in body:
+        data = json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
+    return data
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a ValidationFailed that says why not."""
+    try:
+        data = loads(body)
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, absurd nesting
+        raise ValidationFailed("Body is not valid JSON.", {"body": [str(exc)[:200]]}) from exc
+    if not isinstance(data, dict):
+        raise ValidationFailed("Body must be a JSON object.")
+    return data
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF errors in the same shape as the webhooks'."""
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    codes = {
+        401: "AUTHENTICATION_REQUIRED",
+        403: "PERMISSION_DENIED",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+    }
+    code = codes.get(response.status_code, "VALIDATION_ERROR")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        message = "Invalid request."
+    else:
+        details = {}
+        message = str(getattr(exc, "detail", exc))
+    response.data = error_body(code, message, details)
+    return response
