@@ -1,0 +1,201 @@
+"""Shared fixtures: signed webhook posts, recorded Meta payloads, the Graph and OpenAI fakes."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import responses
+from django.conf import settings
+from django.db import connection
+from django.test import Client
+
+from config.celery import app as celery_app
+from messaging import whatsapp
+from messaging.whatsapp import console
+from sara.http import signature_of
+from sara.llm import openai_client
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GRAPH_URL = "https://graph.test/v21.0/106540352242922/messages"
+
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+HAS_REDIS = bool(settings.REDIS_URL)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    db = "PostgreSQL" if ON_POSTGRES else "SQLite (tests that need PostgreSQL are skipped)"
+    redis = settings.REDIS_URL or "none (tests that need Redis are skipped)"
+    return [f"sara: database {db}; redis {redis}"]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_pg = pytest.mark.skip(
+        reason="needs PostgreSQL (set DATABASE_URL): row locks and concurrent transactions"
+    )
+    skip_redis = pytest.mark.skip(
+        reason="needs Redis (set REDIS_URL): shared limiter, broker and real workers"
+    )
+    for item in items:
+        if "postgres" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_pg)
+        if ("redis" in item.keywords or "worker" in item.keywords) and not HAS_REDIS:
+            item.add_marker(skip_redis)
+        if "worker" in item.keywords and not ON_POSTGRES:
+            item.add_marker(skip_pg)
+
+
+@pytest.fixture(autouse=True)
+def _eager_tasks_and_clean_outbox(settings: Any) -> Iterator[None]:
+    """Tasks run in-process (queued on commit); real workers are started only by worker tests."""
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = False
+    settings.WHATSAPP_BACKEND = "messaging.whatsapp.console.ConsoleBackend"
+    settings.SARA_INTERPRETER = "rules"
+    settings.SARA_QUIET_HOURS = ""
+    whatsapp._backend.cache_clear()
+    console.outbox.clear()
+    yield
+    whatsapp._backend.cache_clear()
+    console.outbox.clear()
+
+
+@pytest.fixture
+def outbox() -> list:
+    """What the console backend "sent": (wamid, OutboundMessage) pairs."""
+    return console.outbox
+
+
+def signed(body: bytes, secret: str) -> dict[str, str]:
+    return {"HTTP_X_HUB_SIGNATURE_256": signature_of(secret, body)}
+
+
+@pytest.fixture
+def post_signed(client: Client) -> Callable[..., Any]:
+    """POST a JSON body (dict or raw bytes) with a valid X-Hub-Signature-256."""
+
+    def post(url: str, data: Any, *, secret: str | None = None, headers: dict[str, str] | None = None) -> Any:
+        body = data if isinstance(data, bytes) else json.dumps(data).encode()
+        if secret is None:
+            secret = (
+                settings.WHATSAPP_APP_SECRET if url.endswith("/messages") else settings.PAYMENT_WEBHOOK_SECRET
+            )
+        return client.post(
+            url, body, content_type="application/json", **signed(body, secret), **(headers or {})
+        )
+
+    return post
+
+
+def meta_payload(name: str) -> dict[str, Any]:
+    """A recorded Meta webhook body from tests/fixtures/whatsapp/<name>.json (a fresh copy)."""
+    return copy.deepcopy(json.loads((FIXTURES / "whatsapp" / f"{name}.json").read_text()))
+
+
+def first_message(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload["entry"][0]["changes"][0]["value"]["messages"][0]
+
+
+def first_status(payload: dict[str, Any]) -> dict[str, Any]:
+    return payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+
+
+@pytest.fixture
+def graph(settings: Any) -> Iterator[responses.RequestsMock]:
+    """The Cloud API backend pointed at a `responses` fake of Graph (every mocked call must fire)."""
+    settings.WHATSAPP_BACKEND = "messaging.whatsapp.cloud.CloudAPIBackend"
+    settings.WHATSAPP_ACCESS_TOKEN = "test-token"
+    settings.WHATSAPP_API_BASE_URL = "https://graph.test"
+    settings.WHATSAPP_API_VERSION = "v21.0"
+    settings.WHATSAPP_PHONE_NUMBER_ID = "106540352242922"
+    whatsapp._backend.cache_clear()
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as mock:
+        yield mock
+    whatsapp._backend.cache_clear()
+
+
+def graph_ok(
+    wamid: str = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA==", to: str = "+5548999327881"
+) -> dict:
+    """Graph's answer to an accepted send."""
+    return {
+        "messaging_product": "whatsapp",
+        "contacts": [{"input": to, "wa_id": to.lstrip("+")}],
+        "messages": [{"id": wamid}],
+    }
+
+
+def graph_error(code: int, message: str = "Error", details: str = "", http_status: int = 400) -> dict:
+    """Graph's error body (https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes)."""
+    error: dict[str, Any] = {
+        "message": message,
+        "type": "OAuthException",
+        "code": code,
+        "fbtrace_id": "AbCdEf",
+    }
+    if details:
+        error["error_data"] = {"messaging_product": "whatsapp", "details": details}
+    return {"error": error}
+
+
+@pytest.fixture
+def openai_fake(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Callable[[httpx.Request], httpx.Response]], list]:
+    """Switch to the OpenAI interpreter with the SDK talking to an httpx.MockTransport handler.
+
+    Returns a function that installs a handler and gives back the list of requests seen.
+    """
+    settings.SARA_INTERPRETER = "openai"
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = "https://openai.test/v1"
+
+    def install(handler: Callable[[httpx.Request], httpx.Response]) -> list:
+        seen: list[httpx.Request] = []
+
+        def record(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            return handler(request)
+
+        client = openai_client.build_client(http_client=httpx.Client(transport=httpx.MockTransport(record)))
+        monkeypatch.setattr(openai_client, "_default_client", lambda: client)
+        return seen
+
+    return install
+
+
+def openai_completion(content: dict[str, Any] | str, total_tokens: int = 120) -> httpx.Response:
+    """A Chat Completions answer in OpenAI's format with the given JSON content."""
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    return httpx.Response(
+        200,
+        json={
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": 1763785200,
+            "model": "gpt-4o-mini-2024-07-18",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": total_tokens - 20,
+                "completion_tokens": 20,
+                "total_tokens": total_tokens,
+            },
+        },
+    )
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
