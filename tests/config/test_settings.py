@@ -1,0 +1,84 @@
+"""Configuration comes from the environment; production refuses to start without its secrets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROD_SECRETS = {
+    "SECRET_KEY": "s3cr3t-key-for-tests",
+    "WHATSAPP_APP_SECRET": "app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "verify-token",
+    "PAYMENT_WEBHOOK_SECRET": "payment-secret",
+}
+PRINT_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER, s.WHATSAPP_BACKEND, s.SARA_INTERPRETER)"
+)
+
+
+def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Load the settings in a fresh process with only the given environment (as a deploy would)."""
+    base = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "HOME": os.environ.get("HOME", "/"),
+    }
+    return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
+        [sys.executable, "-c", PRINT_SETTINGS],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_no_environment_at_all_runs_on_the_embedded_defaults():
+    result = start({})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "True",
+        "messaging.whatsapp.console.ConsoleBackend",
+        "rules",
+    ]
+
+
+def test_variables_switch_each_part_to_the_real_thing():
+    result = start(
+        {
+            "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "WHATSAPP_ACCESS_TOKEN": "EAAG-token",
+            "OPENAI_API_KEY": "sk-test",
+        }
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "False",
+        "messaging.whatsapp.cloud.CloudAPIBackend",
+        "openai",
+    ]
+
+
+@pytest.mark.parametrize("missing", sorted(PROD_SECRETS))
+def test_production_start_without_a_required_secret_fails_naming_it(missing):
+    env = {"DEBUG": "0", "ALLOWED_HOSTS": "sara.example.com", **PROD_SECRETS}
+    del env[missing]
+    result = start(env)
+    assert result.returncode != 0
+    assert f"{missing} must be set" in result.stderr
+
+
+def test_production_start_with_every_secret_succeeds_and_never_prints_them():
+    result = start({"DEBUG": "0", "ALLOWED_HOSTS": "sara.example.com", **PROD_SECRETS})
+    assert result.returncode == 0, result.stderr
+    for value in PROD_SECRETS.values():
+        assert value not in result.stdout + result.stderr

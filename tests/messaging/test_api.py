@@ -1,0 +1,78 @@
+"""The integrations API: token-authenticated read and close of a conversation (SPEC §8)."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from messaging.models import Conversation
+from tests.factories import ConversationFactory, InboundMessageFactory, OutboundMessageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token() -> str:
+    user = get_user_model().objects.create_user("integration", password="x")
+    return Token.objects.create(user=user).key
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Token {token}"}
+
+
+def test_reading_a_conversation_needs_a_token(client):
+    conversation = ConversationFactory()
+    response = client.get(f"/conversations/{conversation.pk}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "AUTHENTICATION_REQUIRED"
+
+
+def test_a_conversation_reads_with_customer_abandonment_and_messages_in_order(client, token):
+    conversation = ConversationFactory(status=Conversation.Status.ACTIVE)
+    first = OutboundMessageFactory(conversation=conversation, text="Olá Maria")
+    second = InboundMessageFactory(conversation=conversation, text="Quanto custa?")
+    response = client.get(f"/conversations/{conversation.pk}", **auth(token))
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "active"
+    assert body["customer"]["phone"] == conversation.customer.phone
+    assert body["abandonment"]["abandonmentId"] == conversation.abandonment.external_id
+    assert body["abandonment"]["value"] == "297.00"
+    assert [m["id"] for m in body["messages"]] == [first.pk, second.pk]
+    assert [m["direction"] for m in body["messages"]] == ["out", "in"]
+
+
+def test_an_unknown_conversation_is_404_in_the_error_shape(client, token):
+    response = client.get("/conversations/999999", **auth(token))
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "NOT_FOUND"
+
+
+def test_closing_a_conversation_records_the_reason(client, token):
+    conversation = ConversationFactory(status=Conversation.Status.ACTIVE)
+    response = client.post(
+        f"/conversations/{conversation.pk}/close",
+        {"reason": "customer called support"},
+        content_type="application/json",
+        **auth(token),
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "closed"
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+    assert conversation.close_reason == "customer called support"
+    assert conversation.closed_at is not None
+
+
+def test_closing_without_a_reason_is_a_validation_error(client, token):
+    conversation = ConversationFactory()
+    response = client.post(
+        f"/conversations/{conversation.pk}/close", {}, content_type="application/json", **auth(token)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "reason" in response.json()["error"]["details"]
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.AWAITING_RESPONSE
