@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 from sara import tracing
 
-_PHONE = re.compile(r"\+?\d{10,15}")
+# A phone-like run of digits standing alone (not part of an id, a hash or a decimal number).
+_PHONE = re.compile(r"(?<![\w.+])\+?\d{10,15}(?![\w.])")
 
 
 def mask_phone(phone: str) -> str:
@@ -17,7 +18,8 @@ def mask_phone(phone: str) -> str:
     digits = phone.lstrip("+")
     if len(digits) < 6:
         return "X" * len(digits)
-    return f"+{digits[:2]}{'X' * (len(digits) - 5)}{digits[-3:]}"
+    # A fixed run of X's: the mask does not even reveal the number's length.
+    return f"+{digits[:2]}XXXXXXX{digits[-3:]}"
 
 
 def mask_phones_in(text: str) -> str:
