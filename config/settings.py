@@ -113,7 +113,7 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=100)
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 # An unacknowledged task is redelivered after this long; every task finishes far sooner.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
@@ -162,6 +162,8 @@ SARA_MAX_DISCOUNT_OFFERS = 3
 SARA_DISCOUNT_VALUE_THRESHOLD = Decimal(env.str("SARA_DISCOUNT_VALUE_THRESHOLD", default="500"))
 # Work older than this that has not moved is re-driven by messaging.tasks.sweep_stuck.
 SARA_STUCK_AFTER_SECONDS = env.int("SARA_STUCK_AFTER_SECONDS", default=120)
+# A send claimed longer ago than this, still without a wamid, lost its worker mid-send.
+SARA_CLAIM_LEASE_SECONDS = env.int("SARA_CLAIM_LEASE_SECONDS", default=120)
 # Meta batches above this many updates are stored raw and fanned out by a task.
 SARA_INLINE_BATCH_LIMIT = env.int("SARA_INLINE_BATCH_LIMIT", default=50)
 

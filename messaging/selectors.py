@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 
 from messaging.models import Message, WebhookEvent
-from messaging.services.outbound import CLAIM_LEASE
+from messaging.services.outbound import claim_lease
 
 
 def stuck_after() -> timedelta:
@@ -33,7 +33,7 @@ def outbound_due(*, now: datetime) -> QuerySet[Message]:
 
 def claim_expired(*, now: datetime) -> Q:
     """Claimed, no wamid, and the worker is gone: did Meta get it? Nobody knows."""
-    return Q(claimed_at__lt=now - CLAIM_LEASE)
+    return Q(claimed_at__lt=now - claim_lease())
 
 
 def whatsapp_events_unprocessed(*, now: datetime) -> QuerySet[WebhookEvent]:

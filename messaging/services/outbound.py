@@ -22,8 +22,10 @@ from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
 
 logger = logging.getLogger(__name__)
 
-# A claim older than this with no wamid means the worker died mid-send: the outcome is unknown.
-CLAIM_LEASE = timedelta(minutes=2)
+
+def claim_lease() -> timedelta:
+    """A claim older than this with no wamid means the worker died mid-send: the outcome is unknown."""
+    return timedelta(seconds=settings.SARA_CLAIM_LEASE_SECONDS)
 
 
 class SendOutcome(enum.StrEnum):
@@ -79,7 +81,7 @@ def _claim(message_id: int) -> bool:
             status=Message.Status.PENDING,
             whatsapp_message_id__isnull=True,
         )
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_LEASE))
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_lease()))
         .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
         .update(claimed_at=now)
     )
