@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,21 @@ def _eager_tasks_and_clean_outbox(settings: Any) -> Iterator[None]:
     yield
     whatsapp._backend.cache_clear()
     console.outbox.clear()
+
+
+@pytest.fixture(autouse=True)
+def _seeded_keywords_in_transactional_tests(request: pytest.FixtureRequest) -> None:
+    """Transactional tests flush every table after each test, the data migration's opt-out
+    keywords included: seed them again so every test sees the database a deploy has."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is None or not (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
+        return
+    request.getfixturevalue("transactional_db")
+    from compliance.models import OptOutKeyword
+
+    seed = importlib.import_module("compliance.migrations.0002_seed_optout_keywords")
+    for keyword in seed.KEYWORDS:
+        OptOutKeyword.objects.get_or_create(keyword=keyword)
 
 
 @pytest.fixture
