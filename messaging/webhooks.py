@@ -7,7 +7,10 @@ updates per message sent) and it needs nothing DRF adds.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
+import re
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
@@ -21,6 +24,9 @@ from sara.http import MiB, PayloadTooLarge, WebhookError, error_response, loads,
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 5 * MiB
+
+# A \uD800–\uDFFF escape: maybe half of a surrogate pair (fine) or a lone one (unstorable).
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @csrf_exempt
@@ -46,8 +52,20 @@ def meta_webhook(request: HttpRequest) -> HttpResponse:
         )
         logger.warning("unparseable whatsapp webhook stored")
         return JsonResponse({"status": "received"})
+    if _SURROGATE_ESCAPE.search(body):
+        payload = _without_lone_surrogates(payload)
     whatsapp_webhook_receive(payload=payload)
     return JsonResponse({"status": "received"})
+
+
+def _without_lone_surrogates(payload: Any) -> Any:
+    """Lone surrogates replaced by "?": valid JSON escapes, but no database can store them as text."""
+    text = json.dumps(payload, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
+    return payload
 
 
 def _verify_subscription(request: HttpRequest) -> HttpResponse:

@@ -27,13 +27,14 @@ FORWARD_FROM: dict[str, tuple[str, ...]] = {
 RANK = {"sent": 1, "failed": 2, "delivered": 3, "read": 4}
 
 
-def whatsapp_webhook_receive(*, payload: dict[str, Any]) -> None:
+def whatsapp_webhook_receive(*, payload: Any) -> None:
     """Durably store a signed Meta body before it is answered; processing follows on commit."""
     parsed = parse(payload)
     if parsed.errors and not parsed.size:
         WebhookEvent.objects.create(
             type=WebhookEvent.Type.WHATSAPP,
-            payload=payload,
+            # Wrapped: a JSON null would be stored as SQL NULL, which the column refuses.
+            payload=payload if isinstance(payload, dict) else {"raw": payload},
             processed=True,
             error="; ".join(parsed.errors)[:2000],
         )

@@ -96,12 +96,23 @@ def parse(payload: Any) -> Parsed:
     return parsed
 
 
+def _items(value: dict[str, Any], key: str, parsed: Parsed) -> list[Any]:
+    """value[key] as a list; anything else in its place is reported, not iterated."""
+    items = value.get(key)
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        parsed.errors.append(f"{key} is not a list")
+        return []
+    return items
+
+
 def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
     names: dict[str, str] = {}
-    for contact in value.get("contacts") or []:
+    for contact in _items(value, "contacts", parsed):
         if isinstance(contact, dict) and isinstance(contact.get("profile"), dict):
             names[str(contact.get("wa_id"))] = str(contact["profile"].get("name") or "")
-    for item in value.get("messages") or []:
+    for item in _items(value, "messages", parsed):
         if not isinstance(item, dict) or not item.get("id") or not item.get("from"):
             parsed.errors.append("message without id or from")
             continue
@@ -119,15 +130,17 @@ def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
                 profile_name=names.get(wa_id, "")[:200],
             )
         )
-    for item in value.get("statuses") or []:
-        if not isinstance(item, dict) or not item.get("id") or item.get("status") not in STATUSES:
+    for item in _items(value, "statuses", parsed):
+        status = item.get("status") if isinstance(item, dict) else None
+        # isinstance first: a list or dict in "status" is unhashable and would raise on `in`.
+        if not isinstance(status, str) or status not in STATUSES or not item.get("id"):
             parsed.errors.append("status without id or with an unknown status")
             continue
         errors = item.get("errors") if isinstance(item.get("errors"), list) else []
         parsed.statuses.append(
             StatusEvent(
                 wamid=str(item["id"])[:200],
-                status=item["status"],
+                status=status,
                 timestamp=_timestamp(item.get("timestamp")),
                 errors=[e for e in errors if isinstance(e, dict)],
             )
