@@ -49,14 +49,17 @@ def should_offer_discount(abandonment: Abandonment, interpretation: Interpretati
 
 def compose_reply(text: str, *, abandonment: Abandonment, offer_discount: bool) -> str:
     """The interpreter's words, then the payment link, then the discount link when offered."""
+    product = abandonment.product
+    body = text.strip()
+    if product is not None and product.discount_link:
+        # The model sees earlier offers in the history and may copy the link; only the rule hands it out.
+        body = body.replace(product.discount_link, "").strip()
     links = f"\n\nFinalize sua compra aqui: {abandonment.payment_link}"
     if offer_discount:
-        product = abandonment.product
         percent = f"{product.discount_percent.normalize():f}".replace(".", ",")
         price = f"{abandonment.discounted_value():.2f}".replace(".", ",")
         links += f"\n\nOu com {percent}% de desconto (R$ {price}): {product.discount_link}"
     room = WHATSAPP_TEXT_LIMIT - len(links)
-    body = text.strip()
     if len(body) > room:
         body = body[: room - 1].rstrip() + "…"
     return body + links

@@ -14,10 +14,10 @@ from compliance import optout
 from compliance.services import optout_register
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
-from recovery.models import Customer
+from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from sara import agent
-from sara.interpretation import Context, Turn
+from sara.interpretation import Context, Interpretation, Turn
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,13 @@ def open_conversation_for(customer: Customer) -> Conversation | None:
         When(status=Conversation.Status.ERROR, then=Value(1)),
         default=Value(2),
         output_field=IntegerField(),
+    )
+    # Lock the cart before the conversation, in the payment webhook's order: the other way round,
+    # a reply that counts a discount offer deadlocks with a payment arriving during the AI call.
+    list(
+        Abandonment.objects.select_for_update(of=("self",))
+        .filter(conversation__customer=customer, conversation__status__in=Conversation.OPEN_STATUSES)
+        .values_list("pk", flat=True)
     )
     return (
         Conversation.objects.select_for_update(of=("self",))
@@ -95,9 +102,16 @@ def _process(message: Message) -> Outcome:
     if match is optout.Match.STRONG:
         _opt_out(conversation, reason="keyword")
         return Outcome.OPT_OUT_REGISTERED
-    if conversation.needs_human:
-        return Outcome.WAITING_FOR_HUMAN
-    if conversation.exchanges >= settings.SARA_MAX_EXCHANGES:
+    if conversation.needs_human or conversation.exchanges >= settings.SARA_MAX_EXCHANGES:
+        # The exchange limit stops Sara selling, not the customer leaving: a weak keyword match
+        # still gets the interpreter's verdict (its reply is never sent).
+        if match is optout.Match.WEAK:
+            interpretation = _interpret(conversation, message, weak_optout=True)
+            if interpretation.intent == "opt_out":
+                _opt_out(conversation, reason=_optout_reason(interpretation))
+                return Outcome.OPT_OUT_REGISTERED
+        if conversation.needs_human:
+            return Outcome.WAITING_FOR_HUMAN
         conversation.needs_human = True
         conversation.save(update_fields=["needs_human", "updated_at"])
         message_queue(conversation=conversation, purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
@@ -108,26 +122,12 @@ def _process(message: Message) -> Outcome:
         _count_exchange(conversation)
         return Outcome.ASKED_FOR_TEXT
 
-    abandonment = conversation.abandonment
-    product = abandonment.product
-    context = Context(
-        text=message.text,
-        customer_name=customer.name,
-        product_name=product.name if product else "",
-        product_description=product.description if product else "",
-        value=abandonment.value,
-        history=_history(conversation, exclude=message.pk),
-        weak_optout=match is optout.Match.WEAK,
-    )
-    interpretation = agent.interpret(context)
-    message.intent = interpretation.intent
-    message.sentiment = interpretation.sentiment
-    message.tokens_used = interpretation.tokens_used
-
+    interpretation = _interpret(conversation, message, weak_optout=match is optout.Match.WEAK)
     if interpretation.intent == "opt_out":
-        _opt_out(conversation, reason="ai" if not interpretation.fallback else "keyword")
+        _opt_out(conversation, reason=_optout_reason(interpretation))
         return Outcome.OPT_OUT_REGISTERED
 
+    abandonment = conversation.abandonment
     offer = agent.should_offer_discount(abandonment, interpretation)
     text = agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer)
     message_queue(
@@ -141,6 +141,31 @@ def _process(message: Message) -> Outcome:
         abandonment.save(update_fields=["discount_offers", "updated_at"])
     _count_exchange(conversation)
     return Outcome.REPLIED
+
+
+def _interpret(conversation: Conversation, message: Message, *, weak_optout: bool) -> Interpretation:
+    """The interpreter's reading of the message with the cart and the last turns; kept on the message."""
+    abandonment = conversation.abandonment
+    product = abandonment.product
+    context = Context(
+        text=message.text,
+        customer_name=conversation.customer.name,
+        product_name=product.name if product else "",
+        product_description=product.description if product else "",
+        value=abandonment.value,
+        history=_history(conversation, exclude=message.pk),
+        weak_optout=weak_optout,
+    )
+    interpretation = agent.interpret(context)
+    message.intent = interpretation.intent
+    message.sentiment = interpretation.sentiment
+    message.tokens_used = interpretation.tokens_used
+    return interpretation
+
+
+def _optout_reason(interpretation: Interpretation) -> str:
+    # A fallback opt-out was decided by the keyword rules, not by the AI.
+    return "keyword" if interpretation.fallback else "ai"
 
 
 def _record_customer_message(conversation: Conversation, message: Message) -> None:

@@ -1,0 +1,283 @@
+"""An inbound WhatsApp message read and answered (SPEC §5), driven through the Meta webhook."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import responses
+import time_machine
+from django.db import connection
+from django.test import Client
+from responses import matchers
+
+from messaging.models import Conversation, Message
+from messaging.tasks import process_inbound
+from recovery.models import Customer
+from sara import agent
+from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion, signed
+from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
+PHONE = "+5548999327881"
+PAYMENT_LINK = "https://pay.example.com/cart/123"
+LINKS = f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}"
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def conversation() -> Conversation:
+    """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
+    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
+    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
+
+
+@pytest.fixture
+def say(post_signed, django_capture_on_commit_callbacks):
+    """The customer writes `text` now: the recorded Meta payload, posted signed, work run on commit."""
+    wamids = itertools.count()
+
+    def write(text: str, *, fixture: str = "text", wa_id: str | None = None) -> Message:
+        payload = meta_payload(fixture)
+        message = first_message(payload)
+        message["id"] = f"wamid.conversation-test.{next(wamids)}"
+        message["timestamp"] = str(int(NOW.timestamp()))
+        message["text"]["body"] = text
+        if wa_id:
+            message["from"] = wa_id
+            payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
+        with django_capture_on_commit_callbacks(execute=True):
+            response = post_signed("/webhook/messages", payload)
+        assert response.status_code == 200
+        return Message.objects.get(whatsapp_message_id=message["id"])
+
+    return write
+
+
+def texts(outbox: list) -> list[str]:
+    return [message.text for _, message in outbox]
+
+
+def test_a_price_question_is_answered_with_the_exact_graph_payload(conversation, say, graph):
+    expected_text = (
+        "Entendo! O valor do seu carrinho de Curso de Python é R$ 297,00. Posso ajudar a finalizar?"
+        f"{LINKS}"
+        "\n\nOu com 10% de desconto (R$ 267,30): https://pay.example.com/curso-python?cupom=VOLTA10"
+    )
+    graph.add(
+        responses.POST,
+        GRAPH_URL,
+        json=graph_ok(),
+        match=[
+            matchers.json_params_matcher(
+                {
+                    "messaging_product": "whatsapp",
+                    "recipient_type": "individual",
+                    "to": PHONE,
+                    "type": "text",
+                    "text": {"preview_url": True, "body": expected_text},
+                }
+            ),
+            matchers.header_matcher({"Authorization": "Bearer test-token"}),
+        ],
+    )
+
+    inbound = say("Quanto custa o frete?")
+
+    reply = Message.objects.get(direction=Message.Direction.OUT)
+    assert reply.status == Message.Status.SENT
+    assert reply.whatsapp_message_id == graph_ok()["messages"][0]["id"]
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.intent, inbound.conversation) == (
+        Message.Status.PROCESSED,
+        "price_question",
+        conversation,
+    )
+
+
+def test_every_reply_carries_the_abandonments_payment_link(conversation, say, outbox):
+    say("Sim, vou finalizar")
+
+    assert texts(outbox) == [f"Que ótimo! É só finalizar pelo link abaixo.{LINKS}"]
+    assert outbox[0][1].to == PHONE
+
+
+def test_answering_updates_the_conversation_counters_and_marks_it_active(conversation, say, outbox):
+    say("Sim, vou finalizar")
+
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.ACTIVE
+    assert (conversation.exchanges, conversation.message_count) == (1, 2)
+    assert conversation.last_user_message_at == NOW
+    assert conversation.last_message_at == NOW
+    assert conversation.abandonment.status == "active"
+
+
+def test_the_sixth_customer_message_gets_one_handoff_note_and_the_seventh_nothing(conversation, say, outbox):
+    for _ in range(5):
+        say("Sim, ok")
+    assert len(outbox) == 5
+
+    say("Sim, ok")
+
+    conversation.refresh_from_db()
+    assert conversation.needs_human is True
+    assert len(outbox) == 6
+    assert outbox[-1][1].text == agent.HANDOFF
+
+    say("Alguém aí?")
+
+    assert len(outbox) == 6
+    assert (
+        Message.objects.filter(direction=Message.Direction.OUT, purpose=Message.Purpose.HANDOFF).count() == 1
+    )
+
+
+def test_a_message_from_an_unknown_number_is_kept_and_gets_no_reply(conversation, say, outbox):
+    inbound = say("Oi, quero comprar", wa_id="5511987654321")
+
+    assert outbox == []
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.conversation) == (Message.Status.PROCESSED, None)
+    assert not Customer.objects.filter(phone="+5511987654321").exists()
+
+
+def test_a_wa_id_without_the_ninth_digit_reaches_the_customers_conversation(conversation, say, outbox):
+    inbound = say("Oi, ainda tenho interesse", fixture="text_no_ninth_digit")
+
+    assert inbound.wa_id == "554899327881"
+    assert inbound.conversation == conversation
+    assert [message.to for _, message in outbox] == [PHONE]
+
+
+def test_running_the_task_again_for_a_processed_message_sends_no_second_reply(
+    conversation, say, outbox, django_capture_on_commit_callbacks
+):
+    inbound = say("Quanto custa o frete?")
+    assert len(outbox) == 1
+
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = process_inbound.delay(inbound.pk).get()
+
+    assert outcome == "already_processed"
+    assert len(outbox) == 1
+    assert Message.objects.filter(direction=Message.Direction.OUT).count() == 1
+    conversation.refresh_from_db()
+    assert conversation.exchanges == 1
+
+
+def test_an_opted_out_customer_with_an_open_conversation_gets_no_reply(conversation, say, outbox):
+    # Support staff opted Maria out in the admin; her conversation was not closed by hand.
+    Customer.objects.filter(pk=conversation.customer_id).update(opted_out=True, opted_out_reason="admin")
+
+    say("Quanto custa o frete?")
+
+    assert outbox == []
+    assert not Message.objects.filter(direction=Message.Direction.OUT).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_messages_of_one_conversation_processed_at_once_are_both_answered(openai_fake, outbox):
+    def slow_answer(request: httpx.Request) -> httpx.Response:
+        # Both workers are inside the conversation at once unless the row lock serialises them.
+        time.sleep(0.3)
+        return openai_completion({"intent": "question", "sentiment": "neutral", "reply": "Claro!"})
+
+    openai_fake(slow_answer)
+    conversation = ConversationFactory(abandonment=AbandonmentFactory(customer=CustomerFactory(phone=PHONE)))
+    inbound = [InboundMessageFactory(text=text) for text in ("Tem certificado?", "E suporte?")]
+    start = threading.Barrier(len(inbound))
+    outcomes: list[str] = []
+
+    def worker(message_id: int) -> None:
+        try:
+            start.wait()
+            outcomes.append(process_inbound(message_id))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(message.pk,)) for message in inbound]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    assert outcomes == ["replied", "replied"]
+    conversation.refresh_from_db()
+    assert conversation.exchanges == 2
+    assert conversation.message_count == 4
+    assert texts(outbox) == [f"Claro!{LINKS}", f"Claro!{LINKS}"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_arriving_while_sara_composes_a_discount_reply_converts_the_cart(
+    openai_fake, outbox, settings
+):
+    def slow_answer(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.6)
+        return openai_completion(
+            {"intent": "price_question", "sentiment": "neutral", "reply": "Fica R$ 297."}
+        )
+
+    openai_fake(slow_answer)
+    customer = CustomerFactory(phone=PHONE)
+    abandonment = AbandonmentFactory(customer=customer, external_id="ab-paid", status="active")
+    conversation = ConversationFactory(abandonment=abandonment, status=Conversation.Status.ACTIVE)
+    inbound = InboundMessageFactory(text="Quanto fica?")
+    outcomes: dict[str, object] = {}
+
+    def reply() -> None:
+        try:
+            outcomes["inbound"] = process_inbound(inbound.pk)
+        finally:
+            connection.close()
+
+    def pay() -> None:
+        try:
+            time.sleep(0.2)  # the reply is waiting for the AI by now
+            body = json.dumps(
+                {
+                    "abandonmentId": "ab-paid",
+                    "paymentId": "pay-1",
+                    "status": "paid",
+                    "amount": "297.00",
+                    "linkType": "original",
+                }
+            ).encode()
+            response = Client(raise_request_exception=False).post(
+                "/webhook/payment",
+                body,
+                content_type="application/json",
+                **signed(body, settings.PAYMENT_WEBHOOK_SECRET),
+            )
+            outcomes["payment"] = response
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reply), threading.Thread(target=pay)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    assert outcomes["inbound"] == "replied"
+    assert outcomes["payment"].status_code == 200, outcomes["payment"].content[:200]
+    assert outcomes["payment"].json()["status"] == "converted"
+    abandonment.refresh_from_db()
+    assert (abandonment.status, abandonment.discount_offers) == ("converted", 1)
+    conversation.refresh_from_db()
+    assert conversation.close_reason == "converted"

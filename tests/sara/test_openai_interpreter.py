@@ -1,0 +1,211 @@
+"""The OpenAI interpreter behind a customer's message: the request Sara sends and every way it fails."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+import time_machine
+
+from messaging.models import Conversation, Message
+from sara.interpretation import HOLDING_REPLY
+from tests.conftest import first_message, meta_payload, openai_completion
+from tests.factories import (
+    AbandonmentFactory,
+    ConversationFactory,
+    CustomerFactory,
+    InboundMessageFactory,
+    OutboundMessageFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
+PHONE = "+5548999327881"
+PAYMENT_LINK = "https://pay.example.com/cart/123"
+DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
+LINKS = f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}"
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def conversation() -> Conversation:
+    """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
+    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
+    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
+
+
+@pytest.fixture
+def say(post_signed, django_capture_on_commit_callbacks):
+    """The customer writes `text` now: the recorded Meta payload, posted signed, work run on commit."""
+    wamids = itertools.count()
+
+    def write(text: str) -> Message:
+        payload = meta_payload("text")
+        message = first_message(payload)
+        message["id"] = f"wamid.openai-test.{next(wamids)}"
+        message["timestamp"] = str(int(NOW.timestamp()))
+        message["text"]["body"] = text
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_signed("/webhook/messages", payload).status_code == 200
+        return Message.objects.get(whatsapp_message_id=message["id"])
+
+    return write
+
+
+def answer(intent: str = "question", sentiment: str = "neutral", reply: str = "Tem sim!", tokens: int = 120):
+    return lambda request: openai_completion(
+        {"intent": intent, "sentiment": sentiment, "reply": reply}, total_tokens=tokens
+    )
+
+
+def texts(outbox: list) -> list[str]:
+    return [message.text for _, message in outbox]
+
+
+def test_the_request_uses_the_configured_model_strict_json_schema_and_deadline(
+    conversation, say, openai_fake, settings
+):
+    settings.OPENAI_MODEL = "gpt-4o-mini-2024-07-18"
+    settings.OPENAI_TIMEOUT_SECONDS = 2.5
+    seen = openai_fake(answer())
+
+    say("Tem certificado?")
+
+    assert len(seen) == 1
+    assert seen[0].url == "https://openai.test/v1/chat/completions"
+    body = json.loads(seen[0].content)
+    assert body["model"] == "gpt-4o-mini-2024-07-18"
+    response_format = body["response_format"]
+    assert response_format["type"] == "json_schema"
+    assert response_format["json_schema"]["strict"] is True
+    schema = response_format["json_schema"]["schema"]
+    assert sorted(schema["required"]) == ["intent", "reply", "sentiment"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["intent"]["enum"] == [
+        "price_question",
+        "objection",
+        "confirmation",
+        "question",
+        "opt_out",
+        "unclear",
+    ]
+    assert seen[0].extensions["timeout"]["read"] == 2.5
+
+
+def test_the_prompt_carries_the_cart_and_only_the_last_ten_messages(conversation, say, openai_fake):
+    seen = openai_fake(answer())
+    earlier = []
+    for n in range(7):
+        earlier.append(
+            InboundMessageFactory(conversation=conversation, text=f"cliente {n}", status="processed")
+        )
+        earlier.append(OutboundMessageFactory(conversation=conversation, text=f"sara {n}", status="sent"))
+
+    say("Tem certificado?")
+
+    messages = json.loads(seen[0].content)["messages"]
+    assert messages[0]["role"] == "system"
+    assert "Curso de Python" in messages[0]["content"]
+    assert "R$ 297.00" in messages[0]["content"]
+    expected_history = [
+        {"role": "user" if m.direction == "in" else "assistant", "content": m.text} for m in earlier[-10:]
+    ]
+    assert messages[1:-1] == expected_history
+    assert messages[-1] == {"role": "user", "content": "Tem certificado?"}
+
+
+def test_the_ai_reply_intent_sentiment_and_tokens_are_stored(conversation, say, outbox, openai_fake):
+    openai_fake(answer(intent="question", sentiment="positive", reply="Tem sim, com 40 horas!", tokens=345))
+
+    inbound = say("Tem certificado?")
+
+    assert texts(outbox) == [f"Tem sim, com 40 horas!{LINKS}"]
+    inbound.refresh_from_db()
+    assert (inbound.intent, inbound.sentiment, inbound.tokens_used) == ("question", "positive", 345)
+
+
+def _timeout(request: httpx.Request) -> httpx.Response:
+    raise httpx.ReadTimeout("timed out", request=request)
+
+
+def _server_error(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(500, json={"error": {"message": "The server had an error", "type": "server_error"}})
+
+
+def _malformed_json(request: httpx.Request) -> httpx.Response:
+    return openai_completion('{"intent": "question", "sentiment": ')
+
+
+def _refusal(request: httpx.Request) -> httpx.Response:
+    body = openai_completion("").json()
+    body["choices"][0]["message"].update(content=None, refusal="I can't help with that.")
+    return httpx.Response(200, json=body)
+
+
+def _outside_the_schema(request: httpx.Request) -> httpx.Response:
+    return openai_completion({"intent": "buy_now", "sentiment": "neutral", "reply": "Compre!"})
+
+
+@pytest.mark.parametrize("failure", [_timeout, _server_error, _malformed_json, _refusal, _outside_the_schema])
+def test_when_the_ai_fails_the_customer_gets_the_holding_reply_with_the_payment_link(
+    conversation, say, outbox, openai_fake, failure
+):
+    seen = openai_fake(failure)
+
+    inbound = say("Tem certificado?")
+
+    assert len(seen) == 1, "a failed call is not retried: the deadline is the whole budget"
+    assert texts(outbox) == [f"{HOLDING_REPLY}{LINKS}"]
+    inbound.refresh_from_db()
+    assert (inbound.intent, inbound.tokens_used) == ("unclear", 0)
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.exchanges) == (Conversation.Status.ACTIVE, 1)
+
+
+def test_the_conversation_goes_on_after_an_ai_timeout(conversation, say, outbox, openai_fake):
+    calls = itertools.count()
+
+    def timeout_then_answer(request: httpx.Request) -> httpx.Response:
+        if next(calls) == 0:
+            raise httpx.ReadTimeout("timed out", request=request)
+        return answer(reply="Tem sim!")(request)
+
+    openai_fake(timeout_then_answer)
+
+    say("Tem certificado?")
+    say("Tem certificado?")
+
+    assert texts(outbox) == [f"{HOLDING_REPLY}{LINKS}", f"Tem sim!{LINKS}"]
+
+
+def test_a_huge_ai_reply_still_fits_whatsapp_with_both_links_intact(conversation, say, outbox, openai_fake):
+    openai_fake(answer(intent="price_question", reply="Muito barato! " * 2000))
+
+    say("Quanto custa?")
+
+    (reply,) = texts(outbox)
+    assert len(reply) <= 4096
+    assert reply.endswith(f"{LINKS}\n\nOu com 10% de desconto (R$ 267,30): {DISCOUNT_LINK}")
+
+
+def test_an_ai_opt_out_without_any_keyword_is_honoured(conversation, say, outbox, openai_fake):
+    openai_fake(answer(intent="opt_out", sentiment="negative", reply="Tudo bem."))
+
+    say("Por favor, nunca mais me mande nada nesse número")
+
+    conversation.refresh_from_db()
+    customer = conversation.customer
+    assert (customer.opted_out, customer.opted_out_reason) == (True, "ai")
+    assert (conversation.status, conversation.close_reason) == ("closed", "opted_out")
+    assert [m.text for _, m in outbox] == [
+        "Tudo bem, você não receberá mais mensagens nossas. Obrigado pela atenção e até logo!"
+    ]
