@@ -21,8 +21,9 @@ def normalize_phone(raw: str) -> str:
         raise InvalidPhone("Phone is empty.")
     if not text.startswith("+"):
         digits = "".join(ch for ch in text if ch.isdigit())
-        # Digits with a country code (as WhatsApp ids are) parse as international.
-        text = "+" + digits if len(digits) > 11 else text
+        # Digits with a country code (as WhatsApp ids are) parse as international. A leading 0
+        # is Brazil's trunk prefix ("(048) 99932-7881"), never a country code.
+        text = "+" + digits if len(digits) > 11 and not digits.startswith("0") else text
     try:
         number = phonenumbers.parse(text, "BR")
     except phonenumbers.NumberParseException as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -10,6 +11,7 @@ from rest_framework import serializers
 from recovery.phones import InvalidPhone, normalize_phone
 
 MAX_MONEY = Decimal("9999999999.99")
+DECIMAL_STRING = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 
 class MoneyField(serializers.Field):
@@ -24,6 +26,9 @@ class MoneyField(serializers.Field):
 
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool) or not isinstance(data, (int, float, str)):
+            self.fail("invalid")
+        # Decimal() also reads "1_000", "1e3" and non-ASCII digits: no checkout means those.
+        if isinstance(data, str) and not DECIMAL_STRING.fullmatch(data.strip()):
             self.fail("invalid")
         try:
             # A JSON number is read through its text (json parses it as float): 19.9 stays 19.9.

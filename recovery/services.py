@@ -16,7 +16,7 @@ from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer, Product
 from sara import agent
-from sara.http import AmountMismatch, NotFound
+from sara.http import AmountMismatch, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,9 @@ def abandonment_open(
 
 def _open(**data: Any) -> AbandonmentResult:
     customer, created = Customer.objects.get_or_create(phone=data["phone"], defaults={"name": data["name"]})
+    # One customer's carts open one at a time: a concurrent second cart must see the first's
+    # conversation to supersede it, or the one-open-conversation constraint fails its request.
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if not created and data["name"] and customer.name != data["name"] and not customer.opted_out:
         customer.name = data["name"]
         customer.save(update_fields=["name", "updated_at"])
@@ -166,10 +169,12 @@ def payment_ignore(*, payload: dict[str, Any]) -> PaymentResult:
 def payment_receive(
     *, abandonment_external_id: str, payment_id: str, amount: Decimal, link_type: str, payload: dict[str, Any]
 ) -> PaymentResult:
-    """Convert an abandonment on a "paid" webhook (SPEC §4.4). Raises NotFound / AmountMismatch.
+    """Convert an abandonment on a "paid" webhook (SPEC §4.4).
 
-    The event row is committed even when the answer is an error: a payment for an abandonment
-    that has not arrived yet converts it on arrival, and a mismatch stays visible to ops.
+    Raises NotFound, AmountMismatch, or ValidationFailed for a paymentId already received for
+    another abandonment. The event row is committed even when the answer is a 404 or a 422: a
+    payment for an abandonment that has not arrived yet converts it on arrival, and a mismatch
+    stays visible to ops.
     """
     with transaction.atomic():
         event, _ = WebhookEvent.objects.get_or_create(
@@ -177,6 +182,12 @@ def payment_receive(
             external_id=payment_id,
             defaults={"payload": payload, "reference": abandonment_external_id},
         )
+        if event.reference != abandonment_external_id:
+            # The platform reused a payment id: converting would break the unique payment_id.
+            raise ValidationFailed(
+                "This paymentId was already received for another abandonment.",
+                {"paymentId": ["Already received for another abandonment."]},
+            )
         abandonment = (
             Abandonment.objects.select_for_update(of=("self",))
             .select_related("product", "customer")

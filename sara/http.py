@@ -108,7 +108,8 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, absurd nesting
         raise ValidationFailed("Body is not valid JSON.", {"body": [str(exc)[:200]]}) from exc
     if not isinstance(data, dict):
-        raise ValidationFailed("Body must be a JSON object.")
+        # Details name the body, as for any other field: the caller sees what to fix.
+        raise ValidationFailed("Body must be a JSON object.", {"body": ["Expected a JSON object."]})
     return data
 
 

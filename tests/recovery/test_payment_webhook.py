@@ -1,0 +1,565 @@
+"""POST /webhook/payment (SPEC §4.4): only a paid, matching payment converts a cart, once."""
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test import Client
+
+from messaging.models import Conversation, Message, WebhookEvent
+from messaging.tasks import sweep_stuck
+from recovery.models import Abandonment
+from sara.http import signature_of
+from tests.conftest import GRAPH_URL, graph_ok
+from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
+
+URL = "/webhook/payment"
+SECRET = "dev-payment-secret"
+MiB = 1024 * 1024
+NOW = datetime(2025, 11, 22, 15, 0, tzinfo=UTC)
+THANK_YOU = "Pagamento confirmado! Muito obrigado pela compra, Maria. Qualquer dúvida, é só chamar."
+
+
+def payment(**overrides):
+    """A payment as the platform posts it; None removes a field."""
+    body = {
+        "abandonmentId": "ab-1001",
+        "paymentId": "pay-1",
+        "status": "paid",
+        "amount": "99.95",
+        "productId": "curso-python",
+        "linkType": "original",
+        "timestamp": "2025-11-22T15:00:00Z",
+    }
+    body.update(overrides)
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def cart_body(**overrides):
+    """The abandonment webhook's body for the same cart (for payments that arrive first)."""
+    body = {
+        "userId": "user-42",
+        "name": "Maria Silva",
+        "phone": "+5548999327881",
+        "productId": "curso-python",
+        "paymentLink": "https://pay.example.com/cart/123",
+        "abandonmentId": "ab-1001",
+        "value": "99.95",
+    }
+    body.update(overrides)
+    return body
+
+
+def assert_error(response, status, code):
+    """The one error shape of SPEC §4; returns its details."""
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details", "traceId"}
+    assert error["code"] == code
+    assert error["message"]
+    assert error["traceId"] == response["X-Request-ID"]
+    return error["details"]
+
+
+def assert_not_converted(abandonment, outbox):
+    abandonment.refresh_from_db()
+    assert abandonment.status == Abandonment.Status.INITIATED
+    assert abandonment.payment_id is None
+    assert abandonment.converted_at is None
+    assert abandonment.conversation.status == Conversation.Status.AWAITING_RESPONSE
+    assert not Message.objects.filter(purpose=Message.Purpose.THANK_YOU).exists()
+    assert outbox == []
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def product(db):
+    return ProductFactory(product_id="curso-python", discount_percent=Decimal("15"))
+
+
+@pytest.fixture
+def abandonment(product):
+    """Maria's R$ 99,95 cart with a 15 % discount link, its first template already sent."""
+    abandonment = AbandonmentFactory(
+        external_id="ab-1001",
+        customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"),
+        product=product,
+        value=Decimal("99.95"),
+    )
+    ConversationFactory(abandonment=abandonment)
+    return abandonment
+
+
+def customer_wrote(abandonment, *, ago):
+    Conversation.objects.filter(abandonment=abandonment).update(
+        status=Conversation.Status.ACTIVE, last_user_message_at=NOW - ago
+    )
+
+
+@pytest.fixture
+def post(post_signed, django_capture_on_commit_callbacks):
+    """A signed POST, running what it queues on commit (the thank-you send)."""
+
+    def send(data, url=URL):
+        with django_capture_on_commit_callbacks(execute=True):
+            return post_signed(url, data)
+
+    return send
+
+
+# --- Signature and validation ------------------------------------------------------------------
+
+BODY = json.dumps(payment()).encode()
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"HTTP_X_HUB_SIGNATURE_256": ""},
+        {"HTTP_X_HUB_SIGNATURE_256": signature_of("not-the-secret", BODY)},
+        {"HTTP_X_HUB_SIGNATURE_256": signature_of("dev-app-secret", BODY)},  # Meta's key, not ours
+        {"HTTP_X_HUB_SIGNATURE_256": signature_of(SECRET, BODY.replace(b"99.95", b"0.01"))},
+    ],
+    ids=["missing", "empty", "wrong-secret", "meta-secret", "other-body"],
+)
+def test_a_missing_or_bad_signature_is_refused_and_nothing_converts(client, abandonment, outbox, headers):
+    response = client.post(URL, BODY, content_type="application/json", **headers)
+
+    assert_error(response, 403, "HMAC_VERIFICATION_FAILED")
+    assert WebhookEvent.objects.count() == 0
+    assert_not_converted(abandonment, outbox)
+
+
+def test_a_signature_over_a_non_ascii_body_verifies(post, abandonment, frozen):
+    body = json.dumps(payment(paymentId="pagamento-ção-😀"), ensure_ascii=False).encode()
+
+    response = post(body)
+
+    assert response.status_code == 200, response.content
+    abandonment.refresh_from_db()
+    assert abandonment.payment_id == "pagamento-ção-😀"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"abandonmentId": None}, "abandonmentId"),
+        ({"paymentId": None}, "paymentId"),
+        ({"amount": None}, "amount"),
+        ({"abandonmentId": ""}, "abandonmentId"),
+        ({"paymentId": ""}, "paymentId"),
+        ({"amount": 0}, "amount"),
+        ({"amount": "-99.95"}, "amount"),
+        ({"amount": "99.950001"}, "amount"),
+        ({"amount": 99.951}, "amount"),
+        ({"amount": "noventa"}, "amount"),
+        ({"amount": "99,95"}, "amount"),
+        ({"amount": True}, "amount"),
+        ({"amount": None, "value": "99.95"}, "amount"),
+        ({"linkType": "coupon"}, "linkType"),
+    ],
+)
+def test_an_invalid_paid_payment_is_a_validation_error_naming_the_field(
+    post, abandonment, outbox, overrides, field
+):
+    details = assert_error(post(payment(**overrides)), 400, "VALIDATION_ERROR")
+
+    assert field in details
+    assert_not_converted(abandonment, outbox)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"paid", b'[{"status": "paid"}]', b'"paid"', b'{"status": "paid", "paymentId": "\xe7"}'],
+    ids=["empty", "text", "array", "string", "invalid-utf-8"],
+)
+def test_a_body_that_is_not_a_json_object_is_a_validation_error_about_the_body(
+    post, abandonment, outbox, body
+):
+    details = assert_error(post(body), 400, "VALIDATION_ERROR")
+
+    assert "body" in details
+    assert_not_converted(abandonment, outbox)
+
+
+def test_a_body_over_one_mebibyte_is_refused_as_too_large(post, abandonment, outbox):
+    body = json.dumps(payment()).encode()
+    body += b" " * (MiB + 1 - len(body))
+
+    assert_error(post(body), 413, "PAYLOAD_TOO_LARGE")
+    assert WebhookEvent.objects.count() == 0
+    assert_not_converted(abandonment, outbox)
+
+
+# --- Not paid ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", ["pending", "refused", "refunded", "chargeback", "", None])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"abandonmentId": "ab-never-seen"}, {"amount": "abc"}, {"amount": "-1.999"}, {"amount": None}],
+    ids=["known-cart", "unknown-cart", "garbage-amount", "bad-amount", "no-amount"],
+)
+def test_a_payment_that_is_not_paid_is_ignored_whatever_else_it_says(
+    post, abandonment, outbox, status, overrides
+):
+    response = post(payment(status=status, **overrides))
+
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ignored"}
+    assert_not_converted(abandonment, outbox)
+
+
+# --- Converting --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("amount", ["99.95", 99.95, "99.950"], ids=["string", "number", "trailing-zero"])
+def test_paying_the_original_amount_converts_the_cart_and_thanks_the_customer(
+    post, abandonment, outbox, frozen, amount
+):
+    customer_wrote(abandonment, ago=timedelta(hours=2))
+
+    response = post(payment(amount=amount))
+
+    conversation = abandonment.conversation
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "status": "converted",
+        "conversationId": conversation.pk,
+        "abandonmentId": "ab-1001",
+    }
+    abandonment.refresh_from_db()
+    assert abandonment.status == Abandonment.Status.CONVERTED
+    assert abandonment.payment_id == "pay-1"
+    assert abandonment.conversion_link == "original"
+    assert abandonment.converted_at == NOW
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+    assert conversation.close_reason == "converted"
+    thanks = Message.objects.get(purpose=Message.Purpose.THANK_YOU)
+    assert (thanks.status, thanks.text) == ("sent", THANK_YOU)
+    assert [(sent.to, sent.text) for _, sent in outbox] == [("+5548999327881", THANK_YOU)]
+    event = WebhookEvent.objects.get(type="payment", external_id="pay-1")
+    assert event.processed
+    assert event.error == ""
+
+
+def test_the_thank_you_goes_to_graph_as_exact_json(post, abandonment, graph, frozen):
+    customer_wrote(abandonment, ago=timedelta(minutes=5))
+    graph.post(GRAPH_URL, json=graph_ok("wamid.thank-you"))
+
+    response = post(payment())
+
+    assert response.json()["status"] == "converted"
+    assert len(graph.calls) == 1
+    assert json.loads(graph.calls[0].request.body) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+5548999327881",
+        "type": "text",
+        "text": {"preview_url": True, "body": THANK_YOU},
+    }
+    assert Message.objects.get(purpose=Message.Purpose.THANK_YOU).whatsapp_message_id == "wamid.thank-you"
+
+
+@pytest.mark.parametrize("last_wrote", [None, timedelta(hours=24), timedelta(days=3)])
+def test_a_thank_you_outside_the_24_hour_window_fails_without_reaching_whatsapp(
+    post, abandonment, outbox, frozen, last_wrote
+):
+    if last_wrote is not None:
+        customer_wrote(abandonment, ago=last_wrote)
+
+    response = post(payment())
+
+    assert response.json()["status"] == "converted"
+    abandonment.refresh_from_db()
+    assert abandonment.status == Abandonment.Status.CONVERTED
+    thanks = Message.objects.get(purpose=Message.Purpose.THANK_YOU)
+    assert (thanks.status, thanks.error_code) == ("failed", "window_closed")
+    assert outbox == []
+
+
+def test_an_opted_out_customer_who_pays_is_converted_and_not_messaged(post, abandonment, outbox, frozen):
+    customer_wrote(abandonment, ago=timedelta(hours=1))
+    abandonment.customer.opted_out = True
+    abandonment.customer.save()
+
+    response = post(payment())
+
+    assert response.json()["status"] == "converted"
+    abandonment.refresh_from_db()
+    assert abandonment.status == Abandonment.Status.CONVERTED
+    assert outbox == []
+
+
+@pytest.mark.parametrize(
+    ("value", "percent", "amount"),
+    [
+        ("99.95", "15", "84.96"),  # 84.9575
+        ("10.05", "50", "5.03"),  # 5.025: half-up, where banker's rounding gives 5.02
+        ("297.00", "10", "267.30"),
+        ("0.01", "50", "0.01"),  # 0.005
+    ],
+)
+def test_paying_the_discounted_amount_through_the_discount_link_converts(
+    post, abandonment, outbox, frozen, value, percent, amount
+):
+    Abandonment.objects.filter(pk=abandonment.pk).update(value=Decimal(value))
+    abandonment.product.discount_percent = Decimal(percent)
+    abandonment.product.save()
+    customer_wrote(abandonment, ago=timedelta(hours=1))
+
+    response = post(payment(amount=amount, linkType="discounted"))
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "converted"
+    abandonment.refresh_from_db()
+    assert abandonment.status == Abandonment.Status.CONVERTED
+    assert abandonment.conversion_link == "discounted"
+    assert len(outbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "link_type"),
+    [
+        ("99.94", "original"),
+        ("99.96", "original"),
+        ("84.96", "original"),  # the discounted price through the full-price link
+        ("99.95", "discounted"),  # the full price through the discount link
+        ("84.95", "discounted"),  # 84.9575 rounded down
+    ],
+)
+def test_a_payment_of_the_wrong_amount_is_refused_and_kept_for_ops(
+    post, abandonment, outbox, amount, link_type
+):
+    response = post(payment(amount=amount, linkType=link_type))
+
+    details = assert_error(response, 422, "AMOUNT_MISMATCH")
+    assert details["amount"] == amount
+    event = WebhookEvent.objects.get(type="payment", external_id="pay-1")
+    assert not event.processed
+    assert event.error
+    assert_not_converted(abandonment, outbox)
+
+
+@pytest.mark.parametrize(
+    "product_kwargs",
+    [
+        None,  # an unknown productId: the cart has no product at all
+        {"discount_percent": Decimal("0")},
+        {"discount_link": ""},
+    ],
+    ids=["no-product", "zero-percent", "no-discount-link"],
+)
+def test_a_discounted_payment_for_a_cart_without_a_discount_is_an_amount_mismatch(
+    post, abandonment, outbox, product_kwargs
+):
+    if product_kwargs is None:
+        Abandonment.objects.filter(pk=abandonment.pk).update(product=None)
+    else:
+        for field, value in product_kwargs.items():
+            setattr(abandonment.product, field, value)
+        abandonment.product.save()
+
+    response = post(payment(amount="84.96", linkType="discounted"))
+
+    assert_error(response, 422, "AMOUNT_MISMATCH")
+    assert_not_converted(abandonment, outbox)
+
+
+# --- Payments that arrive first ----------------------------------------------------------------
+
+
+def test_a_payment_for_an_unknown_abandonment_is_not_found_and_kept(post, db, outbox):
+    response = post(payment(abandonmentId="ab-later"))
+
+    details = assert_error(response, 404, "ABANDONMENT_NOT_FOUND")
+    assert "abandonmentId" in details
+    event = WebhookEvent.objects.get(type="payment")
+    assert (event.external_id, event.reference, event.processed) == ("pay-1", "ab-later", False)
+    assert event.payload == payment(abandonmentId="ab-later")
+
+
+@pytest.mark.parametrize(
+    ("amount", "link_type", "product_percent"),
+    [("99.95", "original", None), (99.95, None, None), ("84.96", "discounted", "15")],
+    ids=["original", "number-no-link-type", "discounted"],
+)
+def test_an_abandonment_already_paid_is_converted_on_arrival_and_never_chased(
+    post, db, outbox, frozen, amount, link_type, product_percent
+):
+    if product_percent:
+        ProductFactory(product_id="curso-python", discount_percent=Decimal(product_percent))
+    assert post(payment(amount=amount, linkType=link_type)).status_code == 404
+
+    response = post(cart_body(), url="/webhook/abandonment")
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "received"
+    abandonment = Abandonment.objects.get()
+    assert abandonment.status == Abandonment.Status.CONVERTED
+    assert abandonment.payment_id == "pay-1"
+    assert abandonment.conversion_link == (link_type or "original")
+    assert abandonment.converted_at == NOW
+    conversation = Conversation.objects.get(pk=response.json()["conversationId"])
+    assert (conversation.status, conversation.close_reason) == ("closed", "converted")
+    assert Message.objects.count() == 0
+    assert outbox == []
+    assert WebhookEvent.objects.get(type="payment").processed
+
+    again = post(payment(amount=amount, linkType=link_type))
+
+    assert again.status_code == 200
+    assert again.json()["status"] == "already_processed"
+    assert outbox == []
+
+
+def test_an_earlier_payment_of_another_amount_does_not_stop_the_recovery(post, db, outbox):
+    post(payment(amount="10.00"))
+
+    response = post(cart_body(), url="/webhook/abandonment")
+
+    assert response.json()["status"] == "received"
+    assert Abandonment.objects.get().status == Abandonment.Status.INITIATED
+    assert [sent.template_name for _, sent in outbox] == ["recovery_invitation"]
+
+
+# --- Repeats -----------------------------------------------------------------------------------
+
+
+def test_the_same_payment_again_is_already_processed_and_thanks_once(post, abandonment, outbox, frozen):
+    customer_wrote(abandonment, ago=timedelta(hours=1))
+
+    first = post(payment())
+    again = [post(payment()), post(payment())]
+
+    assert first.json()["status"] == "converted"
+    for response in again:
+        assert response.status_code == 200
+        assert response.json() == {
+            "status": "already_processed",
+            "abandonmentId": "ab-1001",
+            "conversationId": abandonment.conversation.pk,
+        }
+    assert len(outbox) == 1
+    assert WebhookEvent.objects.filter(type="payment").count() == 1
+
+
+def test_a_second_payment_for_a_converted_cart_is_kept_as_a_possible_double_payment(
+    post, abandonment, outbox, frozen
+):
+    customer_wrote(abandonment, ago=timedelta(hours=1))
+    post(payment(paymentId="pay-1"))
+
+    response = post(payment(paymentId="pay-2"))
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "already_converted"
+    abandonment.refresh_from_db()
+    assert abandonment.payment_id == "pay-1"
+    second = WebhookEvent.objects.get(type="payment", external_id="pay-2")
+    assert second.payload == payment(paymentId="pay-2")
+    assert "double payment" in second.error
+    assert len(outbox) == 1
+
+
+def test_a_payment_id_already_used_for_another_cart_is_refused(post, abandonment, outbox, frozen):
+    other = AbandonmentFactory(external_id="ab-2002", value=Decimal("99.95"))
+    ConversationFactory(abandonment=other)
+    assert post(payment(paymentId="pay-1")).json()["status"] == "converted"
+
+    response = post(payment(paymentId="pay-1", abandonmentId="ab-2002"))
+
+    assert "paymentId" in assert_error(response, 400, "VALIDATION_ERROR")
+    other.refresh_from_db()
+    assert other.status == Abandonment.Status.INITIATED
+    assert other.payment_id is None
+    assert WebhookEvent.objects.get(type="payment").reference == "ab-1001"
+
+
+def _post_from_threads(bodies):
+    """Post each body from its own thread, all released at once; returns the responses."""
+    barrier = threading.Barrier(len(bodies))
+    responses = [None] * len(bodies)
+
+    def run(index, body):
+        try:
+            barrier.wait()
+            raw = json.dumps(body).encode()
+            responses[index] = Client().post(
+                URL, raw, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature_of(SECRET, raw)
+            )
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, body)) for i, body in enumerate(bodies)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return responses
+
+
+@pytest.mark.parametrize(
+    ("payment_ids", "repeat_status"),
+    [(["pay-1"] * 8, "already_processed"), ([f"pay-{n}" for n in range(8)], "already_converted")],
+    ids=["same-payment", "different-payments"],
+)
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_payments_convert_once_and_thank_once(outbox, frozen, payment_ids, repeat_status):
+    abandonment = AbandonmentFactory(
+        external_id="ab-1001",
+        customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"),
+        value=Decimal("99.95"),
+    )
+    ConversationFactory(
+        abandonment=abandonment,
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=NOW - timedelta(hours=1),
+    )
+
+    responses = _post_from_threads([payment(paymentId=pid) for pid in payment_ids])
+
+    assert [r.status_code for r in responses] == [200] * 8
+    assert sorted(r.json()["status"] for r in responses) == sorted(["converted"] + [repeat_status] * 7)
+    abandonment.refresh_from_db()
+    assert abandonment.status == Abandonment.Status.CONVERTED
+    assert Message.objects.filter(purpose=Message.Purpose.THANK_YOU).count() == 1
+    assert [sent.text for _, sent in outbox] == [THANK_YOU]
+    assert WebhookEvent.objects.filter(type="payment").count() == len(set(payment_ids))
+
+
+# --- Paid before the first template left -------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="compliance/gate.py check_send lets a proactive message of a closed (converted) "
+    "conversation go out once quiet hours end",
+)
+def test_a_customer_who_pays_during_quiet_hours_never_gets_the_deferred_invitation(
+    post, product, outbox, settings
+):
+    settings.SARA_QUIET_HOURS = "21:00-08:00"
+    night = datetime(2025, 11, 22, 23, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))
+    with time_machine.travel(night, tick=False):
+        post(cart_body(), url="/webhook/abandonment")
+        assert Message.objects.get().send_after is not None  # the invitation waits for 08:00
+        assert post(payment()).json()["status"] == "converted"
+
+    with time_machine.travel(night + timedelta(hours=9, minutes=5), tick=False):
+        sweep_stuck.delay()
+
+    assert outbox == []
