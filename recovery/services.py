@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from compliance.lgpd import erased_opt_out
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer, Product
@@ -68,7 +69,15 @@ def abandonment_open(
 
 
 def _open(**data: Any) -> AbandonmentResult:
-    customer, created = Customer.objects.get_or_create(phone=data["phone"], defaults={"name": data["name"]})
+    erased = erased_opt_out(data["phone"])
+    if erased is not None:
+        # An erased person who had opted out: skip the cart without storing their phone again.
+        customer, created = erased, False
+        data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
+    else:
+        customer, created = Customer.objects.get_or_create(
+            phone=data["phone"], defaults={"name": data["name"]}
+        )
     # One customer's carts open one at a time: a concurrent second cart must see the first's
     # conversation to supersede it, or the one-open-conversation constraint fails its request.
     customer = Customer.objects.select_for_update().get(pk=customer.pk)

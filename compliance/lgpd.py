@@ -1,0 +1,131 @@
+"""LGPD tools: export everything Sara stores about a person; erase it, keeping the opt-out.
+
+Erasure anonymises rather than deletes: aggregates (abandonments, values, conversions,
+message counts) stay for the shop's figures, while the phone, the name and every message text
+go. An opted-out person's phone becomes a one-way digest, so a later cart for that number is
+still recognised and never contacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from recovery.models import Abandonment, Customer
+
+logger = logging.getLogger(__name__)
+
+ERASED_PREFIX = "erased:"
+
+
+def phone_digest(phone: str) -> str:
+    """A keyed one-way digest of a canonical phone; fits the phone column and never reverses."""
+    digest = hmac.new(settings.SECRET_KEY.encode(), phone.encode(), hashlib.sha256).hexdigest()
+    return ERASED_PREFIX + digest[:12]
+
+
+def customer_for_phone(phone: str) -> Customer | None:
+    """The customer with this phone, or the erased record that still carries its opt-out."""
+    return (
+        Customer.objects.filter(phone__in=[phone, phone_digest(phone)])
+        .order_by("-opted_out", "-created_at")
+        .first()
+    )
+
+
+def erased_opt_out(phone: str) -> Customer | None:
+    """The erased record of a person who opted out: their phone must still never be contacted."""
+    return Customer.objects.filter(phone=phone_digest(phone), opted_out=True).first()
+
+
+def customer_export(*, customer: Customer) -> dict[str, Any]:
+    """Everything stored about one person, as JSON-ready data (the data subject's copy)."""
+    abandonments = Abandonment.objects.filter(customer=customer).select_related("product")
+    conversations = Conversation.objects.filter(customer=customer).prefetch_related("messages")
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "customer": {
+            "phone": customer.phone,
+            "name": customer.name,
+            "opted_out": customer.opted_out,
+            "opted_out_at": customer.opted_out_at.isoformat() if customer.opted_out_at else None,
+            "opted_out_reason": customer.opted_out_reason,
+            "created_at": customer.created_at.isoformat(),
+        },
+        "abandonments": [
+            {
+                "abandonmentId": a.external_id,
+                "productId": a.external_product_id,
+                "product": a.product.name if a.product else None,
+                "value": f"{a.value:.2f}",
+                "payment_link": a.payment_link,
+                "status": a.status,
+                "discount_offers": a.discount_offers,
+                "payment_id": a.payment_id,
+                "converted_at": a.converted_at.isoformat() if a.converted_at else None,
+                "created_at": a.created_at.isoformat(),
+            }
+            for a in abandonments
+        ],
+        "conversations": [
+            {
+                "id": c.pk,
+                "status": c.status,
+                "close_reason": c.close_reason,
+                "created_at": c.created_at.isoformat(),
+                "messages": [
+                    {
+                        "direction": m.direction,
+                        "kind": m.kind,
+                        "text": m.text,
+                        "status": m.status,
+                        "intent": m.intent,
+                        "sentiment": m.sentiment,
+                        "created_at": m.created_at.isoformat(),
+                    }
+                    for m in c.messages.all()
+                ],
+            }
+            for c in conversations
+        ],
+    }
+
+
+@transaction.atomic
+def customer_erase(*, customer: Customer) -> Customer:
+    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if customer.phone.startswith(ERASED_PREFIX):
+        return customer
+    phone = customer.phone
+    wa_ids = {phone.lstrip("+")}
+    conversation_ids = list(Conversation.objects.filter(customer=customer).values_list("pk", flat=True))
+    messages = Message.objects.filter(conversation_id__in=conversation_ids)
+    inbound_wa_ids = set(messages.values_list("wa_id", flat=True))
+    wa_ids |= {w for w in inbound_wa_ids if w}
+    # Messages from this person's number that never reached a conversation go too.
+    loose = Message.objects.filter(conversation__isnull=True, wa_id__in=wa_ids)
+    wamids = list(messages.exclude(whatsapp_message_id=None).values_list("whatsapp_message_id", flat=True))
+    for queryset in (messages, loose):
+        queryset.update(text="", wa_id="", metadata={}, error_detail="")
+    StatusUpdate.objects.filter(whatsapp_message_id__in=wamids).delete()
+    external_ids = list(Abandonment.objects.filter(customer=customer).values_list("external_id", flat=True))
+    # The checkout's payloads repeat the phone and the name: keep the event, drop the payload.
+    WebhookEvent.objects.filter(type=WebhookEvent.Type.ABANDONMENT, external_id__in=external_ids).update(
+        payload={"erased": True}
+    )
+    Conversation.objects.filter(pk__in=conversation_ids, status__in=Conversation.OPEN_STATUSES).update(
+        status=Conversation.Status.CLOSED, close_reason="erased", closed_at=timezone.now()
+    )
+    customer.phone = phone_digest(phone)
+    customer.name = ""
+    customer.save(update_fields=["phone", "name", "updated_at"])
+    logger.info("customer erased", extra={"customer_id": customer.pk, "opted_out": customer.opted_out})
+    return customer
