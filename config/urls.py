@@ -7,6 +7,7 @@ from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
 from recovery import webhooks as recovery_webhooks
 from sara import views as sara_views
+from sara.metrics import metrics_view
 
 urlpatterns = [
     path("webhook/abandonment", recovery_webhooks.abandonment_webhook, name="webhook-abandonment"),
@@ -17,6 +18,7 @@ urlpatterns = [
         "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
     ),
     path("health", sara_views.health, name="health"),
+    path("metrics", metrics_view, name="metrics"),
     path("ready", sara_views.ready, name="ready"),
     path("admin/", admin.site.urls),
 ]

@@ -16,7 +16,7 @@ from compliance.lgpd import erased_opt_out
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer, Product
-from sara import agent
+from sara import agent, metrics
 from sara.http import AmountMismatch, NotFound, ValidationFailed
 
 logger = logging.getLogger(__name__)
@@ -251,6 +251,8 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
     abandonment.conversion_link = link_type
     abandonment.converted_at = now
     abandonment.save(update_fields=["status", "payment_id", "conversion_link", "converted_at", "updated_at"])
+    # Counted once the transaction commits: a rolled-back conversion recovered nothing.
+    transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
     event.processed = True
     event.save(update_fields=["processed"])
     conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
@@ -266,6 +268,11 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
             purpose=Message.Purpose.THANK_YOU,
             text=agent.thank_you_text(abandonment.customer.name),
         )
+
+
+def _count_conversion(link_type: str, value: Decimal) -> None:
+    metrics.CONVERSIONS.labels(link_type).inc()
+    metrics.RECOVERED_VALUE.inc(float(value))
 
 
 def _payment_received_before(abandonment: Abandonment) -> WebhookEvent | None:

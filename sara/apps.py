@@ -6,6 +6,7 @@ class SaraConfig(AppConfig):
     verbose_name = "Sara"
 
     def ready(self) -> None:
-        from sara import tracing
+        from sara import metrics, tracing
 
         tracing.connect_celery_signals()
+        metrics.connect_celery_signals()

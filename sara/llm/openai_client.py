@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cache
 from pathlib import Path
 
@@ -16,12 +18,15 @@ import httpx
 import openai
 from django.conf import settings
 
+from sara import metrics
 from sara.interpretation import INTENTS, SENTIMENTS, Context, Interpretation, Interpreter
 
 logger = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (Path(__file__).resolve().parent.parent / "prompts" / "system.md").read_text()
 REPLY_MAX_CHARS = 1000
+# Calls run here so that the deadline holds whatever the network does (see interpret()).
+_EXECUTOR = ThreadPoolExecutor(max_workers=128, thread_name_prefix="openai")
 
 RESPONSE_FORMAT = {
     "type": "json_schema",
@@ -82,39 +87,51 @@ class OpenAIInterpreter(Interpreter):
 
     def interpret(self, context: Context) -> Interpretation:
         started = time.monotonic()
+        # The SDK's timeout bounds each network phase, not the whole call: a server that
+        # trickles its answer could outlast it. The future enforces the deadline as a whole.
+        future = _EXECUTOR.submit(self._complete, context)
         try:
-            completion = self.client.chat.completions.create(
-                model=settings.OPENAI_MODEL,
-                messages=build_messages(context),
-                response_format=RESPONSE_FORMAT,
-                timeout=settings.OPENAI_TIMEOUT_SECONDS,
-            )
-            choice = completion.choices[0].message
-            if getattr(choice, "refusal", None):
-                raise ValueError("model refused")
-            data = json.loads(choice.content or "")
-            intent, sentiment, reply = data["intent"], data["sentiment"], str(data["reply"]).strip()
-            if intent not in INTENTS or sentiment not in SENTIMENTS or not reply:
-                raise ValueError("answer outside the schema")
-        except (openai.OpenAIError, httpx.HTTPError, ValueError, KeyError, TypeError, IndexError) as exc:
+            intent, sentiment, reply, tokens = future.result(timeout=settings.OPENAI_TIMEOUT_SECONDS)
+        except (
+            FutureTimeout,
+            openai.OpenAIError,
+            httpx.HTTPError,
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+        ) as exc:
+            elapsed = time.monotonic() - started
+            metrics.AI_LATENCY.labels("fallback").observe(elapsed)
             logger.warning(
                 "AI interpretation failed, holding reply used",
-                extra={
-                    "error": exc.__class__.__name__,
-                    "elapsed_ms": round((time.monotonic() - started) * 1000),
-                },
+                extra={"error": exc.__class__.__name__, "elapsed_ms": round(elapsed * 1000)},
             )
             return Interpretation.holding()
-        usage = getattr(completion, "usage", None)
-        tokens = int(getattr(usage, "total_tokens", 0) or 0)
+        elapsed = time.monotonic() - started
+        metrics.AI_LATENCY.labels("ok").observe(elapsed)
+        metrics.AI_TOKENS.inc(tokens)
         logger.info(
             "AI interpretation",
-            extra={
-                "intent": intent,
-                "tokens": tokens,
-                "elapsed_ms": round((time.monotonic() - started) * 1000),
-            },
+            extra={"intent": intent, "tokens": tokens, "elapsed_ms": round(elapsed * 1000)},
         )
         return Interpretation(
             intent=intent, sentiment=sentiment, reply=reply[:REPLY_MAX_CHARS], tokens_used=tokens
         )
+
+    def _complete(self, context: Context) -> tuple[str, str, str, int]:
+        completion = self.client.chat.completions.create(
+            model=settings.OPENAI_MODEL,
+            messages=build_messages(context),
+            response_format=RESPONSE_FORMAT,
+            timeout=settings.OPENAI_TIMEOUT_SECONDS,
+        )
+        choice = completion.choices[0].message
+        if getattr(choice, "refusal", None):
+            raise ValueError("model refused")
+        data = json.loads(choice.content or "")
+        intent, sentiment, reply = data["intent"], data["sentiment"], str(data["reply"]).strip()
+        if intent not in INTENTS or sentiment not in SENTIMENTS or not reply:
+            raise ValueError("answer outside the schema")
+        usage = getattr(completion, "usage", None)
+        return intent, sentiment, reply, int(getattr(usage, "total_tokens", 0) or 0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import threading
+import time
 from datetime import UTC, datetime
 
 import httpx
@@ -209,3 +211,26 @@ def test_an_ai_opt_out_without_any_keyword_is_honoured(conversation, say, outbox
     assert [m.text for _, m in outbox] == [
         "Tudo bem, você não receberá mais mensagens nossas. Obrigado pela atenção e até logo!"
     ]
+
+
+def test_an_ai_slower_than_the_deadline_gets_the_holding_reply_in_time(
+    conversation, say, outbox, openai_fake, settings
+):
+    settings.OPENAI_TIMEOUT_SECONDS = 0.3
+    released = threading.Event()
+
+    def trickling(request: httpx.Request) -> httpx.Response:
+        # Answers, but only after the deadline: each network phase alone would look fine.
+        released.wait(timeout=2)
+        return answer(reply="Tarde demais")(request)
+
+    openai_fake(trickling)
+    started = time.perf_counter()
+    inbound = say("Tem certificado?")
+    elapsed = time.perf_counter() - started
+    released.set()
+
+    assert texts(outbox) == [f"{HOLDING_REPLY}{LINKS}"]
+    assert elapsed < 1.5, "the reply waited for the AI past its deadline"
+    inbound.refresh_from_db()
+    assert (inbound.intent, inbound.tokens_used) == ("unclear", 0)

@@ -1,0 +1,151 @@
+"""Prometheus metrics, multiprocess-safe under gunicorn and Celery (PROMETHEUS_MULTIPROC_DIR).
+
+Counters live where the thing happens; this module only declares them, wires the Celery and
+HTTP hooks, and serves /metrics to the allowed scrapers.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
+
+WEBHOOKS = Counter(
+    "sara_webhooks_received_total", "Webhooks received, by type and HTTP status.", ["type", "status"]
+)
+INBOUND_PROCESSED = Counter(
+    "sara_inbound_processed_total", "Inbound messages processed, by outcome.", ["outcome"]
+)
+SENDS = Counter("sara_sends_total", "Send attempts decided, by outcome.", ["outcome"])
+SEND_FAILURES = Counter("sara_send_failures_total", "Sends failed for good, by error code.", ["error_code"])
+SEND_RETRIES = Counter("sara_send_retries_total", "Sends retried after a transient error.")
+AI_LATENCY = Histogram(
+    "sara_ai_latency_seconds",
+    "Time an AI interpretation took, by outcome (ok or fallback).",
+    ["outcome"],
+    buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8),
+)
+AI_TOKENS = Counter("sara_ai_tokens_total", "Tokens used by the AI.")
+CONVERSIONS = Counter("sara_conversions_total", "Carts recovered, by link.", ["link"])
+RECOVERED_VALUE = Counter("sara_recovered_value_brl_total", "Value of recovered carts, in BRL.")
+
+_WEBHOOK_TYPES = {
+    "/webhook/abandonment": "abandonment",
+    "/webhook/payment": "payment",
+    "/webhook/messages": "whatsapp",
+}
+
+
+class WebhookMetricsMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        kind = _WEBHOOK_TYPES.get(request.path)
+        if kind and request.method == "POST":
+            WEBHOOKS.labels(kind, str(response.status_code)).inc()
+        return response
+
+
+class QueueDepthCollector(Collector):
+    """Work waiting, read at scrape time: Celery's Redis queue and the rows still due."""
+
+    def describe(self) -> list:
+        return []  # nothing to read at registration: the database may not be there yet
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from messaging.models import Message
+
+        rows = GaugeMetricFamily("sara_work_waiting", "Rows waiting for a worker, by kind.", labels=["kind"])
+        try:
+            rows.add_metric(["inbound"], Message.objects.filter(direction="in", status="received").count())
+            rows.add_metric(["outbound"], Message.objects.filter(direction="out", status="pending").count())
+        except Exception:  # a scrape must not fail because the database is away
+            logger.warning("queue depth: database unavailable")
+        yield rows
+        if settings.REDIS_URL:
+            import redis
+
+            depth = GaugeMetricFamily(
+                "sara_queue_depth", "Tasks waiting in the Celery queue.", labels=["queue"]
+            )
+            try:
+                client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
+                depth.add_metric(["celery"], client.llen("celery"))
+            except redis.RedisError:
+                logger.warning("queue depth: redis unavailable")
+            yield depth
+
+
+def _registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Every gunicorn and Celery process writes its own files; the scrape adds them up.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        registry.register(_QUEUE_DEPTH)
+        return registry
+    return REGISTRY
+
+
+_QUEUE_DEPTH = QueueDepthCollector()
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    REGISTRY.register(_QUEUE_DEPTH)
+
+
+def _allowed(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        return hmac.compare_digest(given.encode(), token.encode())
+    return request.META.get("REMOTE_ADDR", "") in settings.METRICS_ALLOWED_IPS
+
+
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not _allowed(request):
+        return HttpResponse("Forbidden.", status=403, content_type="text/plain")
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+
+
+def connect_celery_signals() -> None:
+    from celery.signals import task_postrun, task_prerun, task_retry
+
+    started: dict[str, float] = {}
+
+    @task_prerun.connect(weak=False)
+    def _start(task_id: str = "", **_: Any) -> None:
+        started[task_id] = time.monotonic()
+
+    @task_postrun.connect(weak=False)
+    def _done(task_id: str = "", task: Any = None, retval: Any = None, state: str = "", **_: Any) -> None:
+        started.pop(task_id, None)
+        name = getattr(task, "name", "")
+        if state != "SUCCESS" or not isinstance(retval, str):
+            return
+        if name == "messaging.tasks.process_inbound":
+            INBOUND_PROCESSED.labels(retval).inc()
+        elif name == "messaging.tasks.send_message":
+            SENDS.labels(retval).inc()
+
+    @task_retry.connect(weak=False)
+    def _retry(**_: Any) -> None:
+        SEND_RETRIES.inc()
