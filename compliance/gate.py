@@ -14,6 +14,7 @@ WINDOW = timedelta(hours=24)
 class Reason:
     OPTED_OUT = "opted_out"
     WINDOW_CLOSED = "window_closed"
+    CONVERSATION_CLOSED = "conversation_closed"
     QUIET_HOURS = "quiet_hours"
 
 
@@ -42,6 +43,10 @@ def check_send(message: Message, *, now: datetime) -> Decision:
         conversation.last_user_message_at, now
     ):
         return Decision(allowed=False, reason=Reason.WINDOW_CLOSED)
+    if message.is_proactive and not conversation.is_open:
+        # Queued (or deferred to the morning) before the customer paid, a newer cart superseded
+        # this one or it expired: chasing a closed recovery would be plain spam.
+        return Decision(allowed=False, reason=Reason.CONVERSATION_CLOSED)
     if message.is_proactive:
         until = next_allowed_at(customer.phone, now)
         if until is not None:

@@ -27,7 +27,7 @@ return 1000 - math.floor(tonumber(now[2]) / 1000)
 
 
 class RateLimitTimeout(Exception):
-    pass
+    """No send slot in time, or no way to count one: the send is tried again later."""
 
 
 @cache
@@ -58,7 +58,11 @@ def acquire(phone_number_id: str, *, limit: int | None = None, max_wait: float =
     deadline = time.monotonic() + max_wait
     while True:
         if settings.REDIS_URL:
-            wait = int(_redis_script()(keys=[key], args=[limit])) / 1000
+            try:
+                wait = int(_redis_script()(keys=[key], args=[limit])) / 1000
+            except redis.RedisError as exc:
+                # Without the shared count no slot can be granted safely; the send waits instead.
+                raise RateLimitTimeout(f"Rate limiter unavailable: {exc}") from exc
         else:
             wait = _try_local(key, limit)
         if wait <= 0:

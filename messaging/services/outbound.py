@@ -123,13 +123,16 @@ def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
         )
         return SendOutcome.BLOCKED
 
-    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     try:
         ratelimit.acquire(settings.WHATSAPP_PHONE_NUMBER_ID)
-        result = get_backend().send(outbound_for(message))
     except ratelimit.RateLimitTimeout as exc:
+        # Nothing reached Meta: give the claim back so a retry (or the sweep) sends it, and
+        # never as a "possible duplicate".
         _release(message_id)
         raise WhatsAppError(str(exc), permanent=False) from exc
+    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
+    try:
+        result = get_backend().send(outbound_for(message))
     except WhatsAppError as exc:
         if exc.code == OUTSIDE_WINDOW_CODE and message.kind == Message.Kind.TEXT:
             message_fail(message=message, code=Reason.WINDOW_CLOSED, detail=exc.detail, report=False)
@@ -152,6 +155,12 @@ def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
             error_detail="",
         )
         pending_statuses_apply(wamid=result.wamid)
+        if message.purpose == Message.Purpose.FIRST_CONTACT:
+            # An ops retry delivered a first contact that had failed: the recovery starts after
+            # all, so the conversation awaits a reply again (and gets its follow-up).
+            Conversation.objects.filter(pk=message.conversation_id, status=Conversation.Status.ERROR).update(
+                status=Conversation.Status.AWAITING_RESPONSE, updated_at=timezone.now()
+            )
     logger.info("message sent", extra={"message_id": message_id, "wamid": result.wamid})
     return SendOutcome.SENT
 
@@ -159,6 +168,7 @@ def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
 _BLOCK_DETAIL = {
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
+    Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",
 }
 
 

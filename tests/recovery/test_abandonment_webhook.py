@@ -505,11 +505,6 @@ def test_a_new_cart_supersedes_the_customers_open_conversation(post, product, ou
     assert len(outbox) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compliance/gate.py check_send lets a proactive message of a closed (superseded) "
-    "conversation go out once quiet hours end",
-)
 def test_two_carts_in_quiet_hours_send_one_invitation_in_the_morning(post, product, outbox, settings):
     settings.SARA_QUIET_HOURS = "21:00-08:00"
     night = datetime(2025, 11, 22, 23, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))

@@ -544,11 +544,6 @@ def test_concurrent_payments_convert_once_and_thank_once(outbox, frozen, payment
 # --- Paid before the first template left -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="compliance/gate.py check_send lets a proactive message of a closed (converted) "
-    "conversation go out once quiet hours end",
-)
 def test_a_customer_who_pays_during_quiet_hours_never_gets_the_deferred_invitation(
     post, product, outbox, settings
 ):

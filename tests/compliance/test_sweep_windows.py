@@ -1,0 +1,251 @@
+"""The window sweep (SPEC §7): one follow-up to a silent customer, expiry after 72 h of silence."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+from django.db import connection
+from django.utils import timezone
+
+from compliance.tasks import sweep_windows
+from messaging.models import Conversation, Message
+from messaging.tasks import sweep_stuck
+from recovery.models import Abandonment
+from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload
+from tests.factories import ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+5548999327881"
+T0 = datetime.fromisoformat("2025-11-22 12:00:00+00:00")
+
+
+def open_recovery(post_signed, capture, *, send: bool = True) -> Conversation:
+    """A cart abandoned now; with send=False the send task is lost (as when Redis goes away)."""
+    ProductFactory(product_id="curso-python", name="Curso de Python")
+    with capture(execute=send):
+        response = post_signed(
+            "/webhook/abandonment",
+            {
+                "userId": "user-1",
+                "name": "Maria Silva",
+                "phone": PHONE,
+                "productId": "curso-python",
+                "paymentLink": "https://pay.example.com/cart/123",
+                "abandonmentId": "ab-sweep-1",
+                "value": "297.00",
+            },
+        )
+    assert response.status_code == 200
+    return Conversation.objects.get(pk=response.json()["conversationId"])
+
+
+def customer_writes(post_signed, capture, text: str) -> None:
+    payload = meta_payload("text")
+    message = first_message(payload)
+    message["text"]["body"] = text
+    message["timestamp"] = str(int(timezone.now().timestamp()))
+    with capture(execute=True):
+        assert post_signed("/webhook/messages", payload).status_code == 200
+
+
+def sweep(capture) -> dict[str, Any]:
+    with capture(execute=True):
+        return sweep_windows.delay().get()
+
+
+@pytest.mark.parametrize("after_hours", [20, 6])
+def test_silent_customer_gets_one_followup_template_after_followup_after_hours(
+    graph, settings, post_signed, django_capture_on_commit_callbacks, time_machine, after_hours
+):
+    settings.FOLLOWUP_AFTER_HOURS = after_hours
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.first"))
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.followup"))
+    conversation = open_recovery(post_signed, capture)
+
+    time_machine.move_to(T0 + timedelta(hours=after_hours) - timedelta(minutes=1), tick=False)
+    assert sweep(capture)["followups"] == 0
+    assert len(graph.calls) == 1
+
+    time_machine.move_to(T0 + timedelta(hours=after_hours), tick=False)
+    assert sweep(capture)["followups"] == 1
+
+    assert json.loads(graph.calls[1].request.body) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": PHONE,
+        "type": "template",
+        "template": {
+            "name": settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
+            "language": {"code": "pt_BR"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Maria"},
+                        {"type": "text", "text": "Curso de Python"},
+                    ],
+                }
+            ],
+        },
+    }
+    followup = conversation.messages.get(purpose=Message.Purpose.FOLLOWUP)
+    assert (followup.status, followup.whatsapp_message_id) == (Message.Status.SENT, "wamid.followup")
+    conversation.refresh_from_db()
+    assert conversation.followup_sent
+    assert conversation.status == Conversation.Status.AWAITING_RESPONSE
+
+    time_machine.move_to(T0 + timedelta(hours=after_hours + 1), tick=False)
+    assert sweep(capture)["followups"] == 0
+    assert len(graph.calls) == 2
+
+
+def test_followup_counts_from_when_the_first_template_was_sent_not_queued(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    open_recovery(post_signed, capture, send=False)
+    time_machine.move_to(T0 + timedelta(hours=3), tick=False)
+    sweep_stuck.delay()
+    assert len(outbox) == 1
+
+    time_machine.move_to(T0 + timedelta(hours=22), tick=False)
+    assert sweep(capture)["followups"] == 0
+
+    time_machine.move_to(T0 + timedelta(hours=23), tick=False)
+    assert sweep(capture)["followups"] == 1
+    assert [sent.template_name for _, sent in outbox] == ["recovery_invitation", "recovery_followup"]
+
+
+def test_customer_who_answered_gets_no_followup(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, capture)
+    time_machine.move_to(T0 + timedelta(hours=1), tick=False)
+    customer_writes(post_signed, capture, "Quanto custa o frete?")
+    sent_before = len(outbox)
+
+    time_machine.move_to(T0 + timedelta(hours=21), tick=False)
+    assert sweep(capture)["followups"] == 0
+
+    assert len(outbox) == sent_before
+    assert not conversation.messages.filter(purpose=Message.Purpose.FOLLOWUP).exists()
+    conversation.refresh_from_db()
+    assert not conversation.followup_sent
+
+
+def test_first_template_never_sent_means_no_followup(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, capture, send=False)
+
+    time_machine.move_to(T0 + timedelta(hours=21), tick=False)
+    assert sweep(capture)["followups"] == 0
+    assert not conversation.messages.filter(purpose=Message.Purpose.FOLLOWUP).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_send_one_followup(outbox, post_signed, time_machine):
+    time_machine.move_to(T0, tick=False)
+    # Transactional test: on_commit runs for real, so the first template is sent here.
+    conversation = open_recovery(post_signed, lambda execute: contextlib.nullcontext())
+    assert len(outbox) == 1
+    time_machine.move_to(T0 + timedelta(hours=21), tick=False)
+    start = threading.Barrier(3)
+    results: list[dict[str, int]] = []
+
+    def run_sweep() -> None:
+        try:
+            start.wait()
+            results.append(sweep_windows.apply().result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run_sweep) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(results) == 3
+    assert sum(result["followups"] for result in results) == 1
+    assert conversation.messages.filter(purpose=Message.Purpose.FOLLOWUP).count() == 1
+    assert [sent.template_name for _, sent in outbox] == ["recovery_invitation", "recovery_followup"]
+
+
+def test_conversation_silent_for_72_hours_is_closed_and_its_cart_expired(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, capture)
+    time_machine.move_to(T0 + timedelta(hours=1), tick=False)
+    customer_writes(post_signed, capture, "Vou pensar")
+
+    time_machine.move_to(T0 + timedelta(hours=1 + 72) - timedelta(minutes=1), tick=False)
+    assert sweep(capture)["expired"] == 0
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.ACTIVE
+
+    time_machine.move_to(T0 + timedelta(hours=1 + 72, minutes=1), tick=False)
+    assert sweep(capture)["expired"] == 1
+
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.close_reason) == (Conversation.Status.CLOSED, "expired")
+    assert conversation.closed_at == timezone.now()
+    assert conversation.abandonment.status == Abandonment.Status.EXPIRED
+
+
+def test_customer_who_never_answered_expires_72_hours_after_the_cart_arrived(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, capture)
+
+    time_machine.move_to(T0 + timedelta(hours=72, minutes=1), tick=False)
+    sweep(capture)
+
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.close_reason) == (Conversation.Status.CLOSED, "expired")
+    assert conversation.abandonment.status == Abandonment.Status.EXPIRED
+
+
+def test_converted_conversation_is_left_alone_by_the_expiry(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, capture)
+    with capture(execute=True):
+        post_signed(
+            "/webhook/payment",
+            {
+                "abandonmentId": "ab-sweep-1",
+                "paymentId": "pay-1",
+                "status": "paid",
+                "amount": "297.00",
+                "linkType": "original",
+            },
+        )
+
+    time_machine.move_to(T0 + timedelta(hours=100), tick=False)
+    assert sweep(capture) == {"followups": 0, "expired": 0}
+
+    conversation.refresh_from_db()
+    assert conversation.close_reason == "converted"
+    assert conversation.abandonment.status == Abandonment.Status.CONVERTED

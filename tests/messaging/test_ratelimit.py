@@ -1,0 +1,141 @@
+"""The send rate cap per phone-number id (SPEC §6): never more than WHATSAPP_MPS sends a second."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from django.utils import timezone
+
+from messaging import ratelimit
+from messaging.models import Conversation, Message
+from messaging.tasks import send_message, sweep_stuck
+from tests.conftest import GRAPH_URL, graph_ok
+from tests.factories import ConversationFactory, OutboundMessageFactory
+
+LIMIT = 50
+THREADS = 4
+ACQUIRES_PER_THREAD = 50
+
+
+def acquire_from_threads(phone_number_id: str) -> tuple[Counter[int], float]:
+    """4 threads × 50 acquires; returns how many acquires returned in each wall-clock second."""
+    returned_at: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def sender() -> None:
+        try:
+            start.wait()
+            for _ in range(ACQUIRES_PER_THREAD):
+                ratelimit.acquire(phone_number_id, limit=LIMIT)
+                now = time.time()
+                with lock:
+                    returned_at.append(now)
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    # Begin just after a second starts, so no acquire sits on a boundary between two clocks.
+    time.sleep(1.05 - time.time() % 1)
+    began = time.monotonic()
+    threads = [threading.Thread(target=sender) for _ in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - began
+
+    assert errors == []
+    assert len(returned_at) == THREADS * ACQUIRES_PER_THREAD
+    return Counter(int(moment) for moment in returned_at), elapsed
+
+
+@pytest.mark.redis
+def test_shared_limiter_in_redis_never_lets_more_than_the_limit_through_in_a_second():
+    per_second, elapsed = acquire_from_threads(f"test-{uuid.uuid4().hex}")
+
+    assert max(per_second.values()) <= LIMIT
+    # 200 sends at 50 a second fill four seconds: the callers really waited.
+    assert len(per_second) >= 4
+    assert elapsed >= 2.5
+
+
+def test_in_process_limiter_caps_sends_without_redis(settings: Any):
+    settings.REDIS_URL = ""
+
+    per_second, elapsed = acquire_from_threads(f"test-{uuid.uuid4().hex}")
+
+    assert max(per_second.values()) <= LIMIT
+    assert len(per_second) >= 4
+    assert elapsed >= 2.5
+
+
+@pytest.mark.redis
+def test_each_phone_number_id_has_its_own_budget():
+    busy, idle = f"test-{uuid.uuid4().hex}", f"test-{uuid.uuid4().hex}"
+    time.sleep(1.05 - time.time() % 1)
+    for _ in range(3):
+        ratelimit.acquire(busy, limit=3)
+
+    began = time.monotonic()
+    ratelimit.acquire(idle, limit=3)
+
+    assert time.monotonic() - began < 0.5
+
+
+@pytest.mark.redis
+def test_caller_gives_up_when_no_slot_opens_within_its_deadline():
+    phone_number_id = f"test-{uuid.uuid4().hex}"
+    time.sleep(1.05 - time.time() % 1)
+    ratelimit.acquire(phone_number_id, limit=1)
+
+    with pytest.raises(ratelimit.RateLimitTimeout):
+        ratelimit.acquire(phone_number_id, limit=1, max_wait=0.1)
+
+
+@pytest.fixture
+def unreachable_redis(settings: Any) -> Iterator[None]:
+    real_url = settings.REDIS_URL
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    ratelimit._redis_script.cache_clear()
+    yield
+    settings.REDIS_URL = real_url
+    ratelimit._redis_script.cache_clear()
+
+
+@pytest.mark.django_db
+def test_send_that_cannot_reach_the_limiter_gives_its_claim_back_and_goes_out_later_once(
+    graph, settings, unreachable_redis, time_machine
+):
+    time_machine.move_to("2025-11-22 15:00:00+00:00", tick=False)
+    conversation = ConversationFactory(
+        abandonment__customer__phone="+5548999327881",
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now(),
+    )
+    reply = OutboundMessageFactory(conversation=conversation, text="Segue o link.")
+
+    send_message.delay(reply.pk)
+
+    reply.refresh_from_db()
+    assert (reply.status, reply.claimed_at, reply.attempts) == (Message.Status.PENDING, None, 0)
+    assert len(graph.calls) == 0
+
+    # Redis is back; the sweep finds the send its task could not finish.
+    settings.REDIS_URL = ""
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.later"))
+    time_machine.move_to("2025-11-22 15:03:00+00:00", tick=False)
+    sweep_stuck.delay()
+
+    reply.refresh_from_db()
+    assert (reply.status, reply.whatsapp_message_id) == (Message.Status.SENT, "wamid.later")
+    # Meta never saw the first try: this is no duplicate.
+    assert not reply.possible_duplicate
+    assert reply.attempts == 1

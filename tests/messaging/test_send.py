@@ -1,0 +1,282 @@
+"""Sending through Graph (SPEC §6): the exact request, the stored result, one send per message."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import responses
+from django.db import connection
+from django.utils import timezone
+
+from messaging.models import Conversation, Message
+from messaging.services.outbound import SendOutcome, message_retry
+from messaging.tasks import send_message
+from tests.conftest import GRAPH_URL, graph_error, graph_ok
+from tests.factories import ConversationFactory, OutboundMessageFactory, ProductFactory
+
+pytestmark = pytest.mark.django_db
+
+WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
+
+
+def sent_json(graph: responses.RequestsMock, index: int = 0) -> dict[str, Any]:
+    return json.loads(graph.calls[index].request.body)
+
+
+def abandonment_body(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "userId": "user-42",
+        "name": "Maria Silva",
+        "phone": "+5548999327881",
+        "productId": "curso-python",
+        "paymentLink": "https://pay.example.com/cart/123",
+        "abandonmentId": "ab-send-1",
+        "value": "297.00",
+    }
+    return body | overrides
+
+
+def reply_in_window(text: str = "Olá! O link de pagamento é https://pay.example.com/cart/123") -> Message:
+    """A pending free-form reply to a customer who wrote a minute ago."""
+    conversation = ConversationFactory(
+        abandonment__customer__phone="+5548999327881",
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now() - timedelta(minutes=1),
+    )
+    return OutboundMessageFactory(conversation=conversation, text=text)
+
+
+def test_first_contact_template_goes_to_graph_as_the_approved_template_with_body_parameters(
+    graph, post_signed, django_capture_on_commit_callbacks
+):
+    ProductFactory(product_id="curso-python", name="Curso de Python")
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_signed("/webhook/abandonment", abandonment_body())
+
+    assert response.status_code == 200
+    assert sent_json(graph) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+5548999327881",
+        "type": "template",
+        "template": {
+            "name": "recovery_invitation",
+            "language": {"code": "pt_BR"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [
+                        {"type": "text", "text": "Maria"},
+                        {"type": "text", "text": "Curso de Python"},
+                    ],
+                }
+            ],
+        },
+    }
+
+
+def test_send_posts_to_the_versioned_phone_number_url_with_the_bearer_token(graph):
+    message = reply_in_window()
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    send_message.delay(message.pk)
+
+    request = graph.calls[0].request
+    assert request.url == "https://graph.test/v21.0/106540352242922/messages"
+    assert request.headers["Authorization"] == "Bearer test-token"
+    assert request.headers["Content-Type"] == "application/json"
+
+
+def test_text_reply_goes_to_graph_as_text_with_link_preview(graph):
+    message = reply_in_window("Claro! Pague aqui: https://pay.example.com/cart/123")
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    send_message.delay(message.pk)
+
+    assert sent_json(graph) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+5548999327881",
+        "type": "text",
+        "text": {"preview_url": True, "body": "Claro! Pague aqui: https://pay.example.com/cart/123"},
+    }
+
+
+def test_text_longer_than_whatsapp_allows_is_cut_to_4096_characters(graph):
+    message = reply_in_window("a" * 5000)
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    send_message.delay(message.pk)
+
+    assert sent_json(graph)["text"]["body"] == "a" * 4096
+
+
+def test_accepted_send_stores_the_wamid_and_marks_the_message_sent(graph, time_machine):
+    time_machine.move_to("2025-11-22 15:00:00+00:00", tick=False)
+    message = reply_in_window()
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    outcome = send_message.delay(message.pk).get()
+
+    message.refresh_from_db()
+    assert outcome == SendOutcome.SENT
+    assert message.whatsapp_message_id == WAMID
+    assert message.status == Message.Status.SENT
+    assert message.sent_at == timezone.now()
+    assert message.attempts == 1
+    assert message.claimed_at is None
+
+
+def test_running_the_send_task_twice_calls_graph_once(graph):
+    message = reply_in_window()
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    first = send_message.delay(message.pk).get()
+    second = send_message.delay(message.pk).get()
+
+    assert (first, second) == (SendOutcome.SENT, SendOutcome.SKIPPED)
+    assert len(graph.calls) == 1
+
+
+def test_a_message_that_already_has_a_wamid_is_never_sent_again(graph):
+    message = reply_in_window()
+    # Pending yet carrying a wamid: Meta already accepted it, whatever the status says.
+    Message.objects.filter(pk=message.pk).update(whatsapp_message_id=WAMID)
+
+    assert send_message.delay(message.pk).get() == SendOutcome.SKIPPED
+    assert len(graph.calls) == 0
+
+
+def test_ops_retry_of_a_message_already_sent_sends_nothing(graph):
+    message = reply_in_window()
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+    send_message.delay(message.pk)
+    message.refresh_from_db()
+
+    assert message_retry(message=message) == SendOutcome.SKIPPED
+    assert len(graph.calls) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_the_same_message_send_it_once(graph):
+    message = reply_in_window()
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+    racers = 4
+    start = threading.Barrier(racers)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        try:
+            start.wait()
+            outcomes.append(send_message.apply(args=[message.pk]).result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == [SendOutcome.SENT] + [SendOutcome.SKIPPED] * (racers - 1)
+    assert len(graph.calls) == 1
+    message.refresh_from_db()
+    assert message.whatsapp_message_id == WAMID
+
+
+def test_meta_outside_window_error_on_a_text_fails_it_as_window_closed(graph):
+    message = reply_in_window()
+    graph.add(
+        responses.POST,
+        GRAPH_URL,
+        json=graph_error(131047, "Re-engagement message", "More than 24 hours have passed"),
+        status=400,
+    )
+
+    send_message.delay(message.pk)
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert message.error_code == "window_closed"
+    assert "More than 24 hours have passed" in message.error_detail
+    assert message.failed_at is not None
+    assert len(graph.calls) == 1
+
+
+def test_ops_retry_of_a_text_whose_window_has_since_closed_stays_failed_without_calling_graph(
+    graph, time_machine
+):
+    time_machine.move_to("2025-11-22 15:00:00+00:00", tick=False)
+    message = reply_in_window()
+    for _ in range(5):
+        graph.add(responses.POST, GRAPH_URL, json=graph_error(131000, "Something went wrong"), status=500)
+    send_message.delay(message.pk)
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Message.Status.FAILED, "131000")
+
+    time_machine.move_to("2025-11-23 15:00:00+00:00", tick=False)
+    outcome = message_retry(message=message)
+
+    message.refresh_from_db()
+    assert outcome == SendOutcome.BLOCKED
+    assert (message.status, message.error_code) == (Message.Status.FAILED, "window_closed")
+    assert len(graph.calls) == 5
+
+
+def test_ops_retry_of_a_transient_failure_sends_it_once_graph_recovers(graph):
+    message = reply_in_window()
+    for _ in range(5):
+        graph.add(responses.POST, GRAPH_URL, json=graph_error(130429, "Rate limit hit"), status=400)
+    send_message.delay(message.pk)
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Message.Status.FAILED, "130429")
+
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+    outcome = message_retry(message=message)
+
+    message.refresh_from_db()
+    assert outcome == SendOutcome.SENT
+    assert message.status == Message.Status.SENT
+    assert message.whatsapp_message_id == WAMID
+    assert message.error_code == ""
+    assert message.failed_at is None
+    assert len(graph.calls) == 6
+
+
+def test_console_backend_records_the_send_without_leaving_the_machine(outbox):
+    message = reply_in_window("Oi Maria!")
+
+    send_message.delay(message.pk)
+
+    message.refresh_from_db()
+    assert message.status == Message.Status.SENT
+    [(wamid, sent)] = outbox
+    assert message.whatsapp_message_id == wamid
+    assert (sent.to, sent.text) == ("+5548999327881", "Oi Maria!")
+
+
+def test_ops_retry_that_delivers_a_failed_first_contact_reopens_the_recovery(
+    graph, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to("2025-11-22 12:00:00+00:00", tick=False)
+    for _ in range(5):
+        graph.add(responses.POST, GRAPH_URL, json=graph_error(131000, "Something went wrong"), status=500)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_signed("/webhook/abandonment", abandonment_body())
+    conversation = Conversation.objects.get(pk=response.json()["conversationId"])
+    template = conversation.messages.get()
+    assert conversation.status == Conversation.Status.ERROR
+
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+    assert message_retry(message=template) == SendOutcome.SENT
+
+    conversation.refresh_from_db()
+    # Sent after all: the customer is now awaiting a reply like any other, follow-up included.
+    assert conversation.status == Conversation.Status.AWAITING_RESPONSE

@@ -1,0 +1,238 @@
+"""The stuck-work sweep (SPEC §7): work whose task was lost is re-driven, and done once."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+import responses
+from django.db import connection
+from django.utils import timezone
+
+from messaging.models import Conversation, Message
+from messaging.tasks import sweep_stuck
+from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload
+from tests.factories import ConversationFactory, OutboundMessageFactory
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+5548999327881"
+T0 = datetime.fromisoformat("2025-11-22 15:00:00+00:00")
+
+
+def graph_body(graph: responses.RequestsMock, index: int) -> dict[str, Any]:
+    return json.loads(graph.calls[index].request.body)
+
+
+def open_recovery(post_signed, capture, *, send: bool) -> Conversation:
+    """A cart abandoned now; with send=False the task is lost (Redis gone, worker killed...)."""
+    with capture(execute=send):
+        response = post_signed(
+            "/webhook/abandonment",
+            {
+                "userId": "user-1",
+                "name": "Maria Silva",
+                "phone": PHONE,
+                "productId": "unknown-product",
+                "paymentLink": "https://pay.example.com/cart/123",
+                "abandonmentId": "ab-stuck-1",
+                "value": "297.00",
+            },
+        )
+    assert response.status_code == 200
+    return Conversation.objects.get(pk=response.json()["conversationId"])
+
+
+def customer_writes_but_processing_is_lost(post_signed, text: str = "Quanto custa o frete?") -> Message:
+    payload = meta_payload("text")
+    message = first_message(payload)
+    message["text"]["body"] = text
+    message["timestamp"] = str(int(timezone.now().timestamp()))
+    # Outside django_capture_on_commit_callbacks the queued processing never runs.
+    assert post_signed("/webhook/messages", payload).status_code == 200
+    return Message.objects.get(whatsapp_message_id=message["id"])
+
+
+def claimed_by_a_worker_that_died(conversation: Conversation) -> Message:
+    """A reply a worker claimed, then vanished before Graph's answer was stored."""
+    reply = OutboundMessageFactory(
+        conversation=conversation, text="Segue o link: https://pay.example.com/cart/123"
+    )
+    Message.objects.filter(pk=reply.pk).update(claimed_at=timezone.now(), attempts=1)
+    return reply
+
+
+def test_customer_message_whose_processing_was_lost_is_processed_and_answered(
+    graph, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.first"))
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.reply"))
+    conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=True)
+    time_machine.move_to(T0 + timedelta(hours=1), tick=False)
+    inbound = customer_writes_but_processing_is_lost(post_signed)
+
+    time_machine.move_to(T0 + timedelta(hours=1, minutes=1), tick=False)
+    assert sweep_stuck.delay().get()["inbound"] == 0
+    inbound.refresh_from_db()
+    assert inbound.status == Message.Status.RECEIVED
+
+    time_machine.move_to(T0 + timedelta(hours=1, minutes=3), tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sweep_stuck.delay().get()["inbound"] == 1
+
+    inbound.refresh_from_db()
+    assert inbound.status == Message.Status.PROCESSED
+    reply = conversation.messages.get(purpose=Message.Purpose.REPLY)
+    assert (reply.status, reply.whatsapp_message_id) == (Message.Status.SENT, "wamid.reply")
+    assert "https://pay.example.com/cart/123" in reply.text
+    assert graph_body(graph, 1) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": PHONE,
+        "type": "text",
+        "text": {"preview_url": True, "body": reply.text},
+    }
+
+
+def test_outbound_message_whose_send_was_never_queued_is_sent(
+    graph, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=False)
+    template = conversation.messages.get()
+
+    time_machine.move_to(T0 + timedelta(minutes=1), tick=False)
+    assert sweep_stuck.delay().get()["outbound"] == 0
+    assert len(graph.calls) == 0
+
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.first"))
+    time_machine.move_to(T0 + timedelta(minutes=3), tick=False)
+    assert sweep_stuck.delay().get()["outbound"] == 1
+
+    template.refresh_from_db()
+    assert (template.status, template.whatsapp_message_id) == (Message.Status.SENT, "wamid.first")
+    assert not template.possible_duplicate
+    assert graph_body(graph, 0)["template"]["name"] == "recovery_invitation"
+
+
+def test_send_of_unknown_outcome_is_sent_once_more_and_marked_possible_duplicate(graph, time_machine):
+    time_machine.move_to(T0, tick=False)
+    conversation = ConversationFactory(
+        abandonment__customer__phone=PHONE, status=Conversation.Status.ACTIVE, last_user_message_at=T0
+    )
+    reply = claimed_by_a_worker_that_died(conversation)
+
+    time_machine.move_to(T0 + timedelta(minutes=1), tick=False)
+    sweep_stuck.delay()
+    reply.refresh_from_db()
+    assert (reply.status, reply.possible_duplicate) == (Message.Status.PENDING, False)
+    assert len(graph.calls) == 0
+
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.again"))
+    time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
+    sweep_stuck.delay()
+
+    reply.refresh_from_db()
+    assert reply.status == Message.Status.SENT
+    assert reply.whatsapp_message_id == "wamid.again"
+    assert reply.possible_duplicate
+    assert reply.attempts == 2
+    assert graph_body(graph, 0)["text"]["body"] == reply.text
+
+
+def test_fresh_work_is_left_to_its_own_task(
+    graph, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=False)
+    Conversation.objects.filter(pk=conversation.pk).update(last_user_message_at=T0)
+    inbound = customer_writes_but_processing_is_lost(post_signed)
+    reply = claimed_by_a_worker_that_died(conversation)
+
+    time_machine.move_to(T0 + timedelta(minutes=1, seconds=59), tick=False)
+    counts = sweep_stuck.delay().get()
+
+    assert (counts["inbound"], counts["outbound"]) == (0, 0)
+    inbound.refresh_from_db()
+    reply.refresh_from_db()
+    assert inbound.status == Message.Status.RECEIVED
+    assert conversation.messages.filter(status=Message.Status.PENDING).count() == 2
+    assert not reply.possible_duplicate
+    assert len(graph.calls) == 0
+
+
+def test_running_the_sweep_twice_sends_each_stuck_message_once(
+    graph, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=False)
+    Conversation.objects.filter(pk=conversation.pk).update(last_user_message_at=T0)
+    inbound = customer_writes_but_processing_is_lost(post_signed)
+    claimed_by_a_worker_that_died(conversation)
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.1"))
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.2"))
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.3"))
+
+    time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        first = sweep_stuck.delay().get()
+    with django_capture_on_commit_callbacks(execute=True):
+        second = sweep_stuck.delay().get()
+
+    assert (first["inbound"], first["outbound"]) == (1, 2)
+    assert (second["inbound"], second["outbound"]) == (0, 0)
+    inbound.refresh_from_db()
+    assert inbound.status == Message.Status.PROCESSED
+    # The template, the reply of unknown outcome, and one answer to the customer's message.
+    assert len(graph.calls) == 3
+    assert sorted(graph_body(graph, i)["type"] for i in range(3)) == ["template", "text", "text"]
+    assert set(
+        conversation.messages.filter(direction=Message.Direction.OUT).values_list("status", flat=True)
+    ) == {Message.Status.SENT}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_overlapping_sweeps_send_each_stuck_message_once(graph, post_signed, time_machine):
+    time_machine.move_to(T0, tick=False)
+    conversation = ConversationFactory(
+        abandonment__customer__phone=PHONE, status=Conversation.Status.ACTIVE, last_user_message_at=T0
+    )
+    stuck = [
+        OutboundMessageFactory(conversation=conversation, text=f"Mensagem {n}", wa_id=PHONE.lstrip("+"))
+        for n in range(3)
+    ]
+    claimed_by_a_worker_that_died(conversation)
+    wamids = itertools.count()
+    graph.add_callback(
+        responses.POST,
+        GRAPH_URL,
+        callback=lambda request: (200, {}, json.dumps(graph_ok(f"wamid.{next(wamids)}"))),
+    )
+    time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
+    start = threading.Barrier(3)
+    results: list[dict[str, int]] = []
+
+    def run_sweep() -> None:
+        try:
+            start.wait()
+            results.append(sweep_stuck.apply().result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run_sweep) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(results) == 3
+    # Each of the four pending messages reached Graph exactly once, whichever sweep sent it.
+    bodies = sorted(graph_body(graph, i)["text"]["body"] for i in range(len(graph.calls)))
+    assert bodies == sorted([m.text for m in stuck] + ["Segue o link: https://pay.example.com/cart/123"])
+    assert not conversation.messages.filter(status=Message.Status.PENDING).exists()
