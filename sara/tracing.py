@@ -50,12 +50,18 @@ def connect_celery_signals() -> None:
         if headers is not None and current():
             headers.setdefault(HEADER, current())
 
+    # Tokens by task id: an eager task (run inside the request that queued it) gives the
+    # request its own trace id back when it ends.
+    tokens: dict[str, contextvars.Token[str]] = {}
+
     @task_prerun.connect(weak=False)
-    def _enter(task: object = None, **_: object) -> None:
+    def _enter(task_id: str = "", task: object = None, **_: object) -> None:
         request = getattr(task, "request", None)
         value = getattr(request, HEADER, None) or (getattr(request, "headers", None) or {}).get(HEADER)
-        _trace_id.set(value or new_id())
+        tokens[task_id] = _trace_id.set(value or current() or new_id())
 
     @task_postrun.connect(weak=False)
-    def _leave(**_: object) -> None:
-        _trace_id.set("")
+    def _leave(task_id: str = "", **_: object) -> None:
+        token = tokens.pop(task_id, None)
+        if token is not None:
+            _trace_id.reset(token)
