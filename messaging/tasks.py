@@ -31,7 +31,9 @@ def send_message(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound
     try:
         return str(
             outbound.message_send(
-                message_id=message_id, final_attempt=self.request.retries >= self.max_retries
+                message_id=message_id,
+                final_attempt=self.request.retries >= self.max_retries,
+                retrying=self.request.retries > 0,
             )
         )
     except WhatsAppError as exc:

@@ -19,8 +19,14 @@ from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
+from sara import metrics
 
 logger = logging.getLogger(__name__)
+
+
+# A send waiting out a Celery retry countdown (at most ≈10 s) is not due for the sweep before
+# this; if its retry is lost with Redis, the sweep picks it up once the horizon passes.
+RETRY_HORIZON = timedelta(seconds=60)
 
 
 def claim_lease() -> timedelta:
@@ -71,20 +77,19 @@ def queue_send(message_id: int) -> None:
     send_message.delay(message_id)
 
 
-def _claim(message_id: int) -> bool:
+def _claim(message_id: int, *, retrying: bool) -> bool:
     """A conditional UPDATE: of all workers holding this id, exactly one gets to send."""
     now = timezone.now()
-    return bool(
-        Message.objects.filter(
-            pk=message_id,
-            direction=Message.Direction.OUT,
-            status=Message.Status.PENDING,
-            whatsapp_message_id__isnull=True,
-        )
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_lease()))
-        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-        .update(claimed_at=now)
-    )
+    due = Message.objects.filter(
+        pk=message_id,
+        direction=Message.Direction.OUT,
+        status=Message.Status.PENDING,
+        whatsapp_message_id__isnull=True,
+    ).filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_lease()))
+    if not retrying:
+        # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
+        due = due.filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+    return bool(due.update(claimed_at=now))
 
 
 def _release(message_id: int, **fields: Any) -> None:
@@ -104,9 +109,13 @@ def outbound_for(message: Message) -> OutboundMessage:
     return OutboundMessage(to=to, text=message.text)
 
 
-def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
-    """Send one pending message. A transient WhatsAppError is re-raised for the task to retry."""
-    if not _claim(message_id):
+def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool = False) -> SendOutcome:
+    """Send one pending message. A transient WhatsAppError is re-raised for the task to retry.
+
+    `retrying` is true for a Celery retry of this same send: it may claim before the
+    RETRY_HORIZON its own failure set, which keeps the sweep from starting a second chain.
+    """
+    if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
     message = Message.objects.select_related("conversation__customer").get(pk=message_id)
     now = timezone.now()
@@ -128,7 +137,7 @@ def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
     except ratelimit.RateLimitTimeout as exc:
         # Nothing reached Meta: give the claim back so a retry (or the sweep) sends it, and
         # never as a "possible duplicate".
-        _release(message_id)
+        _release(message_id, send_after=timezone.now() + RETRY_HORIZON)
         raise WhatsAppError(str(exc), permanent=False) from exc
     Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     try:
@@ -140,7 +149,12 @@ def message_send(*, message_id: int, final_attempt: bool = True) -> SendOutcome:
         if exc.permanent or final_attempt:
             message_fail(message=message, code=exc.error_code, detail=exc.detail)
             return SendOutcome.FAILED
-        _release(message_id, error_code=exc.error_code, error_detail=exc.detail[:2000])
+        _release(
+            message_id,
+            send_after=timezone.now() + RETRY_HORIZON,
+            error_code=exc.error_code,
+            error_detail=exc.detail[:2000],
+        )
         logger.info("send will be retried", extra={"message_id": message_id, "error_code": exc.error_code})
         raise
 
@@ -183,6 +197,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     )
     if not updated:
         return
+    metrics.SEND_FAILURES.labels(code[:50]).inc()
     if message.purpose == Message.Purpose.FIRST_CONTACT and code != Reason.OPTED_OUT:
         # The recovery never started: the conversation shows as an error for ops.
         Conversation.objects.filter(
