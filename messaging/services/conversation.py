@@ -12,11 +12,13 @@ from django.utils import timezone
 
 from compliance import optout
 from compliance.services import optout_register
+from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from sara import agent
+from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
 
 logger = logging.getLogger(__name__)
@@ -60,16 +62,41 @@ def open_conversation_for(customer: Customer) -> Conversation | None:
     )
 
 
+class _NeedsInterpretation(Exception):
+    """Raised inside the first transaction when the answer needs the interpreter."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__("interpretation needed")
+        self.context = context
+
+
 def inbound_process(*, message_id: int) -> Outcome:
-    # The message row lock makes a repeat of this task wait, then see "processed"; the
-    # conversation row lock makes messages of one conversation go one at a time.
+    """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
+
+    Everything is decided and written in one transaction that locks the message row (a repeat
+    waits, then sees "processed") and the conversation. When the answer needs the AI, that
+    transaction is rolled back untouched, the AI is asked holding no lock and no connection,
+    and the same decision runs again with its answer, re-checking everything under the locks.
+    """
+    sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
+    with sender_turn(sender):
+        interpretation: Interpretation | None = None
+        while True:
+            try:
+                return _decide_and_write(message_id, interpretation)
+            except _NeedsInterpretation as need:
+                release_connection()
+                interpretation = agent.interpret(need.context)
+
+
+def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome:
     with transaction.atomic():
         message = (
             Message.objects.select_for_update().filter(pk=message_id, direction=Message.Direction.IN).first()
         )
         if message is None or message.status != Message.Status.RECEIVED:
             return Outcome.ALREADY_PROCESSED
-        outcome = _process(message)
+        outcome = _process(message, interpretation)
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
         message.save()
@@ -77,7 +104,7 @@ def inbound_process(*, message_id: int) -> Outcome:
     return outcome
 
 
-def _process(message: Message) -> Outcome:
+def _process(message: Message, interpretation: Interpretation | None) -> Outcome:
     try:
         phone = phone_from_wa_id(message.wa_id)
     except InvalidPhone:
@@ -106,7 +133,7 @@ def _process(message: Message) -> Outcome:
         # The exchange limit stops Sara selling, not the customer leaving: a weak keyword match
         # still gets the interpreter's verdict (its reply is never sent).
         if match is optout.Match.WEAK:
-            interpretation = _interpret(conversation, message, weak_optout=True)
+            interpretation = _interpret(conversation, message, interpretation, weak_optout=True)
             if interpretation.intent == "opt_out":
                 _opt_out(conversation, reason=_optout_reason(interpretation))
                 return Outcome.OPT_OUT_REGISTERED
@@ -122,7 +149,7 @@ def _process(message: Message) -> Outcome:
         _count_exchange(conversation)
         return Outcome.ASKED_FOR_TEXT
 
-    interpretation = _interpret(conversation, message, weak_optout=match is optout.Match.WEAK)
+    interpretation = _interpret(conversation, message, interpretation, weak_optout=match is optout.Match.WEAK)
     if interpretation.intent == "opt_out":
         _opt_out(conversation, reason=_optout_reason(interpretation))
         return Outcome.OPT_OUT_REGISTERED
@@ -143,8 +170,14 @@ def _process(message: Message) -> Outcome:
     return Outcome.REPLIED
 
 
-def _interpret(conversation: Conversation, message: Message, *, weak_optout: bool) -> Interpretation:
-    """The interpreter's reading of the message with the cart and the last turns; kept on the message."""
+def _interpret(
+    conversation: Conversation, message: Message, known: Interpretation | None, *, weak_optout: bool
+) -> Interpretation:
+    """The interpreter's reading of the message with the cart and the last turns; kept on the message.
+
+    Without a known reading this raises _NeedsInterpretation: the AI is never called inside
+    the transaction (see inbound_process).
+    """
     abandonment = conversation.abandonment
     product = abandonment.product
     context = Context(
@@ -156,7 +189,9 @@ def _interpret(conversation: Conversation, message: Message, *, weak_optout: boo
         history=_history(conversation, exclude=message.pk),
         weak_optout=weak_optout,
     )
-    interpretation = agent.interpret(context)
+    if known is None:
+        raise _NeedsInterpretation(context)
+    interpretation = known
     message.intent = interpretation.intent
     message.sentiment = interpretation.sentiment
     message.tokens_used = interpretation.tokens_used

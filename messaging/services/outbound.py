@@ -20,6 +20,7 @@ from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
 from sara import metrics
+from sara.db import release_connection
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +133,8 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
         )
         return SendOutcome.BLOCKED
 
+    # Waiting for a send slot and for Graph holds no database connection (see release_connection).
+    release_connection()
     try:
         ratelimit.acquire(settings.WHATSAPP_PHONE_NUMBER_ID)
     except ratelimit.RateLimitTimeout as exc:
