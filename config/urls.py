@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
 
 from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
@@ -17,6 +18,7 @@ urlpatterns = [
     path(
         "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
     ),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("health", sara_views.health, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("ready", sara_views.ready, name="ready"),
