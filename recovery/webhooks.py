@@ -7,11 +7,18 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from recovery import services
 from recovery.serializers import AbandonmentSerializer, PaymentSerializer
-from sara.http import MiB, ValidationFailed, WebhookError, error_response, parse_json_object, read_signed_body
+from sara.http import (
+    MiB,
+    ValidationFailed,
+    WebhookError,
+    allow_methods,
+    error_response,
+    parse_json_object,
+    read_signed_body,
+)
 
 MAX_BODY = 1 * MiB
 
@@ -29,7 +36,7 @@ def _validated(serializer_class: type, payload: dict[str, Any]) -> dict[str, Any
 
 
 @csrf_exempt
-@require_POST
+@allow_methods("POST")
 def abandonment_webhook(request: HttpRequest) -> JsonResponse:
     try:
         payload = _signed_payload(request)
@@ -55,7 +62,7 @@ def abandonment_webhook(request: HttpRequest) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
+@allow_methods("POST")
 def payment_webhook(request: HttpRequest) -> JsonResponse:
     try:
         payload = _signed_payload(request)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -93,9 +95,13 @@ def read_signed_body(request: HttpRequest, *, secret: str, max_bytes: int) -> by
     return body
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def loads(body: bytes) -> Any:
-    """json.loads, with NUL characters replaced: PostgreSQL text and jsonb cannot store them."""
-    data = json.loads(body)
+    """Strict JSON: NaN and Infinity are refused, NUL characters replaced (jsonb stores neither)."""
+    data = json.loads(body, parse_constant=_not_json)
     if b"\\u0000" in body:
         data = json.loads(json.dumps(data).replace("\\u0000", "\\ufffd"))
     return data
@@ -133,3 +139,25 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         message = str(getattr(exc, "detail", exc))
     response.data = error_body(code, message, details)
     return response
+
+
+def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Like require_http_methods, but a wrong method gets the spec's error shape (405)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @functools.wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if request.method not in methods:
+                response = JsonResponse(
+                    error_body(
+                        "METHOD_NOT_ALLOWED", f"Use {', '.join(methods)}.", {"method": request.method}
+                    ),
+                    status=405,
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
