@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer, Product
 from sara import agent, metrics
-from sara.http import AmountMismatch, NotFound, ValidationFailed
+from sara.http import AmountMismatch, NotFound, ValidationFailed, WebhookError
 
 logger = logging.getLogger(__name__)
 
@@ -292,3 +293,34 @@ def _payment_received_before(abandonment: Abandonment) -> WebhookEvent | None:
         except (ArithmeticError, ValueError):
             continue
     return None
+
+
+def early_payments_reconcile(*, older_than: datetime) -> int:
+    """Convert carts whose payment came first and was kept (404) while the cart was in flight.
+
+    The cart's own check for an earlier payment misses one whose 404 committed a moment after
+    that check ran; this pass, run by the stuck-work sweep, closes that race.
+    """
+    waiting = WebhookEvent.objects.filter(
+        type=WebhookEvent.Type.PAYMENT,
+        processed=False,
+        external_id__isnull=False,
+        created_at__lt=older_than,
+        reference__in=Abandonment.objects.exclude(status=Abandonment.Status.CONVERTED).values("external_id"),
+    )
+    converted = 0
+    for event in waiting[:200]:
+        payload = event.payload or {}
+        try:
+            amount = Decimal(str(payload.get("amount")))
+            payment_receive(
+                abandonment_external_id=event.reference,
+                payment_id=event.external_id,
+                amount=amount,
+                link_type=payload.get("linkType") or "original",
+                payload=payload,
+            )
+            converted += 1
+        except (WebhookError, ArithmeticError, ValueError):
+            continue  # a mismatch stays an error for ops to look at
+    return converted

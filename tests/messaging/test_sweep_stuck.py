@@ -276,3 +276,21 @@ def test_a_send_whose_retry_was_lost_with_redis_is_picked_up_by_the_sweep(graph,
     assert sweep_stuck.delay().get()["outbound"] == 1
     reply.refresh_from_db()
     assert (reply.status, reply.whatsapp_message_id) == (Message.Status.SENT, "wamid.swept")
+
+
+def test_a_payment_kept_as_404_while_its_cart_was_in_flight_converts_the_cart(post_signed, time_machine):
+    from recovery.models import Abandonment
+    from tests.factories import AbandonmentFactory
+
+    time_machine.move_to(T0, tick=False)
+    payment = {"abandonmentId": "ab-race", "paymentId": "pay-race", "status": "paid", "amount": "297.00"}
+    assert post_signed("/webhook/payment", payment).status_code == 404
+    # The cart's transaction was in flight: it looked for an earlier payment before the 404 committed.
+    abandonment = AbandonmentFactory(external_id="ab-race", value="297.00")
+    ConversationFactory(abandonment=abandonment, customer=abandonment.customer)
+
+    time_machine.move_to(T0 + timedelta(minutes=1), tick=False)
+    assert sweep_stuck.delay().get()["payments"] == 1
+    abandonment.refresh_from_db()
+    assert (abandonment.status, abandonment.payment_id) == (Abandonment.Status.CONVERTED, "pay-race")
+    assert sweep_stuck.delay().get()["payments"] == 0
