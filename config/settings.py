@@ -218,6 +218,13 @@ CSRF_COOKIE_SECURE = not DEBUG
 # The Meta webhook accepts batches of up to 5 MiB; every view checks its own limit first.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 1
 
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Sara integrations API",
+    "DESCRIPTION": "Read and close recovery conversations (token authentication).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

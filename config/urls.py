@@ -24,3 +24,6 @@ urlpatterns = [
     path("ready", sara_views.ready, name="ready"),
     path("admin/", admin.site.urls),
 ]
+
+handler404 = "sara.views.not_found"
+handler500 = "sara.views.server_error"

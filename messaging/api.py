@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -57,7 +58,22 @@ class ConversationOut(serializers.ModelSerializer):
 
 
 class CloseIn(serializers.Serializer):
-    reason = serializers.CharField(max_length=200)
+    # At least one visible character (JSON Schema patterns search, like re.search).
+    reason = serializers.RegexField(r"\S", max_length=200)
+
+
+class ErrorDetailOut(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    details = serializers.DictField()
+    traceId = serializers.CharField()  # noqa: N815 - the error shape's field name
+
+
+class ErrorOut(serializers.Serializer):
+    error = ErrorDetailOut()
+
+
+ERRORS = {401: ErrorOut, 404: ErrorOut}
 
 
 def _conversation(pk: int) -> Conversation:
@@ -67,11 +83,20 @@ def _conversation(pk: int) -> Conversation:
 
 
 class ConversationDetail(APIView):
+    @extend_schema(
+        responses={200: ConversationOut, **ERRORS},
+        summary="A conversation with its customer, cart and messages",
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(ConversationOut(_conversation(pk)).data)
 
 
 class ConversationClose(APIView):
+    @extend_schema(
+        request=CloseIn,
+        responses={200: ConversationOut, 400: ErrorOut, **ERRORS},
+        summary="Close a conversation with a reason",
+    )
     def post(self, request: Request, pk: int) -> Response:
         get_object_or_404(Conversation, pk=pk)
         data = CloseIn(data=request.data)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as default_server_error
+
+from sara.http import error_body
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -35,3 +39,18 @@ def ready(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
     )
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """404 in the error shape for machines; the admin keeps Django's page for people."""
+    if request.path.startswith("/admin/"):
+        return page_not_found(request, exception)
+    return JsonResponse(
+        error_body("NOT_FOUND", "No such resource.", {"path": request.path[:200]}), status=404
+    )
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith("/admin/"):
+        return default_server_error(request)
+    return JsonResponse(error_body("INTERNAL_ERROR", "Something went wrong on our side."), status=500)
