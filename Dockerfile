@@ -11,7 +11,7 @@ RUN DEBUG=1 .venv/bin/python manage.py collectstatic --no-input -v0
 
 FROM python:3.12-slim
 ENV PATH="/app/.venv/bin:$PATH" PYTHONUNBUFFERED=1 DEBUG=0
-RUN useradd --create-home --uid 10001 sara
+RUN useradd --create-home --uid 10001 sara && mkdir -p /run/sara-metrics && chown sara:sara /run/sara-metrics
 WORKDIR /app
 COPY --from=build --chown=sara:sara /app /app
 USER sara
