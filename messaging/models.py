@@ -146,6 +146,11 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # Ops-only admin actions; support staff can read messages but not trigger sends.
+        permissions = [
+            ("retry_send", "Can retry failed sends"),
+            ("redrive_work", "Can re-drive stuck work"),
+        ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conversation_created"),
             # Behind sweep_stuck: the due work is a handful of rows in a large table.

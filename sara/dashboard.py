@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sara.selectors import Day
+from sara.selectors import Dashboard, Day
 
 WIDTH = 720
 HEIGHT = 220
@@ -117,8 +117,8 @@ def _chart(days: list[Day], top: int, *, lines: list[Line], bars: list[Bar], mon
     y_ticks = [
         Tick(position=_y(top * k / 4, top), label=_axis_label(top * k / 4, money=money)) for k in range(5)
     ]
-    # A label every 7 days keeps 30 dates readable; the last day is always labelled.
-    labelled = sorted({*range(0, len(days), 7), len(days) - 1}) if days else []
+    # A label every 7 days, counted back from today, keeps 30 dates readable and today labelled.
+    labelled = sorted(range(len(days) - 1, -1, -7))
     x_ticks = [Tick(position=_x(i, len(days)), label=f"{days[i].date:%d/%m}") for i in labelled]
     return Chart(
         width=WIDTH,
@@ -148,3 +148,50 @@ def _axis_label(value: float, *, money: bool) -> str:
     if money and value >= 1000:
         return f"{value / 1000:g}k"
     return f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Card:
+    label: str
+    value: str
+    note: str = ""
+
+
+def cards(figures: Dashboard) -> list[Card]:
+    """The headline numbers of the period, as the index shows them."""
+    t = figures.totals
+    conversion = Decimal(t.conversions) / t.abandonments if t.abandonments else None
+    return [
+        Card("Abandonments", str(t.abandonments)),
+        Card("First contacts sent", str(t.first_contacts)),
+        Card("Replies", str(t.replies), "conversations with a customer message, by day"),
+        Card("Conversions", str(t.conversions), f"{percent(conversion)} of abandonments"),
+        Card("Recovered revenue", brl(t.revenue), "what customers paid"),
+        Card(
+            "Opt-out rate",
+            percent(figures.opt_out_rate),
+            f"{figures.contacted_opted_out} of {figures.contacted} customers contacted",
+        ),
+        Card(
+            "Send failure rate",
+            percent(figures.failure_rate),
+            f"{figures.sends_failed} of {figures.sends_finished} sends",
+        ),
+    ]
+
+
+def percent(rate: Decimal | None) -> str:
+    if rate is None:
+        return "—"
+    return f"{rate * 100:.1f} %".replace(".", ",")
+
+
+@dataclass(frozen=True)
+class FailureRow:
+    error_code: str
+    count: int
+    share: str
+
+
+def failure_rows(figures: Dashboard) -> list[FailureRow]:
+    return [FailureRow(f.error_code, f.count, percent(f.rate)) for f in figures.failures]

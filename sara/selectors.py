@@ -47,7 +47,7 @@ class Dashboard:
     sends_failed: int
     failure_rate: Decimal | None
     failures: list[Failure]
-    failed_sends_open: int  # every failed send ops could retry, whatever its age
+    failed_sends: int  # every failed send in the ops view, whatever its age
     stuck_inbound: int
     stuck_outbound: int
 
@@ -113,7 +113,7 @@ def dashboard(*, now: datetime) -> Dashboard:
         sends_failed=failed,
         failure_rate=_ratio(failed, finished),
         failures=failures,
-        failed_sends_open=messaging_selectors.failed_sends().filter(whatsapp_message_id__isnull=True).count(),
+        failed_sends=messaging_selectors.failed_sends().count(),
         stuck_inbound=messaging_selectors.inbound_unprocessed(now=now).count(),
         stuck_outbound=messaging_selectors.outbound_due(now=now).count(),
     )

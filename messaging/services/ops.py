@@ -1,0 +1,69 @@
+"""Ops' hand on stuck work: re-drive the rows they picked in the admin, the way the sweep would."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+
+from messaging import selectors
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Redrive:
+    inbound: list[int] = field(default_factory=list)  # queued for processing
+    outbound: list[int] = field(default_factory=list)  # queued for sending
+    events: list[int] = field(default_factory=list)  # raw Meta batches queued for fan-out
+    not_stuck: list[int] = field(default_factory=list)  # picked, but not stuck: left alone
+
+
+def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redrive:
+    """Queue again the picked messages that are stuck; anything else (processed, sent) is left alone.
+
+    Only rows the sweep's selectors call stuck are queued, so a re-drive never sends a message
+    twice or reprocesses one; the tasks claim their row before acting anyway.
+    """
+    from messaging.tasks import process_inbound, send_message
+
+    ids = set(message_ids)
+    result = Redrive(
+        inbound=sorted(
+            selectors.inbound_unprocessed(now=now).filter(pk__in=ids).values_list("pk", flat=True)
+        ),
+        outbound=sorted(selectors.outbound_due(now=now).filter(pk__in=ids).values_list("pk", flat=True)),
+    )
+    result.not_stuck = sorted(ids - set(result.inbound) - set(result.outbound))
+    unknown_outcome = selectors.outbound_due(now=now).filter(selectors.claim_expired(now=now), pk__in=ids)
+    # As in the sweep: a send whose worker died mid-send goes once more, flagged (SPEC §6).
+    unknown_outcome.update(possible_duplicate=True)
+    for message_id in result.inbound:
+        transaction.on_commit(lambda m=message_id: process_inbound.delay(m), robust=True)
+    for message_id in result.outbound:
+        transaction.on_commit(lambda m=message_id: send_message.delay(m), robust=True)
+    logger.info(
+        "stuck work re-driven by hand",
+        extra={"inbound": len(result.inbound), "outbound": len(result.outbound)},
+    )
+    return result
+
+
+def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
+    """Queue again the fan-out of picked Meta batches that were stored but never fanned out."""
+    from messaging.tasks import fan_out_event
+
+    ids = set(event_ids)
+    result = Redrive(
+        events=sorted(
+            selectors.whatsapp_events_unprocessed(now=now).filter(pk__in=ids).values_list("pk", flat=True)
+        )
+    )
+    result.not_stuck = sorted(ids - set(result.events))
+    for event_id in result.events:
+        transaction.on_commit(lambda e=event_id: fan_out_event.delay(e), robust=True)
+    logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
+    return result

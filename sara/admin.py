@@ -1,0 +1,32 @@
+"""The admin's front page: Sara's recovery dashboard above the usual list of models (SPEC §8)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.utils import timezone
+
+from sara import dashboard, selectors
+
+admin.site.site_header = "Sara back-office"
+admin.site.site_title = "Sara"
+admin.site.index_title = "Recovery dashboard"
+
+_plain_index = admin.site.index
+
+
+def index_with_dashboard(request, extra_context=None):
+    figures = selectors.dashboard(now=timezone.now())
+    context = {
+        "dashboard": figures,
+        "cards": dashboard.cards(figures),
+        "funnel_chart": dashboard.funnel_chart(figures.days),
+        "revenue_chart": dashboard.revenue_chart(figures.days),
+        "failure_rows": dashboard.failure_rows(figures),
+        **(extra_context or {}),
+    }
+    return _plain_index(request, extra_context=context)
+
+
+# config/urls.py mounts Django's default site, and AdminSite has no hook for extra index
+# context: wrapping its index keeps Django's own view (login, app list) and adds the figures.
+admin.site.index = index_with_dashboard

@@ -1,0 +1,348 @@
+"""What support and ops click, in a real browser: Debian's Chromium driven by Playwright against
+pytest-django's live server. Each test saves a screenshot of its page under docs/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import responses
+import time_machine
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.test import Client
+from django.utils import timezone
+
+from compliance.models import OptOutKeyword
+from messaging.models import Conversation, Message, WebhookEvent
+from recovery.models import Abandonment, Product
+from sara.dashboard import brl
+from tests.admin.conftest import staff_groups_again
+from tests.conftest import GRAPH_URL, graph_ok
+from tests.factories import (
+    AbandonmentFactory,
+    ConversationFactory,
+    CustomerFactory,
+    InboundMessageFactory,
+    OutboundMessageFactory,
+    ProductFactory,
+)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# The README's pictures are refreshed on demand (SARA_SCREENSHOTS=docs/screenshots); a plain
+# test run writes them to a temporary folder and leaves the work tree clean.
+SCREENSHOTS = Path(os.environ.get("SARA_SCREENSHOTS") or tempfile.mkdtemp(prefix="sara-screens-"))
+PASSWORD = "s3nha-do-suporte"
+WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    with pytest.MonkeyPatch.context() as env:
+        # Playwright's sync API keeps an event loop in this thread, so Django takes the test's own
+        # ORM calls for async code; they are plain synchronous calls between page actions.
+        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_api.sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield chromium
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server, settings) -> Iterator[object]:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    staff_groups_again()
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def staff(username: str, group: str) -> User:
+    user = User.objects.create_user(username, password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+def log_in(page, username: str) -> None:
+    """Through the login form, as a person does."""
+    page.goto("/admin/login/?next=/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#sara-dashboard")
+
+
+@pytest.fixture
+def sign_in(page, live_server) -> Callable[[User], None]:
+    """A session cookie made server-side: the tests after the login one skip the form."""
+
+    def sign(user: User) -> None:
+        client = Client()
+        client.force_login(user)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME]
+        page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": live_server.url}])
+
+    return sign
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / name, full_page=True)
+
+
+def run_action(page, action: str, ids: list[int]) -> None:
+    for pk in ids:
+        page.check(f"input.action-select[value='{pk}']")
+    page.select_option("select[name=action]", action)
+    page.click("button[name=index]")
+
+
+def success_messages(page) -> list[str]:
+    return [text.strip() for text in page.locator("ul.messagelist li").all_inner_texts()]
+
+
+def a_month_of_recoveries() -> None:
+    """Carts over the last weeks: every one contacted, some answering, a few paying the next day."""
+    now = timezone.now()
+    carts_per_day = {
+        0: 4,
+        1: 6,
+        2: 3,
+        4: 5,
+        6: 7,
+        8: 2,
+        11: 6,
+        13: 4,
+        15: 5,
+        18: 3,
+        20: 6,
+        22: 4,
+        25: 5,
+        27: 3,
+    }
+    n = 0
+    for days_ago, carts in carts_per_day.items():
+        for _ in range(carts):
+            n += 1
+            with time_machine.travel(now - timedelta(days=days_ago, hours=n % 5), tick=False):
+                conversation = ConversationFactory(abandonment__value=Decimal(197 + 50 * (n % 4)))
+                OutboundMessageFactory(
+                    conversation=conversation,
+                    kind=Message.Kind.TEMPLATE,
+                    purpose=Message.Purpose.FIRST_CONTACT,
+                    status=Message.Status.DELIVERED,
+                    sent_at=timezone.now(),
+                )
+                if n % 2:
+                    InboundMessageFactory(
+                        conversation=conversation, text="Quanto custa?", status=Message.Status.PROCESSED
+                    )
+            if n % 4 == 1 and days_ago > 0:
+                with time_machine.travel(now - timedelta(days=days_ago - 1), tick=False):
+                    Abandonment.objects.filter(pk=conversation.abandonment_id).update(
+                        status=Abandonment.Status.CONVERTED,
+                        payment_id=f"pay-{n}",
+                        converted_at=timezone.now(),
+                    )
+    OutboundMessageFactory(status=Message.Status.FAILED, error_code="131026", error_detail="Undeliverable")
+
+
+def test_support_logs_in_and_sees_the_recovery_dashboard_chart(page):
+    staff("suporte", "support")
+    a_month_of_recoveries()
+    revenue = sum(a.value for a in Abandonment.objects.filter(status=Abandonment.Status.CONVERTED))
+
+    log_in(page, "suporte")
+
+    assert page.locator("#funnel-chart polyline").count() == 4
+    assert page.locator("#funnel-chart").is_visible()
+    assert page.locator("#revenue-chart rect.sara-bar").count() >= 1
+    assert brl(revenue) in page.inner_text("#sara-dashboard")
+    assert page.inner_text("#failures-by-code tbody td >> nth=0") == "131026"
+    screenshot(page, "admin-dashboard.png")
+
+
+def test_support_edits_a_product_and_a_bad_discount_is_refused(page, sign_in):
+    suporte = staff("suporte", "support")
+    product = ProductFactory(name="Curso de Python", product_id="curso-python")
+    sign_in(suporte)
+
+    page.goto(f"/admin/recovery/product/{product.pk}/change/")
+    page.fill("#id_discount_percent", "95")
+    page.click("input[name=_save]")
+    assert "90" in page.inner_text(".field-discount_percent .errorlist")
+
+    page.fill("#id_discount_percent", "15")
+    page.fill("#id_discount_link", "https://pay.example.com/curso-python?cupom=VOLTA15")
+    page.fill("#id_description", "Curso online de Python, 40 horas, certificado.")
+    page.click("input[name=_save]")
+
+    page.wait_for_selector("ul.messagelist li.success")
+    product.refresh_from_db()
+    assert product.discount_percent == Decimal("15")
+    assert product.discount_link == "https://pay.example.com/curso-python?cupom=VOLTA15"
+    page.goto(f"/admin/recovery/product/{product.pk}/change/")
+    screenshot(page, "admin-product.png")
+
+
+def test_support_adds_an_opt_out_keyword(page, sign_in):
+    suporte = staff("suporte", "support")
+    sign_in(suporte)
+
+    page.goto("/admin/compliance/optoutkeyword/add/")
+    page.fill("#id_keyword", "Chega de Mensagem")
+    page.click("input[name=_save]")
+
+    page.wait_for_selector("ul.messagelist li.success")
+    assert OptOutKeyword.objects.get(keyword="chega de mensagem").active is True
+    assert "chega de mensagem" in page.inner_text("#result_list")
+    screenshot(page, "admin-optout-keywords.png")
+
+
+def test_support_finds_a_customer_by_a_phone_typed_with_spaces_and_dashes(page, sign_in):
+    suporte = staff("suporte", "support")
+    maria = CustomerFactory(phone="+5548999327881", name="Maria Silva")
+    ConversationFactory(abandonment=AbandonmentFactory(customer=maria))
+    CustomerFactory(phone="+5511987654321", name="João Souza")
+    sign_in(suporte)
+
+    page.goto("/admin/recovery/customer/")
+    page.fill("#searchbar", "(48) 9932-7881")
+    page.press("#searchbar", "Enter")
+
+    page.wait_for_url("**q=*")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    assert "Maria Silva" in rows.inner_text()
+    screenshot(page, "admin-customer-search.png")
+
+
+def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(page, sign_in):
+    suporte = staff("suporte", "support")
+    maria = CustomerFactory(phone="+5548999327881", name="Maria Silva")
+    conversation = ConversationFactory(
+        abandonment=AbandonmentFactory(customer=maria, value=Decimal("297.00")),
+        status=Conversation.Status.ACTIVE,
+    )
+    OutboundMessageFactory(
+        conversation=conversation,
+        kind=Message.Kind.TEMPLATE,
+        purpose=Message.Purpose.FIRST_CONTACT,
+        text="",
+        status=Message.Status.READ,
+        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR",
+                               "parameters": ["Maria", "Curso de Python"]}},
+    )  # fmt: skip
+    InboundMessageFactory(
+        conversation=conversation,
+        text="Achei caro, tem desconto?",
+        status=Message.Status.PROCESSED,
+        intent="price_question",
+        sentiment="negative",
+    )
+    OutboundMessageFactory(
+        conversation=conversation,
+        text="Entendo! Com 10% de desconto fica R$ 267,30: https://pay.example.com/curso-python?cupom=VOLTA10",
+        status=Message.Status.DELIVERED,
+        metadata={"discount_offered": True},
+    )
+    sign_in(suporte)
+
+    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    bubbles = page.locator(".sara-bubble")
+    assert bubbles.count() == 3
+    assert "template recovery_invitation" in bubbles.nth(0).inner_text()
+    assert "intent: price_question" in bubbles.nth(1).inner_text()
+    assert "discount offered" in bubbles.nth(2).inner_text()
+    screenshot(page, "admin-conversation.png")
+
+    page.click("#close-conversation")
+    page.fill("#id_reason", "cliente pagou por telefone")
+    page.click("#close-form input[type=submit]")
+
+    page.wait_for_selector("ul.messagelist li.success")
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+    assert conversation.close_reason == "cliente pagou por telefone"
+    assert page.locator("#close-conversation").count() == 0
+
+
+def test_ops_retries_a_failed_send_and_graph_gets_it(page, sign_in, graph):
+    operacao = staff("operacao", "ops")
+    conversation = ConversationFactory(
+        abandonment__customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"),
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now() - timedelta(minutes=3),
+    )
+    failed = OutboundMessageFactory(
+        conversation=conversation,
+        text="Pague aqui: https://pay.example.com/cart/123",
+        status=Message.Status.FAILED,
+        error_code="131000",
+        error_detail="Something went wrong",
+        attempts=5,
+        failed_at=timezone.now(),
+    )
+    OutboundMessageFactory(
+        status=Message.Status.FAILED, error_code="131026", error_detail="Message undeliverable", attempts=1
+    )
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+    sign_in(operacao)
+
+    page.goto("/admin/")
+    page.click("#ops-failed")
+    page.wait_for_selector("#result_list")
+    assert page.locator("#result_list tbody tr").count() == 2
+    screenshot(page, "admin-failed-sends.png")
+    run_action(page, "retry_sends", [failed.pk])
+
+    page.wait_for_selector("ul.messagelist li.success")
+    assert f"sent ({WAMID})" in success_messages(page)[0]
+    assert len(graph.calls) == 1
+    failed.refresh_from_db()
+    assert failed.status == Message.Status.SENT
+
+
+def test_ops_reads_a_webhook_event_payload_pretty_printed(page, sign_in):
+    operacao = staff("operacao", "ops")
+    event = WebhookEvent.objects.create(
+        type=WebhookEvent.Type.PAYMENT,
+        external_id="pay-123",
+        reference="ab-1",
+        processed=True,
+        payload={"abandonmentId": "ab-1", "paymentId": "pay-123", "status": "paid", "amount": "297.00"},
+    )
+    sign_in(operacao)
+
+    page.goto(f"/admin/messaging/webhookevent/{event.pk}/change/")
+
+    assert '"paymentId": "pay-123"' in page.inner_text("pre.sara-json")
+    assert page.locator("input[name=_save]").count() == 0
+    assert Product.objects.count() == 0
+    screenshot(page, "admin-webhook-event.png")

@@ -1,0 +1,306 @@
+"""Ops' day in the admin: failed sends and their retry through the gate, stuck work, webhook audit."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+import time_machine
+from django.contrib.admin.models import LogEntry
+from django.utils import timezone
+
+from messaging.models import Conversation, Message, WebhookEvent
+from tests.admin.conftest import flash
+from tests.conftest import GRAPH_URL, graph_error, graph_ok, meta_payload
+from tests.factories import (
+    ConversationFactory,
+    CustomerFactory,
+    InboundMessageFactory,
+    OutboundMessageFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+MESSAGES = "/admin/messaging/message/"
+WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
+PHONE = "+5548999327881"
+MASKED = "+55XXXXXXX881"
+
+
+def failed_reply(*, minutes_since_customer_wrote: int = 5, **customer: object) -> Message:
+    """A free-form reply that failed on a transient Graph error, to Maria who wrote recently."""
+    conversation = ConversationFactory(
+        abandonment__customer=CustomerFactory(phone=PHONE, name="Maria Silva", **customer),
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now() - timedelta(minutes=minutes_since_customer_wrote),
+    )
+    return OutboundMessageFactory(
+        conversation=conversation,
+        text="Pague aqui: https://pay.example.com/cart/123",
+        status=Message.Status.FAILED,
+        error_code="131000",
+        error_detail="Something went wrong",
+        attempts=5,
+        failed_at=timezone.now(),
+    )
+
+
+def sent_json(graph: responses.RequestsMock) -> dict:
+    return json.loads(graph.calls[0].request.body)
+
+
+# --- Failed sends -----------------------------------------------------------------------------
+
+
+def test_the_failed_sends_view_lists_only_failed_sends_with_code_detail_and_attempts(ops_client):
+    failed = failed_reply()
+    OutboundMessageFactory(status=Message.Status.SENT, whatsapp_message_id="wamid.ok")
+    InboundMessageFactory()
+
+    response = ops_client.get(MESSAGES, {"ops": "failed"})
+
+    assert list(response.context["cl"].result_list) == [failed]
+    page = response.content.decode()
+    assert "131000" in page
+    assert "Something went wrong" in page
+    assert '<td class="field-attempts">5</td>' in page
+    assert "Retry selected sends" in page
+
+
+def test_failed_sends_filter_by_error_code(ops_client):
+    failed_reply()
+    undeliverable = OutboundMessageFactory(status=Message.Status.FAILED, error_code="131026")
+
+    response = ops_client.get(MESSAGES, {"ops": "failed", "error_code": "131026"})
+
+    assert list(response.context["cl"].result_list) == [undeliverable]
+
+
+def test_retry_sends_the_failed_message_to_graph_and_reports_it(ops_client, ops_user, run_action, graph):
+    message = failed_reply()
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    assert sent_json(graph) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": PHONE,
+        "type": "text",
+        "text": {"preview_url": True, "body": "Pague aqui: https://pay.example.com/cart/123"},
+    }
+    message.refresh_from_db()
+    assert (message.status, message.whatsapp_message_id, message.error_code) == ("sent", WAMID, "")
+    assert flash(response) == [f"Message {message.pk} to Maria Silva ({MASKED}): sent ({WAMID})."]
+    entry = LogEntry.objects.get(object_id=str(message.pk), user=ops_user)
+    assert entry.get_change_message() == f"Retried send: sent ({WAMID})."
+
+
+def test_retry_to_a_customer_who_opted_out_is_blocked_by_the_gate_without_calling_graph(
+    ops_client, run_action, graph
+):
+    message = failed_reply(opted_out=True, opted_out_reason="keyword")
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    assert len(graph.calls) == 0
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "opted_out")
+    assert flash(response) == [
+        f"Message {message.pk} to Maria Silva ({MASKED}): not sent, blocked by the send-time check: "
+        "opted_out — The customer opted out; nothing was sent."
+    ]
+
+
+def test_retry_of_a_text_after_the_24h_window_is_blocked_without_calling_graph(ops_client, run_action, graph):
+    message = failed_reply(minutes_since_customer_wrote=25 * 60)
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    assert len(graph.calls) == 0
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "window_closed")
+    assert "blocked by the send-time check: window_closed" in flash(response)[0]
+
+
+def test_retry_of_a_first_contact_in_quiet_hours_waits_for_the_morning(
+    ops_client, run_action, graph, settings
+):
+    settings.SARA_QUIET_HOURS = "21:00-08:00"
+    with time_machine.travel(datetime(2025, 11, 25, 2, 0, tzinfo=UTC), tick=False):  # 23:00 in Florianópolis
+        message = failed_reply()
+        Message.objects.filter(pk=message.pk).update(
+            kind=Message.Kind.TEMPLATE,
+            purpose=Message.Purpose.FIRST_CONTACT,
+            metadata={"template": {"name": "recovery_invitation", "language": "pt_BR", "parameters": []}},
+        )
+
+        response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    assert len(graph.calls) == 0
+    message.refresh_from_db()
+    assert message.status == Message.Status.PENDING
+    assert timezone.localtime(message.send_after).strftime("%d/%m %H:%M") == "25/11 08:00"
+    assert "waiting for quiet hours to end; it goes out at 25/11 08:00." in flash(response)[0]
+
+
+def test_retry_that_meta_refuses_again_stays_failed_with_metas_reason(ops_client, run_action, graph):
+    message = failed_reply()
+    graph.add(
+        responses.POST,
+        GRAPH_URL,
+        json=graph_error(131026, "Message undeliverable", details="Recipient cannot receive"),
+        status=400,
+    )
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    message.refresh_from_db()
+    assert (message.status, message.error_code, message.attempts) == ("failed", "131026", 6)
+    assert flash(response)[0].startswith(
+        f"Message {message.pk} to Maria Silva ({MASKED}): failed again: 131026"
+    )
+
+
+def test_retry_of_several_sends_reports_each_one(ops_client, run_action, graph):
+    failed = failed_reply()
+    already_sent = OutboundMessageFactory(status=Message.Status.SENT, whatsapp_message_id="wamid.ok")
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [failed.pk, already_sent.pk])
+
+    reports = flash(response)
+    assert reports[0].endswith(f"sent ({WAMID}).")
+    assert reports[1].endswith(
+        "not retried: Meta already accepted it once, and a message is never sent twice."
+    )
+    assert len(graph.calls) == 1
+
+
+def test_support_staff_cannot_retry_sends(support_client, run_action, graph):
+    message = failed_reply()
+
+    listing = support_client.get(MESSAGES, {"ops": "failed"})
+    response = run_action(support_client, MESSAGES, "retry_sends", [message.pk])
+
+    assert "Retry selected sends" not in listing.content.decode()
+    assert len(graph.calls) == 0
+    message.refresh_from_db()
+    assert message.status == Message.Status.FAILED
+    assert not LogEntry.objects.exists()
+    assert response.status_code == 200
+
+
+# --- Stuck work -------------------------------------------------------------------------------
+
+
+def stuck(message: Message, minutes: int = 10) -> Message:
+    Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=minutes))
+    return message
+
+
+@pytest.fixture
+def maria_writing() -> Conversation:
+    return ConversationFactory(
+        abandonment__customer=CustomerFactory(phone=PHONE, name="Maria Silva"),
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now(),
+    )
+
+
+def test_the_stuck_view_shows_unprocessed_inbound_and_overdue_pending_sends_only(ops_client, maria_writing):
+    inbound = stuck(InboundMessageFactory(wa_id=PHONE.lstrip("+")))
+    pending = stuck(OutboundMessageFactory(conversation=maria_writing))
+    InboundMessageFactory()  # received a moment ago: its task is still on the way
+    stuck(
+        OutboundMessageFactory(
+            conversation=maria_writing, status=Message.Status.SENT, whatsapp_message_id="w"
+        )
+    )
+
+    response = ops_client.get(MESSAGES, {"ops": "stuck"})
+
+    assert sorted(m.pk for m in response.context["cl"].result_list) == [inbound.pk, pending.pk]
+
+
+def test_redrive_processes_stuck_inbound_and_sends_stuck_replies(
+    ops_client, ops_user, run_action, maria_writing, outbox, django_capture_on_commit_callbacks
+):
+    inbound = stuck(InboundMessageFactory(wa_id=PHONE.lstrip("+"), text="Quanto custa?"))
+    pending = stuck(OutboundMessageFactory(conversation=maria_writing, text="Olá de novo"))
+    done = InboundMessageFactory(status=Message.Status.PROCESSED)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_action(ops_client, MESSAGES, "redrive_stuck", [inbound.pk, pending.pk, done.pk])
+
+    inbound.refresh_from_db()
+    pending.refresh_from_db()
+    assert inbound.status == Message.Status.PROCESSED
+    assert inbound.intent == "price_question"
+    assert pending.status == Message.Status.SENT
+    sent_texts = [m.text for _, m in outbox]
+    assert "Olá de novo" in sent_texts
+    assert len(sent_texts) == 2  # the re-driven send and the answer to the re-driven question
+    assert flash(response) == [
+        "Queued again: 1 inbound message(s) for processing, 1 send(s).",
+        f"Not stuck, left alone: {done.pk} (already processed or sent, or not yet overdue).",
+    ]
+    assert LogEntry.objects.filter(user=ops_user).count() == 2
+
+
+def test_support_staff_cannot_redrive_work(support_client, run_action, maria_writing, outbox):
+    pending = stuck(OutboundMessageFactory(conversation=maria_writing))
+
+    run_action(support_client, MESSAGES, "redrive_stuck", [pending.pk])
+
+    pending.refresh_from_db()
+    assert pending.status == Message.Status.PENDING
+    assert outbox == []
+
+
+# --- Webhook events ---------------------------------------------------------------------------
+
+
+def test_a_webhook_event_shows_its_payload_pretty_printed_and_cannot_be_edited(ops_client):
+    event = WebhookEvent.objects.create(
+        type=WebhookEvent.Type.PAYMENT, external_id="pay-1", payload={"amount": "297.00", "status": "paid"}
+    )
+    url = f"/admin/messaging/webhookevent/{event.pk}/change/"
+
+    page = ops_client.get(url).content.decode()
+    edit = ops_client.post(url, {"type": "payment", "external_id": "pay-2", "processed": "on"})
+
+    assert (
+        '<pre class="sara-json">{\n  &quot;amount&quot;: &quot;297.00&quot;,\n  &quot;status&quot;: &quot;paid&quot;\n}</pre>'
+        in page
+    )
+    assert edit.status_code == 403
+    event.refresh_from_db()
+    assert event.external_id == "pay-1"
+
+
+def test_redrive_fans_out_a_stuck_meta_batch(ops_client, run_action, django_capture_on_commit_callbacks):
+    event = WebhookEvent.objects.create(type=WebhookEvent.Type.WHATSAPP, payload=meta_payload("text"))
+    WebhookEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_action(ops_client, "/admin/messaging/webhookevent/", "redrive_stuck", [event.pk])
+
+    event.refresh_from_db()
+    assert event.processed is True
+    assert Message.objects.filter(direction="in", text="Quanto custa o frete?").count() == 1
+    assert flash(response) == ["Queued again: 1 batch(es)."]
+
+
+def test_provider_ids_of_a_message_are_read_only(ops_client):
+    message = OutboundMessageFactory(status=Message.Status.SENT, whatsapp_message_id="wamid.original")
+
+    response = ops_client.post(
+        f"/admin/messaging/message/{message.pk}/change/", {"whatsapp_message_id": "wamid.forged"}
+    )
+
+    assert response.status_code == 403
+    message.refresh_from_db()
+    assert message.whatsapp_message_id == "wamid.original"

@@ -1,0 +1,115 @@
+"""A changelist page of 100 rows costs a fixed handful of queries, not one per row."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from recovery.models import Customer
+from tests.factories import (
+    AbandonmentFactory,
+    ConversationFactory,
+    CustomerFactory,
+    InboundMessageFactory,
+    OutboundMessageFactory,
+    ProductFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+ROWS = 100
+# Session, user, two counts, a filter's choices, the page itself: never a query per row.
+MAX_QUERIES = 8
+
+
+def conversations(n: int) -> list[Conversation]:
+    product = ProductFactory()
+    return [ConversationFactory(abandonment=AbandonmentFactory(product=product)) for _ in range(n)]
+
+
+def one_hundred_customers() -> None:
+    for conversation in conversations(ROWS):
+        AbandonmentFactory(customer=conversation.customer, product=conversation.abandonment.product)
+
+
+def one_hundred_messages() -> None:
+    """Half failed sends, half inbound messages stuck since an hour ago."""
+    for i, conversation in enumerate(conversations(ROWS // 2)):
+        OutboundMessageFactory(
+            conversation=conversation, status=Message.Status.FAILED, error_code=f"13{i % 5}"
+        )
+        InboundMessageFactory(conversation=conversation)
+    Message.objects.update(created_at=timezone.now() - timedelta(hours=1))
+
+
+def one_hundred_events() -> None:
+    WebhookEvent.objects.bulk_create(
+        WebhookEvent(type=WebhookEvent.Type.WHATSAPP, external_id=f"e{i}", payload={"n": i})
+        for i in range(ROWS)
+    )
+
+
+def one_hundred_status_updates() -> None:
+    StatusUpdate.objects.bulk_create(
+        StatusUpdate(whatsapp_message_id=f"w{i}", status="read") for i in range(ROWS)
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "make"),
+    [
+        ("/admin/recovery/customer/", one_hundred_customers),
+        ("/admin/recovery/customer/?q=%2B55+48+9", one_hundred_customers),
+        ("/admin/recovery/product/", lambda: ProductFactory.create_batch(ROWS)),
+        ("/admin/recovery/abandonment/", lambda: conversations(ROWS)),
+        ("/admin/messaging/conversation/", lambda: conversations(ROWS)),
+        ("/admin/messaging/message/", one_hundred_messages),
+        ("/admin/messaging/message/?ops=failed", one_hundred_messages),
+        ("/admin/messaging/message/?ops=stuck", one_hundred_messages),
+        ("/admin/messaging/webhookevent/", one_hundred_events),
+        ("/admin/messaging/statusupdate/", one_hundred_status_updates),
+        ("/admin/compliance/optoutkeyword/", lambda: None),
+    ],
+)
+def test_a_changelist_page_of_100_rows_costs_a_constant_number_of_queries(
+    admin_client, django_assert_max_num_queries, url, make
+):
+    make()
+
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = admin_client.get(url)
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) >= (10 if "optoutkeyword" in url else 1)
+
+
+def test_the_customer_list_costs_the_same_for_one_row_as_for_100(admin_client):
+    CustomerFactory()
+
+    with CaptureQueriesContext(connection) as one:
+        admin_client.get("/admin/recovery/customer/")
+    one_hundred_customers()
+    with CaptureQueriesContext(connection) as many:
+        admin_client.get("/admin/recovery/customer/")
+
+    assert Customer.objects.count() == ROWS + 1
+    assert len(many) == len(one)
+
+
+def test_a_transcript_of_100_messages_costs_a_constant_number_of_queries(
+    admin_client, django_assert_max_num_queries
+):
+    conversation = ConversationFactory()
+    for _ in range(ROWS // 2):
+        InboundMessageFactory(conversation=conversation)
+        OutboundMessageFactory(conversation=conversation)
+
+    with django_assert_max_num_queries(MAX_QUERIES):
+        response = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
+
+    assert response.content.decode().count('class="sara-bubble ') == ROWS
