@@ -190,6 +190,10 @@ if SENTRY_DSN:
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
+# Admin logins: this many failures for an address or a username lock it for this long.
+SARA_LOGIN_MAX_FAILURES = env.int("SARA_LOGIN_MAX_FAILURES", default=5)
+SARA_LOGIN_LOCK_SECONDS = env.int("SARA_LOGIN_LOCK_SECONDS", default=900)
+
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,

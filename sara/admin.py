@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpResponse
 from django.utils import timezone
 
-from sara import dashboard, selectors
+from sara import dashboard, login_guard, selectors
 
 admin.site.site_header = "Sara back-office"
 admin.site.site_title = "Sara"
@@ -30,3 +31,18 @@ def index_with_dashboard(request, extra_context=None):
 # config/urls.py mounts Django's default site, and AdminSite has no hook for extra index
 # context: wrapping its index keeps Django's own view (login, app list) and adds the figures.
 admin.site.index = index_with_dashboard
+
+
+_plain_login = admin.site.login
+
+
+def guarded_login(request, extra_context=None):
+    """Django's admin login, refused with 429 while the address or the username is locked."""
+    if request.method == "POST" and login_guard.is_locked(request, request.POST.get("username", "")):
+        return HttpResponse(
+            "Too many failed logins. Try again later.", status=429, content_type="text/plain; charset=utf-8"
+        )
+    return _plain_login(request, extra_context=extra_context)
+
+
+admin.site.login = guarded_login

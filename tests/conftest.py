@@ -56,6 +56,8 @@ def _eager_tasks_and_clean_outbox(settings: Any) -> Iterator[None]:
     """Tasks run in-process (queued on commit); real workers are started only by worker tests."""
     celery_app.conf.task_always_eager = True
     celery_app.conf.task_eager_propagates = False
+    # Password hashing is slow on purpose; tests log staff in often and need no such strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.WHATSAPP_BACKEND = "messaging.whatsapp.console.ConsoleBackend"
     settings.SARA_INTERPRETER = "rules"
     settings.SARA_QUIET_HOURS = ""
