@@ -40,6 +40,20 @@ def customer_for_phone(phone: str) -> Customer | None:
     )
 
 
+def customer_for_request(raw_phone: str) -> Customer:
+    """The customer a data-subject request names, by a phone typed any way; ValueError if none."""
+    from recovery.phones import InvalidPhone, normalize_phone
+
+    try:
+        phone = normalize_phone(raw_phone)
+    except InvalidPhone as exc:
+        raise ValueError(f"Not a valid phone number: {exc}") from exc
+    customer = customer_for_phone(phone)
+    if customer is None:
+        raise ValueError("No customer with this phone.")
+    return customer
+
+
 def erased_opt_out(phone: str) -> Customer | None:
     """The erased record of a person who opted out: their phone must still never be contacted."""
     return Customer.objects.filter(phone=phone_digest(phone), opted_out=True).first()

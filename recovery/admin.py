@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from compliance.lgpd import customer_erase, customer_export
 from compliance.services import optout_register
 from messaging.models import Conversation
 from recovery.models import Abandonment, Customer, Product
@@ -102,7 +105,7 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     # Opting out goes through the action: it also closes open conversations and stops sends.
     readonly_fields = ["phone", "opted_out", "opted_out_reason", "opted_out_at", "created_at", "updated_at"]
     inlines = [AbandonmentInline, ConversationInline]
-    actions = ["opt_out"]
+    actions = ["opt_out", "export_personal_data", "erase_personal_data"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(abandonment_total=Count("abandonments"))
@@ -126,6 +129,26 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
             self.message_user(
                 request, f"{customer} opted out: open conversations closed, nothing more is sent."
             )
+
+    @admin.action(description="Export personal data (LGPD, JSON)", permissions=["view"])
+    def export_personal_data(self, request, queryset):
+        exports = [customer_export(customer=customer) for customer in queryset]
+        for customer in queryset:
+            self.log_change(request, customer, "Personal data exported (LGPD).")
+        response = HttpResponse(
+            json.dumps(exports, ensure_ascii=False, indent=2), content_type="application/json; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="sara-personal-data.json"'
+        return response
+
+    @admin.action(description="Erase personal data (LGPD): phone, name and texts", permissions=["delete"])
+    def erase_personal_data(self, request, queryset):
+        for customer in queryset:
+            label = str(customer)
+            customer = customer_erase(customer=customer)
+            self.log_change(request, customer, "Personal data erased (LGPD).")
+            kept = " Their opt-out is kept." if customer.opted_out else ""
+            self.message_user(request, f"{label}: phone, name and message texts erased.{kept}")
 
 
 class ProductForm(forms.ModelForm):

@@ -6,8 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.lgpd import customer_erase, customer_for_phone
-from recovery.phones import InvalidPhone, normalize_phone
+from compliance.lgpd import customer_erase, customer_for_request
 
 
 class Command(BaseCommand):
@@ -18,12 +17,8 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            phone = normalize_phone(options["phone"])
-        except InvalidPhone as exc:
-            raise CommandError(f"Not a valid phone number: {exc}") from exc
-        customer = customer_for_phone(phone)
-        if customer is None:
-            raise CommandError("No customer with this phone.")
-        customer = customer_erase(customer=customer)
+            customer = customer_erase(customer=customer_for_request(options["phone"]))
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         kept = "kept: they are never contacted again" if customer.opted_out else "none on record"
         self.stdout.write(f"Customer {customer.pk} erased. Opt-out {kept}.")

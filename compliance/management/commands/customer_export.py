@@ -7,8 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.lgpd import customer_export, customer_for_phone
-from recovery.phones import InvalidPhone, normalize_phone
+from compliance.lgpd import customer_export, customer_for_request
 
 
 class Command(BaseCommand):
@@ -19,10 +18,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
-            phone = normalize_phone(options["phone"])
-        except InvalidPhone as exc:
-            raise CommandError(f"Not a valid phone number: {exc}") from exc
-        customer = customer_for_phone(phone)
-        if customer is None:
-            raise CommandError("No customer with this phone.")
+            customer = customer_for_request(options["phone"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(json.dumps(customer_export(customer=customer), ensure_ascii=False, indent=2))
