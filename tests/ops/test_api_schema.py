@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 
@@ -14,7 +16,15 @@ from tests.factories import ConversationFactory, InboundMessageFactory
 
 @pytest.fixture
 def api_schema(db):
-    return schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    # Requests go straight to the WSGI app, not through Django's test client: keep Django from
+    # closing the test's connection at the end of each request, as the test client does.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @pytest.fixture

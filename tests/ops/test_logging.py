@@ -14,7 +14,7 @@ from sara.logging import JsonFormatter, TraceIdFilter, mask_phone
 from tests.conftest import first_message, meta_payload
 
 PHONE = "+5548999327881"
-SECRET_TEXT = "Meu cartão termina em 4242, quanto fica com desconto?"
+SECRET_TEXT = "Minha senha do banco é abacaxi-roxo, quanto fica com desconto?"
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_a_whole_recovery_logs_no_phone_no_secret_and_no_message_body(post_signe
         assert needle not in text
     for secret in (settings.WHATSAPP_APP_SECRET, settings.PAYMENT_WEBHOOK_SECRET, settings.SECRET_KEY):
         assert secret not in text
-    assert "4242" not in text and "desconto?" not in text
+    assert "abacaxi-roxo" not in text and "desconto?" not in text
     assert all(line["level"] in {"INFO", "WARNING", "ERROR"} and line["event"] for line in lines)
 
 
