@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.conf import settings
 
 from recovery.models import Abandonment
@@ -68,7 +66,3 @@ def compose_reply(text: str, *, abandonment: Abandonment, offer_discount: bool) 
 def thank_you_text(name: str) -> str:
     first = (name or "").split(" ")[0] or "cliente"
     return THANK_YOU.format(name=first)
-
-
-def context_value(value: Decimal | None) -> Decimal:
-    return value if value is not None else Decimal("0")
