@@ -42,8 +42,8 @@ def init(*, dsn: str, environment: str, release: str) -> None:
         environment=environment,
         release=release or None,
         integrations=[DjangoIntegration(), CeleryIntegration()],
-        send_default_pii=False,
-        max_request_body_size="never",
+        # No user details, no request bodies, no local variables (they hold phones and texts).
+        data_collection={"user_info": False, "http_bodies": [], "stack_frame_variables": False},
         before_send=before_send,
         traces_sample_rate=0.0,
     )

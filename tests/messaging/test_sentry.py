@@ -31,7 +31,9 @@ class RecordingTransport(Transport):
 @pytest.fixture
 def sentry():
     transport = RecordingTransport()
-    sentry_sdk.init(dsn="https://key@sentry.example.com/1", transport=transport, send_default_pii=False)
+    sentry_sdk.init(
+        dsn="https://key@sentry.example.com/1", transport=transport, data_collection={"user_info": False}
+    )
     yield transport
     sentry_sdk.init()  # back to a disabled client
 
