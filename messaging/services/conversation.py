@@ -17,7 +17,7 @@ from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
-from sara import agent
+from sara import agent, rules
 from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
 
@@ -114,10 +114,17 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     match = optout.detect(message.text) if message.kind in Message.TEXT_KINDS else optout.Match.NONE
 
     if conversation is None:
-        # An opt-out from any number is honoured, even with no conversation to close.
-        if phone and match is optout.Match.STRONG:
+        # An opt-out from any number is honoured, even with no conversation to close. With no
+        # cart to talk about, a weak match is judged by the rules alone (no AI call for it).
+        wants_out = match is optout.Match.STRONG or (
+            match is optout.Match.WEAK and rules.is_optout(Context(text=message.text))
+        )
+        if phone and wants_out:
             optout_register(phone=phone, reason="keyword")
             return Outcome.OPT_OUT_REGISTERED
+        if customer is not None:
+            # Kept in the customer's latest transcript, so support sees what they wrote.
+            message.conversation = customer.conversations.order_by("-created_at").first()
         return Outcome.NO_CONVERSATION
     if customer.opted_out:
         message.conversation = conversation

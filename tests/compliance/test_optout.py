@@ -328,3 +328,36 @@ def test_a_deactivated_keyword_no_longer_opts_out(conversation, say, outbox):
     assert conversation.customer.opted_out is False
     assert texts(outbox) != [agent.FAREWELL]
     assert len(outbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_plain_request_to_stop_from_an_unknown_number_is_honoured_without_the_ai(
+    post_signed, django_capture_on_commit_callbacks, outbox, openai_fake
+):
+    from recovery.models import Customer
+    from tests.conftest import first_message, meta_payload
+
+    seen = openai_fake(lambda request: pytest.fail("no AI call for an unknown number"))
+    payload = meta_payload("text")
+    message = first_message(payload)
+    message["text"]["body"] = "não quero mais receber mensagens de vocês"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_signed("/webhook/messages", payload).status_code == 200
+    customer = Customer.objects.get(phone="+5548999327881")
+    assert (customer.opted_out, customer.opted_out_reason) == (True, "keyword")
+    assert outbox == [] and seen == []
+
+
+@pytest.mark.django_db
+def test_a_purchase_sentence_with_a_keyword_from_an_unknown_number_opts_nobody_out(
+    post_signed, django_capture_on_commit_callbacks, outbox
+):
+    from recovery.models import Customer
+    from tests.conftest import first_message, meta_payload
+
+    payload = meta_payload("text")
+    first_message(payload)["text"]["body"] = "vou sair pra pagar no pix"
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_signed("/webhook/messages", payload).status_code == 200
+    assert not Customer.objects.exists()
+    assert outbox == []

@@ -284,3 +284,15 @@ def test_a_payment_arriving_while_sara_composes_a_reply_converts_at_once_and_no_
     conversation.refresh_from_db()
     assert conversation.close_reason == "converted"
     assert not Message.objects.filter(direction="out", purpose=Message.Purpose.REPLY).exists()
+
+
+def test_a_message_after_the_recovery_closed_gets_no_reply_but_shows_in_its_transcript(
+    conversation, say, outbox
+):
+    Conversation.objects.filter(pk=conversation.pk).update(
+        status=Conversation.Status.CLOSED, close_reason="converted"
+    )
+    message = say("Obrigada, chegou certinho!")
+    assert outbox == []
+    assert message.conversation_id == conversation.pk
+    assert message.status == Message.Status.PROCESSED
