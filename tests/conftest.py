@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import responses
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from config.celery import app as celery_app
 from messaging import whatsapp
@@ -121,6 +123,29 @@ def first_message(payload: dict[str, Any]) -> dict[str, Any]:
 
 def first_status(payload: dict[str, Any]) -> dict[str, Any]:
     return payload["entry"][0]["changes"][0]["value"]["statuses"][0]
+
+
+@pytest.fixture
+def say(post_signed: Callable[..., Any], django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """The customer writes `text` now: a recorded Meta payload (fresh wamid, current — or frozen —
+    time), posted signed, the work it queues run on commit. Returns the stored inbound Message."""
+
+    def write(text: str, *, fixture: str = "text", wa_id: str | None = None) -> Any:
+        from messaging.models import Message
+
+        payload = meta_payload(fixture)
+        message = first_message(payload)
+        message["id"] = f"wamid.test.{uuid.uuid4().hex}"
+        message["timestamp"] = str(int(timezone.now().timestamp()))
+        message["text"]["body"] = text
+        if wa_id:
+            message["from"] = wa_id
+            payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_signed("/webhook/messages", payload).status_code == 200
+        return Message.objects.get(whatsapp_message_id=message["id"])
+
+    return write
 
 
 @pytest.fixture

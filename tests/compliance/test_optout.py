@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 
 import httpx
@@ -36,27 +35,6 @@ def conversation(db) -> Conversation:
     """Maria's open recovery of a R$ 297 Python course."""
     customer = CustomerFactory(phone=PHONE, name="Maria Silva")
     return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
-
-
-@pytest.fixture
-def say(post_signed, django_capture_on_commit_callbacks):
-    """The customer writes `text` now: the recorded Meta payload, posted signed, work run on commit."""
-    wamids = itertools.count()
-
-    def write(text: str, *, wa_id: str | None = None) -> Message:
-        payload = meta_payload("text")
-        message = first_message(payload)
-        message["id"] = f"wamid.optout-test.{next(wamids)}"
-        message["timestamp"] = str(int(NOW.timestamp()))
-        message["text"]["body"] = text
-        if wa_id:
-            message["from"] = wa_id
-            payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
-        with django_capture_on_commit_callbacks(execute=True):
-            assert post_signed("/webhook/messages", payload).status_code == 200
-        return Message.objects.get(whatsapp_message_id=message["id"])
-
-    return write
 
 
 @pytest.fixture
@@ -335,7 +313,6 @@ def test_a_plain_request_to_stop_from_an_unknown_number_is_honoured_without_the_
     post_signed, django_capture_on_commit_callbacks, outbox, openai_fake
 ):
     from recovery.models import Customer
-    from tests.conftest import first_message, meta_payload
 
     seen = openai_fake(lambda request: pytest.fail("no AI call for an unknown number"))
     payload = meta_payload("text")
@@ -353,7 +330,6 @@ def test_a_purchase_sentence_with_a_keyword_from_an_unknown_number_opts_nobody_o
     post_signed, django_capture_on_commit_callbacks, outbox
 ):
     from recovery.models import Customer
-    from tests.conftest import first_message, meta_payload
 
     payload = meta_payload("text")
     first_message(payload)["text"]["body"] = "vou sair pra pagar no pix"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import threading
 import time
@@ -20,7 +19,7 @@ from messaging.models import Conversation, Message
 from messaging.tasks import process_inbound
 from recovery.models import Customer
 from sara import agent
-from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion, signed
+from tests.conftest import GRAPH_URL, graph_ok, openai_completion, signed
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -42,28 +41,6 @@ def conversation() -> Conversation:
     """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
     customer = CustomerFactory(phone=PHONE, name="Maria Silva")
     return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
-
-
-@pytest.fixture
-def say(post_signed, django_capture_on_commit_callbacks):
-    """The customer writes `text` now: the recorded Meta payload, posted signed, work run on commit."""
-    wamids = itertools.count()
-
-    def write(text: str, *, fixture: str = "text", wa_id: str | None = None) -> Message:
-        payload = meta_payload(fixture)
-        message = first_message(payload)
-        message["id"] = f"wamid.conversation-test.{next(wamids)}"
-        message["timestamp"] = str(int(NOW.timestamp()))
-        message["text"]["body"] = text
-        if wa_id:
-            message["from"] = wa_id
-            payload["entry"][0]["changes"][0]["value"]["contacts"][0]["wa_id"] = wa_id
-        with django_capture_on_commit_callbacks(execute=True):
-            response = post_signed("/webhook/messages", payload)
-        assert response.status_code == 200
-        return Message.objects.get(whatsapp_message_id=message["id"])
-
-    return write
 
 
 def texts(outbox: list) -> list[str]:

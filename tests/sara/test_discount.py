@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -12,7 +11,7 @@ import time_machine
 from messaging.models import Conversation, Message
 from recovery.models import Abandonment
 from sara import agent
-from tests.conftest import first_message, meta_payload, openai_completion
+from tests.conftest import openai_completion
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -36,19 +35,12 @@ def recovery(**abandonment) -> Conversation:
 
 
 @pytest.fixture
-def say(post_signed, django_capture_on_commit_callbacks, outbox):
+def reply_to(say, outbox):
     """The customer writes `text` now; returns the text of Sara's reply (None when she is silent)."""
-    wamids = itertools.count()
 
     def write(text: str) -> str | None:
-        payload = meta_payload("text")
-        message = first_message(payload)
-        message["id"] = f"wamid.discount-test.{next(wamids)}"
-        message["timestamp"] = str(int(NOW.timestamp()))
-        message["text"]["body"] = text
         sent_before = len(outbox)
-        with django_capture_on_commit_callbacks(execute=True):
-            assert post_signed("/webhook/messages", payload).status_code == 200
+        say(text)
         replies = [m.text for _, m in outbox[sent_before:]]
         assert len(replies) <= 1
         return replies[0] if replies else None
@@ -72,11 +64,11 @@ def say(post_signed, django_capture_on_commit_callbacks, outbox):
     ids=["neither", "exactly-500", "over-500", "price-question", "negative"],
 )
 def test_the_discount_link_comes_only_with_a_high_value_a_price_question_or_a_negative_mood(
-    say, value, text, offered
+    reply_to, value, text, offered
 ):
     conversation = recovery(value=value)
 
-    reply = say(text)
+    reply = reply_to(text)
 
     assert f"Finalize sua compra aqui: {PAYMENT_LINK}" in reply
     assert (DISCOUNT_LINK in reply) is offered
@@ -85,29 +77,29 @@ def test_the_discount_link_comes_only_with_a_high_value_a_price_question_or_a_ne
     assert Message.objects.get(direction="out").metadata["discount_offered"] is offered
 
 
-def test_the_offer_shows_the_percent_and_the_discounted_price(say):
+def test_the_offer_shows_the_percent_and_the_discounted_price(reply_to):
     recovery(value=Decimal("297.00"))
 
-    reply = say("Quanto fica?")
+    reply = reply_to("Quanto fica?")
 
     assert reply.endswith(
         f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}\n\nOu com 10% de desconto (R$ 267,30): {DISCOUNT_LINK}"
     )
 
 
-def test_the_discounted_price_is_rounded_half_up_to_the_cent(say):
+def test_the_discounted_price_is_rounded_half_up_to_the_cent(reply_to):
     # 249.70 × 0.85 = 212.245: half-up gives 212.25 (banker's rounding and floats give 212.24).
     recovery(value=Decimal("249.70"), product=ProductFactory(discount_percent=Decimal("15")))
 
-    reply = say("Quanto fica?")
+    reply = reply_to("Quanto fica?")
 
     assert f"Ou com 15% de desconto (R$ 212,25): {DISCOUNT_LINK}" in reply
 
 
-def test_the_discount_is_offered_at_most_three_times_in_a_conversation(say):
+def test_the_discount_is_offered_at_most_three_times_in_a_conversation(reply_to):
     conversation = recovery(value=Decimal("297.00"))
 
-    replies = [say("Quanto fica?") for _ in range(5)]
+    replies = [reply_to("Quanto fica?") for _ in range(5)]
 
     assert [DISCOUNT_LINK in reply for reply in replies] == [True, True, True, False, False]
     assert all(PAYMENT_LINK in reply for reply in replies)
@@ -115,25 +107,25 @@ def test_the_discount_is_offered_at_most_three_times_in_a_conversation(say):
     assert conversation.abandonment.discount_offers == 3
 
 
-def test_no_discount_when_the_product_has_no_discount_link(say):
+def test_no_discount_when_the_product_has_no_discount_link(reply_to):
     recovery(value=Decimal("900.00"), product=ProductFactory(discount_link=""))
 
-    reply = say("Achei caro")
+    reply = reply_to("Achei caro")
 
     assert "desconto" not in reply
     assert reply.endswith(f"Finalize sua compra aqui: {PAYMENT_LINK}")
 
 
-def test_no_discount_when_the_product_was_deactivated(say):
+def test_no_discount_when_the_product_was_deactivated(reply_to):
     recovery(value=Decimal("900.00"), product=ProductFactory(active=False))
 
-    reply = say("Achei caro")
+    reply = reply_to("Achei caro")
 
     assert DISCOUNT_LINK not in reply
     assert reply.endswith(f"Finalize sua compra aqui: {PAYMENT_LINK}")
 
 
-def test_an_unknown_product_gets_the_payloads_payment_link_and_no_discount(say, post_signed, outbox):
+def test_an_unknown_product_gets_the_payloads_payment_link_and_no_discount(reply_to, post_signed, outbox):
     with time_machine.travel(NOW, tick=False):
         response = post_signed(
             "/webhook/abandonment",
@@ -150,7 +142,7 @@ def test_an_unknown_product_gets_the_payloads_payment_link_and_no_discount(say, 
     assert response.status_code == 200, response.content
     assert Abandonment.objects.get(external_id="ab-unknown-product").product is None
 
-    reply = say("Achei caro")
+    reply = reply_to("Achei caro")
 
     assert "desconto" not in reply
     assert reply.endswith("Finalize sua compra aqui: https://pay.example.com/cart/unknown")
@@ -168,7 +160,9 @@ def test_compose_reply_cuts_a_huge_text_to_fit_whatsapp_and_keeps_both_links():
     )
 
 
-def test_a_discount_link_the_ai_echoes_from_the_history_is_not_handed_out_past_the_limit(say, openai_fake):
+def test_a_discount_link_the_ai_echoes_from_the_history_is_not_handed_out_past_the_limit(
+    reply_to, openai_fake
+):
     # Sara's earlier replies carried the discount link, so the model has seen it in the history.
     openai_fake(
         lambda request: openai_completion(
@@ -177,7 +171,7 @@ def test_a_discount_link_the_ai_echoes_from_the_history_is_not_handed_out_past_t
     )
     recovery(value=Decimal("297.00"), discount_offers=3)
 
-    reply = say("Achei caro")
+    reply = reply_to("Achei caro")
 
     assert DISCOUNT_LINK not in reply
     assert reply.endswith(f"Finalize sua compra aqui: {PAYMENT_LINK}")

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import time_machine
 
-from messaging.models import Conversation, Message
+from messaging.models import Conversation
 from sara.interpretation import HOLDING_REPLY
-from tests.conftest import first_message, meta_payload, openai_completion
+from tests.conftest import openai_completion
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -43,24 +43,6 @@ def conversation() -> Conversation:
     """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
     customer = CustomerFactory(phone=PHONE, name="Maria Silva")
     return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
-
-
-@pytest.fixture
-def say(post_signed, django_capture_on_commit_callbacks):
-    """The customer writes `text` now: the recorded Meta payload, posted signed, work run on commit."""
-    wamids = itertools.count()
-
-    def write(text: str) -> Message:
-        payload = meta_payload("text")
-        message = first_message(payload)
-        message["id"] = f"wamid.openai-test.{next(wamids)}"
-        message["timestamp"] = str(int(NOW.timestamp()))
-        message["text"]["body"] = text
-        with django_capture_on_commit_callbacks(execute=True):
-            assert post_signed("/webhook/messages", payload).status_code == 200
-        return Message.objects.get(whatsapp_message_id=message["id"])
-
-    return write
 
 
 def answer(intent: str = "question", sentiment: str = "neutral", reply: str = "Tem sim!", tokens: int = 120):
