@@ -123,6 +123,8 @@ CELERY_TASK_TIME_LIMIT = 90
 # An unacknowledged task is redelivered after this long; every task finishes far sooner.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers keep Django's LOGGING (JSON lines with the trace id) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck": {"task": "messaging.tasks.sweep_stuck", "schedule": 60.0},

@@ -63,10 +63,14 @@ def broker(settings: Any) -> Iterator[redis.Redis]:
 class Workers:
     """Starts and kills `celery -A config worker` processes sharing the test database."""
 
-    def __init__(self, graph: GraphFake, extra_env: dict[str, str]) -> None:
+    def __init__(self, graph: GraphFake, extra_env: dict[str, str], log_path: Path) -> None:
         self.graph = graph
         self.extra_env = extra_env
+        self.log_path = log_path
         self.processes: list[subprocess.Popen[bytes]] = []
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines() if self.log_path.exists() else []
 
     def env(self) -> dict[str, str]:
         db = connection.settings_dict
@@ -96,12 +100,12 @@ class Workers:
         name = f"fault{len(self.processes)}-{os.getpid()}@%h"
         process = subprocess.Popen(  # noqa: S603 - our own interpreter, fixed arguments
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
-             "--concurrency", str(concurrency), "-n", name, "-l", "warning",
+             "--concurrency", str(concurrency), "-n", name, "-l", self.extra_env.get("LOG_LEVEL", "warning"),
              "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT,
             env=self.env(),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=self.log_path.open("ab"),
         )  # fmt: skip
         self.processes.append(process)
         wait_until(lambda: bool(celery_app.control.ping(destination=[name.replace("%h", os.uname().nodename)], timeout=0.5)),
@@ -126,11 +130,11 @@ class Workers:
 
 
 @pytest.fixture
-def workers(graph_server: GraphFake, broker: redis.Redis) -> Iterator[Callable[..., Workers]]:
+def workers(graph_server: GraphFake, broker: redis.Redis, tmp_path: Path) -> Iterator[Callable[..., Workers]]:
     made: list[Workers] = []
 
     def make(**extra_env: str) -> Workers:
-        pool = Workers(graph_server, extra_env)
+        pool = Workers(graph_server, extra_env, tmp_path / f"worker-{len(made)}.log")
         made.append(pool)
         return pool
 

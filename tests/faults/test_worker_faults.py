@@ -7,6 +7,7 @@ exactly one answer, and nobody gets a message they must not get.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections import Counter
@@ -235,3 +236,27 @@ def test_registering_an_opt_out_by_phone_blocks_queued_sends(post_signed, broker
         lambda: Message.objects.filter(direction="out", status="failed").exists(), timeout=30, what="block"
     )
     assert graph_server.calls == []
+
+
+def test_the_webhook_trace_id_reaches_the_worker_through_redis(post_signed, broker, workers, graph_server):
+    [conversation] = open_conversations(1)
+    pool = workers(LOG_LEVEL="INFO")
+    pool.start(concurrency=2)
+    payload = meta_payload("text")
+    value = payload["entry"][0]["changes"][0]["value"]
+    wa_id = conversation.customer.phone.lstrip("+")
+    value["contacts"][0]["wa_id"] = wa_id
+    value["messages"][0].update({"from": wa_id, "id": "wamid.trace.1", "timestamp": str(int(time.time()))})
+    response = post_signed("/webhook/messages", payload, headers={"HTTP_X_REQUEST_ID": "trace-meta-777"})
+    assert response.status_code == 200
+    wait_until(all_replies_sent(1), timeout=30, what="the reply")
+
+    def logged(event: str) -> list[dict]:
+        lines = [json.loads(line) for line in pool.log_lines() if line.startswith("{")]
+        return [line for line in lines if line.get("event") == event]
+
+    wait_until(lambda: bool(logged("message sent")), timeout=10, what="the worker's log line")
+    # process_inbound ran in the worker with the webhook's trace id; the send it queued too.
+    assert {line["trace_id"] for line in logged("inbound processed")} == {"trace-meta-777"}
+    assert {line["trace_id"] for line in logged("message sent")} == {"trace-meta-777"}
+    assert all(wa_id not in line for line in pool.log_lines())
