@@ -7,6 +7,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from requests.adapters import HTTPAdapter
 
 from messaging.whatsapp.base import OutboundMessage, SendResult, WhatsAppBackend, WhatsAppError
 
@@ -47,6 +48,11 @@ class CloudAPIBackend(WhatsAppBackend):
         # One pooled session per process: keep-alive connections to Graph between sends.
         self.session = requests.Session()
         self.session.headers["Authorization"] = f"Bearer {settings.WHATSAPP_ACCESS_TOKEN}"
+        # As many keep-alive connections as worker threads may send at once (requests keeps 10,
+        # and past that opens and drops a TCP + TLS connection per send).
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=settings.CELERY_WORKER_CONCURRENCY)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
 
     @property
     def url(self) -> str:
