@@ -99,7 +99,9 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
         outcome = _process(message, interpretation)
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
-        message.save()
+        message.save(
+            update_fields=["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used"]
+        )
     logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
     return outcome
 
