@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import importlib
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,6 +111,31 @@ def post_signed(client: Client) -> Callable[..., Any]:
         )
 
     return post
+
+
+def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run each call in its own thread, all released together (as concurrent webhooks or two
+    workers are); each thread closes its database connection. Returns the results in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+
+    def run(index: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[index] = call()
+        except BaseException as exc:  # surfaced below, in the test's own thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    return results
 
 
 def meta_payload(name: str) -> dict[str, Any]:

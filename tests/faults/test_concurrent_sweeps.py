@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
-from django.db import connection
 from django.utils import timezone
 
 from compliance.tasks import sweep_windows
 from messaging.models import Conversation, Message
 from messaging.tasks import sweep_stuck
+from tests.conftest import at_once
 from tests.factories import ConversationFactory, InboundMessageFactory, OutboundMessageFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 def run_together(task, times: int = 2) -> list:
-    """Run a task in `times` threads released at the same instant; each closes its connection."""
-    barrier = threading.Barrier(times)
-    results: list = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            results.append(task())
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(times)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not errors, errors
-    return results
+    return at_once([task] * times)
 
 
 def test_two_window_sweeps_at_once_send_one_followup(outbox, settings):

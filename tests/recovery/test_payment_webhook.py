@@ -1,21 +1,20 @@
 """POST /webhook/payment (SPEC §4.4): only a paid, matching payment converts a cart, once."""
 
+import functools
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment
 from sara.http import signature_of
-from tests.conftest import GRAPH_URL, graph_ok
+from tests.conftest import GRAPH_URL, at_once, graph_ok
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/payment"
@@ -490,25 +489,14 @@ def test_a_payment_id_already_used_for_another_cart_is_refused(post, abandonment
 
 def _post_from_threads(bodies):
     """Post each body from its own thread, all released at once; returns the responses."""
-    barrier = threading.Barrier(len(bodies))
-    responses = [None] * len(bodies)
 
-    def run(index, body):
-        try:
-            barrier.wait()
-            raw = json.dumps(body).encode()
-            responses[index] = Client().post(
-                URL, raw, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature_of(SECRET, raw)
-            )
-        finally:
-            connection.close()
+    def post(body):
+        raw = json.dumps(body).encode()
+        return Client().post(
+            URL, raw, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature_of(SECRET, raw)
+        )
 
-    threads = [threading.Thread(target=run, args=(i, body)) for i, body in enumerate(bodies)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return responses
+    return at_once([functools.partial(post, body) for body in bodies])
 
 
 @pytest.mark.parametrize(
