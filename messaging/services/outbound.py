@@ -133,17 +133,18 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
         )
         return SendOutcome.BLOCKED
 
+    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     try:
+        # The slot is the last step before the request: nothing (no query, no wait for a pooled
+        # connection) may push a send granted in one second into the next one at Graph.
         ratelimit.acquire(settings.WHATSAPP_PHONE_NUMBER_ID)
     except ratelimit.RateLimitTimeout as exc:
-        # Nothing reached Meta: give the claim back so a retry (or the sweep) sends it, and
-        # never as a "possible duplicate".
-        _release(message_id, send_after=timezone.now() + RETRY_HORIZON)
+        # Nothing reached Meta: give the claim (and the attempt) back so a retry or the sweep
+        # sends it, and never as a "possible duplicate".
+        _release(message_id, send_after=timezone.now() + RETRY_HORIZON, attempts=F("attempts") - 1)
         raise WhatsAppError(str(exc), permanent=False) from exc
-    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
-    release_connection()  # the UPDATE above took one again; Graph's 0.3 s needs none
     try:
         result = get_backend().send(outbound_for(message))
     except WhatsAppError as exc:
