@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import responses
-from django.db import connection
 from django.utils import timezone
 
 from compliance.tasks import sweep_windows
 from messaging.models import Conversation, Message
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment
-from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload
+from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -165,21 +163,7 @@ def test_two_sweeps_at_once_send_one_followup(outbox, post_signed, time_machine)
     conversation = open_recovery(post_signed, lambda execute: contextlib.nullcontext())
     assert len(outbox) == 1
     time_machine.move_to(T0 + timedelta(hours=21), tick=False)
-    start = threading.Barrier(3)
-    results: list[dict[str, int]] = []
-
-    def run_sweep() -> None:
-        try:
-            start.wait()
-            results.append(sweep_windows.apply().result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run_sweep) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once([lambda: sweep_windows.apply().result] * 3)
 
     assert len(results) == 3
     assert sum(result["followups"] for result in results) == 1

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 import responses
-from django.db import connection
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
 from messaging.tasks import sweep_stuck
-from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload
+from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload
 from tests.factories import ConversationFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -215,21 +213,7 @@ def test_overlapping_sweeps_send_each_stuck_message_once(graph, post_signed, tim
         callback=lambda request: (200, {}, json.dumps(graph_ok(f"wamid.{next(wamids)}"))),
     )
     time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
-    start = threading.Barrier(3)
-    results: list[dict[str, int]] = []
-
-    def run_sweep() -> None:
-        try:
-            start.wait()
-            results.append(sweep_stuck.apply().result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run_sweep) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results = at_once([lambda: sweep_stuck.apply().result] * 3)
 
     assert len(results) == 3
     # Each of the four pending messages reached Graph exactly once, whichever sweep sent it.
