@@ -37,25 +37,29 @@ class Outcome(enum.StrEnum):
     REPLIED = "replied"
 
 
-def open_conversation_for(customer: Customer) -> Conversation | None:
-    """The customer's open conversation: active > error > awaiting_response, newest first."""
+def open_conversation_for(customer: Customer, *, lock: bool = True) -> Conversation | None:
+    """The customer's open conversation: active > error > awaiting_response, newest first.
+
+    With `lock`, the cart and the conversation rows stay locked until the transaction ends.
+    """
     priority = Case(
         When(status=Conversation.Status.ACTIVE, then=Value(0)),
         When(status=Conversation.Status.ERROR, then=Value(1)),
         default=Value(2),
         output_field=IntegerField(),
     )
-    # Lock the cart before the conversation, in the payment webhook's order: the other way round,
-    # a reply that counts a discount offer deadlocks with a payment arriving during the AI call.
-    list(
-        Abandonment.objects.select_for_update(of=("self",))
-        .filter(conversation__customer=customer, conversation__status__in=Conversation.OPEN_STATUSES)
-        .values_list("pk", flat=True)
-    )
+    conversations = Conversation.objects.select_related("abandonment__product", "customer")
+    if lock:
+        # Lock the cart before the conversation, in the payment webhook's order: the other way
+        # round, a reply that counts a discount offer deadlocks with a payment arriving meanwhile.
+        list(
+            Abandonment.objects.select_for_update(of=("self",))
+            .filter(conversation__customer=customer, conversation__status__in=Conversation.OPEN_STATUSES)
+            .values_list("pk", flat=True)
+        )
+        conversations = conversations.select_for_update(of=("self",))
     return (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("abandonment__product", "customer")
-        .filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
+        conversations.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
         .annotate(priority=priority)
         .order_by("priority", "-created_at")
         .first()
@@ -63,7 +67,7 @@ def open_conversation_for(customer: Customer) -> Conversation | None:
 
 
 class _NeedsInterpretation(Exception):
-    """Raised inside the first transaction when the answer needs the interpreter."""
+    """Raised under the locks, before any write, when the answer needs an interpretation not yet had."""
 
     def __init__(self, context: Context) -> None:
         super().__init__("interpretation needed")
@@ -73,20 +77,37 @@ class _NeedsInterpretation(Exception):
 def inbound_process(*, message_id: int) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
 
-    Everything is decided and written in one transaction that locks the message row (a repeat
-    waits, then sees "processed") and the conversation. When the answer needs the AI, that
-    transaction is rolled back untouched, the AI is asked holding no lock and no connection,
-    and the same decision runs again with its answer, re-checking everything under the locks.
+    The AI is asked first, reading without locks and holding no connection during the call
+    (`_interpret_ahead`). Then everything is decided and written once, in one transaction that
+    locks the message row (a repeat waits, then sees "processed") and the conversation,
+    re-checking everything under the locks. Should that decision need a reading the first look
+    did not foresee (the conversation changed meanwhile), it stops before writing anything, the
+    AI is asked, and the decision runs again.
     """
     sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
     with sender_turn(sender):
-        interpretation: Interpretation | None = None
+        interpretation = _interpret_ahead(message_id)
         while True:
             try:
                 return _decide_and_write(message_id, interpretation)
             except _NeedsInterpretation as need:
                 release_connection()
                 interpretation = agent.interpret(need.context)
+
+
+def _interpret_ahead(message_id: int) -> Interpretation | None:
+    """The interpreter's reading, when a look without locks says the answer will need one."""
+    message = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.IN, status=Message.Status.RECEIVED
+    ).first()
+    if message is None:
+        return None
+    _, customer, conversation, match = _situation(message, lock=False)
+    if conversation is None or customer.opted_out or not _wants_interpretation(conversation, message, match):
+        return None
+    context = _context(conversation, message, weak_optout=match is optout.Match.WEAK)
+    release_connection()
+    return agent.interpret(context)
 
 
 def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome:
@@ -106,14 +127,40 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
     return outcome
 
 
-def _process(message: Message, interpretation: Interpretation | None) -> Outcome:
+def _situation(
+    message: Message, *, lock: bool
+) -> tuple[str, Customer | None, Conversation | None, optout.Match]:
+    """The sender's phone, customer and open conversation, and the message's opt-out match."""
     try:
         phone = phone_from_wa_id(message.wa_id)
     except InvalidPhone:
         phone = ""
     customer = Customer.objects.filter(phone=phone).first() if phone else None
-    conversation = open_conversation_for(customer) if customer else None
+    conversation = open_conversation_for(customer, lock=lock) if customer else None
     match = optout.detect(message.text) if message.kind in Message.TEXT_KINDS else optout.Match.NONE
+    return phone, customer, conversation, match
+
+
+def _at_limit(conversation: Conversation) -> bool:
+    return conversation.needs_human or conversation.exchanges >= settings.SARA_MAX_EXCHANGES
+
+
+def _is_readable(message: Message) -> bool:
+    return message.kind in Message.TEXT_KINDS and bool(message.text.strip())
+
+
+def _wants_interpretation(conversation: Conversation, message: Message, match: optout.Match) -> bool:
+    if match is optout.Match.STRONG:
+        return False
+    if _at_limit(conversation):
+        # The exchange limit stops Sara selling, not the customer leaving: a weak keyword match
+        # still gets the interpreter's verdict (its reply is never sent).
+        return match is optout.Match.WEAK
+    return _is_readable(message)
+
+
+def _process(message: Message, interpretation: Interpretation | None) -> Outcome:
+    phone, customer, conversation, match = _situation(message, lock=True)
 
     if conversation is None:
         # An opt-out from any number is honoured, even with no conversation to close. With no
@@ -128,68 +175,103 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
             # Kept in the customer's latest transcript, so support sees what they wrote.
             message.conversation = customer.conversations.order_by("-created_at").first()
         return Outcome.NO_CONVERSATION
+    message.conversation = conversation
     if customer.opted_out:
-        message.conversation = conversation
         return Outcome.OPTED_OUT
 
-    message.conversation = conversation
-    _record_customer_message(conversation, message)
+    reads = _wants_interpretation(conversation, message, match)
+    if reads:
+        if interpretation is None:
+            # Nothing is written yet: the transaction ends untouched and the AI is asked.
+            raise _NeedsInterpretation(
+                _context(conversation, message, weak_optout=match is optout.Match.WEAK)
+            )
+        message.intent = interpretation.intent
+        message.sentiment = interpretation.sentiment
+        message.tokens_used = interpretation.tokens_used
 
-    if match is optout.Match.STRONG:
-        _opt_out(conversation, reason="keyword")
+    turn = _Turn(conversation)
+    turn.customer_wrote(message)
+    if match is optout.Match.STRONG or (reads and interpretation.intent == "opt_out"):
+        turn.save()
+        reason = "keyword" if match is optout.Match.STRONG else _optout_reason(interpretation)
+        _opt_out(conversation, reason=reason)
         return Outcome.OPT_OUT_REGISTERED
-    if conversation.needs_human or conversation.exchanges >= settings.SARA_MAX_EXCHANGES:
-        # The exchange limit stops Sara selling, not the customer leaving: a weak keyword match
-        # still gets the interpreter's verdict (its reply is never sent).
-        if match is optout.Match.WEAK:
-            interpretation = _interpret(conversation, message, interpretation, weak_optout=True)
-            if interpretation.intent == "opt_out":
-                _opt_out(conversation, reason=_optout_reason(interpretation))
-                return Outcome.OPT_OUT_REGISTERED
+    if _at_limit(conversation):
         if conversation.needs_human:
+            turn.save()
             return Outcome.WAITING_FOR_HUMAN
         conversation.needs_human = True
-        conversation.save(update_fields=["needs_human", "updated_at"])
-        message_queue(conversation=conversation, purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
-        _count_exchange(conversation)
+        turn.fields.add("needs_human")
+        turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
         return Outcome.HANDED_OFF
-    if message.kind not in Message.TEXT_KINDS or not message.text.strip():
-        message_queue(conversation=conversation, purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
-        _count_exchange(conversation)
+    if not reads:
+        turn.answer(purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
         return Outcome.ASKED_FOR_TEXT
-
-    interpretation = _interpret(conversation, message, interpretation, weak_optout=match is optout.Match.WEAK)
-    if interpretation.intent == "opt_out":
-        _opt_out(conversation, reason=_optout_reason(interpretation))
-        return Outcome.OPT_OUT_REGISTERED
 
     abandonment = conversation.abandonment
     offer = agent.should_offer_discount(abandonment, interpretation)
-    text = agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer)
-    message_queue(
-        conversation=conversation,
-        purpose=Message.Purpose.REPLY,
-        text=text,
-        metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
-    )
     if offer:
         abandonment.discount_offers += 1
-        abandonment.save(update_fields=["discount_offers", "updated_at"])
-    _count_exchange(conversation)
+        turn.cart_fields.add("discount_offers")
+    turn.answer(
+        purpose=Message.Purpose.REPLY,
+        text=agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer),
+        metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
+    )
     return Outcome.REPLIED
 
 
-def _interpret(
-    conversation: Conversation, message: Message, known: Interpretation | None, *, weak_optout: bool
-) -> Interpretation:
-    """The interpreter's reading of the message with the cart and the last turns; kept on the message.
+class _Turn:
+    """The changes one customer message makes to its locked conversation and cart, saved once."""
 
-    Without a known reading this raises _NeedsInterpretation: the AI is never called inside
-    the transaction (see inbound_process).
-    """
+    def __init__(self, conversation: Conversation) -> None:
+        self.conversation = conversation
+        self.fields: set[str] = set()
+        self.cart_fields: set[str] = set()
+
+    def customer_wrote(self, message: Message) -> None:
+        conversation = self.conversation
+        written_at = message.whatsapp_timestamp or message.created_at
+        if conversation.last_user_message_at is None or written_at > conversation.last_user_message_at:
+            conversation.last_user_message_at = written_at
+        conversation.last_message_at = timezone.now()
+        conversation.message_count += 1
+        if conversation.status == Conversation.Status.AWAITING_RESPONSE:
+            conversation.status = Conversation.Status.ACTIVE
+        self.fields |= {"last_user_message_at", "last_message_at", "message_count", "status"}
+        abandonment = conversation.abandonment
+        if abandonment.status == abandonment.Status.INITIATED:
+            abandonment.status = abandonment.Status.ACTIVE
+            self.cart_fields.add("status")
+
+    def answer(self, *, purpose: str, text: str, metadata: dict | None = None) -> None:
+        """Queue Sara's answer (one exchange) and save the turn."""
+        conversation = self.conversation
+        reply = message_queue(
+            conversation=conversation,
+            purpose=purpose,
+            text=text,
+            metadata=metadata,
+            update_conversation=False,
+        )
+        conversation.message_count += 1
+        conversation.last_message_at = reply.created_at
+        conversation.exchanges += 1
+        self.fields |= {"message_count", "last_message_at", "exchanges"}
+        self.save()
+
+    def save(self) -> None:
+        self.conversation.save(update_fields=[*sorted(self.fields), "updated_at"])
+        if self.cart_fields:
+            self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
+
+
+def _context(conversation: Conversation, message: Message, *, weak_optout: bool) -> Context:
+    """What the interpreter reads: the message, the cart and the last turns."""
     abandonment = conversation.abandonment
     product = abandonment.product
-    context = Context(
+    return Context(
         text=message.text,
         customer_name=conversation.customer.name,
         product_name=product.name if product else "",
@@ -198,40 +280,11 @@ def _interpret(
         history=_history(conversation, exclude=message.pk),
         weak_optout=weak_optout,
     )
-    if known is None:
-        raise _NeedsInterpretation(context)
-    interpretation = known
-    message.intent = interpretation.intent
-    message.sentiment = interpretation.sentiment
-    message.tokens_used = interpretation.tokens_used
-    return interpretation
 
 
 def _optout_reason(interpretation: Interpretation) -> str:
     # A fallback opt-out was decided by the keyword rules, not by the AI.
     return "keyword" if interpretation.fallback else "ai"
-
-
-def _record_customer_message(conversation: Conversation, message: Message) -> None:
-    written_at = message.whatsapp_timestamp or message.created_at
-    if conversation.last_user_message_at is None or written_at > conversation.last_user_message_at:
-        conversation.last_user_message_at = written_at
-    conversation.last_message_at = timezone.now()
-    conversation.message_count += 1
-    if conversation.status == Conversation.Status.AWAITING_RESPONSE:
-        conversation.status = Conversation.Status.ACTIVE
-    conversation.save(
-        update_fields=["last_user_message_at", "last_message_at", "message_count", "status", "updated_at"]
-    )
-    abandonment = conversation.abandonment
-    if abandonment.status == abandonment.Status.INITIATED:
-        abandonment.status = abandonment.Status.ACTIVE
-        abandonment.save(update_fields=["status", "updated_at"])
-
-
-def _count_exchange(conversation: Conversation) -> None:
-    conversation.exchanges += 1
-    conversation.save(update_fields=["exchanges", "updated_at"])
 
 
 def _opt_out(conversation: Conversation, *, reason: str) -> None:

@@ -50,8 +50,13 @@ def message_queue(
     text: str = "",
     template: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
+    update_conversation: bool = True,
 ) -> Message:
-    """Store an outbound message (pending) and queue its send once the transaction commits."""
+    """Store an outbound message (pending) and queue its send once the transaction commits.
+
+    The conversation's message count and last message time move with it, unless the caller
+    holds the conversation row and saves those itself (`update_conversation=False`).
+    """
     data = dict(metadata or {})
     if template:
         data["template"] = template
@@ -65,9 +70,10 @@ def message_queue(
         status=Message.Status.PENDING,
         metadata=data,
     )
-    Conversation.objects.filter(pk=conversation.pk).update(
-        message_count=F("message_count") + 1, last_message_at=message.created_at
-    )
+    if update_conversation:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            message_count=F("message_count") + 1, last_message_at=message.created_at
+        )
     transaction.on_commit(lambda: queue_send(message.pk), robust=True)
     return message
 
