@@ -7,7 +7,6 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from compliance import optout
@@ -37,33 +36,24 @@ class Outcome(enum.StrEnum):
     REPLIED = "replied"
 
 
-def open_conversation_for(customer: Customer, *, lock: bool = True) -> Conversation | None:
-    """The customer's open conversation: active > error > awaiting_response, newest first.
+def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | None:
+    """The open conversation of the customer with this phone, if any.
 
-    With `lock`, the cart and the conversation rows stay locked until the transaction ends.
+    The database allows one open conversation per customer (a new cart supersedes the older
+    one), so there is nothing to choose between. With `lock`, the cart and the conversation
+    rows stay locked until the transaction ends.
     """
-    priority = Case(
-        When(status=Conversation.Status.ACTIVE, then=Value(0)),
-        When(status=Conversation.Status.ERROR, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
     conversations = Conversation.objects.select_related("abandonment__product", "customer")
     if lock:
         # Lock the cart before the conversation, in the payment webhook's order: the other way
         # round, a reply that counts a discount offer deadlocks with a payment arriving meanwhile.
         list(
             Abandonment.objects.select_for_update(of=("self",))
-            .filter(conversation__customer=customer, conversation__status__in=Conversation.OPEN_STATUSES)
+            .filter(conversation__customer__phone=phone, conversation__status__in=Conversation.OPEN_STATUSES)
             .values_list("pk", flat=True)
         )
         conversations = conversations.select_for_update(of=("self",))
-    return (
-        conversations.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
-        .annotate(priority=priority)
-        .order_by("priority", "-created_at")
-        .first()
-    )
+    return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
 
 
 class _NeedsInterpretation(Exception):
@@ -135,8 +125,11 @@ def _situation(
         phone = phone_from_wa_id(message.wa_id)
     except InvalidPhone:
         phone = ""
-    customer = Customer.objects.filter(phone=phone).first() if phone else None
-    conversation = open_conversation_for(customer, lock=lock) if customer else None
+    conversation = open_conversation_for(phone, lock=lock) if phone else None
+    if conversation is not None:
+        customer = conversation.customer
+    else:
+        customer = Customer.objects.filter(phone=phone).first() if phone else None
     match = optout.detect(message.text) if message.kind in Message.TEXT_KINDS else optout.Match.NONE
     return phone, customer, conversation, match
 

@@ -85,7 +85,10 @@ def queue_send(message_id: int) -> None:
 
 
 def _claim(message_id: int, *, retrying: bool) -> bool:
-    """A conditional UPDATE: of all workers holding this id, exactly one gets to send."""
+    """A conditional UPDATE: of all workers holding this id, exactly one gets to send.
+
+    The claim counts the attempt; a claim that ends before the request leaves gives it back.
+    """
     now = timezone.now()
     due = Message.objects.filter(
         pk=message_id,
@@ -96,7 +99,7 @@ def _claim(message_id: int, *, retrying: bool) -> bool:
     if not retrying:
         # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
         due = due.filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-    return bool(due.update(claimed_at=now))
+    return bool(due.update(claimed_at=now, attempts=F("attempts") + 1))
 
 
 def _release(message_id: int, **fields: Any) -> None:
@@ -128,18 +131,27 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     now = timezone.now()
     decision = check_send(message, now=now)
     if decision.deferred:
-        _release(message_id, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
+        _release(
+            message_id,
+            send_after=decision.defer_until,
+            error_code=decision.reason,
+            error_detail="",
+            attempts=F("attempts") - 1,
+        )
         logger.info(
             "send deferred", extra={"message_id": message_id, "until": decision.defer_until.isoformat()}
         )
         return SendOutcome.DEFERRED
     if not decision.allowed:
         message_fail(
-            message=message, code=decision.reason, detail=_BLOCK_DETAIL[decision.reason], report=False
+            message=message,
+            code=decision.reason,
+            detail=_BLOCK_DETAIL[decision.reason],
+            report=False,
+            attempted=False,
         )
         return SendOutcome.BLOCKED
 
-    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     try:
@@ -197,14 +209,22 @@ _BLOCK_DETAIL = {
 }
 
 
-def message_fail(*, message: Message, code: str, detail: str, report: bool = True) -> None:
-    """Mark a send failed for good, with the reason ops will see in the admin."""
+def message_fail(
+    *, message: Message, code: str, detail: str, report: bool = True, attempted: bool = True
+) -> None:
+    """Mark a send failed for good, with the reason ops will see in the admin.
+
+    `attempted=False` for a send stopped by the gate under its claim: nothing reached Meta, so
+    the attempt the claim counted is given back.
+    """
+    changes: dict[str, Any] = {} if attempted else {"attempts": F("attempts") - 1}
     updated = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
         status=Message.Status.FAILED,
         error_code=code[:50],
         error_detail=detail[:2000],
         failed_at=timezone.now(),
         claimed_at=None,
+        **changes,
     )
     if not updated:
         return
