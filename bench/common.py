@@ -157,7 +157,8 @@ def start_web(
     ]
     if worker_class == "gthread":
         argv += ["--threads", str(threads)]
-    proc = start(name, argv, extra_env)
+    # As compose.yaml runs the web: one persistent connection per sync worker, no pool.
+    proc = start(name, argv, {"DATABASE_POOL_MAX_SIZE": "0", **(extra_env or {})})
     wait_http(f"{WEB}/health", proc)
     return proc
 

@@ -85,15 +85,21 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=20)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
-    # A psycopg pool per process: a webhook reuses an open connection (no TCP + auth handshake),
-    # and a worker's 100 threads share a bounded number of connections, so web + workers stay
-    # under PostgreSQL's max_connections (a thread waits for a free connection instead).
+_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+if _POSTGRES and DATABASE_POOL_MAX_SIZE:
+    # A psycopg pool per process: a worker's 100 threads share a bounded number of connections,
+    # so web + workers stay under PostgreSQL's max_connections (a thread waits for a free
+    # connection instead), and a thread lends its connection back during a slow outside call.
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": DATABASE_POOL_MAX_SIZE,
         "timeout": 30,
     }
+elif _POSTGRES:
+    # No pool (DATABASE_POOL_MAX_SIZE=0, as the web processes run: a gunicorn sync worker serves
+    # one request at a time): each process keeps its one connection open between requests.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ----------------------------------------------------------------
@@ -115,6 +121,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Sends have their own queue: a backlog of customer messages to read never holds back the
+# replies already written. A worker started without -Q consumes both, taking turns.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
+CELERY_TASK_ROUTES = {"messaging.tasks.send_message": {"queue": "send"}}
 # The work is I/O bound (OpenAI ≈ 1 s, Graph ≈ 0.3 s): threads keep up where prefork cannot.
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=100)

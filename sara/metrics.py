@@ -91,7 +91,8 @@ class QueueDepthCollector(Collector):
             )
             try:
                 client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
-                depth.add_metric(["celery"], client.llen("celery"))
+                for queue in settings.CELERY_TASK_QUEUES:
+                    depth.add_metric([queue], client.llen(queue))
             except redis.RedisError:
                 logger.warning("queue depth: redis unavailable")
             yield depth

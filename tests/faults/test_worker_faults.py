@@ -88,6 +88,21 @@ def test_redis_emptied_while_inbound_work_is_queued_loses_nothing(post_signed, b
     }
 
 
+def test_replies_wait_in_their_own_queue_and_the_metrics_show_both_queues(post_signed, broker, client):
+    conversations = open_conversations(3)
+    for n, conversation in enumerate(conversations):
+        customer_writes(post_signed, conversation, "Quanto custa?", n)
+    inbound = Message.objects.filter(direction="in").values_list("pk", flat=True)
+    for message_id in inbound[:2]:
+        inbound_process(message_id=message_id)
+
+    # A backlog of customer messages to read never stands in front of replies already written.
+    assert (broker.llen("celery"), broker.llen("send")) == (3, 2)
+    metrics = client.get("/metrics").content.decode()
+    assert 'sara_queue_depth{queue="celery"} 3.0' in metrics
+    assert 'sara_queue_depth{queue="send"} 2.0' in metrics
+
+
 def test_redis_emptied_while_replies_are_queued_sends_each_reply_once(
     post_signed, broker, workers, graph_server
 ):
@@ -97,7 +112,7 @@ def test_redis_emptied_while_replies_are_queued_sends_each_reply_once(
     broker.flushdb()
     for message_id in Message.objects.filter(direction="in").values_list("pk", flat=True):
         inbound_process(message_id=message_id)  # replies stored, their sends queued in Redis
-    assert broker.llen("celery") == 50
+    assert broker.llen("send") == 50
 
     broker.flushall()
     workers().start()
@@ -205,7 +220,7 @@ def test_opt_out_stored_while_replies_are_queued_stops_them_all(post_signed, bro
     broker.flushdb()
     for message_id in Message.objects.filter(direction="in").order_by("pk").values_list("pk", flat=True):
         inbound_process(message_id=message_id)
-    assert broker.llen("celery") == 3  # three replies waiting for a worker
+    assert broker.llen("send") == 3  # three replies waiting for a worker, in the send queue
 
     customer_writes(post_signed, conversation, "PARAR", 99)
     [stop] = Message.objects.filter(direction="in", text="PARAR")

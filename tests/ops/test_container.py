@@ -26,6 +26,9 @@ def test_compose_runs_web_worker_beat_postgres_redis_and_a_migration_step():
     # The web process answers /health without waiting for anything but a finished migration.
     assert services["web"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert "--appendonly" in services["redis"]["command"]
+    # Web processes keep one connection each; the worker's threads share a pool.
+    assert services["web"]["environment"]["DATABASE_POOL_MAX_SIZE"] == "0"
+    assert "DATABASE_POOL_MAX_SIZE" not in services["worker"]["environment"]
 
 
 def test_dockerfile_is_multi_stage_non_root_with_a_health_check():
