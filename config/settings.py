@@ -215,7 +215,13 @@ LOGGING = {
     "filters": {"trace": {"()": "sara.logging.TraceIdFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["trace"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per HTTP request from the OpenAI SDK's client repeats Sara's own
+        # "AI interpretation" line (with its latency); failures are still logged.
+        "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+    },
 }
 
 # --- Web ------------------------------------------------------------------------------------
