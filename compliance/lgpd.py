@@ -54,9 +54,9 @@ def customer_for_request(raw_phone: str) -> Customer:
     return customer
 
 
-def erased_opt_out(phone: str) -> Customer | None:
-    """The erased record of a person who opted out: their phone must still never be contacted."""
-    return Customer.objects.filter(phone=phone_digest(phone), opted_out=True).first()
+def is_erased(customer: Customer) -> bool:
+    """Whether this is an erased person's record (its phone is a digest, not a phone)."""
+    return customer.phone.startswith(ERASED_PREFIX)
 
 
 def customer_export(*, customer: Customer) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from compliance.lgpd import erased_opt_out
+from compliance.lgpd import is_erased, phone_digest
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer, Product
@@ -70,22 +70,11 @@ def abandonment_open(
 
 
 def _open(**data: Any) -> AbandonmentResult:
-    erased = erased_opt_out(data["phone"])
-    if erased is not None:
+    customer, created = _customer_for_cart(phone=data["phone"], name=data["name"])
+    if is_erased(customer):
         # An erased person who had opted out: skip the cart without storing their phone again.
-        customer, created = erased, False
         data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
-    else:
-        customer, created = Customer.objects.get_or_create(
-            phone=data["phone"], defaults={"name": data["name"]}
-        )
-    # One customer's carts open one at a time: a concurrent second cart must see the first's
-    # conversation to supersede it, or the one-open-conversation constraint fails its request.
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if not created and data["name"] and customer.name != data["name"] and not customer.opted_out:
-        customer.name = data["name"]
-        customer.save(update_fields=["name", "updated_at"])
-    product = Product.objects.filter(product_id=data["external_product_id"], active=True).first()
+    product = _active_product(data["external_product_id"])
     abandonment = Abandonment.objects.create(
         external_id=data["external_id"],
         customer=customer,
@@ -107,19 +96,18 @@ def _open(**data: Any) -> AbandonmentResult:
         return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
 
     now = timezone.now()
-    # One open conversation per customer: the newer cart supersedes the older one.
-    superseded = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
-    superseded.update(
-        status=Conversation.Status.CLOSED,
-        close_reason=Conversation.CloseReason.SUPERSEDED,
-        closed_at=now,
-        updated_at=now,
-    )
-    conversation = Conversation.objects.create(abandonment=abandonment, customer=customer)
-
+    if not created:
+        # One open conversation per customer: the newer cart supersedes the older one.
+        Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES).update(
+            status=Conversation.Status.CLOSED,
+            close_reason=Conversation.CloseReason.SUPERSEDED,
+            closed_at=now,
+            updated_at=now,
+        )
     early_payment = _payment_received_before(abandonment)
     if early_payment is not None:
         # The customer paid before the cart reached Sara: never chase someone who already paid.
+        conversation = Conversation.objects.create(abandonment=abandonment, customer=customer)
         _convert(
             abandonment,
             early_payment,
@@ -129,6 +117,10 @@ def _open(**data: Any) -> AbandonmentResult:
         logger.info("abandonment converted by an earlier payment", extra={"abandonment_id": abandonment.pk})
         return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
 
+    # Created already counting the template queued next, saving message_queue an UPDATE.
+    conversation = Conversation.objects.create(
+        abandonment=abandonment, customer=customer, message_count=1, last_message_at=now
+    )
     message_queue(
         conversation=conversation,
         purpose=Message.Purpose.FIRST_CONTACT,
@@ -137,11 +129,80 @@ def _open(**data: Any) -> AbandonmentResult:
             "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
             "parameters": template_parameters(abandonment),
         },
+        update_conversation=False,
     )
     logger.info(
         "abandonment opened", extra={"abandonment_id": abandonment.pk, "conversation_id": conversation.pk}
     )
     return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
+
+
+# Three of the cart's statements are plain SQL: building them with the ORM cost more CPU than
+# running them (bench/percall.py, "abandonment"). Each names the ORM query it stands for.
+
+# Customer.objects.create(...) unless the phone is taken or is an erased opt-out's. Most carts
+# come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
+# no savepoint, and an insert racing a concurrent cart's waits for it to commit and yields.
+# A known phone still uses up a value of the id sequence; bigint ids have room.
+INSERT_CUSTOMER = """
+    INSERT INTO recovery_customer (phone, name, opted_out, opted_out_reason, created_at, updated_at)
+    SELECT %s, %s, FALSE, '', %s, %s
+    WHERE NOT EXISTS (SELECT 1 FROM recovery_customer WHERE phone = %s AND opted_out)
+    ON CONFLICT (phone) DO NOTHING
+    RETURNING id
+"""
+
+# Product.objects.filter(product_id=..., active=True)
+ACTIVE_PRODUCT = "SELECT * FROM recovery_product WHERE product_id = %s AND active"
+
+# WebhookEvent.objects.filter(type=PAYMENT, reference=..., processed=False,
+# external_id__isnull=False).order_by("created_at"): asked by every cart, rarely answered.
+KEPT_PAYMENTS = """
+    SELECT * FROM messaging_webhookevent
+    WHERE reference = %s AND type = %s AND NOT processed AND external_id IS NOT NULL
+    ORDER BY created_at
+"""
+
+
+def _customer_for_cart(*, phone: str, name: str) -> tuple[Customer, bool]:
+    """The cart's customer, locked until the transaction ends, and whether it was just created.
+
+    An erased person who had opted out is their erased record: the phone is not stored again.
+    """
+    digest = phone_digest(phone)
+    customer = _customer_insert(phone=phone, name=name, erased_phone=digest)
+    if customer is not None:
+        return customer, True
+    # One customer's carts open one at a time: a new row is its transaction's until it commits,
+    # a known one is locked here. A concurrent second cart then sees the first's conversation
+    # and supersedes it instead of failing the one-open-conversation constraint.
+    found = {c.phone: c for c in Customer.objects.select_for_update().filter(phone__in=[phone, digest])}
+    erased = found.get(digest)
+    if erased is not None and erased.opted_out:
+        return erased, False
+    customer = found[phone]
+    if name and customer.name != name and not customer.opted_out:
+        customer.name = name
+        customer.save(update_fields=["name", "updated_at"])
+    return customer, False
+
+
+def _customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | None:
+    """A new customer; None if the phone is taken or belongs to an erased person who opted out."""
+    now = timezone.now()
+    stamp = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_CUSTOMER, [phone, name, stamp, stamp, erased_phone])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    customer = Customer(pk=row[0], phone=phone, name=name, created_at=now, updated_at=now)
+    customer._state.adding = False  # stored, as bulk_create marks the rows it inserts
+    return customer
+
+
+def _active_product(product_id: str) -> Product | None:
+    return next(iter(Product.objects.raw(ACTIVE_PRODUCT, [product_id])), None)
 
 
 def template_parameters(abandonment: Abandonment) -> list[str]:
@@ -278,12 +339,9 @@ def _count_conversion(link_type: str, value: Decimal) -> None:
 
 def _payment_received_before(abandonment: Abandonment) -> WebhookEvent | None:
     """A "paid" event kept for this abandonment that could not convert it when it came."""
-    for event in WebhookEvent.objects.filter(
-        type=WebhookEvent.Type.PAYMENT,
-        reference=abandonment.external_id,
-        processed=False,
-        external_id__isnull=False,
-    ).order_by("created_at"):
+    for event in WebhookEvent.objects.raw(
+        KEPT_PAYMENTS, [abandonment.external_id, WebhookEvent.Type.PAYMENT]
+    ):
         amount = event.payload.get("amount")
         link_type = event.payload.get("linkType") or "original"
         expected = abandonment.value if link_type == "original" else abandonment.discounted_value()

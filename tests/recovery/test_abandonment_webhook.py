@@ -413,9 +413,12 @@ def _post_from_threads(bodies):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("customer", ["new", "known"])
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_once(outbox):
+def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_once(outbox, customer):
     ProductFactory(product_id="curso-python")
+    if customer == "known":
+        CustomerFactory(phone="+5548999327881")
 
     responses = _post_from_threads([cart()] * 8)
 
@@ -430,9 +433,12 @@ def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_onc
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("customer", ["new", "known"])
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox):
+def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox, customer):
     ProductFactory(product_id="curso-python")
+    if customer == "known":
+        CustomerFactory(phone="+5548999327881")
 
     responses = _post_from_threads([cart(abandonmentId=f"ab-{n}") for n in range(6)])
 
@@ -456,6 +462,7 @@ def test_an_opted_out_customer_is_skipped_and_never_contacted(post, product, out
     assert response.status_code == 200
     assert response.json() == {"status": "skipped", "reason": "opted_out", "abandonmentId": "ab-1001"}
     assert Abandonment.objects.get().status == Abandonment.Status.SKIPPED
+    assert Customer.objects.get().name == "Maria", "an opted-out record is left as it is"
     assert Conversation.objects.count() == 0
     assert Message.objects.count() == 0
     assert outbox == []
@@ -500,6 +507,34 @@ def test_a_new_cart_supersedes_the_customers_open_conversation(post, product, ou
     assert newer.customer_id == older.customer_id
     assert Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES).get() == newer
     assert len(outbox) == 1
+
+
+@pytest.mark.parametrize(("sent_name", "kept_name"), [("Maria Silva", "Maria Silva"), ("", "Ana")])
+@pytest.mark.django_db
+def test_a_returning_customer_keeps_one_record_named_as_the_latest_cart_says(
+    post, product, outbox, sent_name, kept_name
+):
+    known = CustomerFactory(phone="+5548999327881", name="Ana")
+
+    response = post(cart(name=sent_name))
+
+    assert response.json()["status"] == "received"
+    assert Customer.objects.get() == known
+    assert Customer.objects.get().name == kept_name
+    assert Abandonment.objects.get().customer == known
+    assert [sent.template_parameters for _, sent in outbox] == [[kept_name.split()[0], "Curso de Python"]]
+
+
+@pytest.mark.django_db
+def test_the_new_conversation_counts_its_first_template(post, product, outbox):
+    moment = datetime(2025, 11, 22, 14, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))
+    with time_machine.travel(moment, tick=False):
+        post(cart())
+
+    conversation = Conversation.objects.get()
+    template = conversation.messages.get()
+    assert conversation.message_count == 1
+    assert conversation.last_message_at == template.created_at == moment
 
 
 def test_two_carts_in_quiet_hours_send_one_invitation_in_the_morning(post, product, outbox, settings):
