@@ -1,28 +1,51 @@
 """A send rate cap per phone-number id shared by every worker process (SPEC §6).
 
-Fixed one-second windows counted in Redis, on Redis's own clock, so workers on different
-machines agree on which second a send belongs to. Without Redis (the embedded default) the
-count is kept in this process.
+Every send reserves a slot, a moment at which it may leave, such that no window of WINDOW
+seconds holds more than the cap: a sliding window, so no second, wherever it starts, sees more
+than WHATSAPP_MPS sends (fixed one-second windows would let twice the cap through around the
+turn of a second). The caller sleeps until its slot: no polling, and each waiting send has a
+slot of its own. Slots are kept in a Redis sorted set, on Redis's own clock, so workers on
+different machines share one budget. Without Redis (the embedded default) they are kept in
+this process.
 """
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
+import uuid
 from functools import cache
 
 import redis
 from django.conf import settings
 
-# Returns 0 when the send may go now, else the milliseconds until the next window opens.
-_ACQUIRE = """
+# A little over a second: a request leaves a few milliseconds after its slot, and Meta counts
+# arrivals, so slots one second apart could arrive closer than a second.
+WINDOW_SECONDS = 1.02
+_WINDOW_US = int(WINDOW_SECONDS * 1_000_000)
+
+# KEYS[1]: the id's slots (scores: µs on Redis's clock). ARGV: cap, window µs, longest wait µs,
+# a unique member. Returns the µs to wait before sending, or -1 when the slot is too far off.
+_RESERVE = """
 local now = redis.call('TIME')
-local second = tonumber(now[1])
-local key = KEYS[1] .. ':' .. second
-local count = redis.call('INCR', key)
-if count == 1 then redis.call('EXPIRE', key, 2) end
-if count <= tonumber(ARGV[1]) then return 0 end
-return 1000 - math.floor(tonumber(now[2]) / 1000)
+local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local cap, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - window)
+local slot = t
+local count = redis.call('ZCARD', KEYS[1])
+if count > 0 then
+  slot = math.max(slot, tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]))
+  if count >= cap then
+    -- The cap-th latest slot must have left the window before this one.
+    local nth = redis.call('ZRANGE', KEYS[1], count - cap, count - cap, 'WITHSCORES')
+    slot = math.max(slot, tonumber(nth[2]) + window)
+  end
+end
+if slot - t > tonumber(ARGV[3]) then return -1 end
+redis.call('ZADD', KEYS[1], slot, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil((slot - t + window) / 1000) + 1000)
+return math.floor(slot - t)
 """
 
 
@@ -33,40 +56,45 @@ class RateLimitTimeout(Exception):
 @cache
 def _redis_script():  # noqa: ANN202 - redis' Script type is private
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return client.register_script(_ACQUIRE)
+    return client.register_script(_RESERVE)
 
 
 _local_lock = threading.Lock()
-_local_counts: dict[tuple[str, int], int] = {}
+_local_slots: dict[str, collections.deque[float]] = {}
 
 
-def _try_local(key: str, limit: int) -> float:
-    now = time.time()
-    second = int(now)
+def _reserve_local(key: str, cap: int, max_wait: float) -> float:
+    """The same reservation as the Redis script, in this process (seconds to wait, or -1)."""
+    now = time.monotonic()
     with _local_lock:
-        for stale in [k for k in _local_counts if k[1] < second]:
-            del _local_counts[stale]
-        count = _local_counts.get((key, second), 0) + 1
-        _local_counts[(key, second)] = count
-    return 0.0 if count <= limit else (second + 1 - now)
+        slots = _local_slots.setdefault(key, collections.deque())
+        while slots and slots[0] <= now - WINDOW_SECONDS:
+            slots.popleft()
+        slot = max(now, slots[-1]) if slots else now
+        if len(slots) >= cap:
+            slot = max(slot, slots[len(slots) - cap] + WINDOW_SECONDS)
+        if slot - now > max_wait:
+            return -1.0
+        slots.append(slot)
+    return slot - now
 
 
 def acquire(phone_number_id: str, *, limit: int | None = None, max_wait: float = 30.0) -> None:
     """Block until this process may send one message for the phone-number id."""
-    limit = limit or settings.WHATSAPP_MPS
-    key = f"sara:mps:{phone_number_id}"
-    deadline = time.monotonic() + max_wait
-    while True:
-        if settings.REDIS_URL:
-            try:
-                wait = int(_redis_script()(keys=[key], args=[limit])) / 1000
-            except redis.RedisError as exc:
-                # Without the shared count no slot can be granted safely; the send waits instead.
-                raise RateLimitTimeout(f"Rate limiter unavailable: {exc}") from exc
-        else:
-            wait = _try_local(key, limit)
-        if wait <= 0:
-            return
-        if time.monotonic() + wait > deadline:
-            raise RateLimitTimeout(f"No send slot for {phone_number_id} within {max_wait}s.")
+    cap = limit or settings.WHATSAPP_MPS
+    key = f"sara:send-slots:{phone_number_id}"
+    if settings.REDIS_URL:
+        try:
+            waited = _redis_script()(
+                keys=[key], args=[cap, _WINDOW_US, int(max_wait * 1_000_000), uuid.uuid4().hex]
+            )
+        except redis.RedisError as exc:
+            # Without the shared count no slot can be granted safely; the send waits instead.
+            raise RateLimitTimeout(f"Rate limiter unavailable: {exc}") from exc
+        wait = int(waited) / 1_000_000
+    else:
+        wait = _reserve_local(key, cap, max_wait)
+    if wait < 0:
+        raise RateLimitTimeout(f"No send slot for {phone_number_id} within {max_wait}s.")
+    if wait > 0:
         time.sleep(wait)
