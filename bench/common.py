@@ -8,6 +8,7 @@ session and stopped by their own pid when the benchmark ends, whatever way it en
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import hmac
 import json
@@ -164,11 +165,12 @@ def start_web(
 
 
 def start_worker(
-    concurrency: int = 100, name: str = "worker", extra_env: dict[str, str] | None = None
+    concurrency: int = 100, name: str = "worker", extra_env: dict[str, str] | None = None, nice: int = 0
 ) -> subprocess.Popen:
     proc = start(
         name,
         [
+            *(["nice", "-n", str(nice)] if nice else []),
             str(BIN / "celery"),
             "-A",
             "config",
@@ -184,6 +186,12 @@ def start_worker(
         ],
         extra_env,
     )
+    if nice:
+        # Each process started here leads its own session, and with the kernel's autogroups
+        # (sched_autogroup_enabled) a session shares the CPU as a whole: its niceness is set
+        # there, as a deploy would give the worker's container fewer CPU shares than the web's.
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{proc.pid}/autogroup").write_text(str(nice))
     deadline = time.time() + 60
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -319,7 +327,10 @@ def cpu_snapshot() -> dict[int, tuple[str, float]]:
     ours = {os.getpid(): "loadgen"}  # this script: seeding, the Python load generator, checks
     for proc in _started:
         if proc.poll() is None:
-            name = Path(proc.args[0]).name if isinstance(proc.args, list) else "?"
+            argv = proc.args if isinstance(proc.args, list) else ["?"]
+            if Path(argv[0]).name == "nice":
+                argv = argv[3:]  # nice -n N <command>
+            name = Path(argv[0]).name
             kind = {"gunicorn": "web", "celery": "worker", "py-spy": "profiler"}.get(name, "fakes")
             for pid in [proc.pid, *_descendants(proc.pid)]:
                 ours[pid] = kind

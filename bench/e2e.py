@@ -248,6 +248,7 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=4)
     parser.add_argument("--concurrency", type=int, default=100, help="Celery threads per worker process")
     parser.add_argument("--worker-processes", type=int, default=1)
+    parser.add_argument("--worker-nice", type=int, default=0, help="run the workers at this niceness")
     parser.add_argument("--drain", type=float, default=90.0, help="max seconds to wait for the last replies")
     parser.add_argument("--profile", action="store_true", help="py-spy the worker during the load")
     args = parser.parse_args()
@@ -264,7 +265,10 @@ def main() -> None:
 
     common.start_fakes(status_webhook=True)
     web = common.start_web(args.web_workers)
-    workers = [common.start_worker(args.concurrency, name=f"worker{k}") for k in range(args.worker_processes)]
+    workers = [
+        common.start_worker(args.concurrency, name=f"worker{k}", nice=args.worker_nice)
+        for k in range(args.worker_processes)
+    ]
     worker = workers[0]
     rss: list[float] = []
     stop = threading.Event()
@@ -305,7 +309,8 @@ def main() -> None:
             "duration_s": args.duration,
             "messages": n,
             "web": f"gunicorn sync, {args.web_workers} workers",
-            "worker": f"{args.worker_processes} × celery --pool threads --concurrency {args.concurrency}",
+            "worker": f"{args.worker_processes} × celery --pool threads --concurrency {args.concurrency}"
+            + (f", nice {args.worker_nice}" if args.worker_nice else ""),
         },
         "offered_rate": round(n / (max(s.started for s in sent) - min(s.started for s in sent)), 1),
         "webhook_non200": sum(1 for s in sent if s.status != 200),

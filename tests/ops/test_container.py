@@ -29,6 +29,8 @@ def test_compose_runs_web_worker_beat_postgres_redis_and_a_migration_step():
     # Web processes keep one connection each; the worker's threads share a pool.
     assert services["web"]["environment"]["DATABASE_POOL_MAX_SIZE"] == "0"
     assert "DATABASE_POOL_MAX_SIZE" not in services["worker"]["environment"]
+    # Under load the webhooks, which Meta times, win the CPU over the worker's backlog.
+    assert services["worker"]["cpu_shares"] < services["web"].get("cpu_shares", 1024)
 
 
 def test_dockerfile_is_multi_stage_non_root_with_a_health_check():
