@@ -273,3 +273,35 @@ def test_a_message_after_the_recovery_closed_gets_no_reply_but_shows_in_its_tran
     assert outbox == []
     assert message.conversation_id == conversation.pk
     assert message.status == Message.Status.PROCESSED
+
+
+def test_a_cart_opened_between_the_first_look_and_the_decision_gets_the_ais_answer(
+    openai_fake, say, outbox, monkeypatch
+):
+    from messaging.services import conversation as processing
+
+    seen = openai_fake(
+        lambda request: openai_completion(
+            {"intent": "question", "sentiment": "neutral", "reply": "Claro, posso ajudar!"}
+        )
+    )
+    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
+    first_look = processing._interpret_ahead
+
+    def look_then_a_cart_opens(message_id: int):
+        reading = first_look(message_id)  # no open recovery yet: nothing for the AI to read
+        # Meanwhile the checkout reports Maria's cart (the abandonment webhook's transaction).
+        ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
+        return reading
+
+    monkeypatch.setattr(processing, "_interpret_ahead", look_then_a_cart_opens)
+
+    inbound = say("Oi, ainda dá pra comprar?")
+
+    # The decision under the locks sees the cart, stops before writing, asks the AI once and
+    # answers with its reading.
+    assert len(seen) == 1
+    assert texts(outbox) == ["Claro, posso ajudar!" + LINKS]
+    inbound.refresh_from_db()
+    assert (inbound.status, inbound.intent) == (Message.Status.PROCESSED, "question")
+    assert inbound.conversation.exchanges == 1
