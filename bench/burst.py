@@ -60,12 +60,6 @@ def templates_sent() -> int:
     ).count()
 
 
-def sample_rss(pids: list[int], samples: list[float], stop: threading.Event) -> None:
-    while not stop.is_set():
-        samples.append(sum(common.rss_mb(pid) for pid in pids))
-        stop.wait(1.0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -113,7 +107,9 @@ def main() -> None:
         common.get_json(f"{common.WEB}/health")
     rss: list[float] = []
     stop = threading.Event()
-    threading.Thread(target=sample_rss, args=([w.pid for w in workers], rss, stop), daemon=True).start()
+    threading.Thread(
+        target=common.sample_rss, args=([w.pid for w in workers], rss, stop), daemon=True
+    ).start()
     if args.profile:
         pyspy.record("burst-worker", workers[0].pid, int(args.seconds))
         pyspy.record("burst-web", web.pid, int(args.seconds), subprocesses=True)

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -247,6 +248,13 @@ def rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def sample_rss(pids: list[int], samples: list[float], stop: threading.Event) -> None:
+    """Every second until `stop`: the processes' resident memory together, in MB."""
+    while not stop.is_set():
+        samples.append(sum(rss_mb(pid) for pid in pids))
+        stop.wait(1.0)
 
 
 def _descendants(pid: int) -> list[int]:

@@ -140,12 +140,6 @@ def replies_sent() -> int:
     ).count()
 
 
-def sample_rss(pids: list[int], samples: list[float], stop: threading.Event) -> None:
-    while not stop.is_set():
-        samples.append(sum(common.rss_mb(pid) for pid in pids))
-        stop.wait(1.0)
-
-
 def collect(n: int, sent: list[load.Sent], run: str, graph_sends: list[dict]) -> dict[str, Any]:
     from django.db.models import Count
 
@@ -272,7 +266,9 @@ def main() -> None:
     worker = workers[0]
     rss: list[float] = []
     stop = threading.Event()
-    threading.Thread(target=sample_rss, args=([w.pid for w in workers], rss, stop), daemon=True).start()
+    threading.Thread(
+        target=common.sample_rss, args=([w.pid for w in workers], rss, stop), daemon=True
+    ).start()
     load.post_paced(common.WEB_PORT, "/webhook/messages", warm, rate=20)
     deadline = time.time() + 60
     while time.time() < deadline and replies_sent() < WARM_UP:

@@ -73,7 +73,12 @@ def main() -> None:
         discount_percent=Decimal("10"),
     )
     carts = [body for body, _ in burst.bodies(args.carts, str(int(time.time()) % 100000))]
-    percall.measure_signed(get_wsgi_application(), "queued", "/webhook/abandonment", carts)
+    percall.measure(
+        get_wsgi_application(),
+        "queued",
+        [("POST", "/webhook/abandonment", body) for body in carts],
+        common.PAYMENT_SECRET,
+    )
 
     common.start_fakes(status_webhook=False)
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
