@@ -36,8 +36,11 @@ def create_groups(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> N
         app_config.models_module = True
         create_permissions(app_config, apps=apps, verbosity=0)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
+    groups_grant(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+
+
+def groups_grant(Group: type, Permission: type) -> None:  # noqa: N803 - model classes
+    """Each group with its permissions (the permissions must exist)."""
     for name, codenames in GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
         for dotted in codenames:

@@ -9,19 +9,13 @@ import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
-STAFF_GROUPS = importlib.import_module("compliance.migrations.0003_staff_groups").GROUPS
+STAFF_GROUPS_MIGRATION = importlib.import_module("compliance.migrations.0003_staff_groups")
 
 
 def staff_groups_again() -> None:
     """Transactional tests (the browser's) flush every table after each test, the migration's
-    groups included: make them again from the migration's own lists."""
-    for name, permissions in STAFF_GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        for dotted in permissions:
-            app_label, codename = dotted.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    groups included: make them again with the migration's own code."""
+    STAFF_GROUPS_MIGRATION.groups_grant(Group, Permission)
 
 
 def staff_in(group_name: str, username: str) -> User:
