@@ -85,10 +85,7 @@ def queue_send(message_id: int) -> None:
 
 
 def _claim(message_id: int, *, retrying: bool) -> bool:
-    """A conditional UPDATE: of all workers holding this id, exactly one gets to send.
-
-    The claim counts the attempt; a claim that ends before the request leaves gives it back.
-    """
+    """A conditional UPDATE: of all workers holding this id, exactly one gets to send."""
     now = timezone.now()
     due = Message.objects.filter(
         pk=message_id,
@@ -99,7 +96,7 @@ def _claim(message_id: int, *, retrying: bool) -> bool:
     if not retrying:
         # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
         due = due.filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-    return bool(due.update(claimed_at=now, attempts=F("attempts") + 1))
+    return bool(due.update(claimed_at=now))
 
 
 def _release(message_id: int, **fields: Any) -> None:
@@ -131,27 +128,18 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     now = timezone.now()
     decision = check_send(message, now=now)
     if decision.deferred:
-        _release(
-            message_id,
-            send_after=decision.defer_until,
-            error_code=decision.reason,
-            error_detail="",
-            attempts=F("attempts") - 1,
-        )
+        _release(message_id, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
         logger.info(
             "send deferred", extra={"message_id": message_id, "until": decision.defer_until.isoformat()}
         )
         return SendOutcome.DEFERRED
     if not decision.allowed:
         message_fail(
-            message=message,
-            code=decision.reason,
-            detail=_BLOCK_DETAIL[decision.reason],
-            report=False,
-            attempted=False,
+            message=message, code=decision.reason, detail=_BLOCK_DETAIL[decision.reason], report=False
         )
         return SendOutcome.BLOCKED
 
+    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     try:
@@ -209,22 +197,14 @@ _BLOCK_DETAIL = {
 }
 
 
-def message_fail(
-    *, message: Message, code: str, detail: str, report: bool = True, attempted: bool = True
-) -> None:
-    """Mark a send failed for good, with the reason ops will see in the admin.
-
-    `attempted=False` for a send stopped by the gate under its claim: nothing reached Meta, so
-    the attempt the claim counted is given back.
-    """
-    changes: dict[str, Any] = {} if attempted else {"attempts": F("attempts") - 1}
+def message_fail(*, message: Message, code: str, detail: str, report: bool = True) -> None:
+    """Mark a send failed for good, with the reason ops will see in the admin."""
     updated = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
         status=Message.Status.FAILED,
         error_code=code[:50],
         error_detail=detail[:2000],
         failed_at=timezone.now(),
         claimed_at=None,
-        **changes,
     )
     if not updated:
         return
