@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -23,6 +24,15 @@ class Conversation(models.Model):
         EXPIRED = "expired"
         SUPERSEDED = "superseded"
         MANUAL = "manual"
+        RESOLVED = "resolved"  # a person finished the conversation from the back-office
+
+    class HandoffReason(models.TextChoices):
+        """Why a conversation waits for a person (SPEC §8)."""
+
+        EXCHANGE_LIMIT = "exchange_limit"
+        ASKED_FOR_PERSON = "human"
+        PAYMENT_MISMATCH = "payment_mismatch"
+        MANUAL = "manual"
 
     abandonment = models.OneToOneField(Abandonment, on_delete=models.PROTECT, related_name="conversation")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="conversations")
@@ -30,9 +40,18 @@ class Conversation(models.Model):
     close_reason = models.CharField(max_length=200, blank=True)
     message_count = models.PositiveIntegerField(default=0)
     exchanges = models.PositiveSmallIntegerField(default=0)
-    needs_human = models.BooleanField(
-        default=False, help_text="Sara reached her exchange limit: a person follows up."
+    needs_human = models.BooleanField(default=False, help_text="Waiting for a person; Sara stays silent.")
+    handoff_reason = models.CharField(max_length=20, choices=HandoffReason, blank=True)
+    # When the conversation started waiting for a person: the inbox orders by this wait.
+    handoff_at = models.DateTimeField(null=True, blank=True)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
     )
+    assigned_at = models.DateTimeField(null=True, blank=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     last_user_message_at = models.DateTimeField(null=True, blank=True)
     followup_sent = models.BooleanField(default=False)

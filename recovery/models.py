@@ -40,6 +40,9 @@ class Product(models.Model):
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("90"))],
     )
+    # The product's list price: supplies a cart's value where a platform sends none (SPEC §11).
+    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    faq = models.TextField(blank=True, help_text="Questions and answers about this product, for Sara.")
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -88,6 +91,10 @@ class Abandonment(models.Model):
     payment_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
     conversion_link = models.CharField(max_length=20, choices=ConversionLink, blank=True)
     converted_at = models.DateTimeField(null=True, blank=True)
+    # What the customer paid, as the payment or the platform reports it.
+    paid_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Why a cart was not chased (status skipped): opted_out, unknown_product...
+    skip_reason = models.CharField(max_length=50, blank=True)
     abandoned_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

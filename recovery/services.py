@@ -84,6 +84,7 @@ def _open(**data: Any) -> AbandonmentResult:
         value=data["value"],
         payment_link=data["payment_link"],
         status=Abandonment.Status.SKIPPED if customer.opted_out else Abandonment.Status.INITIATED,
+        skip_reason="opted_out" if customer.opted_out else "",
     )
     _event_store(external_id=data["external_id"], payload=data["payload"])
     if customer.opted_out:
@@ -321,11 +322,17 @@ def _payment_error(
 
 def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
     now = timezone.now()
+    try:
+        abandonment.paid_amount = Decimal(str(event.payload.get("amount")))
+    except (ArithmeticError, ValueError):
+        abandonment.paid_amount = None
     abandonment.status = Abandonment.Status.CONVERTED
     abandonment.payment_id = event.external_id
     abandonment.conversion_link = link_type
     abandonment.converted_at = now
-    abandonment.save(update_fields=["status", "payment_id", "conversion_link", "converted_at", "updated_at"])
+    abandonment.save(
+        update_fields=["status", "payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
+    )
     # Counted once the transaction commits: a rolled-back conversion recovered nothing.
     transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
     event.processed = True

@@ -195,7 +195,9 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
             turn.save()
             return Outcome.WAITING_FOR_HUMAN
         conversation.needs_human = True
-        turn.fields.add("needs_human")
+        conversation.handoff_reason = Conversation.HandoffReason.EXCHANGE_LIMIT
+        conversation.handoff_at = timezone.now()
+        turn.fields.update({"needs_human", "handoff_reason", "handoff_at"})
         turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
         return Outcome.HANDED_OFF
     if not reads:
