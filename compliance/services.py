@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.gate import Reason
 from messaging.models import Conversation, Message
 from recovery.models import Abandonment, Customer
 
@@ -34,6 +35,17 @@ def optout_register(*, phone: str, reason: str) -> Customer:
     Abandonment.objects.filter(
         pk__in=abandonment_ids, status__in=[Abandonment.Status.INITIATED, Abandonment.Status.ACTIVE]
     ).update(status=Abandonment.Status.DECLINED, updated_at=now)
+    # Replies still queued (some waiting for a send slot) are cancelled with the opt-out, in its
+    # transaction: they never take a slot, and the send-time gate is the second line, not the only one.
+    Message.objects.filter(
+        conversation__customer=customer, direction=Message.Direction.OUT, status=Message.Status.PENDING
+    ).exclude(purpose=Message.Purpose.FAREWELL).update(
+        status=Message.Status.FAILED,
+        error_code=Reason.OPTED_OUT,
+        error_detail="The customer opted out before this message went out.",
+        failed_at=now,
+        claimed_at=None,
+    )
     customer.refresh_from_db()
     logger.info("customer opted out", extra={"customer_id": customer.pk, "reason": reason})
     return customer

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 import sentry_sdk
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from compliance.gate import Reason, check_send
+from compliance.gate import Decision, Reason, check_send
 from messaging import ratelimit
 from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
@@ -126,31 +127,33 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
         return SendOutcome.SKIPPED
     message = Message.objects.select_related("conversation__customer").get(pk=message_id)
     now = timezone.now()
+    # A first look before taking a slot: a send that cannot go out should not use one up.
     decision = check_send(message, now=now)
-    if decision.deferred:
-        _release(message_id, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
-        logger.info(
-            "send deferred", extra={"message_id": message_id, "until": decision.defer_until.isoformat()}
-        )
-        return SendOutcome.DEFERRED
     if not decision.allowed:
-        message_fail(
-            message=message, code=decision.reason, detail=_BLOCK_DETAIL[decision.reason], report=False
-        )
-        return SendOutcome.BLOCKED
+        return _stop_before_sending(message, decision)
 
     Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     try:
-        # The slot is the last step before the request: nothing (no query, no wait for a pooled
-        # connection) may push a send granted in one second into the next one at Graph.
-        ratelimit.acquire(settings.WHATSAPP_PHONE_NUMBER_ID)
+        _wait_for_slot()
     except ratelimit.RateLimitTimeout as exc:
         # Nothing reached Meta: give the claim (and the attempt) back so a retry or the sweep
         # sends it, and never as a "possible duplicate".
         _release(message_id, send_after=timezone.now() + RETRY_HORIZON, attempts=F("attempts") - 1)
         raise WhatsAppError(str(exc), permanent=False) from exc
+    # The gate again, on fresh rows, as the request leaves: the slot may have taken seconds,
+    # and an opt-out (or a hand-off) committed meanwhile must win over a reply already claimed.
+    message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+    if message.status != Message.Status.PENDING:
+        # Cancelled while it waited (an opt-out fails the pending replies it makes pointless).
+        Message.objects.filter(pk=message_id).update(attempts=F("attempts") - 1, claimed_at=None)
+        return SendOutcome.BLOCKED
+    decision = check_send(message, now=timezone.now())
+    if not decision.allowed:
+        outcome = _stop_before_sending(message, decision)
+        Message.objects.filter(pk=message_id).update(attempts=F("attempts") - 1)
+        return outcome
     try:
         result = get_backend().send(outbound_for(message))
     except WhatsAppError as exc:
@@ -190,7 +193,37 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     return SendOutcome.SENT
 
 
+def _stop_before_sending(message: Message, decision: Decision) -> SendOutcome:
+    """A send the gate refused: deferred to its next allowed moment, or failed for good."""
+    if decision.deferred:
+        _release(message.pk, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
+        logger.info(
+            "send deferred", extra={"message_id": message.pk, "until": decision.defer_until.isoformat()}
+        )
+        return SendOutcome.DEFERRED
+    message_fail(message=message, code=decision.reason, detail=_BLOCK_DETAIL[decision.reason], report=False)
+    return SendOutcome.BLOCKED
+
+
+# Taken this long before the slot opens: the gate's read then runs on a connection in hand,
+# and no wait for the pool sits between a granted slot and the request it counts.
+CONNECTION_LEAD_SECONDS = 0.05
+
+
+def _wait_for_slot() -> None:
+    """Sleep until this send's slot opens, holding a database connection only for its last moment."""
+    opens_at = time.monotonic() + ratelimit.reserve(settings.WHATSAPP_PHONE_NUMBER_ID)
+    early = opens_at - CONNECTION_LEAD_SECONDS - time.monotonic()
+    if early > 0:
+        time.sleep(early)
+    connection.ensure_connection()
+    remaining = opens_at - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 _BLOCK_DETAIL = {
+    Reason.NEEDS_HUMAN: "The conversation waits for a person; Sara stays silent.",
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
     Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",
