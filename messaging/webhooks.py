@@ -63,8 +63,8 @@ def _unparseable_store(body: bytes, *, error: str) -> None:
 def _valid_updates(body: bytes) -> dict[str, Any] | None:
     """The batch with its hostile parts left out: one bad update must not cost the others.
 
-    Each message and status is kept only if it passes the strict checks; so is each change's
-    envelope (metadata, contacts). None when nothing in the body can be read as a batch.
+    Each message and status is kept only if it passes the strict checks; so is each part of a
+    change's envelope (metadata, contacts). Broken text is kept with "?" for what was lost. None when nothing in the body can be read as a batch.
     """
     try:
         payload = strict_json.loads_lenient(body)
@@ -91,18 +91,13 @@ def _valid_updates(body: bytes) -> dict[str, Any] | None:
 def _valid_change(change: Any) -> dict[str, Any] | None:
     if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
         return None
-    value = change["value"]
-    updates = {key: value.get(key) for key in ("messages", "statuses")}
-    envelope = {key: item for key, item in value.items() if key not in updates}
-    try:
-        kept_value = strict_json.check(envelope, repair_text=True)
-        field = strict_json.check(change.get("field"), repair_text=True)
-    except ValueError:
-        return None
-    for key, items in updates.items():
-        if isinstance(items, list):
-            kept_value[key] = [item for item in (_valid_or_none(item) for item in items) if item is not None]
-    return {"field": field, "value": kept_value}
+    kept: dict[str, Any] = {}
+    for key, item in change["value"].items():
+        if key in ("messages", "statuses") and isinstance(item, list):
+            kept[key] = [update for update in map(_valid_or_none, item) if update is not None]
+        elif (checked := _valid_or_none(item)) is not None:
+            kept[_valid_or_none(key)] = checked
+    return {"field": _valid_or_none(change.get("field")), "value": kept}
 
 
 def _valid_or_none(value: Any) -> Any:
