@@ -16,6 +16,7 @@ from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
+from recovery.quotes import quote_keep
 from sara import agent, rules
 from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
@@ -208,7 +209,8 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     offer = agent.should_offer_discount(abandonment, interpretation)
     if offer:
         abandonment.discount_offers += 1
-        turn.cart_fields.add("discount_offers")
+        quote_keep(abandonment=abandonment, at=timezone.now())
+        turn.cart_fields |= {"discount_offers", "quotes"}
     turn.answer(
         purpose=Message.Purpose.REPLY,
         text=agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer),
