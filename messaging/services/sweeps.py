@@ -3,18 +3,33 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from messaging import selectors
-from messaging.models import Message
+from messaging.models import Message, StatusUpdate
 from messaging.services.inbound import orphan_statuses_apply
 from recovery.services import early_payments_reconcile
 
 logger = logging.getLogger(__name__)
 
 BATCH = 1000
+
+# Meta retries a webhook for up to 7 days: a status for a wamid still unknown after that is
+# for a message Sara never sent (another app on the number, a fuzzer) and will never apply.
+STATUS_RETRY_HORIZON = timedelta(days=7)
+
+
+def unknown_statuses_purge(*, older_than: datetime) -> int:
+    """Delete kept statuses for unknown wamids older than Meta's retry horizon, a batch at a time."""
+    ids = list(
+        StatusUpdate.objects.filter(created_at__lt=older_than).values_list("pk", flat=True)[: BATCH * 10]
+    )
+    if not ids:
+        return 0
+    deleted, _ = StatusUpdate.objects.filter(pk__in=ids).delete()
+    return deleted
 
 
 def stuck_work_redrive() -> dict[str, int]:
@@ -44,12 +59,14 @@ def stuck_work_redrive() -> dict[str, int]:
 
     statuses = orphan_statuses_apply(older_than=now)
     payments = early_payments_reconcile(older_than=now - timedelta(seconds=30))
+    purged = unknown_statuses_purge(older_than=now - STATUS_RETRY_HORIZON)
     counts = {
         "inbound": len(inbound_ids),
         "outbound": len(outbound_ids),
         "events": len(event_ids),
         "statuses": statuses,
         "payments": payments,
+        "statuses_purged": purged,
     }
     if any(counts.values()):
         logger.info("stuck work re-driven", extra=counts)
