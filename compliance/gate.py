@@ -54,7 +54,7 @@ def check_send(message: Message, *, now: datetime) -> Decision:
         # Queued (or deferred to the morning) before the customer paid, a newer cart superseded
         # this one or it expired: chasing a closed recovery would be plain spam.
         return Decision(allowed=False, reason=Reason.CONVERSATION_CLOSED)
-    if message.is_proactive:
+    if message.is_proactive and not message.metadata.get("quiet_hours_waived"):
         until = next_allowed_at(customer.phone, now)
         if until is not None:
             return Decision(allowed=False, reason=Reason.QUIET_HOURS, defer_until=until)
