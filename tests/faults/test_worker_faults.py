@@ -77,7 +77,14 @@ def test_redis_emptied_while_inbound_work_is_queued_loses_nothing(post_signed, b
     pool = workers()
     pool.start()
     time.sleep(1.2)  # older than SARA_STUCK_AFTER_SECONDS, as the every-minute beat would see it
-    assert sweep_stuck() == {"inbound": 50, "outbound": 0, "events": 0, "statuses": 0, "payments": 0}
+    assert sweep_stuck() == {
+        "inbound": 50,
+        "outbound": 0,
+        "events": 0,
+        "statuses": 0,
+        "payments": 0,
+        "statuses_purged": 0,
+    }
 
     wait_until(all_replies_sent(50), timeout=60, what="50 replies sent")
     time.sleep(1)
