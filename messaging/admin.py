@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from backoffice.dashboard import brl
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from messaging.services.conversation import conversation_close
@@ -23,7 +24,6 @@ from messaging.services.ops import stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
 from messaging.whatsapp import WhatsAppError
 from recovery.admin import PhoneSearchMixin, admin_link
-from sara.dashboard import brl
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

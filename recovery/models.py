@@ -23,7 +23,7 @@ class Customer(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        from sara.logging import mask_phone
+        from core.logging import mask_phone
 
         return f"{self.name or 'Customer'} ({mask_phone(self.phone)})"
 

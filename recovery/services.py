@@ -14,11 +14,12 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from compliance.lgpd import is_erased, phone_digest
+from core import metrics
+from core.http import AmountMismatch, NotFound, ValidationFailed, WebhookError
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer, Product
-from sara import agent, metrics
-from sara.http import AmountMismatch, NotFound, ValidationFailed, WebhookError
+from sara import agent
 
 logger = logging.getLogger(__name__)
 

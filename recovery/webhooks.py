@@ -8,9 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from recovery import services
-from recovery.serializers import AbandonmentSerializer, PaymentSerializer
-from sara.http import (
+from core.http import (
     MiB,
     ValidationFailed,
     WebhookError,
@@ -19,6 +17,8 @@ from sara.http import (
     parse_json_object,
     read_signed_body,
 )
+from recovery import services
+from recovery.serializers import AbandonmentSerializer, PaymentSerializer
 
 MAX_BODY = 1 * MiB
 

@@ -11,13 +11,13 @@ from django.utils import timezone
 
 from compliance import optout
 from compliance.services import optout_register
+from core.db import release_connection
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from sara import agent, rules
-from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
 
 logger = logging.getLogger(__name__)

@@ -14,13 +14,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.gate import Reason, check_send
+from core import metrics
+from core.db import release_connection
 from messaging import ratelimit
 from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
-from sara import metrics
-from sara.db import release_connection
 
 logger = logging.getLogger(__name__)
 

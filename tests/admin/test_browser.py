@@ -18,10 +18,10 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
+from backoffice.dashboard import brl
 from compliance.models import OptOutKeyword
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Product
-from sara.dashboard import brl
 from tests.admin.conftest import staff_groups_again
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import (

@@ -16,7 +16,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from sara import tracing
+from core import tracing
 
 logger = logging.getLogger(__name__)
 

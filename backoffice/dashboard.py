@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sara.selectors import Dashboard, Day
+from backoffice.selectors import Dashboard, Day
 
 WIDTH = 720
 HEIGHT = 220
