@@ -19,11 +19,11 @@ from django.utils.text import Truncator
 from backoffice.dashboard import brl
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
-from messaging.services.conversation import conversation_close
 from messaging.services.ops import stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
 from messaging.whatsapp import WhatsAppError
 from recovery.admin import PhoneSearchMixin, admin_link
+from recovery.lifecycle import conversation_close
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from backoffice.dashboard import brl
-from compliance.lgpd import customer_erase, customer_export
-from compliance.services import optout_register
+from compliance.lgpd import customer_export
 from messaging.models import Conversation
+from recovery.lifecycle import customer_erase, optout_register
 from recovery.models import Abandonment, Customer, Product
 from recovery.phones import InvalidPhone, normalize_phone
 

@@ -10,11 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import optout
-from compliance.services import optout_register
 from core.db import release_connection
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
+from recovery import lifecycle
+from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from sara import agent, rules
@@ -194,10 +195,9 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         if conversation.needs_human:
             turn.save()
             return Outcome.WAITING_FOR_HUMAN
-        conversation.needs_human = True
-        conversation.handoff_reason = Conversation.HandoffReason.EXCHANGE_LIMIT
-        conversation.handoff_at = timezone.now()
-        turn.fields.update({"needs_human", "handoff_reason", "handoff_at"})
+        turn.fields |= lifecycle.conversation_hand_off(
+            conversation, reason=Conversation.HandoffReason.EXCHANGE_LIMIT, now=timezone.now()
+        )
         turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
         return Outcome.HANDED_OFF
     if not reads:
@@ -232,13 +232,10 @@ class _Turn:
             conversation.last_user_message_at = written_at
         conversation.last_message_at = timezone.now()
         conversation.message_count += 1
-        if conversation.status == Conversation.Status.AWAITING_RESPONSE:
-            conversation.status = Conversation.Status.ACTIVE
-        self.fields |= {"last_user_message_at", "last_message_at", "message_count", "status"}
-        abandonment = conversation.abandonment
-        if abandonment.status == abandonment.Status.INITIATED:
-            abandonment.status = abandonment.Status.ACTIVE
-            self.cart_fields.add("status")
+        self.fields |= {"last_user_message_at", "last_message_at", "message_count"}
+        fields, cart_fields = lifecycle.conversation_customer_wrote(conversation)
+        self.fields |= fields
+        self.cart_fields |= cart_fields
 
     def answer(self, *, purpose: str, text: str, metadata: dict | None = None) -> None:
         """Queue Sara's answer (one exchange) and save the turn."""
@@ -298,17 +295,3 @@ def _history(conversation: Conversation, *, exclude: int) -> list[Turn]:
     return [
         Turn(role="customer" if d == Message.Direction.IN else "sara", text=t) for d, t in reversed(recent)
     ]
-
-
-def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
-    """Close a conversation by hand (support staff or an integration); its cart stops being chased."""
-    now = timezone.now()
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.is_open:
-            conversation.status = Conversation.Status.CLOSED
-            conversation.close_reason = reason[:200] or Conversation.CloseReason.MANUAL
-            conversation.closed_at = now
-            conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
-            # Pending sends of a closed conversation stay pending; the gate still checks them.
-    return conversation

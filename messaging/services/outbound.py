@@ -21,6 +21,7 @@ from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
+from recovery import lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +184,7 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
             # all, so the conversation awaits a reply again (and gets its follow-up).
-            Conversation.objects.filter(pk=message.conversation_id, status=Conversation.Status.ERROR).update(
-                status=Conversation.Status.AWAITING_RESPONSE, updated_at=timezone.now()
-            )
+            lifecycle.first_contact_delivered(conversation_id=message.conversation_id, now=timezone.now())
     logger.info("message sent", extra={"message_id": message_id, "wamid": result.wamid})
     return SendOutcome.SENT
 
@@ -211,9 +210,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     metrics.SEND_FAILURES.labels(code[:50]).inc()
     if message.purpose == Message.Purpose.FIRST_CONTACT and code != Reason.OPTED_OUT:
         # The recovery never started: the conversation shows as an error for ops.
-        Conversation.objects.filter(
-            pk=message.conversation_id, status=Conversation.Status.AWAITING_RESPONSE
-        ).update(status=Conversation.Status.ERROR)
+        lifecycle.first_contact_failed(conversation_id=message.conversation_id)
     logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})
     if report:
         with sentry_sdk.new_scope() as scope:
