@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from messaging.models import Conversation
 from recovery.models import Abandonment, Customer
+from recovery.phones import InvalidPhone, normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +42,6 @@ def customer_for_phone(phone: str) -> Customer | None:
 
 def customer_for_request(raw_phone: str) -> Customer:
     """The customer a data-subject request names, by a phone typed any way; ValueError if none."""
-    from recovery.phones import InvalidPhone, normalize_phone
-
     try:
         phone = normalize_phone(raw_phone)
     except InvalidPhone as exc:

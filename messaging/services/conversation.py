@@ -205,13 +205,14 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         return Outcome.ASKED_FOR_TEXT
 
     abandonment = conversation.abandonment
-    offer = agent.should_offer_discount(abandonment, interpretation)
+    cart = cart_figures(abandonment)
+    offer = agent.should_offer_discount(cart, interpretation)
     if offer:
         abandonment.discount_offers += 1
         turn.cart_fields.add("discount_offers")
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer),
+        text=agent.compose_reply(interpretation.reply, cart=cart, offer_discount=offer),
         metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
     )
     return Outcome.REPLIED
@@ -257,6 +258,20 @@ class _Turn:
         self.conversation.save(update_fields=[*sorted(self.fields), "updated_at"])
         if self.cart_fields:
             self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
+
+
+def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
+    """The cart as the agent reads it: figures, not the model."""
+    product = abandonment.product
+    discounted = abandonment.discounted_value()
+    return agent.CartFigures(
+        value=abandonment.value,
+        payment_link=abandonment.payment_link,
+        offers_so_far=abandonment.discount_offers,
+        discount_percent=product.discount_percent if discounted is not None else None,
+        discounted_value=discounted,
+        discount_link=product.discount_link if product is not None else "",
+    )
 
 
 def _context(conversation: Conversation, message: Message, *, weak_optout: bool) -> Context:
