@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from backoffice.dashboard import brl
+from core.text import brl
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from messaging.services.ops import stuck_events_redrive, stuck_messages_redrive

@@ -13,8 +13,8 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from backoffice.dashboard import brl
 from compliance.lgpd import customer_export
+from core.text import brl
 from messaging.models import Conversation
 from recovery.lifecycle import customer_erase, optout_register
 from recovery.models import Abandonment, Customer, Product

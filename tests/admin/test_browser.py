@@ -18,8 +18,8 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
 
-from backoffice.dashboard import brl
 from compliance.models import OptOutKeyword
+from core.text import brl
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Product
 from tests.admin.conftest import staff_groups_again
