@@ -57,14 +57,6 @@ def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | No
     return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
 
 
-class _NeedsInterpretation(Exception):
-    """Raised under the locks, before any write, when the answer needs an interpretation not yet had."""
-
-    def __init__(self, context: Context) -> None:
-        super().__init__("interpretation needed")
-        self.context = context
-
-
 def inbound_process(*, message_id: int) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
 
@@ -77,13 +69,12 @@ def inbound_process(*, message_id: int) -> Outcome:
     """
     sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
     with sender_turn(sender):
-        interpretation = _interpret_ahead(message_id)
-        while True:
-            try:
-                return _decide_and_write(message_id, interpretation)
-            except _NeedsInterpretation as need:
-                release_connection()
-                interpretation = agent.interpret(need.context)
+        decision = _decide_and_write(message_id, _interpret_ahead(message_id))
+        while isinstance(decision, Context):
+            # The answer needs a reading the first look did not foresee: ask, then decide again.
+            release_connection()
+            decision = _decide_and_write(message_id, agent.interpret(decision))
+        return decision
 
 
 def _interpret_ahead(message_id: int) -> Interpretation | None:
@@ -101,7 +92,8 @@ def _interpret_ahead(message_id: int) -> Interpretation | None:
     return agent.interpret(context)
 
 
-def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome:
+def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome | Context:
+    """The decision, written; or, with nothing written, the Context the AI must read first."""
     with transaction.atomic():
         message = (
             Message.objects.select_for_update().filter(pk=message_id, direction=Message.Direction.IN).first()
@@ -109,6 +101,8 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
         if message is None or message.status != Message.Status.RECEIVED:
             return Outcome.ALREADY_PROCESSED
         outcome = _process(message, interpretation)
+        if isinstance(outcome, Context):
+            return outcome
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
         message.save(
@@ -153,7 +147,7 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
     return _is_readable(message)
 
 
-def _process(message: Message, interpretation: Interpretation | None) -> Outcome:
+def _process(message: Message, interpretation: Interpretation | None) -> Outcome | Context:
     phone, customer, conversation, match = _situation(message, lock=True)
 
     if conversation is None:
@@ -177,9 +171,7 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     if reads:
         if interpretation is None:
             # Nothing is written yet: the transaction ends untouched and the AI is asked.
-            raise _NeedsInterpretation(
-                _context(conversation, message, weak_optout=match is optout.Match.WEAK)
-            )
+            return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
         message.intent = interpretation.intent
         message.sentiment = interpretation.sentiment
         message.tokens_used = interpretation.tokens_used
