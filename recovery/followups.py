@@ -11,9 +11,8 @@ from django.utils import timezone
 
 from compliance import selectors
 from messaging.models import Conversation, Message
-from messaging.services.outbound import message_queue
 from recovery import lifecycle
-from recovery.services import template_parameters
+from recovery.services import template_queue
 
 logger = logging.getLogger(__name__)
 
@@ -32,14 +31,10 @@ def windows_sweep(*, now: datetime | None = None) -> dict[str, int]:
             ).update(followup_sent=True, updated_at=now)
             if not won:
                 continue
-            message_queue(
+            template_queue(
                 conversation=conversation,
                 purpose=Message.Purpose.FOLLOWUP,
-                template={
-                    "name": settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
-                    "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
-                    "parameters": template_parameters(conversation.abandonment),
-                },
+                name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
             )
             followups += 1
 

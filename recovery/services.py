@@ -113,14 +113,10 @@ def _open(**data: Any) -> AbandonmentResult:
     conversation = lifecycle.conversation_open(
         abandonment=abandonment, customer=customer, now=now, first_contact_queued=True
     )
-    message_queue(
+    template_queue(
         conversation=conversation,
         purpose=Message.Purpose.FIRST_CONTACT,
-        template={
-            "name": settings.WHATSAPP_TEMPLATE_NAME,
-            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
-            "parameters": template_parameters(abandonment),
-        },
+        name=settings.WHATSAPP_TEMPLATE_NAME,
         update_conversation=False,
     )
     logger.info(
@@ -213,6 +209,22 @@ def _event_store(*, external_id: str, payload: dict[str, Any]) -> None:
 
 def _active_product(product_id: str) -> Product | None:
     return next(iter(Product.objects.raw(ACTIVE_PRODUCT, [product_id])), None)
+
+
+def template_queue(
+    *, conversation: Conversation, purpose: str, name: str, update_conversation: bool = True
+) -> Message:
+    """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart."""
+    return message_queue(
+        conversation=conversation,
+        purpose=purpose,
+        template={
+            "name": name,
+            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
+            "parameters": template_parameters(conversation.abandonment),
+        },
+        update_conversation=update_conversation,
+    )
 
 
 def template_parameters(abandonment: Abandonment) -> list[str]:
