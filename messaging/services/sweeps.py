@@ -10,7 +10,6 @@ from django.utils import timezone
 from messaging import selectors
 from messaging.models import Message, StatusUpdate
 from messaging.services.inbound import orphan_statuses_apply
-from recovery.services import early_payments_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +57,12 @@ def stuck_work_redrive() -> dict[str, int]:
         fan_out_event.delay(event_id)
 
     statuses = orphan_statuses_apply(older_than=now)
-    payments = early_payments_reconcile(older_than=now - timedelta(seconds=30))
     purged = unknown_statuses_purge(older_than=now - STATUS_RETRY_HORIZON)
     counts = {
         "inbound": len(inbound_ids),
         "outbound": len(outbound_ids),
         "events": len(event_ids),
         "statuses": statuses,
-        "payments": payments,
         "statuses_purged": purged,
     }
     if any(counts.values()):

@@ -9,10 +9,10 @@ import pytest
 import responses
 from django.utils import timezone
 
-from compliance.services import optout_register
 from messaging import ratelimit
 from messaging.models import Conversation, Message
 from messaging.services.outbound import SendOutcome, message_send
+from recovery.lifecycle import optout_register
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

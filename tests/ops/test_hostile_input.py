@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from core.http import signature_of
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Customer
-from sara.http import signature_of
 
 pytestmark = pytest.mark.django_db
 
@@ -297,7 +297,7 @@ def test_a_batch_poisoned_by_one_overflowing_number_still_stores_every_other_upd
 
 
 def test_money_sent_as_a_long_json_number_is_read_exactly_not_rounded_by_a_float():
-    from sara.http import loads
+    from core.http import loads
 
     value = loads(b'{"amount": 279.9200000000000001}')["amount"]
     assert str(value) == "279.9200000000000001"

@@ -10,8 +10,8 @@ import time
 import pytest
 from django.conf import settings
 
+from core.logging import JsonFormatter, TraceIdFilter, mask_phone
 from messaging.models import Message
-from sara.logging import JsonFormatter, TraceIdFilter, mask_phone
 from tests.conftest import first_message, meta_payload
 
 PHONE = "+5548999327881"
@@ -159,7 +159,7 @@ def test_a_task_id_is_never_masked_as_a_phone():
     ids=["400", "403", "404"],
 )
 def test_a_refused_request_is_one_log_line(client, log_lines, url, body, signed, status):
-    from sara.http import signature_of
+    from core.http import signature_of
 
     headers = (
         {"HTTP_X_HUB_SIGNATURE_256": signature_of(settings.PAYMENT_WEBHOOK_SECRET, body)} if signed else {}

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from compliance.services import windows_sweep
 from messaging.models import Conversation, Message
+from recovery.followups import windows_sweep
 from recovery.models import Abandonment, Product
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 

@@ -15,7 +15,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from sara import strict_json, tracing
+from core import strict_json, tracing
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +41,6 @@ class ValidationFailed(WebhookError):
 
 class SignatureInvalid(WebhookError):
     status, code = 403, "HMAC_VERIFICATION_FAILED"
-
-
-class NotFound(WebhookError):
-    status, code = 404, "ABANDONMENT_NOT_FOUND"
-
-
-class AmountMismatch(WebhookError):
-    status, code = 422, "AMOUNT_MISMATCH"
 
 
 class PayloadTooLarge(WebhookError):
@@ -95,7 +88,7 @@ def read_signed_body(request: HttpRequest, *, secret: str, max_bytes: int) -> by
 
 
 def loads(body: bytes) -> Any:
-    """Strict JSON (see sara.strict_json): a ValueError for anything no layer below could store."""
+    """Strict JSON (see core.strict_json): a ValueError for anything no layer below could store."""
     return strict_json.loads(body)
 
 
@@ -153,3 +146,8 @@ def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Call
         return wrapped
 
     return decorator
+
+
+def domain_error_response(error: DomainError, *, status: int, code: str) -> JsonResponse:
+    """A service's domain error as the contract's error shape, with the view's status and code."""
+    return JsonResponse(error_body(code, error.message, error.details), status=status)
