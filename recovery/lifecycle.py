@@ -107,8 +107,11 @@ def optout_register(*, phone: str, reason: str) -> Customer:
 
     Once registered, nothing but the farewell (queued by the caller) ever goes out (LGPD).
     """
-    now = timezone.now()
     customer, _ = Customer.objects.get_or_create(phone=phone)
+    # Locked first, and the time taken after: a send already leaving holds the row (see
+    # messaging.services.outbound), so nothing reaches Meta after `opted_out_at`.
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    now = timezone.now()
     Customer.objects.filter(pk=customer.pk, opted_out=False).update(
         opted_out=True, opted_out_at=now, opted_out_reason=reason[:50]
     )
