@@ -300,7 +300,7 @@ def test_parar_while_replies_wait_for_send_slots_lets_no_reply_out_after_the_opt
         customer_writes(post_signed, conversation, "PARAR", 1)
     wait_until(
         lambda: CustomerFactory._meta.model.objects.filter(opted_out=True).count() == len(conversations),
-        timeout=60,
+        timeout=120,
         what="every opt-out stored",
     )
     wait_until(lambda: not Message.objects.filter(direction="out", status="pending").exists(), timeout=60,
