@@ -31,18 +31,13 @@ class SourceSummary:
 def sources_summary(*, request: HttpRequest) -> list[SourceSummary]:
     summaries = []
     for source in SOURCES.values():
+        mine = Q(external_id__startswith=f"{source.name}:") | Q(
+            external_id__isnull=True, reference__startswith=f"{source.name}:"
+        )
         events = list(
-            WebhookEvent.objects.filter(
-                type=WebhookEvent.Type.SOURCE, external_id__startswith=f"{source.name}:"
-            )
-            .union(
-                WebhookEvent.objects.filter(
-                    type=WebhookEvent.Type.SOURCE,
-                    external_id__isnull=True,
-                    reference__startswith=f"{source.name}:",
-                )
-            )
-            .order_by("-created_at")[:LAST_EVENTS]
+            WebhookEvent.objects.filter(mine, type=WebhookEvent.Type.SOURCE).order_by("-created_at")[
+                :LAST_EVENTS
+            ]
         )
         poller = ""
         if source.name == "nuvemshop":
