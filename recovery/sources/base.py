@@ -122,7 +122,7 @@ def dig(data: Any, *path: str | int) -> Any:
         if isinstance(step, int):
             if not isinstance(data, list) or len(data) <= step:
                 return None
-        elif not isinstance(data, dict):
+        elif not isinstance(data, dict) or step not in data:
             return None
         data = data[step]
     return data

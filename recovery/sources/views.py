@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -20,6 +19,7 @@ from sara.http import (
     allow_methods,
     error_body,
     error_response,
+    loads,
     parse_json_object,
 )
 
@@ -70,7 +70,7 @@ def source_webhook(request: HttpRequest, platform: str) -> JsonResponse:
 def _unusable(source: Any, request: HttpRequest, body: bytes, error: ValidationFailed) -> JsonResponse:
     """An authentic event Sara cannot read: kept for ops; Hotmart still gets its 2xx."""
     try:
-        payload: Any = json.loads(body)
+        payload: Any = loads(body)
     except (ValueError, RecursionError):
         payload = None
     if not isinstance(payload, dict):
