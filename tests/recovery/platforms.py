@@ -47,7 +47,10 @@ def signature(platform: str, body: bytes) -> dict[str, str]:
     if platform == "hotmart":
         return {"HTTP_X_HOTMART_HOTTOK": SECRETS["HOTMART_HOTTOK"]}
     if platform == "kiwify":
-        return {"QUERY_STRING": "signature=" + hmac.new(SECRETS["KIWIFY_WEBHOOK_TOKEN"].encode(), body, hashlib.sha1).hexdigest()}
+        return {
+            "QUERY_STRING": "signature="
+            + hmac.new(SECRETS["KIWIFY_WEBHOOK_TOKEN"].encode(), body, hashlib.sha1).hexdigest()
+        }
     raise AssertionError(platform)
 
 

@@ -35,9 +35,17 @@ def templates_sent(outbox) -> list:
 
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_a_platform_whose_secret_is_unset_answers_404(client, settings, platform):
-    setattr(settings, {"shopify": "SHOPIFY_WEBHOOK_SECRET", "nuvemshop": "NUVEMSHOP_APP_SECRET",
-                       "yampi": "YAMPI_WEBHOOK_SECRET", "hotmart": "HOTMART_HOTTOK",
-                       "kiwify": "KIWIFY_WEBHOOK_TOKEN"}[platform], "")
+    setattr(
+        settings,
+        {
+            "shopify": "SHOPIFY_WEBHOOK_SECRET",
+            "nuvemshop": "NUVEMSHOP_APP_SECRET",
+            "yampi": "YAMPI_WEBHOOK_SECRET",
+            "hotmart": "HOTMART_HOTTOK",
+            "kiwify": "KIWIFY_WEBHOOK_TOKEN",
+        }[platform],
+        "",
+    )
     response = post(client, platform, payload(*SAMPLES[platform]))
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "NOT_FOUND"
@@ -154,7 +162,9 @@ def test_yampi_order_paid_converts_the_cart_with_the_platforms_amount(
 def test_hotmart_abandonment_takes_price_and_link_from_the_mapped_product(
     client, outbox, django_capture_on_commit_callbacks
 ):
-    ProductFactory(product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234")
+    ProductFactory(
+        product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         response = post(client, "hotmart", payload("hotmart", "purchase_out_of_shopping_cart"))
     assert response.status_code == 200
@@ -180,7 +190,9 @@ def test_hotmart_abandonment_without_a_mapped_product_is_kept_and_skipped(client
 
 
 def test_hotmart_purchase_approved_converts_the_cart(client, outbox, django_capture_on_commit_callbacks):
-    ProductFactory(product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234")
+    ProductFactory(
+        product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         post(client, "hotmart", payload("hotmart", "purchase_out_of_shopping_cart"))
         response = post(client, "hotmart", payload("hotmart", "purchase_approved"))
@@ -215,7 +227,9 @@ def test_kiwify_cart_opens_with_its_checkout_link_and_the_products_price(
     assert len(templates_sent(outbox)) == 1
 
 
-def test_kiwify_retries_of_one_cart_and_one_order_count_once(client, outbox, django_capture_on_commit_callbacks):
+def test_kiwify_retries_of_one_cart_and_one_order_count_once(
+    client, outbox, django_capture_on_commit_callbacks
+):
     """Kiwify's deliveries of one event differ on every retry: the cart and the order ids do not."""
     ProductFactory(product_id="ba22c4a0-5c94-11ee-9c2d-8d32d7a17894", price=Decimal("297.00"))
     for attempt in range(3):
