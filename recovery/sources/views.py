@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -55,6 +56,11 @@ def source_webhook(request: HttpRequest, platform: str) -> JsonResponse:
         return error_response(exc)
     try:
         payload = parse_json_object(body)
+        if not _storable(payload):
+            raise ValidationFailed(
+                "Body holds a lone UTF-16 surrogate or a number out of range.",
+                {"body": ["Not storable JSON."]},
+            )
         events = source.parse(request, payload)
     except ValidationFailed as exc:
         return _unusable(source, request, body, exc)
@@ -67,13 +73,34 @@ def source_webhook(request: HttpRequest, platform: str) -> JsonResponse:
     return JsonResponse(answer)
 
 
+def _storable(payload: Any) -> bool:
+    """Whether jsonb takes the payload: valid Unicode only (no lone surrogate), finite numbers
+    only (1e400 parses as a float infinity)."""
+    pending = [payload]
+    while pending:  # a loop, not recursion: nesting is as deep as the sender likes
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            return False
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+    return True
+
+
 def _unusable(source: Any, request: HttpRequest, body: bytes, error: ValidationFailed) -> JsonResponse:
     """An authentic event Sara cannot read: kept for ops; Hotmart still gets its 2xx."""
     try:
         payload: Any = loads(body)
     except (ValueError, RecursionError):
         payload = None
-    if not isinstance(payload, dict):
+    if not isinstance(payload, dict) or not _storable(payload):
         # Whatever the bytes, the row holds readable text (jsonb takes no NUL, no lone surrogate).
         raw = body[:65536].decode("utf-8", "replace").replace("\x00", "\ufffd")
         payload = {"raw": raw.encode("utf-16", "surrogatepass").decode("utf-16", "replace")}

@@ -267,3 +267,21 @@ def test_an_opted_out_customer_is_skipped(client, outbox):
     assert response.json() == {"status": "skipped", "detail": "opted_out"}
     assert Abandonment.objects.get().status == Abandonment.Status.SKIPPED
     assert outbox == []
+
+
+HOSTILE = [
+    b'{"event": "cart.reminder", "resource": {"id": "\\udc00"}}',
+    b'{"event": "cart.reminder", "resource": {"id": 1, "x": "\xed\xb0\x80"}}',
+    b'{"event": "cart.reminder", "resource": {"id": 1e400}}',
+    b'{"event": "cart.reminder", "resource": {"id": Infinity}}',
+    b'{"a": ' * 200 + b"1" + b"}" * 200,
+    b'{"event": "cart.reminder", "resource": {"id": "x\\u0000y"}}',
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE)
+def test_hostile_bytes_never_get_a_500(client, raw):
+    response = post(client, "yampi", raw)
+    assert response.status_code in (200, 400), response.content
+    hotmart = post(client, "hotmart", raw)
+    assert hotmart.status_code == 200, hotmart.content
