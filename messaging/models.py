@@ -244,7 +244,14 @@ class WebhookEvent(models.Model):
                 fields=["created_at"],
                 name="webhookevent_unprocessed",
                 condition=Q(processed=False, type="whatsapp"),
-            )
+            ),
+            # A platform's events, found by the prefix of their reference ("shopify:...").
+            models.Index(
+                fields=["reference"],
+                name="webhookevent_source_ref",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(type="source"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -163,6 +163,15 @@ def money(value: Any, *, cents: bool = False) -> Decimal | None:
     return amount
 
 
+def buyer_cart_key(product_id: str, email: str, phone: str) -> str:
+    """A cart's key where the platform names none: the product and the buyer, the buyer as a
+    digest so no e-mail or phone sits in ids, logs or the Sources page."""
+    buyer = email.strip().lower() or "".join(ch for ch in phone if ch.isdigit())
+    if not product_id or not buyer:
+        return ""
+    return f"{product_id}:{hashlib.sha256(buyer.encode()).hexdigest()[:24]}"
+
+
 def require_object(payload: Any, field: str) -> dict[str, Any]:
     value = payload.get(field) if isinstance(payload, dict) else None
     if not isinstance(value, dict):

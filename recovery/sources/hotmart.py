@@ -13,7 +13,18 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from recovery.sources.base import CheckoutEvent, Kind, Source, dig, first_text, money, require_id, same, text
+from recovery.sources.base import (
+    CheckoutEvent,
+    Kind,
+    Source,
+    buyer_cart_key,
+    dig,
+    first_text,
+    money,
+    require_id,
+    same,
+    text,
+)
 
 ABANDONED = "PURCHASE_OUT_OF_SHOPPING_CART"
 PAID = {"PURCHASE_APPROVED", "PURCHASE_COMPLETE"}
@@ -42,7 +53,7 @@ class Hotmart(Source):
         phone = first_text(buyer.get("checkout_phone"), buyer.get("phone"), limit=40)
         # Hotmart names no cart: the buyer and the product are the cart, so the purchase that
         # follows finds its abandonment by the same pair.
-        cart = f"{product_id}:{email or phone}" if product_id and (email or phone) else ""
+        cart = buyer_cart_key(product_id, email, phone)
         common = {
             "platform": self.name,
             "event_id": event_id,

@@ -17,6 +17,7 @@ from recovery.sources.base import (
     CheckoutEvent,
     Kind,
     Source,
+    buyer_cart_key,
     dig,
     first_text,
     hmac_hex,
@@ -62,7 +63,7 @@ class Kiwify(Source):
             kind=Kind.ABANDONED,
             platform=self.name,
             event_id=f"cart:{cart_id}",
-            checkout_id=_cart_key(product_id, email, phone) or cart_id,
+            checkout_id=buyer_cart_key(product_id, email, phone) or cart_id,
             phone=phone,
             name=text(cart.get("name")),
             email=email,
@@ -80,7 +81,7 @@ class Kiwify(Source):
             kind=Kind.PAID,
             platform=self.name,
             event_id=f"order:{order_id}",
-            checkout_id=_cart_key(product_id, email, phone),
+            checkout_id=buyer_cart_key(product_id, email, phone),
             phone=phone,
             name=text(customer.get("full_name")),
             email=email,
@@ -88,8 +89,3 @@ class Kiwify(Source):
             amount=money(dig(order, "Commissions", "charge_amount"), cents=True),
             order_id=order_id,
         )
-
-
-def _cart_key(product_id: str, email: str, phone: str) -> str:
-    # An approved order names no cart: the product and the buyer find the abandoned one.
-    return f"{product_id}:{email or phone}" if product_id and (email or phone) else ""

@@ -67,8 +67,6 @@ def cart_convert(*, abandonment_id: int, event: WebhookEvent, amount: Decimal | 
     )
     if abandonment.status == Abandonment.Status.CONVERTED:
         return Converted(False, "already converted: a possible second payment")
-    if abandonment.status != Abandonment.Status.INITIATED and abandonment.status != Abandonment.Status.ACTIVE:
-        return Converted(False, f"cart is {abandonment.status}: not converted")
     paid = amount if amount is not None else abandonment.value
     discounted = abandonment.discounted_value()
     link_type = (

@@ -28,7 +28,7 @@ from recovery.sources.base import (
     text,
 )
 
-PAGE_SIZE = 50
+PAGE_SIZE = 200  # Nuvemshop's largest page
 TIMEOUT_SECONDS = 10
 USER_AGENT = "Sara cart recovery (https://github.com/sara)"
 

@@ -22,7 +22,8 @@ from sara.http import ValidationFailed
 
 logger = logging.getLogger(__name__)
 
-MAX_POLL_PAGES = 40
+# 20 pages of 200: the 30 days of checkouts Nuvemshop keeps, for a busy store.
+MAX_POLL_PAGES = 20
 SWEEP_BATCH = 200
 
 
@@ -384,7 +385,7 @@ def nuvemshop_orders_pending(*, older_than: timedelta) -> list[int]:
         WebhookEvent.objects.filter(
             type=WebhookEvent.Type.SOURCE,
             outcome=Outcome.PENDING,
-            external_id__startswith="nuvemshop:",
+            reference__startswith="nuvemshop:",
             created_at__lt=timezone.now() - older_than,
         ).values_list("pk", flat=True)[:SWEEP_BATCH]
     )
