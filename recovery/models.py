@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 CENT = Decimal("0.01")
 
@@ -155,8 +156,8 @@ class SourceCheckout(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "source checkout"
-        verbose_name_plural = "sources"
+        verbose_name = _("source checkout")
+        verbose_name_plural = _("sources")
         constraints = [
             models.UniqueConstraint(fields=["platform", "checkout_id"], name="sourcecheckout_unique_key"),
         ]

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.functional import Promise
 
 from sara.http import ValidationFailed
 
@@ -74,7 +75,7 @@ class Source:
     # answered 2xx there, where other platforms get the spec's 400.
     acknowledge_bad_events: ClassVar[bool] = False
     # How ops connect it, shown on the admin's Sources page.
-    help_text: ClassVar[str] = ""
+    help_text: ClassVar[str | Promise] = ""
 
     @property
     def secret(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from recovery.sources.base import (
     CheckoutEvent,
@@ -35,7 +36,9 @@ class Hotmart(Source):
     label = "Hotmart"
     env_var = "HOTMART_HOTTOK"
     acknowledge_bad_events = True
-    help_text = "Ferramentas → Webhook (API e notificações): version 2.0.0, events Abandono de carrinho and Compra aprovada/completa."
+    help_text = _(
+        "Ferramentas → Webhook (API e notificações): version 2.0.0, events Abandono de carrinho and Compra aprovada/completa."
+    )
 
     def verify(self, request: HttpRequest, body: bytes) -> bool:
         return same(request.headers.get("X-HOTMART-HOTTOK"), self.secret)

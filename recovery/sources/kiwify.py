@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from recovery.sources.base import (
     CheckoutEvent,
@@ -32,7 +33,7 @@ class Kiwify(Source):
     name = "kiwify"
     label = "Kiwify"
     env_var = "KIWIFY_WEBHOOK_TOKEN"
-    help_text = (
+    help_text = _(
         "Apps → Webhooks → Criar webhook: events Carrinho abandonado and Compra aprovada; copy its token."
     )
 

@@ -14,6 +14,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from recovery.sources.base import (
     CheckoutEvent,
@@ -37,7 +38,7 @@ class Nuvemshop(Source):
     name = "nuvemshop"
     label = "Nuvemshop"
     env_var = "NUVEMSHOP_APP_SECRET"
-    help_text = (
+    help_text = _(
         "App webhooks: order/paid to this URL; checkouts are read every 5 minutes with the store's token."
     )
 

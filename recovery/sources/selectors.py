@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.functional import Promise
 
 from messaging.models import WebhookEvent
 from recovery.sources.registry import SOURCES
@@ -21,7 +22,7 @@ class SourceSummary:
     url: str
     env_var: str
     secret_set: bool
-    help_text: str
+    help_text: str | Promise
     events: list[WebhookEvent] = field(default_factory=list)
     # Only Nuvemshop has one: its checkouts are read with the store's token.
     poller: str = ""

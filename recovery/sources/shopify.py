@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from recovery.sources.base import (
     CheckoutEvent,
@@ -34,7 +35,7 @@ class Shopify(Source):
     name = "shopify"
     label = "Shopify"
     env_var = "SHOPIFY_WEBHOOK_SECRET"
-    help_text = (
+    help_text = _(
         "Settings → Notifications → Webhooks: checkout creation, checkout update, order payment (JSON)."
     )
 

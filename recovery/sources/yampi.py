@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from recovery.sources.base import (
     CheckoutEvent,
@@ -30,7 +31,9 @@ class Yampi(Source):
     name = "yampi"
     label = "Yampi"
     env_var = "YAMPI_WEBHOOK_SECRET"
-    help_text = "Configurações → Webhooks: events cart.reminder and order.paid; paste the webhook's secret."
+    help_text = _(
+        "Configurações → Webhooks: events cart.reminder and order.paid; paste the webhook's secret."
+    )
 
     def verify(self, request: HttpRequest, body: bytes) -> bool:
         return same(request.headers.get("X-Yampi-Hmac-SHA256"), hmac_base64(self.secret, body))

@@ -290,12 +290,21 @@ def test_hostile_bytes_never_get_a_500(client, raw):
 def test_hotmart_retries_of_one_abandonment_send_one_template_and_keep_no_email_in_ids(
     client, outbox, django_capture_on_commit_callbacks
 ):
-    ProductFactory(product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234")
+    ProductFactory(
+        product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234"
+    )
     for _ in range(3):
         with django_capture_on_commit_callbacks(execute=True):
-            assert post(client, "hotmart", payload("hotmart", "purchase_out_of_shopping_cart")).status_code == 200
+            assert (
+                post(client, "hotmart", payload("hotmart", "purchase_out_of_shopping_cart")).status_code
+                == 200
+            )
     assert len(templates_sent(outbox)) == 1
     cart = SourceCheckout.objects.get()
-    ids = [cart.checkout_id, Abandonment.objects.get().external_id, WebhookEvent.objects.get(type="source").reference]
+    ids = [
+        cart.checkout_id,
+        Abandonment.objects.get().external_id,
+        WebhookEvent.objects.get(type="source").reference,
+    ]
     assert all("ana.souza" not in value for value in ids)
     assert cart.checkout_id.startswith("4774438:")
