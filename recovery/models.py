@@ -143,7 +143,6 @@ class SourceCheckout(models.Model):
     skip_reason = models.CharField(max_length=50, blank=True)
     phone = models.CharField(max_length=40, blank=True)
     name = models.CharField(max_length=200, blank=True)
-    email = models.CharField(max_length=254, blank=True)
     product_id = models.CharField(max_length=100, blank=True)
     value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     link = models.URLField(max_length=1000, blank=True)

@@ -37,7 +37,6 @@ class Migration(migrations.Migration):
                 ('skip_reason', models.CharField(blank=True, max_length=50)),
                 ('phone', models.CharField(blank=True, max_length=40)),
                 ('name', models.CharField(blank=True, max_length=200)),
-                ('email', models.CharField(blank=True, max_length=254)),
                 ('product_id', models.CharField(blank=True, max_length=100)),
                 ('value', models.DecimalField(blank=True, decimal_places=2, max_digits=12, null=True)),
                 ('link', models.URLField(blank=True, max_length=1000)),

@@ -127,7 +127,7 @@ def _abandoned(event: CheckoutEvent) -> SourceResult:
 
 
 def _fill(row: SourceCheckout, event: CheckoutEvent) -> None:
-    for field in ("token", "phone", "name", "email", "product_id", "link"):
+    for field in ("token", "phone", "name", "product_id", "link"):
         value = getattr(event, field)
         if value:
             setattr(row, field, value)
@@ -162,7 +162,6 @@ def checkout_open(*, row: SourceCheckout) -> SourceResult:
         external_id=f"{row.platform}:{row.checkout_id}"[:100],
         phone=phone,
         name=row.name,
-        email=row.email,
         product_id=row.product_id,
         payment_link=link,
         value=value,
@@ -196,7 +195,7 @@ def _settle(row: SourceCheckout, status: str, result: SourceResult) -> SourceRes
     if status == SourceCheckout.Status.SKIPPED:
         row.skip_reason = result.detail
     # Contact data is needed only while a cart waits; the customer row holds it from here.
-    row.phone = row.name = row.email = ""
+    row.phone = row.name = ""
     row.save()
     return result
 
