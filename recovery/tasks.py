@@ -52,6 +52,12 @@ def poll_nuvemshop(self) -> dict[str, int | str]:  # noqa: ANN001 - Celery's bou
 
 @shared_task(bind=True, name="recovery.tasks.nuvemshop_order_fetch", max_retries=ORDER_FETCH_RETRIES)
 def nuvemshop_order_fetch(self, event_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    if not (settings.NUVEMSHOP_STORE_ID and settings.NUVEMSHOP_ACCESS_TOKEN):
+        services.source_event_fail(
+            event_id=event_id,
+            error="Nuvemshop store not connected: set NUVEMSHOP_STORE_ID and NUVEMSHOP_ACCESS_TOKEN.",
+        )
+        return "failed"
     try:
         return str(
             services.nuvemshop_order_fetch(event_id=event_id, client=NuvemshopClient.from_settings()).outcome

@@ -95,6 +95,13 @@ def source_failure_record(*, platform: str, what: str, status: int | None, error
             _event_close(stored, SourceResult(Outcome.FAILED, error))
 
 
+def source_event_fail(*, event_id: int, error: str) -> None:
+    """A pending event that cannot be completed: failed, with why, for ops."""
+    stored = WebhookEvent.objects.filter(pk=event_id, outcome=Outcome.PENDING).first()
+    if stored is not None:
+        _event_close(stored, SourceResult(Outcome.FAILED, error))
+
+
 def _act(event: CheckoutEvent, stored: WebhookEvent) -> SourceResult:
     if event.kind == Kind.IGNORED:
         return SourceResult(Outcome.IGNORED, event.note)

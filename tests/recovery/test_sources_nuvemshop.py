@@ -179,3 +179,14 @@ def test_other_order_events_are_kept_and_ignored(client):
 def test_the_poller_is_off_until_the_store_is_connected(settings):
     settings.NUVEMSHOP_ACCESS_TOKEN = ""
     assert poll_nuvemshop.apply().get() == {"skipped": "Nuvemshop is not connected"}
+
+
+def test_an_order_webhook_without_a_connected_store_fails_where_ops_look(
+    client, settings, django_capture_on_commit_callbacks
+):
+    settings.NUVEMSHOP_ACCESS_TOKEN = ""
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, "nuvemshop", payload("nuvemshop", "order_paid_webhook"))
+    event = WebhookEvent.objects.get()
+    assert event.outcome == "failed"
+    assert "NUVEMSHOP_ACCESS_TOKEN" in event.error
