@@ -101,9 +101,9 @@ def _unusable(source: Any, request: HttpRequest, body: bytes, error: ValidationF
     except (ValueError, RecursionError):
         payload = None
     if not isinstance(payload, dict) or not _storable(payload):
-        # Whatever the bytes, the row holds readable text (jsonb takes no NUL, no lone surrogate).
-        raw = body[:65536].decode("utf-8", "replace").replace("\x00", "\ufffd")
-        payload = {"raw": raw.encode("utf-16", "surrogatepass").decode("utf-16", "replace")}
+        # Whatever the bytes, the row holds readable text: invalid UTF-8 (raw surrogates
+        # included) becomes U+FFFD, and jsonb takes no NUL.
+        payload = {"raw": body[:65536].decode("utf-8", "replace").replace("\x00", "\ufffd")}
     services.source_event_reject(
         platform=source.name,
         external_id=source.delivery_id(request, payload),
