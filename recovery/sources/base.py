@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import Promise
 
-from sara.http import ValidationFailed
+from core.http import ValidationFailed
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from core.text import brl
 from messaging.models import WebhookEvent
 from recovery import services
 from recovery.models import Abandonment
-from sara.dashboard import brl
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.http import ValidationFailed
 from messaging.models import WebhookEvent
 from recovery.models import Product, SourceCheckout
 from recovery.phones import InvalidPhone, normalize_phone
@@ -18,7 +19,6 @@ from recovery.sources import lifecycle
 from recovery.sources.base import CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event
 from recovery.sources.registry import source as source_named
-from sara.http import ValidationFailed
 
 logger = logging.getLogger(__name__)
 

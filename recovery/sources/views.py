@@ -9,9 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from recovery.sources import services
-from recovery.sources.registry import source as source_named
-from sara.http import (
+from core.http import (
     MiB,
     PayloadTooLarge,
     SignatureInvalid,
@@ -23,6 +21,8 @@ from sara.http import (
     loads,
     parse_json_object,
 )
+from recovery.sources import services
+from recovery.sources.registry import source as source_named
 
 MAX_BODY = 1 * MiB
 
