@@ -16,6 +16,7 @@ class Reason:
     WINDOW_CLOSED = "window_closed"
     CONVERSATION_CLOSED = "conversation_closed"
     QUIET_HOURS = "quiet_hours"
+    HELD_OUT = "held_out"
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ def check_send(message: Message, *, now: datetime) -> Decision:
     """May this outbound message leave now? Blocked for good, deferred, or allowed."""
     conversation = message.conversation
     customer = conversation.customer
+    if conversation.abandonment.held_out:
+        # The holdout group is never contacted, by any path: its payments measure what Sara
+        # adds, and a single message would spoil the comparison. No exception, not even a farewell.
+        return Decision(allowed=False, reason=Reason.HELD_OUT)
     # The farewell after an opt-out is the one message an opted-out person may receive.
     if customer.opted_out and message.purpose != Message.Purpose.FAREWELL:
         return Decision(allowed=False, reason=Reason.OPTED_OUT)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from compliance.lgpd import is_erased, phone_digest
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
+from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer, Product
 from sara import agent, metrics
 from sara.http import AmountMismatch, NotFound, ValidationFailed, WebhookError
@@ -27,6 +28,7 @@ class AbandonmentOutcome(enum.StrEnum):
     RECEIVED = "received"
     ALREADY_PROCESSED = "already_processed"
     SKIPPED = "skipped"
+    HELD_OUT = "held_out"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,14 @@ def _open(**data: Any) -> AbandonmentResult:
         # An erased person who had opted out: skip the cart without storing their phone again.
         data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
     product = _active_product(data["external_product_id"])
+    # Opted-out customers are skipped before the draw: they are in neither group.
+    draw = None if customer.opted_out else holdout_draw(external_id=data["external_id"])
+    if customer.opted_out:
+        status = Abandonment.Status.SKIPPED
+    elif draw.held_out:
+        status = Abandonment.Status.HELD_OUT
+    else:
+        status = Abandonment.Status.INITIATED
     abandonment = Abandonment.objects.create(
         external_id=data["external_id"],
         customer=customer,
@@ -83,8 +93,10 @@ def _open(**data: Any) -> AbandonmentResult:
         external_user_id=data["external_user_id"],
         value=data["value"],
         payment_link=data["payment_link"],
-        status=Abandonment.Status.SKIPPED if customer.opted_out else Abandonment.Status.INITIATED,
+        status=status,
         skip_reason="opted_out" if customer.opted_out else "",
+        holdout_percent=draw.percent if draw else None,
+        held_out=bool(draw and draw.held_out),
     )
     _event_store(external_id=data["external_id"], payload=data["payload"])
     if customer.opted_out:
@@ -101,6 +113,15 @@ def _open(**data: Any) -> AbandonmentResult:
             updated_at=now,
         )
     early_payment = _payment_received_before(abandonment)
+    if abandonment.held_out:
+        # No conversation at all: nothing can be queued, followed up or answered for this cart.
+        if early_payment is not None:
+            _convert(
+                abandonment, early_payment, link_type=early_payment.payload.get("linkType") or "original"
+            )
+        transaction.on_commit(metrics.HOLDOUT_CARTS.inc)
+        logger.info("abandonment held out", extra={"abandonment_id": abandonment.pk})
+        return AbandonmentResult(AbandonmentOutcome.HELD_OUT, abandonment)
     if early_payment is not None:
         # The customer paid before the cart reached Sara: never chase someone who already paid.
         conversation = Conversation.objects.create(abandonment=abandonment, customer=customer)
@@ -301,7 +322,8 @@ def _payment_error(
 ) -> PaymentResult | NotFound | AmountMismatch | None:
     if abandonment is None:
         return NotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
-    if abandonment.status == Abandonment.Status.CONVERTED:
+    if abandonment.payment_id is not None:
+        # Converted, or a held-out cart already paid (its status stays held_out).
         if abandonment.payment_id == payment_id:
             return PaymentResult(PaymentOutcome.ALREADY_PROCESSED, abandonment)
         logger.warning("second payment for a converted abandonment", extra={"abandonment_id": abandonment.pk})
@@ -320,12 +342,24 @@ def _payment_error(
     return None
 
 
-def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
+def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool = False) -> None:
     now = timezone.now()
     try:
         abandonment.paid_amount = Decimal(str(event.payload.get("amount")))
     except (ArithmeticError, ValueError):
         abandonment.paid_amount = None
+    if abandonment.held_out:
+        # A conversion "without Sara": recorded for the comparison, never counted as recovered.
+        abandonment.payment_id = event.external_id
+        abandonment.conversion_link = link_type
+        abandonment.converted_at = now
+        abandonment.save(
+            update_fields=["payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
+        )
+        transaction.on_commit(metrics.HOLDOUT_CONVERSIONS.inc)
+        event.processed = True
+        event.save(update_fields=["processed"])
+        return
     abandonment.status = Abandonment.Status.CONVERTED
     abandonment.payment_id = event.external_id
     abandonment.conversion_link = link_type
@@ -384,7 +418,7 @@ def early_payments_reconcile(*, older_than: datetime) -> int:
         processed=False,
         external_id__isnull=False,
         created_at__lt=older_than,
-        reference__in=Abandonment.objects.exclude(status=Abandonment.Status.CONVERTED).values("external_id"),
+        reference__in=Abandonment.objects.filter(payment_id__isnull=True).values("external_id"),
     )
     converted = 0
     for event in waiting[:200]:

@@ -11,12 +11,13 @@ from django.utils import timezone
 
 from compliance import optout
 from compliance.services import optout_register
+from messaging import pricing
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
-from sara import agent, rules
+from sara import agent, metrics, rules
 from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
 
@@ -111,7 +112,15 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
         message.save(
-            update_fields=["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used"]
+            update_fields=[
+                "status",
+                "processed_at",
+                "conversation",
+                "intent",
+                "sentiment",
+                "tokens_used",
+                "ai_model",
+            ]
         )
     logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
     return outcome
@@ -182,6 +191,9 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         message.intent = interpretation.intent
         message.sentiment = interpretation.sentiment
         message.tokens_used = interpretation.tokens_used
+        if interpretation.tokens_used:
+            message.ai_model = settings.OPENAI_MODEL
+            transaction.on_commit(lambda: _count_model_cost(message.ai_model, message.tokens_used))
 
     turn = _Turn(conversation)
     turn.customer_wrote(message)
@@ -312,3 +324,7 @@ def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
             conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
             # Pending sends of a closed conversation stay pending; the gate still checks them.
     return conversation
+
+
+def _count_model_cost(model: str, tokens: int) -> None:
+    metrics.MODEL_COST.labels(model).inc(float(pricing.model_cost_brl(model=model, tokens=tokens)))

@@ -124,7 +124,9 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     """
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
-    message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+    message = Message.objects.select_related("conversation__customer", "conversation__abandonment").get(
+        pk=message_id
+    )
     now = timezone.now()
     decision = check_send(message, now=now)
     if decision.deferred:
@@ -194,6 +196,7 @@ _BLOCK_DETAIL = {
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
     Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",
+    Reason.HELD_OUT: "The cart is in the holdout group, which is never contacted.",
 }
 
 
@@ -209,7 +212,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     if not updated:
         return
     metrics.SEND_FAILURES.labels(code[:50]).inc()
-    if message.purpose == Message.Purpose.FIRST_CONTACT and code != Reason.OPTED_OUT:
+    if message.purpose == Message.Purpose.FIRST_CONTACT and code not in (Reason.OPTED_OUT, Reason.HELD_OUT):
         # The recovery never started: the conversation shows as an error for ops.
         Conversation.objects.filter(
             pk=message.conversation_id, status=Conversation.Status.AWAITING_RESPONSE
