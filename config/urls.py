@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
+from recovery import money_views
 from recovery import webhooks as recovery_webhooks
 from sara import views as sara_views
 from sara.metrics import metrics_view
@@ -22,6 +23,9 @@ urlpatterns = [
     path("health", sara_views.health, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("ready", sara_views.ready, name="ready"),
+    # Before the admin's own URLs, which would answer anything under admin/ with its 404.
+    path("admin/money/", money_views.money_page, name="money"),
+    path("admin/money.csv", money_views.money_csv, name="money-csv"),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import datetime, timedelta
 from decimal import Decimal
+from html.parser import HTMLParser
 
 import pytest
 
@@ -255,3 +258,129 @@ def test_carts_drawn_under_no_share_are_left_out_and_counted(prices, time_machin
     assert report.total.contacted.carts == 0
     assert report.total.incremental_conversions is None
     assert report.total.net is None
+
+
+# --- The back-office page and its CSV ---------------------------------------------------------
+
+RANGE = "?start=2026-11-03&end=2026-11-04"
+
+
+class _Table(HTMLParser):
+    """The cells of <table id="money-table">, row by row, as a person reads them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._inside = False
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag == "table" and ("id", "money-table") in attrs:
+            self._inside = True
+        elif self._inside and tag == "tr":
+            self.rows.append([])
+        elif self._inside and tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table":
+            self._inside = False
+        elif self._inside and tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def page_table(html: str) -> list[list[str]]:
+    parser = _Table()
+    parser.feed(html)
+    return parser.rows
+
+
+def test_the_page_shows_the_figures_in_portuguese_with_money_in_reais(admin_client, month):
+    response = admin_client.get("/admin/money/" + RANGE)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Quanto a Sara rende, descontados os custos" in html
+    assert '<svg id="money-chart"' in html
+    header, total, *rest = page_table(html)
+    assert header[:4] == [
+        "Seção",
+        "Linha",
+        "Contatados: pagos / carrinhos",
+        "Conversão dos contatados (intervalo de 95 %)",
+    ]
+    assert total == [
+        "Total",
+        "Período inteiro",
+        "10/40",
+        "25,0 % (14,2–40,2 %)",
+        "3/30",
+        "10,0 % (3,5–25,6 %)",
+        "6,0 (−1,6 a 12,6)",
+        "R$ 600,00",
+        "R$ 13,87",
+        "R$ 1,08",
+        "R$ 20,00",
+        "R$ 565,05",
+        "16,17",
+        "Amostra pequena demais para concluir",
+    ]
+    assert [row[:2] for row in rest] == [
+        ["Modelo", "recovery_invitation"],
+        ["Etapa", "Primeiro contato"],
+        ["Etapa", "Lembrete"],
+        ["Dia", "03/11/2026"],
+        ["Dia", "04/11/2026"],
+    ]
+
+
+def test_the_csv_export_holds_exactly_the_table_of_the_page(admin_client, month):
+    page = page_table(admin_client.get("/admin/money/" + RANGE).content.decode())
+
+    response = admin_client.get("/admin/money.csv" + RANGE)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    text = response.content.decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text), delimiter=";")) == page
+
+
+def test_a_large_sample_with_a_clear_lift_is_concluded(admin_client, prices, time_machine):
+    for n in range(60):
+        contacted_cart(
+            DAY1 + timedelta(minutes=n), paid="100.00" if n < 30 else None, time_machine=time_machine
+        )
+        held_out_cart(DAY1 + timedelta(minutes=n), paid=n < 6, time_machine=time_machine)
+
+    html = admin_client.get("/admin/money/?start=2026-11-03&end=2026-11-03").content.decode()
+
+    assert page_table(html)[1][-1] == "A Sara gera vendas a mais"
+
+
+@pytest.mark.parametrize(
+    "query", ["?start=ontem&end=hoje", "?start=2026-11-04&end=2026-11-03", "?start=2024-01-01&end=2026-11-03"]
+)
+def test_a_bad_range_is_explained_and_the_last_30_days_shown(admin_client, prices, query):
+    response = admin_client.get("/admin/money/" + query)
+
+    assert response.status_code == 200
+    assert "mostrando os últimos 30 dias" in response.content.decode()
+    assert len(page_table(response.content.decode())) == 1 + 1 + 2 + 30  # header, total, steps, days
+
+
+def test_only_staff_who_may_see_carts_get_the_figures(client, django_user_model):
+    assert client.get("/admin/money/").status_code == 302  # to the login
+    clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
+    client.force_login(clerk)
+    assert client.get("/admin/money/").status_code == 403
+    assert client.get("/admin/money.csv").status_code == 403
+    assert 'id="money-link"' not in client.get("/admin/").content.decode()
+
+
+def test_the_admin_index_links_to_the_page(admin_client):
+    assert 'href="/admin/money/"' in admin_client.get("/admin/").content.decode()
