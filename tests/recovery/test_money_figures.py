@@ -9,6 +9,7 @@ from decimal import Decimal
 from html.parser import HTMLParser
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from messaging.models import Message
 from recovery.models import Abandonment
@@ -384,3 +385,29 @@ def test_only_staff_who_may_see_carts_get_the_figures(client, django_user_model)
 
 def test_the_admin_index_links_to_the_page(admin_client):
     assert 'href="/admin/money/"' in admin_client.get("/admin/").content.decode()
+
+
+def test_the_simulated_month_command_fills_the_database_and_prints_the_figures(settings):
+    settings.DEBUG = True
+    out = io.StringIO()
+
+    call_command("sara_simulate_month", "--carts", "300", "--end", "2026-11-29", "--seed", "7", stdout=out)
+
+    assert Abandonment.objects.count() == 300
+    held = Abandonment.objects.filter(held_out=True)
+    assert 10 <= held.count() <= 55  # a 10 % draw of 300
+    assert not Message.objects.filter(conversation__abandonment__held_out=True).exists()
+    text = out.getvalue()
+    assert "Receita incremental líquida: " in text
+    assert "Conversão do controle (intervalo de 95 %)" in text
+
+    call_command(
+        "sara_simulate_month", "--carts", "100", "--end", "2026-11-29", "--replace", stdout=io.StringIO()
+    )
+    assert Abandonment.objects.count() == 100
+
+
+def test_the_simulated_month_command_refuses_a_production_database(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="development"):
+        call_command("sara_simulate_month", "--carts", "10", stdout=io.StringIO())
