@@ -9,8 +9,8 @@ import pytest
 from messaging.models import Message, StatusUpdate
 from messaging.pricing import model_cost_brl
 from messaging.services.inbound import pending_statuses_apply
-from tests.conftest import meta_payload
-from tests.factories import OutboundMessageFactory
+from tests.conftest import meta_payload, openai_completion
+from tests.factories import ConversationFactory, CustomerFactory, OutboundMessageFactory
 from tests.ops.test_probes_and_metrics import sample
 
 pytestmark = pytest.mark.django_db
@@ -147,3 +147,22 @@ def test_model_tokens_are_priced_by_model(settings):
     # An unpriced model costs as the configured default model, never nothing.
     settings.OPENAI_MODEL = "gpt-4o-mini"
     assert model_cost_brl(model="some-new-model", tokens=1_000_000) == Decimal("1.00")
+
+
+def test_a_model_read_records_its_model_and_counts_its_cost(openai_fake, say, settings, metrics_growth):
+    settings.OPENAI_MODEL = "gpt-4o-mini"
+    settings.SARA_MODEL_PRICES_USD = {"gpt-4o-mini": Decimal("0.20")}
+    settings.SARA_FX_TO_BRL = Decimal("5.40")
+    openai_fake(
+        lambda request: openai_completion(
+            {"intent": "question", "sentiment": "neutral", "reply": "Tem certificado, sim!"},
+            total_tokens=2000,
+        )
+    )
+    ConversationFactory(abandonment__customer=CustomerFactory(phone="+5548999327881"))
+
+    inbound = say("Tem certificado?")
+
+    assert (inbound.tokens_used, inbound.ai_model) == (2000, "gpt-4o-mini")
+    # 2,000 tokens × US$ 0.20 per million × 5.40.
+    assert metrics_growth("sara_model_cost_brl_total", model="gpt-4o-mini") == pytest.approx(0.00216)
