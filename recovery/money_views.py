@@ -6,7 +6,7 @@ The page's table and the CSV are built from the same cells (`table`), so they al
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -118,10 +118,10 @@ def cells(section: str, row: Row) -> list[str]:
 def table(report: MoneyReport) -> list[list[str]]:
     """Header and rows, exactly as the page shows them and the CSV holds them."""
     steps = {"first_contact": _("First contact"), "followup": _("Follow-up")}
-    total = Row(**{**report.total.__dict__, "label": _("Whole range")})
+    total = replace(report.total, label=_("Whole range"))
     rows = [cells(_("Total"), total)]
     rows += [cells(_("Template"), row) for row in report.templates]
-    rows += [cells(_("Step"), Row(**{**row.__dict__, "label": steps[row.label]})) for row in report.steps]
+    rows += [cells(_("Step"), replace(row, label=steps[row.label])) for row in report.steps]
     rows += [cells(_("Day"), row) for row in report.days]
     return [header(), *rows]
 

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -188,7 +188,7 @@ def money_report(*, start: date, end: date) -> MoneyReport:
     )
 
 
-def _carts(queryset: Iterable[Abandonment]) -> list[Cart]:
+def _carts(queryset: QuerySet[Abandonment]) -> list[Cart]:
     rows = queryset.values_list(
         "pk",
         "created_at",
