@@ -25,7 +25,7 @@ PERMISSION = "recovery.view_abandonment"
 LEVEL = {"level": "95 %"}
 
 WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 92, 12, 12, 28  # room on the left for "R$ 13.794,00"
 
 
 # --- Formatting, Brazilian style --------------------------------------------------------------
