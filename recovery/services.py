@@ -14,12 +14,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from compliance.lgpd import is_erased, phone_digest
+from core import metrics
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
+from recovery import lifecycle
+from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
 from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer, Product
-from sara import agent, metrics
-from sara.http import AmountMismatch, NotFound, ValidationFailed, WebhookError
+from sara import agent
 
 logger = logging.getLogger(__name__)
 
@@ -79,24 +81,16 @@ def _open(**data: Any) -> AbandonmentResult:
     product = _active_product(data["external_product_id"])
     # Opted-out customers are skipped before the draw: they are in neither group.
     draw = None if customer.opted_out else holdout_draw(external_id=data["external_id"])
-    if customer.opted_out:
-        status = Abandonment.Status.SKIPPED
-    elif draw.held_out:
-        status = Abandonment.Status.HELD_OUT
-    else:
-        status = Abandonment.Status.INITIATED
-    abandonment = Abandonment.objects.create(
-        external_id=data["external_id"],
+    abandonment = lifecycle.abandonment_create(
         customer=customer,
+        held_out=bool(draw and draw.held_out),
+        holdout_percent=draw.percent if draw else None,
+        external_id=data["external_id"],
         product=product,
         external_product_id=data["external_product_id"],
         external_user_id=data["external_user_id"],
         value=data["value"],
         payment_link=data["payment_link"],
-        status=status,
-        skip_reason="opted_out" if customer.opted_out else "",
-        holdout_percent=draw.percent if draw else None,
-        held_out=bool(draw and draw.held_out),
     )
     _event_store(external_id=data["external_id"], payload=data["payload"])
     if customer.opted_out:
@@ -106,25 +100,21 @@ def _open(**data: Any) -> AbandonmentResult:
     now = timezone.now()
     if not created:
         # One open conversation per customer: the newer cart supersedes the older one.
-        Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES).update(
-            status=Conversation.Status.CLOSED,
-            close_reason=Conversation.CloseReason.SUPERSEDED,
-            closed_at=now,
-            updated_at=now,
-        )
+        lifecycle.conversations_supersede(customer=customer, now=now)
     early_payment = _payment_received_before(abandonment)
     if abandonment.held_out:
         # No conversation at all: nothing can be queued, followed up or answered for this cart.
         if early_payment is not None:
-            _convert(
-                abandonment, early_payment, link_type=early_payment.payload.get("linkType") or "original"
-            )
+            link_type = early_payment.payload.get("linkType") or "original"
+            _convert(abandonment, early_payment, link_type=link_type, thank=False)
         transaction.on_commit(metrics.HOLDOUT_CARTS.inc)
         logger.info("abandonment held out", extra={"abandonment_id": abandonment.pk})
         return AbandonmentResult(AbandonmentOutcome.HELD_OUT, abandonment)
     if early_payment is not None:
         # The customer paid before the cart reached Sara: never chase someone who already paid.
-        conversation = Conversation.objects.create(abandonment=abandonment, customer=customer)
+        conversation = lifecycle.conversation_open(
+            abandonment=abandonment, customer=customer, now=now, first_contact_queued=False
+        )
         _convert(
             abandonment,
             early_payment,
@@ -134,18 +124,13 @@ def _open(**data: Any) -> AbandonmentResult:
         logger.info("abandonment converted by an earlier payment", extra={"abandonment_id": abandonment.pk})
         return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
 
-    # Created already counting the template queued next, saving message_queue an UPDATE.
-    conversation = Conversation.objects.create(
-        abandonment=abandonment, customer=customer, message_count=1, last_message_at=now
+    conversation = lifecycle.conversation_open(
+        abandonment=abandonment, customer=customer, now=now, first_contact_queued=True
     )
-    message_queue(
+    template_queue(
         conversation=conversation,
         purpose=Message.Purpose.FIRST_CONTACT,
-        template={
-            "name": settings.WHATSAPP_TEMPLATE_NAME,
-            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
-            "parameters": template_parameters(abandonment),
-        },
+        name=settings.WHATSAPP_TEMPLATE_NAME,
         update_conversation=False,
     )
     logger.info(
@@ -240,6 +225,22 @@ def _active_product(product_id: str) -> Product | None:
     return next(iter(Product.objects.raw(ACTIVE_PRODUCT, [product_id])), None)
 
 
+def template_queue(
+    *, conversation: Conversation, purpose: str, name: str, update_conversation: bool = True
+) -> Message:
+    """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart."""
+    return message_queue(
+        conversation=conversation,
+        purpose=purpose,
+        template={
+            "name": name,
+            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
+            "parameters": template_parameters(conversation.abandonment),
+        },
+        update_conversation=update_conversation,
+    )
+
+
 def template_parameters(abandonment: Abandonment) -> list[str]:
     """The template's body parameters: {{1}} the customer's first name, {{2}} the product."""
     first_name = (abandonment.customer.name or "").split(" ")[0] or "cliente"
@@ -277,8 +278,8 @@ def payment_receive(
 ) -> PaymentResult:
     """Convert an abandonment on a "paid" webhook (SPEC §4.4).
 
-    Raises NotFound, AmountMismatch, or ValidationFailed for a paymentId already received for
-    another abandonment. The event row is committed even when the answer is a 404 or a 422: a
+    Raises AbandonmentNotFound, AmountMismatch, or PaymentIdReused for a paymentId already
+    received for another abandonment. The event row is committed even when the answer is a 404 or a 422: a
     payment for an abandonment that has not arrived yet converts it on arrival, and a mismatch
     stays visible to ops.
     """
@@ -290,7 +291,7 @@ def payment_receive(
         )
         if event.reference != abandonment_external_id:
             # The platform reused a payment id: converting would break the unique payment_id.
-            raise ValidationFailed(
+            raise PaymentIdReused(
                 "This paymentId was already received for another abandonment.",
                 {"paymentId": ["Already received for another abandonment."]},
             )
@@ -319,9 +320,9 @@ def payment_receive(
 
 def _payment_error(
     abandonment: Abandonment | None, *, payment_id: str, amount: Decimal, link_type: str
-) -> PaymentResult | NotFound | AmountMismatch | None:
+) -> PaymentResult | RecoveryError | None:
     if abandonment is None:
-        return NotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
+        return AbandonmentNotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
     if abandonment.payment_id is not None:
         # Converted, or a held-out cart already paid (its status stays held_out).
         if abandonment.payment_id == payment_id:
@@ -342,42 +343,28 @@ def _payment_error(
     return None
 
 
-def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool = False) -> None:
-    now = timezone.now()
+def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
     try:
-        abandonment.paid_amount = Decimal(str(event.payload.get("amount")))
+        paid_amount = Decimal(str(event.payload.get("amount")))
     except (ArithmeticError, ValueError):
-        abandonment.paid_amount = None
-    if abandonment.held_out:
-        # A conversion "without Sara": recorded for the comparison, never counted as recovered.
-        abandonment.payment_id = event.external_id
-        abandonment.conversion_link = link_type
-        abandonment.converted_at = now
-        abandonment.save(
-            update_fields=["payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
-        )
-        transaction.on_commit(metrics.HOLDOUT_CONVERSIONS.inc)
-        event.processed = True
-        event.save(update_fields=["processed"])
-        return
-    abandonment.status = Abandonment.Status.CONVERTED
-    abandonment.payment_id = event.external_id
-    abandonment.conversion_link = link_type
-    abandonment.converted_at = now
-    abandonment.save(
-        update_fields=["status", "payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
+        paid_amount = None
+    conversation = lifecycle.abandonment_convert(
+        abandonment=abandonment,
+        payment_id=event.external_id,
+        link_type=link_type,
+        paid_amount=paid_amount,
+        now=timezone.now(),
     )
-    # Counted once the transaction commits: a rolled-back conversion recovered nothing.
-    transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
+    # Counted once the transaction commits: a rolled-back conversion recovered nothing. A
+    # held-out cart's payment was not Sara's: it is counted on its own.
+    if abandonment.held_out:
+        transaction.on_commit(metrics.HOLDOUT_CONVERSIONS.inc)
+    else:
+        transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
     event.processed = True
     event.save(update_fields=["processed"])
-    conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
     if conversation is None:
         return
-    conversation.status = Conversation.Status.CLOSED
-    conversation.close_reason = Conversation.CloseReason.CONVERTED
-    conversation.closed_at = now
-    conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
     if thank and not abandonment.customer.opted_out:
         message_queue(
             conversation=conversation,
@@ -433,6 +420,6 @@ def early_payments_reconcile(*, older_than: datetime) -> int:
                 payload=payload,
             )
             converted += 1
-        except (WebhookError, ArithmeticError, ValueError):
+        except (RecoveryError, ArithmeticError, ValueError):
             continue  # a mismatch stays an error for ops to look at
     return converted

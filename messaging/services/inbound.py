@@ -11,10 +11,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import metrics
 from messaging import pricing
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
-from sara import metrics
 
 logger = logging.getLogger(__name__)
 

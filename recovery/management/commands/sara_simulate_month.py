@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from recovery import money_views
+from recovery import lifecycle, money_views
 from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer, Product
 from recovery.selectors import money_report
@@ -158,8 +158,12 @@ def _conversations(abandonments: list[Abandonment], plans: list[dict[str, Any]],
         if plan["held_out"]:
             continue
         opened = plan["opened"]
-        conversation = Conversation.objects.create(
-            abandonment=abandonment, customer=abandonment.customer, status=Conversation.Status.CLOSED
+        conversation = lifecycle.conversation_open(
+            abandonment=abandonment, customer=abandonment.customer, now=opened, first_contact_queued=False
+        )
+        # A month-old recovery is over: closed, so no sweep chases a simulated customer.
+        lifecycle.conversation_expire(
+            conversation_id=conversation.pk, abandonment_id=abandonment.pk, now=opened
         )
         marketing = {
             **PMP,
