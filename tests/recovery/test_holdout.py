@@ -250,3 +250,23 @@ def test_a_payment_that_came_before_a_held_out_cart_converts_it_on_arrival(
     abandonment = Abandonment.objects.get(external_id=held)
     assert (abandonment.status, abandonment.payment_id) == ("held_out", "pay-1")
     assert outbox == []
+
+
+def test_a_platforms_cart_that_is_held_out_gets_no_template(
+    settings, client, outbox, django_capture_on_commit_callbacks
+):
+    from tests.recovery.platforms import SECRETS, payload, post
+
+    for name, value in SECRETS.items():
+        setattr(settings, name, value)
+    # A full share: whatever the platform's id, the cart falls in the holdout group.
+    settings.SARA_HOLDOUT_PERCENT = Decimal("100")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, "yampi", payload("yampi", "cart_reminder"))
+
+    assert response.status_code == 200, response.content
+    abandonment = Abandonment.objects.get(external_id="yampi:38114521")
+    assert (abandonment.status, abandonment.held_out) == ("held_out", True)
+    assert not Conversation.objects.exists()
+    assert outbox == []
