@@ -17,6 +17,7 @@ class Reason:
     CONVERSATION_CLOSED = "conversation_closed"
     QUIET_HOURS = "quiet_hours"
     NEEDS_HUMAN = "needs_human"
+    HELD_OUT = "held_out"
 
 
 # What Sara says on her own; a conversation waiting for a person hears none of it (SPEC §8).
@@ -41,6 +42,10 @@ def check_send(message: Message, *, now: datetime) -> Decision:
     """May this outbound message leave now? Blocked for good, deferred, or allowed."""
     conversation = message.conversation
     customer = conversation.customer
+    if conversation.abandonment.held_out:
+        # The holdout group is never contacted, by any path: its payments measure what Sara
+        # adds, and a single message would spoil the comparison. No exception, not even a farewell.
+        return Decision(allowed=False, reason=Reason.HELD_OUT)
     # The farewell after an opt-out is the one message an opted-out person may receive.
     if customer.opted_out and message.purpose != Message.Purpose.FAREWELL:
         return Decision(allowed=False, reason=Reason.OPTED_OUT)

@@ -206,6 +206,48 @@ SARA_CLAIM_LEASE_SECONDS = env.int("SARA_CLAIM_LEASE_SECONDS", default=120)
 # Meta batches above this many updates are stored raw and fanned out by a task.
 SARA_INLINE_BATCH_LIMIT = env.int("SARA_INLINE_BATCH_LIMIT", default=50)
 
+# --- Proving the money (SPEC §13) ------------------------------------------------------------
+# Share (0–100) of new carts drawn into the holdout group, never contacted, to measure what
+# Sara adds. Each cart stores the share in force at its draw.
+try:
+    SARA_HOLDOUT_PERCENT = Decimal(env.str("SARA_HOLDOUT_PERCENT", default="0"))
+except ArithmeticError:
+    SARA_HOLDOUT_PERCENT = Decimal("NaN")
+if not Decimal(0) <= SARA_HOLDOUT_PERCENT <= Decimal(100):
+    raise ImproperlyConfigured("SARA_HOLDOUT_PERCENT must be between 0 and 100.")
+# Meta's per-message rates for Brazil (+55), in SARA_META_PRICE_CURRENCY per delivered message.
+# Source: Meta's rate card for Brazil in force from 1 October 2026 (developers.facebook.com/docs/
+# whatsapp/pricing), read on 30 November 2026: marketing US$ 0.0625; utility, authentication
+# and service US$ 0.0068. Set yours from the card your account is billed on.
+SARA_META_PRICE_CURRENCY = env.str("SARA_META_PRICE_CURRENCY", default="USD")
+SARA_META_PRICES = {
+    category: Decimal(price)
+    for category, price in env.dict(
+        "SARA_META_PRICES",
+        default={
+            "marketing": "0.0625",
+            "marketing_lite": "0.0625",
+            "utility": "0.0068",
+            "authentication": "0.0068",
+            "authentication_international": "0.0068",
+            "service": "0.0068",
+        },
+    ).items()
+}
+# The first this-many service messages per phone number per calendar month (UTC) are free.
+SARA_META_FREE_SERVICE_PER_MONTH = env.int("SARA_META_FREE_SERVICE_PER_MONTH", default=1000)
+# BRL per unit of the price tables' currency: set it to the rate your card is charged at.
+SARA_FX_TO_BRL = Decimal(env.str("SARA_FX_TO_BRL", default="5.40"))
+# Chat models' price in US$ per million tokens, input and output blended (Sara stores one total
+# per call). gpt-4o-mini lists US$ 0.15 input / 0.60 output per 1M (openai.com/api/pricing,
+# read 30 November 2026); Sara's calls run about ten input tokens to one output: ≈ 0.20.
+SARA_MODEL_PRICES_USD = {
+    model: Decimal(price)
+    for model, price in env.dict(
+        "SARA_MODEL_PRICES_USD", default={"gpt-4o-mini": "0.20", "gpt-4o": "3.20"}
+    ).items()
+}
+
 # --- Observability --------------------------------------------------------------------------
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:

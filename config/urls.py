@@ -8,6 +8,7 @@ from core import views as core_views
 from core.metrics import metrics_view
 from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
+from recovery import money_views
 from recovery import webhooks as recovery_webhooks
 from recovery.sources import views as source_views
 
@@ -24,6 +25,9 @@ urlpatterns = [
     path("health", core_views.health, name="health"),
     path("metrics", metrics_view, name="metrics"),
     path("ready", core_views.ready, name="ready"),
+    # Before the admin's own URLs, which would answer anything under admin/ with its 404.
+    path("admin/money/", money_views.money_page, name="money"),
+    path("admin/money.csv", money_views.money_csv, name="money-csv"),
     path("admin/", admin.site.urls),
 ]
 

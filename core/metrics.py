@@ -46,6 +46,19 @@ AI_LATENCY = Histogram(
 AI_TOKENS = Counter("sara_ai_tokens_total", "Tokens used by the AI.")
 CONVERSIONS = Counter("sara_conversions_total", "Carts recovered, by link.", ["link"])
 RECOVERED_VALUE = Counter("sara_recovered_value_brl_total", "Value of recovered carts, in BRL.")
+HOLDOUT_CONVERSIONS = Counter(
+    "sara_holdout_conversions_total", "Held-out carts paid without Sara (the comparison group)."
+)
+HOLDOUT_CARTS = Counter("sara_holdout_carts_total", "New carts drawn into the holdout group.")
+META_COST = Counter(
+    "sara_meta_cost_brl_total",
+    "Meta's charge for delivered billable messages, in BRL, by pricing category (free tier aside).",
+    ["category"],
+)
+META_BILLABLE = Counter(
+    "sara_meta_billable_messages_total", "Delivered messages Meta bills, by pricing category.", ["category"]
+)
+MODEL_COST = Counter("sara_model_cost_brl_total", "Chat model tokens priced, in BRL, by model.", ["model"])
 
 _WEBHOOK_TYPES = {
     "/webhook/abandonment": "abandonment",

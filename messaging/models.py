@@ -148,6 +148,16 @@ class Message(models.Model):
     intent = models.CharField(max_length=20, blank=True)
     sentiment = models.CharField(max_length=10, blank=True)
     tokens_used = models.PositiveIntegerField(default=0)
+    # Defaults in the database too: inbound messages are stored by a plain INSERT that does
+    # not name these columns (messaging.services.inbound).
+    # The chat model that spent tokens_used, priced by SARA_MODEL_PRICES_USD.
+    ai_model = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # Meta's `pricing` block from this message's status webhooks (SPEC §13); null/blank until
+    # one arrives (the console backend and Meta's older statuses send none).
+    pricing_billable = models.BooleanField(null=True, blank=True)
+    pricing_category = models.CharField(max_length=40, blank=True, default="", db_default="")
+    pricing_model = models.CharField(max_length=10, blank=True, default="", db_default="")
+    pricing_type = models.CharField(max_length=40, blank=True, default="", db_default="")
     metadata = models.JSONField(default=dict, blank=True)
     # Quiet hours defer a proactive send to this moment instead of dropping it.
     send_after = models.DateTimeField(null=True, blank=True)
@@ -202,6 +212,7 @@ class StatusUpdate(models.Model):
     status = models.CharField(max_length=10)
     timestamp = models.DateTimeField(null=True, blank=True)
     errors = models.JSONField(default=list, blank=True)
+    pricing = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

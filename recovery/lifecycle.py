@@ -29,12 +29,20 @@ logger = logging.getLogger(__name__)
 _CHASED = (Abandonment.Status.INITIATED, Abandonment.Status.ACTIVE)
 
 
-def abandonment_create(*, customer: Customer, **fields: Any) -> Abandonment:
-    """A new cart: skipped at once for a customer who opted out, otherwise initiated."""
+def abandonment_create(*, customer: Customer, held_out: bool = False, **fields: Any) -> Abandonment:
+    """A new cart: skipped at once for a customer who opted out, held out when the holdout draw
+    says so (SPEC §13), otherwise initiated."""
+    if customer.opted_out:
+        status = Abandonment.Status.SKIPPED
+    elif held_out:
+        status = Abandonment.Status.HELD_OUT
+    else:
+        status = Abandonment.Status.INITIATED
     return Abandonment.objects.create(
         customer=customer,
-        status=Abandonment.Status.SKIPPED if customer.opted_out else Abandonment.Status.INITIATED,
+        status=status,
         skip_reason="opted_out" if customer.opted_out else "",
+        held_out=held_out and not customer.opted_out,
         **fields,
     )
 
@@ -67,15 +75,21 @@ def conversation_open(
 def abandonment_convert(
     *, abandonment: Abandonment, payment_id: str, link_type: str, paid_amount: Decimal | None, now: datetime
 ) -> Conversation | None:
-    """The cart is paid: converted, and its conversation (if any, locked here) closed."""
-    abandonment.status = Abandonment.Status.CONVERTED
+    """The cart is paid: converted, and its conversation (if any, locked here) closed.
+
+    A held-out cart keeps status held_out: its payment is a conversion "without Sara", recorded
+    for the comparison (payment_id, converted_at, paid_amount) and never counted as recovered.
+    """
     abandonment.payment_id = payment_id
     abandonment.conversion_link = link_type
     abandonment.converted_at = now
     abandonment.paid_amount = paid_amount
-    abandonment.save(
-        update_fields=["status", "payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
-    )
+    fields = ["payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
+    if abandonment.held_out:
+        abandonment.save(update_fields=fields)
+        return None
+    abandonment.status = Abandonment.Status.CONVERTED
+    abandonment.save(update_fields=["status", *fields])
     conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
     if conversation is None:
         return None

@@ -73,6 +73,8 @@ class Abandonment(models.Model):
         DECLINED = "declined"
         EXPIRED = "expired"
         SKIPPED = "skipped"
+        # Drawn into the holdout group: never contacted, its payment still recorded (SPEC §13).
+        HELD_OUT = "held_out"
 
     class ConversionLink(models.TextChoices):
         ORIGINAL = "original"
@@ -99,6 +101,12 @@ class Abandonment(models.Model):
     abandoned_at = models.DateTimeField(null=True, blank=True)
     # Every discount Sara offered this cart, as offered: {"percent", "value", "link", "at"}.
     quotes = models.JSONField(default=list, blank=True)
+    # The cart's own holdout draw: the share in force when it was drawn (null: never drawn, e.g.
+    # an opted-out customer's cart) and whether it fell in the group Sara leaves alone. Kept on
+    # the cart so a later change of SARA_HOLDOUT_PERCENT leaves past comparisons intact. A
+    # held-out cart keeps status held_out when it is paid; converted_at and paid_amount say so.
+    holdout_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    held_out = models.BooleanField(default=False, db_default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -19,6 +19,7 @@ from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery import lifecycle
 from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
+from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer, Product
 from recovery.quotes import expected_amounts
 from sara import agent
@@ -30,6 +31,7 @@ class AbandonmentOutcome(enum.StrEnum):
     RECEIVED = "received"
     ALREADY_PROCESSED = "already_processed"
     SKIPPED = "skipped"
+    HELD_OUT = "held_out"
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,12 @@ def _open(**data: Any) -> AbandonmentResult:
         # An erased person who had opted out: skip the cart without storing their phone again.
         data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
     product = _active_product(data["external_product_id"])
+    # Opted-out customers are skipped before the draw: they are in neither group.
+    draw = None if customer.opted_out else holdout_draw(external_id=data["external_id"])
     abandonment = lifecycle.abandonment_create(
         customer=customer,
+        held_out=bool(draw and draw.held_out),
+        holdout_percent=draw.percent if draw else None,
         external_id=data["external_id"],
         product=product,
         external_product_id=data["external_product_id"],
@@ -97,6 +103,14 @@ def _open(**data: Any) -> AbandonmentResult:
         # One open conversation per customer: the newer cart supersedes the older one.
         lifecycle.conversations_supersede(customer=customer, now=now)
     early_payment, refused_payment = _payment_received_before(abandonment)
+    if abandonment.held_out:
+        # No conversation at all: nothing can be queued, followed up or answered for this cart.
+        if early_payment is not None:
+            link_type = early_payment.payload.get("linkType") or "original"
+            _convert(abandonment, early_payment, link_type=link_type, thank=False)
+        transaction.on_commit(metrics.HOLDOUT_CARTS.inc)
+        logger.info("abandonment held out", extra={"abandonment_id": abandonment.pk})
+        return AbandonmentResult(AbandonmentOutcome.HELD_OUT, abandonment)
     if early_payment is None and refused_payment:
         # A "paid" payment for this cart came first and does not match it: nobody chases a
         # customer who may have paid; a person looks first, and no template goes out.
@@ -325,7 +339,8 @@ def _payment_error(
 ) -> PaymentResult | RecoveryError | None:
     if abandonment is None:
         return AbandonmentNotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
-    if abandonment.status == Abandonment.Status.CONVERTED:
+    if abandonment.payment_id is not None:
+        # Converted, or a held-out cart already paid (its status stays held_out).
         if abandonment.payment_id == payment_id:
             return PaymentResult(PaymentOutcome.ALREADY_PROCESSED, abandonment)
         logger.warning("second payment for a converted abandonment", extra={"abandonment_id": abandonment.pk})
@@ -372,8 +387,12 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
         paid_amount=paid_amount,
         now=timezone.now(),
     )
-    # Counted once the transaction commits: a rolled-back conversion recovered nothing.
-    transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
+    # Counted once the transaction commits: a rolled-back conversion recovered nothing. A
+    # held-out cart's payment was not Sara's: it is counted on its own.
+    if abandonment.held_out:
+        transaction.on_commit(metrics.HOLDOUT_CONVERSIONS.inc)
+    else:
+        transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
     event.processed = True
     event.save(update_fields=["processed"])
     if conversation is None:
@@ -419,7 +438,7 @@ def early_payments_reconcile(*, older_than: datetime) -> int:
         processed=False,
         external_id__isnull=False,
         created_at__lt=older_than,
-        reference__in=Abandonment.objects.exclude(status=Abandonment.Status.CONVERTED).values("external_id"),
+        reference__in=Abandonment.objects.filter(payment_id__isnull=True).values("external_id"),
     )
     converted = 0
     for event in waiting[:200]:

@@ -10,7 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import optout
+from core import metrics
 from core.db import release_connection
+from messaging import pricing
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
@@ -107,7 +109,15 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
         message.save(
-            update_fields=["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used"]
+            update_fields=[
+                "status",
+                "processed_at",
+                "conversation",
+                "intent",
+                "sentiment",
+                "tokens_used",
+                "ai_model",
+            ]
         )
     logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
     return outcome
@@ -176,6 +186,9 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         message.intent = interpretation.intent
         message.sentiment = interpretation.sentiment
         message.tokens_used = interpretation.tokens_used
+        if interpretation.tokens_used:
+            message.ai_model = settings.OPENAI_MODEL
+            transaction.on_commit(lambda: _count_model_cost(message.ai_model, message.tokens_used))
 
     turn = _Turn(conversation)
     turn.customer_wrote(message)
@@ -304,3 +317,7 @@ def _history(conversation: Conversation, *, exclude: int) -> list[Turn]:
     return [
         Turn(role="customer" if d == Message.Direction.IN else "sara", text=t) for d, t in reversed(recent)
     ]
+
+
+def _count_model_cost(model: str, tokens: int) -> None:
+    metrics.MODEL_COST.labels(model).inc(float(pricing.model_cost_brl(model=model, tokens=tokens)))

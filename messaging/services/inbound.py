@@ -11,6 +11,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core import metrics
+from messaging import pricing
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
 
@@ -142,7 +144,9 @@ def status_apply(status: StatusEvent) -> bool:
         )
         values.append(str(first.get("code", ""))[:50])
         values.append(" — ".join(str(p) for p in (first.get("title") or first.get("message"), details) if p))
-    if _move_forward(status.status, status.wamid, values):
+    if status.pricing:
+        values += _pricing_values(status.pricing)
+    if _move_forward(status, values):
         return True
     if not _is_known(status.wamid):
         # Meta can report a status before the send that got this wamid has committed it.
@@ -153,6 +157,7 @@ def status_apply(status: StatusEvent) -> bool:
                     status=status.status,
                     timestamp=status.timestamp,
                     errors=status.errors,
+                    pricing=status.pricing,
                 )
             ],
             ignore_conflicts=True,
@@ -163,23 +168,59 @@ def status_apply(status: StatusEvent) -> bool:
 # Statuses are three quarters of Meta's webhooks: written in SQL because building the ORM query
 # cost more CPU than PostgreSQL spends running it (bench/RESULTS.md). One statement per status,
 # its columns and allowed current statuses fixed by FORWARD_FROM (never taken from the body).
-def _forward_sql(status: str) -> str:
+# A status carrying Meta's pricing block also stores it, in the same statement, and returns
+# the row's delivered_at and pricing: the first proof of delivery is when Meta bills.
+PRICING_COLUMNS = ("pricing_billable", "pricing_category", "pricing_model", "pricing_type")
+
+
+def _forward_sql(status: str, *, priced: bool) -> str:
     columns = ["status", f"{status}_at", *(("error_code", "error_detail") if status == "failed" else ())]
+    if priced:
+        columns += PRICING_COLUMNS
+    returning = f" RETURNING delivered_at, {', '.join(PRICING_COLUMNS)}" if priced else ""
     return (
         f"UPDATE messaging_message SET {', '.join(f'{c} = %s' for c in columns)} "  # noqa: S608
         f"WHERE whatsapp_message_id = %s AND direction = 'out' "
-        f"AND status IN ({', '.join(['%s'] * len(FORWARD_FROM[status]))})"
+        f"AND status IN ({', '.join(['%s'] * len(FORWARD_FROM[status]))}){returning}"
     )
 
 
-FORWARD_SQL = {status: _forward_sql(status) for status in FORWARD_FROM}
+FORWARD_SQL = {
+    (status, priced): _forward_sql(status, priced=priced)
+    for status in FORWARD_FROM
+    for priced in (False, True)
+}
 
 
-def _move_forward(status: str, wamid: str, values: list[Any]) -> bool:
+def _pricing_values(pricing: dict[str, Any]) -> list[Any]:
+    return [
+        pricing.get("billable"),
+        pricing.get("category", ""),
+        pricing.get("pricing_model", ""),
+        pricing.get("type", ""),
+    ]
+
+
+def _move_forward(status: StatusEvent, values: list[Any]) -> bool:
     """One conditional UPDATE: the outbound message with this wamid, if its status may move."""
+    priced = bool(status.pricing)
+    allowed = FORWARD_FROM[status.status]
     with connection.cursor() as cursor:
-        cursor.execute(FORWARD_SQL[status], [*values, wamid, *FORWARD_FROM[status]])
-        return cursor.rowcount > 0
+        cursor.execute(FORWARD_SQL[status.status, priced], [*values, status.wamid, *allowed])
+        if not priced:
+            return cursor.rowcount > 0
+        rows = cursor.fetchall()
+    for delivered_at, billable, category, _model, pricing_type in rows:
+        # Delivered, or read with no delivered before it (Meta skips it for an open chat).
+        first_delivery = status.status == "delivered" or (status.status == "read" and delivered_at is None)
+        if first_delivery and pricing.meta_charged(pricing_billable=billable, pricing_type=pricing_type):
+            transaction.on_commit(lambda category=category: _count_billed(category))
+    return bool(rows)
+
+
+def _count_billed(category: str) -> None:
+    metrics.META_BILLABLE.labels(category).inc()
+    metrics.META_COST.labels(category).inc(float(pricing.meta_price_brl(category)))
 
 
 def _is_known(wamid: str) -> bool:
@@ -193,7 +234,13 @@ def pending_statuses_apply(*, wamid: str) -> None:
     pending = sorted(StatusUpdate.objects.filter(whatsapp_message_id=wamid), key=lambda s: RANK[s.status])
     for update in pending:
         status_apply(
-            StatusEvent(wamid=wamid, status=update.status, timestamp=update.timestamp, errors=update.errors)
+            StatusEvent(
+                wamid=wamid,
+                status=update.status,
+                timestamp=update.timestamp,
+                errors=update.errors,
+                pricing=update.pricing,
+            )
         )
     if pending:
         StatusUpdate.objects.filter(pk__in=[u.pk for u in pending]).delete()

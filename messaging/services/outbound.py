@@ -127,7 +127,9 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     """
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
-    message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+    message = Message.objects.select_related("conversation__customer", "conversation__abandonment").get(
+        pk=message_id
+    )
     # A first look before taking a slot: a send that cannot go out should not use one up.
     stopped = _gate(message)
     if stopped is not None:
@@ -263,6 +265,7 @@ def _wait_for_slot() -> None:
 _BLOCK_DETAIL = {
     Reason.NEEDS_HUMAN: "The conversation waits for a person; Sara stays silent.",
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
+    Reason.HELD_OUT: "The cart is in the holdout group, which is never contacted.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
     Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",
 }
@@ -280,7 +283,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     if not updated:
         return
     metrics.SEND_FAILURES.labels(code[:50]).inc()
-    if message.purpose == Message.Purpose.FIRST_CONTACT and code != Reason.OPTED_OUT:
+    if message.purpose == Message.Purpose.FIRST_CONTACT and code not in (Reason.OPTED_OUT, Reason.HELD_OUT):
         # The recovery never started: the conversation shows as an error for ops.
         lifecycle.first_contact_failed(conversation_id=message.conversation_id)
     logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})

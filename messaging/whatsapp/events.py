@@ -30,6 +30,9 @@ class StatusEvent:
     status: str
     timestamp: datetime | None
     errors: list[dict[str, Any]] = field(default_factory=list)
+    # Meta's `pricing` block, cleaned: billable (bool), category, pricing_model, type. Empty
+    # when the status carries none (failed statuses, older webhook versions).
+    pricing: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -143,5 +146,23 @@ def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
                 status=status,
                 timestamp=_timestamp(item.get("timestamp")),
                 errors=[e for e in errors if isinstance(e, dict)],
+                pricing=_pricing(item.get("pricing")),
             )
         )
+
+
+# Longest value kept per pricing field (the message columns' sizes).
+_PRICING_FIELDS = {"category": 40, "pricing_model": 10, "type": 40}
+
+
+def _pricing(block: Any) -> dict[str, Any]:
+    """The parts of a status's `pricing` block Sara prices by; anything malformed is dropped."""
+    if not isinstance(block, dict):
+        return {}
+    pricing: dict[str, Any] = {
+        name: block[name][:size] for name, size in _PRICING_FIELDS.items() if isinstance(block.get(name), str)
+    }
+    # Meta deprecated `billable` with per-message pricing; where it is absent, the type says it.
+    if isinstance(block.get("billable"), bool):
+        pricing["billable"] = block["billable"]
+    return pricing

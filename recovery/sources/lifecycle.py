@@ -64,7 +64,8 @@ def cart_convert(*, abandonment_id: int, event: WebhookEvent, amount: Decimal | 
         .select_related("product", "customer")
         .get(pk=abandonment_id)
     )
-    if abandonment.status == Abandonment.Status.CONVERTED:
+    if abandonment.payment_id is not None:
+        # Converted, or a held-out cart already paid (its status stays held_out).
         return Converted(False, "already converted: a possible second payment")
     paid = amount if amount is not None else abandonment.value
     discounted = abandonment.discounted_value()

@@ -12,6 +12,7 @@ from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
 from messaging.models import Conversation, Message, WebhookEvent
+from recovery.models import Abandonment
 from tests.admin.conftest import flash
 from tests.conftest import GRAPH_URL, graph_error, graph_ok, meta_payload
 from tests.factories import (
@@ -49,6 +50,25 @@ def failed_reply(*, minutes_since_customer_wrote: int = 5, **customer: object) -
 
 def sent_json(graph: responses.RequestsMock) -> dict:
     return json.loads(graph.calls[0].request.body)
+
+
+def test_retry_of_a_message_of_a_held_out_cart_is_blocked_by_the_gate_without_calling_graph(
+    ops_client, run_action, graph
+):
+    message = failed_reply()
+    Abandonment.objects.filter(pk=message.conversation.abandonment_id).update(
+        status=Abandonment.Status.HELD_OUT, held_out=True, holdout_percent=10
+    )
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    assert len(graph.calls) == 0
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == ("failed", "held_out")
+    assert flash(response) == [
+        f"Message {message.pk} to Maria Silva ({MASKED}): not sent, blocked by the send-time check: "
+        "held_out — The cart is in the holdout group, which is never contacted."
+    ]
 
 
 # --- Failed sends -----------------------------------------------------------------------------

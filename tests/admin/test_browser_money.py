@@ -1,0 +1,47 @@
+"""The money page in a real browser: from the admin home to the figures of a simulated month."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from tests.admin.test_browser import browser, page, screenshot, sign_in, staff  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_support_opens_the_money_page_from_the_home_and_exports_what_it_shows(page, sign_in, settings):  # noqa: F811
+    settings.DEBUG = True
+    end = timezone.localdate() - timedelta(days=1)
+    call_command("sara_simulate_month", "--carts", "600", "--end", end.isoformat(), stdout=io.StringIO())
+    sign_in(staff("suporte", "support"))
+
+    page.goto("/admin/")
+    page.click("#money-link")
+    page.wait_for_selector("#money-table")
+
+    assert page.locator("#money-chart polyline").count() == 2
+    assert "Receita incremental líquida" in page.locator("#money-cards").text_content()
+    rows = page.locator("#money-table tbody tr")
+    assert rows.count() == 1 + 1 + 2 + 30  # the range, a template, two steps, thirty days
+    screenshot(page, "admin-money.png")
+
+    page.fill("input[name=start]", (end - timedelta(days=6)).isoformat())
+    page.fill("input[name=end]", end.isoformat())
+    page.click("#money-range button[type=submit]")
+    page.wait_for_selector("#money-table")
+    assert page.locator("#money-table tbody tr").count() == 1 + 1 + 2 + 7
+    shown = [
+        [cell.strip() for cell in row.locator("th, td").all_text_contents()]
+        for row in page.locator("#money-table tr").all()
+    ]
+
+    with page.expect_download() as download:
+        page.click("#money-csv")
+    exported = download.value.path().read_text(encoding="utf-8-sig")
+    assert list(csv.reader(io.StringIO(exported), delimiter=";")) == shown
