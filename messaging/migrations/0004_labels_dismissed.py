@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('messaging', '0003_conversation_handoff'),
-        ('recovery', '0003_alter_abandonment_options_alter_customer_options_and_more'),
+        ('recovery', '0003_labels_erasure'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
