@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -52,6 +53,36 @@ def customer_for_request(raw_phone: str) -> Customer:
     if customer is None:
         raise ValueError("No customer with this phone.")
     return customer
+
+
+@dataclass(frozen=True)
+class PhoneCheck:
+    """What Sara knows about a typed phone number, for support answering "is it blocked?"."""
+
+    phone: str  # the canonical E.164 form of what was typed
+    customer: Customer | None
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.customer and self.customer.opted_out)
+
+    @property
+    def erased(self) -> bool:
+        return bool(self.customer and is_erased(self.customer))
+
+
+def phone_check(*, raw_phone: str) -> PhoneCheck:
+    """Look a typed phone up, erased records included (by the keyed digest: no phone is stored).
+
+    Raises ValueError for something that is not a phone number.
+    """
+    from recovery.phones import InvalidPhone, normalize_phone
+
+    try:
+        phone = normalize_phone(raw_phone)
+    except InvalidPhone as exc:
+        raise ValueError(str(exc)) from exc
+    return PhoneCheck(phone=phone, customer=customer_for_phone(phone))
 
 
 def is_erased(customer: Customer) -> bool:
@@ -113,8 +144,12 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
 
 
 @transaction.atomic
-def customer_erase(*, customer: Customer) -> Customer:
-    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept."""
+def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
+    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept.
+
+    The reason (the request's channel and date, a ticket number) stays on the record with the
+    time, so support can tell why a number they search for is an erased record.
+    """
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if customer.phone.startswith(ERASED_PREFIX):
         return customer
@@ -140,6 +175,8 @@ def customer_erase(*, customer: Customer) -> Customer:
     )
     customer.phone = phone_digest(phone)
     customer.name = ""
-    customer.save(update_fields=["phone", "name", "updated_at"])
+    customer.erased_at = timezone.now()
+    customer.erasure_reason = reason
+    customer.save(update_fields=["phone", "name", "erased_at", "erasure_reason", "updated_at"])
     logger.info("customer erased", extra={"customer_id": customer.pk, "opted_out": customer.opted_out})
     return customer

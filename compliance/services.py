@@ -39,6 +39,15 @@ def optout_register(*, phone: str, reason: str) -> Customer:
     return customer
 
 
+@transaction.atomic
+def customer_opt_out_by_support(*, customer: Customer, note: str) -> Customer:
+    """Support opts a person out at their request; the note says how they asked (kept on the row)."""
+    customer = optout_register(phone=customer.phone, reason="support")
+    Customer.objects.filter(pk=customer.pk).update(opt_out_note=note)
+    customer.refresh_from_db()
+    return customer
+
+
 def windows_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """One follow-up to the silent, expiry for the long silent (SPEC §7). Safe to run twice."""
     from compliance import selectors

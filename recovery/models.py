@@ -36,7 +36,9 @@ class Customer(models.Model):
     def __str__(self) -> str:
         from sara.logging import mask_phone
 
-        return f"{self.name or 'Customer'} ({mask_phone(self.phone)})"
+        if self.phone.startswith("erased:"):
+            return str(_("Erased customer #%(id)s") % {"id": self.pk})
+        return f"{self.name or _('Customer')} ({mask_phone(self.phone)})"
 
 
 class Product(models.Model):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from sara import dashboard, login_guard, selectors
 
-admin.site.site_header = "Sara back-office"
+admin.site.site_header = _("Sara back-office")
 admin.site.site_title = "Sara"
-admin.site.index_title = "Recovery dashboard"
+admin.site.index_title = _("Recovery dashboard")
 
 _plain_index = admin.site.index
 
@@ -40,7 +42,9 @@ def guarded_login(request, extra_context=None):
     """Django's admin login, refused with 429 while the address or the username is locked."""
     if request.method == "POST" and login_guard.is_locked(request, request.POST.get("username", "")):
         return HttpResponse(
-            "Too many failed logins. Try again later.", status=429, content_type="text/plain; charset=utf-8"
+            gettext("Too many failed logins. Try again later."),
+            status=429,
+            content_type="text/plain; charset=utf-8",
         )
     return _plain_login(request, extra_context=extra_context)
 

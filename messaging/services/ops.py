@@ -10,6 +10,7 @@ from datetime import datetime
 from django.db import transaction
 
 from messaging import selectors
+from messaging.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +68,14 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
         transaction.on_commit(lambda e=event_id: fan_out_event.delay(e), robust=True)
     logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
     return result
+
+
+def failed_sends_dismiss(*, message_ids: Iterable[int], now: datetime) -> list[int]:
+    """Take the picked failed sends off ops' list; the message itself stays as it was (failed).
+
+    Returns the ids dismissed now; others (not failed, or dismissed before) are left alone.
+    """
+    ids = sorted(selectors.failed_sends().filter(pk__in=set(message_ids)).values_list("pk", flat=True))
+    Message.objects.filter(pk__in=ids, dismissed_at__isnull=True).update(dismissed_at=now)
+    logger.info("failed sends dismissed", extra={"message_ids": ids})
+    return ids
