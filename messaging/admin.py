@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 from compliance.lgpd import is_erased
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
-from messaging.retry_advice import retry_advice, window_closed_reason
+from messaging.retry_advice import retry_advice
 from messaging.services.conversation import conversation_close
 from messaging.services.ops import failed_sends_dismiss, stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
@@ -448,9 +448,8 @@ def retry_report(message: Message, outcome: SendOutcome | None) -> tuple[int, st
             "until": f"{until:%d/%m %H:%M}"
         }
     if outcome == SendOutcome.BLOCKED:
-        detail = (
-            window_closed_reason(message) if message.error_code == "window_closed" else message.error_detail
-        )
+        # The gate's own refusals are explained in the reader's language; Meta's words stay as sent.
+        detail = retry_advice(message).why
         return (
             messages.WARNING,
             _("not sent, blocked by the send-time check: %(code)s — %(detail)s")

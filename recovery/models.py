@@ -20,11 +20,12 @@ class Customer(models.Model):
     opted_out_at = models.DateTimeField(null=True, blank=True, verbose_name=_("opted out at"))
     opted_out_reason = models.CharField(max_length=50, blank=True, verbose_name=_("opt-out reason"))
     # What support typed when opting a person out by hand (the reason above is the channel).
-    opt_out_note = models.TextField(blank=True, verbose_name=_("opt-out note"))
+    # db_default: the webhook's plain INSERT of a new customer names only the columns it knows.
+    opt_out_note = models.TextField(blank=True, db_default="", verbose_name=_("opt-out note"))
     # An erased person keeps this row (phone → keyed digest, name gone) for the figures and
     # the opt-out; when and why it was erased answer "why can't I find this number?".
     erased_at = models.DateTimeField(null=True, blank=True, verbose_name=_("personal data erased at"))
-    erasure_reason = models.TextField(blank=True, verbose_name=_("erasure reason"))
+    erasure_reason = models.TextField(blank=True, db_default="", verbose_name=_("erasure reason"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 

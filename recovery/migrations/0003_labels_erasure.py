@@ -33,12 +33,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='customer',
             name='erasure_reason',
-            field=models.TextField(blank=True, verbose_name='erasure reason'),
+            field=models.TextField(blank=True, db_default='', verbose_name='erasure reason'),
         ),
         migrations.AddField(
             model_name='customer',
             name='opt_out_note',
-            field=models.TextField(blank=True, verbose_name='opt-out note'),
+            field=models.TextField(blank=True, db_default='', verbose_name='opt-out note'),
         ),
         migrations.AlterField(
             model_name='abandonment',
