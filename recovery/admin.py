@@ -309,6 +309,7 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 request,
                 _("%(customer)s opted out: open conversations closed, nothing more is sent.")
                 % {"customer": customer},
+                messages.SUCCESS,
             )
         return None
 
@@ -359,7 +360,9 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
             )
             kept = _(" Their opt-out is kept.") if customer.opted_out else ""
             self.message_user(
-                request, _("%(customer)s: phone, name and message texts erased.") % {"customer": label} + kept
+                request,
+                _("%(customer)s: phone, name and message texts erased.") % {"customer": label} + kept,
+                messages.SUCCESS,
             )
         return None
 
