@@ -444,7 +444,8 @@ def test_support_erases_a_customer_after_confirming_with_a_reason(page, sign_in)
     page.wait_for_selector("#confirm-form")
     assert "apagados para sempre" in page.inner_text("#confirm-warning")
     screenshot(page, "admin-erase-confirmation.png")
-    page.click("#confirm-form input[type=submit]")  # no reason yet: the browser or the form refuses
+    # The reason is mandatory: the browser itself asks for it before anything is posted.
+    assert page.locator("#id_reason").get_attribute("required") is not None
     maria.refresh_from_db()
     assert maria.name == "Maria Silva"
 

@@ -232,10 +232,10 @@ def test_a_customer_page_shows_opt_out_state_abandonments_and_conversations(supp
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "keyword" in page
+    assert "palavra-chave na mensagem" in page  # the opt-out reason "keyword", as support reads it
     assert "ab-777" in page
     assert f"/admin/messaging/conversation/{conversation.pk}/change/" in page
-    assert "opted_out" in page
+    assert "Descadastrou-se" in page  # the conversation's close reason
 
 
 def test_support_opts_out_a_customer_at_their_request(support_client, support_user, run_action):
