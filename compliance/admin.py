@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compliance.models import OptOutKeyword
-from compliance.optout import fold
+from core.text import fold
 
 
 class OptOutKeywordForm(forms.ModelForm):

@@ -6,11 +6,11 @@ from django.urls import path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
+from core import views as core_views
+from core.metrics import metrics_view
 from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
 from recovery import webhooks as recovery_webhooks
-from sara import views as sara_views
-from sara.metrics import metrics_view
 
 urlpatterns = [
     path("webhook/abandonment", recovery_webhooks.abandonment_webhook, name="webhook-abandonment"),
@@ -21,9 +21,9 @@ urlpatterns = [
         "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("health", sara_views.health, name="health"),
+    path("health", core_views.health, name="health"),
     path("metrics", metrics_view, name="metrics"),
-    path("ready", sara_views.ready, name="ready"),
+    path("ready", core_views.ready, name="ready"),
     path("admin/", admin.site.urls),
     # People who type the bare address land in the back-office; browsers asking for the
     # conventional icon path get the static one instead of a 404 on every page.
@@ -31,5 +31,5 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("sara/favicon.svg"), permanent=True)),
 ]
 
-handler404 = "sara.views.not_found"
-handler500 = "sara.views.server_error"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

@@ -20,15 +20,15 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compliance.lgpd import is_erased
+from core.text import brl
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from messaging.retry_advice import retry_advice
-from messaging.services.conversation import conversation_close
 from messaging.services.ops import failed_sends_dismiss, stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
 from messaging.whatsapp import WhatsAppError
 from recovery.admin import PhoneSearchMixin, admin_link, close_reason_label, opt_out_reason_label
-from sara.dashboard import brl
+from recovery.lifecycle import conversation_close
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

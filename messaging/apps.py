@@ -5,3 +5,9 @@ from django.utils.translation import gettext_lazy as _
 class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = _("Messaging")
+
+    def ready(self) -> None:
+        from core import metrics
+        from messaging.metrics import QueueDepthCollector
+
+        metrics.collector_register(QueueDepthCollector())

@@ -25,10 +25,9 @@ class Conversation(models.Model):
         EXPIRED = "expired", _("Expired")
         SUPERSEDED = "superseded", _("Replaced by a newer cart")
         MANUAL = "manual", _("Closed by hand")
-        RESOLVED = (
-            "resolved",
-            _("Resolved by a person"),
-        )  # a person finished the conversation from the back-office
+        # A person finished the conversation from the back-office.
+        RESOLVED = "resolved", _("Resolved by a person")
+        ERASED = "erased", _("Personal data erased")  # the customer's data was erased (LGPD)
 
     class HandoffReason(models.TextChoices):
         """Why a conversation waits for a person (SPEC §8)."""

@@ -19,12 +19,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from compliance.lgpd import PhoneCheck, customer_erase, customer_export, is_erased, phone_check, phone_digest
-from compliance.services import customer_opt_out_by_support
+from compliance.lgpd import PhoneCheck, customer_export, is_erased, phone_check, phone_digest
+from core.text import brl
 from messaging.models import Conversation
+from recovery.lifecycle import customer_erase, optout_register
 from recovery.models import Abandonment, Customer, Product
 from recovery.phones import InvalidPhone, normalize_phone
-from sara.dashboard import brl
 
 # Only digits and what people type between them: "+55 (48) 99932-7881", "48 9932.7881".
 _PHONE_LIKE = re.compile(r"^[\d\s+\-().]+$")
@@ -170,8 +170,6 @@ def close_reason_label(code: str) -> str:
         return "—"
     if code in Conversation.CloseReason.values:
         return str(Conversation.CloseReason(code).label)
-    if code == "erased":
-        return _("Personal data erased")
     return code
 
 
@@ -299,7 +297,7 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
                     messages.WARNING,
                 )
                 continue
-            customer = customer_opt_out_by_support(customer=customer, note=reason)
+            customer = optout_register(phone=customer.phone, reason="support", note=reason)
             self.log_change(
                 request,
                 customer,

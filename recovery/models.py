@@ -8,6 +8,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.logging import mask_phone
+
 CENT = Decimal("0.01")
 
 
@@ -35,8 +37,6 @@ class Customer(models.Model):
         verbose_name_plural = _("customers")
 
     def __str__(self) -> str:
-        from sara.logging import mask_phone
-
         if self.phone.startswith("erased:"):
             return str(_("Erased customer #%(id)s") % {"id": self.pk})
         return f"{self.name or _('Customer')} ({mask_phone(self.phone)})"

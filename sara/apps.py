@@ -5,9 +5,3 @@ from django.utils.translation import gettext_lazy as _
 class SaraConfig(AppConfig):
     name = "sara"
     verbose_name = _("Sara")
-
-    def ready(self) -> None:
-        from sara import metrics, tracing
-
-        tracing.connect_celery_signals()
-        metrics.connect_celery_signals()

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "pt_BR" / "LC_MESSAGES"
 # Sara's own code and templates: what makemessages reads for the catalogue.
-SOURCES = ["compliance", "config", "messaging", "recovery", "sara", "templates"]
+SOURCES = ["backoffice", "compliance", "config", "core", "messaging", "recovery", "sara", "templates"]
 
 
 def po_entries(path: Path) -> dict[str | tuple[str, str], str | tuple[str, str]]:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
-from sara.http import error_body
+from core.http import error_body
 
 
 def health(request: HttpRequest) -> JsonResponse:

@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from sara import dashboard, login_guard, selectors
+from backoffice import dashboard, selectors
+from core import login_guard
 
 admin.site.site_header = _("Sara back-office")
 admin.site.site_title = "Sara"
