@@ -150,3 +150,25 @@ def test_a_second_erasure_is_reported_not_repeated(admin_client, run_action, mar
     assert flash(again) == [f"Cliente apagado #{maria.pk} já estava apagado."]
     maria.refresh_from_db()
     assert maria.erasure_reason == REASON
+
+
+def test_the_confirmation_carries_ids_past_a_thousand_unformatted(admin_client, run_action):
+    # Brazilian number formatting writes 1221 as "1.221": an id posted back that way is lost.
+    customer = CustomerFactory(id=1221, phone=PHONE, name="Maria Silva")
+
+    page = run_action(admin_client, CUSTOMERS, "erase_personal_data", [customer.pk]).content.decode()
+    done = run_action(admin_client, CUSTOMERS, "erase_personal_data", [customer.pk], apply="1", reason=REASON)
+
+    assert 'name="_selected_action" value="1221"' in page
+    assert done.status_code == 200
+    customer.refresh_from_db()
+    assert customer.erasure_reason == REASON
+
+
+def test_closing_conversations_past_a_thousand_keeps_their_ids(admin_client, run_action):
+    conversation = ConversationFactory(id=1222)
+
+    page = run_action(admin_client, "/admin/messaging/conversation/", "close_selected", [conversation.pk])
+
+    assert 'value="1222"' in page.content.decode()
+    assert "#1222 —" in page.content.decode()
