@@ -69,7 +69,7 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "exchanges",
         "last_message_at",
     ]
-    list_filter = ["status", "needs_human", "followup_sent"]
+    list_filter = ["status", "needs_human", "handoff_reason", "followup_sent"]
     search_fields = ["customer__phone", "customer__name", "abandonment__external_id"]
     search_help_text = gettext_lazy("Customer name, phone in any format, or abandonment id.")
     list_select_related = ["customer", "abandonment__product"]

@@ -250,6 +250,8 @@ class StatusUpdate(models.Model):
                 fields=["whatsapp_message_id", "status"], name="statusupdate_unique_per_status"
             )
         ]
+        # Behind the sweep's purge of statuses older than Meta's retry horizon.
+        indexes = [models.Index(fields=["created_at"], name="statusupdate_created")]
 
 
 class WebhookEvent(models.Model):
@@ -257,6 +259,7 @@ class WebhookEvent(models.Model):
         ABANDONMENT = "abandonment", _("Abandonment")
         WHATSAPP = "whatsapp", _("WhatsApp")
         PAYMENT = "payment", _("Payment")
+        SOURCE = "source", _("Checkout platform")
 
     type = models.CharField(max_length=20, choices=Type, verbose_name=_("type"))
     external_id = models.CharField(max_length=200, null=True, blank=True, verbose_name=_("external id"))
@@ -265,6 +268,11 @@ class WebhookEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True, verbose_name=_("payload"))
     processed = models.BooleanField(default=False, verbose_name=_("processed"))
     error = models.TextField(blank=True, verbose_name=_("error"))
+    # What a platform's event did (SPEC §11): opened, converted, duplicate, skipped...
+    # A database default too: the cart path inserts its audit row with plain SQL.
+    outcome = models.CharField(
+        max_length=30, blank=True, default="", db_default="", verbose_name=_("outcome")
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
@@ -283,7 +291,14 @@ class WebhookEvent(models.Model):
                 fields=["created_at"],
                 name="webhookevent_unprocessed",
                 condition=Q(processed=False, type="whatsapp"),
-            )
+            ),
+            # A platform's events, found by the prefix of their reference ("shopify:...").
+            models.Index(
+                fields=["reference"],
+                name="webhookevent_source_ref",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(type="source"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from messaging.models import Message, WebhookEvent
+from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import claim_lease
 
 
@@ -46,4 +46,13 @@ def failed_sends() -> QuerySet[Message]:
     """Failed sends ops still have to look at: a dismissed one has been decided on."""
     return Message.objects.filter(
         direction=Message.Direction.OUT, status=Message.Status.FAILED, dismissed_at__isnull=True
+    )
+
+
+def payment_mismatches() -> QuerySet[Conversation]:
+    """Open conversations held for a person because a "paid" payment did not match the cart."""
+    return Conversation.objects.filter(
+        status__in=Conversation.OPEN_STATUSES,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
     )

@@ -499,3 +499,6 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
         if not conversation:
             return "—"
         return admin_link(conversation, f"#{conversation.pk} ({conversation.get_status_display()})")
+
+
+from recovery.sources import admin as sources_admin  # noqa: E402, F401 - registers the Sources page
