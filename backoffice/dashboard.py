@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
 from backoffice.selectors import Dashboard, Day
 from core.text import brl
 
@@ -17,10 +20,10 @@ BOTTOM = 28  # room for the x-axis labels
 
 # Series of the funnel chart: (Day attribute, label, CSS class giving its colour).
 FUNNEL = [
-    ("abandonments", "Abandonments", "s-abandonments"),
-    ("first_contacts", "First contacts sent", "s-first-contacts"),
-    ("replies", "Replies", "s-replies"),
-    ("conversions", "Conversions", "s-conversions"),
+    ("abandonments", gettext_lazy("Abandonments"), "s-abandonments"),
+    ("first_contacts", gettext_lazy("First contacts sent"), "s-first-contacts"),
+    ("replies", gettext_lazy("Replies"), "s-replies"),
+    ("conversions", gettext_lazy("Conversions"), "s-conversions"),
 ]
 
 
@@ -65,7 +68,7 @@ def funnel_chart(days: list[Day]) -> Chart:
     top = nice_ceiling(max((getattr(d, name) for d in days for name, _, _ in FUNNEL), default=0))
     lines = [
         Line(
-            label=label,
+            label=str(label),
             css_class=css_class,
             points=" ".join(
                 f"{_x(i, len(days)):.1f},{_y(getattr(d, name), top):.1f}" for i, d in enumerate(days)
@@ -157,20 +160,26 @@ def cards(figures: Dashboard) -> list[Card]:
     t = figures.totals
     conversion = Decimal(t.conversions) / t.abandonments if t.abandonments else None
     return [
-        Card("Abandonments", str(t.abandonments)),
-        Card("First contacts sent", str(t.first_contacts)),
-        Card("Replies", str(t.replies), "conversations with a customer message, by day"),
-        Card("Conversions", str(t.conversions), f"{percent(conversion)} of abandonments"),
-        Card("Recovered revenue", brl(t.revenue), "what customers paid"),
+        Card(_("Abandonments"), str(t.abandonments)),
+        Card(_("First contacts sent"), str(t.first_contacts)),
+        Card(_("Replies"), str(t.replies), _("conversations with a customer message, by day")),
         Card(
-            "Opt-out rate",
+            _("Conversions"),
+            str(t.conversions),
+            _("%(percent)s of abandonments") % {"percent": percent(conversion)},
+        ),
+        Card(_("Recovered revenue"), brl(t.revenue), _("what customers paid")),
+        Card(
+            _("Opt-out rate"),
             percent(figures.opt_out_rate),
-            f"{figures.contacted_opted_out} of {figures.contacted} customers contacted",
+            _("%(opted_out)s of %(contacted)s customers contacted")
+            % {"opted_out": figures.contacted_opted_out, "contacted": figures.contacted},
         ),
         Card(
-            "Send failure rate",
+            _("Send failure rate"),
             percent(figures.failure_rate),
-            f"{figures.sends_failed} of {figures.sends_finished} sends",
+            _("%(failed)s of %(finished)s sends")
+            % {"failed": figures.sends_failed, "finished": figures.sends_finished},
         ),
     ]
 

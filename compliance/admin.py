@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from compliance.models import OptOutKeyword
 from core.text import fold
@@ -20,12 +22,14 @@ class OptOutKeywordForm(forms.ModelForm):
         # Detection compares folded text: "Não quero!" and "nao quero" are one keyword.
         if not folded:
             raise forms.ValidationError(
-                "A keyword needs letters or digits; punctuation alone matches nothing."
+                _("A keyword needs letters or digits; punctuation alone matches nothing.")
             )
         others = OptOutKeyword.objects.exclude(pk=self.instance.pk)
         clash = next((k for k in others if fold(k.keyword) == folded), None)
         if clash is not None:
-            raise forms.ValidationError(f"“{clash.keyword}” already covers this keyword.")
+            raise forms.ValidationError(
+                _("“%(keyword)s” already covers this keyword.") % {"keyword": clash.keyword}
+            )
         return keyword
 
 
@@ -37,11 +41,11 @@ class OptOutKeywordAdmin(admin.ModelAdmin):
     search_fields = ["keyword"]
     actions = ["deactivate", "activate"]
 
-    @admin.action(description="Deactivate selected keywords", permissions=["change"])
+    @admin.action(description=gettext_lazy("Deactivate selected keywords"), permissions=["change"])
     def deactivate(self, request, queryset):
         self._set_active(request, queryset, active=False)
 
-    @admin.action(description="Activate selected keywords", permissions=["change"])
+    @admin.action(description=gettext_lazy("Activate selected keywords"), permissions=["change"])
     def activate(self, request, queryset):
         self._set_active(request, queryset, active=True)
 
@@ -50,6 +54,8 @@ class OptOutKeywordAdmin(admin.ModelAdmin):
         for keyword in changed:
             keyword.active = active
             keyword.save(update_fields=["active", "updated_at"])
-            self.log_change(request, keyword, "Activated." if active else "Deactivated.")
-        state = "active" if active else "inactive"
-        self.message_user(request, f"{len(changed)} keyword(s) now {state}.")
+            self.log_change(request, keyword, _("Activated.") if active else _("Deactivated."))
+        if active:
+            self.message_user(request, _("%(count)s keyword(s) now active.") % {"count": len(changed)})
+        else:
+            self.message_user(request, _("%(count)s keyword(s) now inactive.") % {"count": len(changed)})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -50,6 +51,34 @@ def customer_for_request(raw_phone: str) -> Customer:
     if customer is None:
         raise ValueError("No customer with this phone.")
     return customer
+
+
+@dataclass(frozen=True)
+class PhoneCheck:
+    """What Sara knows about a typed phone number, for support answering "is it blocked?"."""
+
+    phone: str  # the canonical E.164 form of what was typed
+    customer: Customer | None
+
+    @property
+    def blocked(self) -> bool:
+        return bool(self.customer and self.customer.opted_out)
+
+    @property
+    def erased(self) -> bool:
+        return bool(self.customer and is_erased(self.customer))
+
+
+def phone_check(*, raw_phone: str) -> PhoneCheck:
+    """Look a typed phone up, erased records included (by the keyed digest: no phone is stored).
+
+    Raises ValueError for something that is not a phone number.
+    """
+    try:
+        phone = normalize_phone(raw_phone)
+    except InvalidPhone as exc:
+        raise ValueError(str(exc)) from exc
+    return PhoneCheck(phone=phone, customer=customer_for_phone(phone))
 
 
 def is_erased(customer: Customer) -> bool:

@@ -60,6 +60,8 @@ MIDDLEWARE = [
     "core.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Staff read Portuguese; a browser or an API client asking for English gets English.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -160,6 +162,21 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v21.0")
 WHATSAPP_TEMPLATE_NAME = env.str("WHATSAPP_TEMPLATE_NAME", default="recovery_invitation")
 WHATSAPP_TEMPLATE_LANGUAGE = env.str("WHATSAPP_TEMPLATE_LANGUAGE", default="pt_BR")
 WHATSAPP_FOLLOWUP_TEMPLATE_NAME = env.str("WHATSAPP_FOLLOWUP_TEMPLATE_NAME", default="recovery_followup")
+# The approved templates' body text, beside their names: the transcript shows what the customer
+# read. {{1}} is the customer's first name, {{2}} the product (recovery.services.template_parameters).
+WHATSAPP_TEMPLATE_BODIES = env.json(
+    "WHATSAPP_TEMPLATE_BODIES",
+    default={
+        "recovery_invitation": (
+            "Olá, {{1}}! Vi que você deixou {{2}} no carrinho. Posso ajudar a finalizar a compra? "
+            "Se tiver alguma dúvida, é só responder esta mensagem."
+        ),
+        "recovery_followup": (
+            "Oi, {{1}}! {{2}} ainda está reservado para você. Quer que eu envie o link de pagamento? "
+            "Responda esta mensagem que eu te ajudo."
+        ),
+    },
+)
 WHATSAPP_MPS = env.int("WHATSAPP_MPS", default=80)
 WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10.0)
 WHATSAPP_BACKEND = env.str(
@@ -289,6 +306,11 @@ LOGGING = {
 
 # --- Web ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "pt-br"
+LANGUAGES = [("pt-br", "Português (Brasil)"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+# Brazilian dates with seconds where people compare times (sends, statuses, waits).
+FORMAT_MODULE_PATH = ["config.formats"]
+USE_THOUSAND_SEPARATOR = True
 TIME_ZONE = "America/Sao_Paulo"
 USE_I18N = True
 USE_TZ = True

@@ -1,7 +1,9 @@
 """Sara's URLs: webhooks (SPEC §4), the integrations API (§8), probes (§9) and the admin."""
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from core import views as core_views
@@ -29,6 +31,10 @@ urlpatterns = [
     path("admin/money/", money_views.money_page, name="money"),
     path("admin/money.csv", money_views.money_csv, name="money-csv"),
     path("admin/", admin.site.urls),
+    # People who type the bare address land in the back-office; browsers asking for the
+    # conventional icon path get the static one instead of a 404 on every page.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("sara/favicon.svg"), permanent=True)),
 ]
 
 handler404 = "core.views.not_found"

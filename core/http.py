@@ -11,6 +11,8 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -47,11 +49,22 @@ class PayloadTooLarge(WebhookError):
     status, code = 413, "PAYLOAD_TOO_LARGE"
 
 
+# Messages raised below the views in English; the error shape speaks the request's language
+# (Accept-Language, as DRF's own messages do), so they are looked up when the answer is made.
+API_MESSAGES = [
+    gettext_noop("No abandonment with this abandonmentId."),
+    gettext_noop("A discounted payment for an abandonment with no discount."),
+    gettext_noop("Amount does not match the cart."),
+    gettext_noop("This paymentId was already received for another abandonment."),
+    gettext_noop("Already received for another abandonment."),
+]
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "error": {
             "code": code,
-            "message": message,
+            "message": _(str(message)),
             "details": details or {},
             "traceId": tracing.current(),
         }
@@ -71,19 +84,19 @@ def read_signed_body(request: HttpRequest, *, secret: str, max_bytes: int) -> by
     """The raw body, once its size and its signature are known good; nothing is parsed before."""
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > max_bytes:
-        raise PayloadTooLarge(f"Body larger than {max_bytes} bytes.")
+        raise PayloadTooLarge(_("Body larger than %(limit)s bytes.") % {"limit": max_bytes})
     try:
         body = request.body
     except RequestDataTooBig as exc:
-        raise PayloadTooLarge(f"Body larger than {max_bytes} bytes.") from exc
+        raise PayloadTooLarge(_("Body larger than %(limit)s bytes.") % {"limit": max_bytes}) from exc
     if len(body) > max_bytes:
-        raise PayloadTooLarge(f"Body larger than {max_bytes} bytes.")
+        raise PayloadTooLarge(_("Body larger than %(limit)s bytes.") % {"limit": max_bytes})
     given = request.headers.get("X-Hub-Signature-256", "")
     expected = signature_of(secret, body)
     # compare_digest runs in constant time: the answer leaks nothing about how much matched.
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         # Not logged here: Django's request logger writes the 403's one line.
-        raise SignatureInvalid("Missing or invalid X-Hub-Signature-256.")
+        raise SignatureInvalid(_("Missing or invalid X-Hub-Signature-256."))
     return body
 
 
@@ -97,10 +110,10 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = loads(body)
     except (ValueError, RecursionError) as exc:  # bad UTF-8, bad JSON, absurd nesting
-        raise ValidationFailed("Body is not valid JSON.", {"body": [str(exc)[:200]]}) from exc
+        raise ValidationFailed(_("Body is not valid JSON."), {"body": [str(exc)[:200]]}) from exc
     if not isinstance(data, dict):
         # Details name the body, as for any other field: the caller sees what to fix.
-        raise ValidationFailed("Body must be a JSON object.", {"body": ["Expected a JSON object."]})
+        raise ValidationFailed(_("Body must be a JSON object."), {"body": [_("Expected a JSON object.")]})
     return data
 
 
@@ -118,7 +131,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     code = codes.get(response.status_code, "VALIDATION_ERROR")
     if isinstance(exc, drf_exceptions.ValidationError):
         details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-        message = "Invalid request."
+        message = _("Invalid request.")
     else:
         details = {}
         message = str(getattr(exc, "detail", exc))
@@ -135,7 +148,9 @@ def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Call
             if request.method not in methods:
                 response = JsonResponse(
                     error_body(
-                        "METHOD_NOT_ALLOWED", f"Use {', '.join(methods)}.", {"method": request.method}
+                        "METHOD_NOT_ALLOWED",
+                        _("Use %(methods)s.") % {"methods": ", ".join(methods)},
+                        {"method": request.method},
                     ),
                     status=405,
                 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
@@ -46,11 +47,11 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     if request.path.startswith("/admin/"):
         return page_not_found(request, exception)
     return JsonResponse(
-        error_body("NOT_FOUND", "No such resource.", {"path": request.path[:200]}), status=404
+        error_body("NOT_FOUND", _("No such resource."), {"path": request.path[:200]}), status=404
     )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith("/admin/"):
         return default_server_error(request)
-    return JsonResponse(error_body("INTERNAL_ERROR", "Something went wrong on our side."), status=500)
+    return JsonResponse(error_body("INTERNAL_ERROR", _("Something went wrong on our side.")), status=500)

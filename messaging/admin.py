@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -15,14 +16,18 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from compliance.lgpd import is_erased
 from core.text import brl
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
-from messaging.services.ops import stuck_events_redrive, stuck_messages_redrive
+from messaging.retry_advice import retry_advice
+from messaging.services.ops import failed_sends_dismiss, stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
 from messaging.whatsapp import WhatsAppError
-from recovery.admin import PhoneSearchMixin, admin_link
+from recovery.admin import PhoneSearchMixin, admin_link, close_reason_label, opt_out_reason_label
 from recovery.lifecycle import conversation_close
 
 
@@ -44,34 +49,38 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 class CloseForm(forms.Form):
     reason = forms.CharField(
-        max_length=200, help_text="Shown to everyone who opens the conversation later, e.g. “paid by phone”."
+        label=gettext_lazy("Reason"),
+        max_length=200,
+        help_text=gettext_lazy("Shown to everyone who opens the conversation later, e.g. “paid by phone”."),
     )
 
 
 @admin.register(Conversation)
 class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
     phone_field = "customer__phone"
+    # What fits at 1280 px: the customer's name and phone share a column; counts are on the page.
     list_display = [
         "id",
         "customer_name",
-        "customer_phone",
         "status",
-        "needs_human",
-        "close_reason",
+        "human_wait",
+        "close_reason_display",
         "cart_value",
         "exchanges",
-        "message_count",
         "last_message_at",
     ]
     list_filter = ["status", "needs_human", "handoff_reason", "followup_sent"]
     search_fields = ["customer__phone", "customer__name", "abandonment__external_id"]
-    search_help_text = "Customer name, phone in any format, or abandonment id."
+    search_help_text = gettext_lazy("Customer name, phone in any format, or abandonment id.")
     list_select_related = ["customer", "abandonment__product"]
     fieldsets = [
-        (None, {"fields": ["customer_link", "abandonment_link", "status", "close_reason", "needs_human"]}),
-        ("Transcript", {"fields": ["transcript"]}),
         (
-            "Counters and times",
+            None,
+            {"fields": ["customer_link", "abandonment_link", "status", "close_reason_display", "human_wait"]},
+        ),
+        (gettext_lazy("Transcript"), {"fields": ["transcript"]}),
+        (
+            gettext_lazy("Counters and times"),
             {
                 "classes": ["collapse"],
                 "fields": [
@@ -91,8 +100,8 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "customer_link",
         "abandonment_link",
         "status",
-        "close_reason",
-        "needs_human",
+        "close_reason_display",
+        "human_wait",
         "transcript",
         "exchanges",
         "message_count",
@@ -129,40 +138,56 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @admin.display(description="customer", ordering="customer__name")
+    @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
     def customer_name(self, obj: Conversation) -> str:
-        return obj.customer.name or "—"
+        customer = obj.customer
+        if is_erased(customer):
+            return str(customer)
+        return format_html('{}<br><span class="sara-phone">{}</span>', customer.name or "—", customer.phone)
 
-    @admin.display(description="phone", ordering="customer__phone")
-    def customer_phone(self, obj: Conversation) -> str:
-        return obj.customer.phone
+    @admin.display(description=gettext_lazy("waiting for a person"), ordering="handoff_at")
+    def human_wait(self, obj: Conversation) -> str:
+        # A reason, not a ✗ on every row: most conversations wait for nobody.
+        if not obj.needs_human:
+            return "—"
+        return obj.get_handoff_reason_display() or _("Yes")
 
-    @admin.display(description="cart", ordering="abandonment__value")
+    @admin.display(description=gettext_lazy("close reason"), ordering="close_reason")
+    def close_reason_display(self, obj: Conversation) -> str:
+        return close_reason_label(obj.close_reason)
+
+    @admin.display(description=gettext_lazy("cart"), ordering="abandonment__value")
     def cart_value(self, obj: Conversation) -> str:
         return brl(obj.abandonment.value)
 
-    @admin.display(description="customer")
+    @admin.display(description=gettext_lazy("customer"))
     def customer_link(self, obj: Conversation) -> str:
         customer = obj.customer
-        label = f"{customer.name or 'Customer'} · {customer.phone}"
+        label = (
+            str(customer) if is_erased(customer) else f"{customer.name or _('Customer')} · {customer.phone}"
+        )
         if customer.opted_out:
-            label += f" · opted out ({customer.opted_out_reason})"
+            label += " · " + _("opted out (%(reason)s)") % {
+                "reason": opt_out_reason_label(customer.opted_out_reason)
+            }
         return admin_link(customer, label)
 
-    @admin.display(description="cart")
+    @admin.display(description=gettext_lazy("cart"))
     def abandonment_link(self, obj: Conversation) -> str:
         abandonment = obj.abandonment
         product = abandonment.product.name if abandonment.product else abandonment.external_product_id
-        offers = abandonment.discount_offers
-        label = (
-            f"{abandonment.external_id} · {product} · {brl(abandonment.value)} · {abandonment.status}"
-            f" · discount offered {offers}×"
-        )
+        label = _("%(id)s · %(product)s · %(value)s · %(status)s · discount offered %(offers)s×") % {
+            "id": abandonment.external_id,
+            "product": product,
+            "value": brl(abandonment.value),
+            "status": abandonment.get_status_display(),
+            "offers": abandonment.discount_offers,
+        }
         return admin_link(abandonment, label)
 
     @admin.display(description="")
     def transcript(self, obj: Conversation) -> str:
-        entries = obj.messages.order_by("created_at", "id")
+        entries = [(message, template_text(message)) for message in obj.messages.order_by("created_at", "id")]
         return render_to_string("admin/messaging/conversation/transcript.html", {"entries": entries})
 
     # Closing: one conversation from its page, or many from the list; both ask for a reason.
@@ -178,7 +203,7 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
             return redirect(change_url)
         return self._close_page(request, [conversation], form, cancel_url=change_url)
 
-    @admin.action(description="Close selected conversations…", permissions=["change"])
+    @admin.action(description=gettext_lazy("Close selected conversations…"), permissions=["change"])
     def close_selected(self, request, queryset):
         conversations = list(queryset.select_related("customer"))
         form = CloseForm(request.POST if "apply" in request.POST else None)
@@ -194,18 +219,23 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
             if not conversation.is_open:
                 self.message_user(
                     request,
-                    f"Conversation {conversation.pk} was already {conversation.status}.",
+                    _("Conversation %(id)s was already %(status)s.")
+                    % {"id": conversation.pk, "status": conversation.get_status_display().lower()},
                     messages.WARNING,
                 )
                 continue
             conversation_close(conversation_id=conversation.pk, reason=reason)
-            self.log_change(request, conversation, f"Closed: {reason}")
-            self.message_user(request, f"Conversation {conversation.pk} closed: {reason}.", messages.SUCCESS)
+            self.log_change(request, conversation, _("Closed: %(reason)s") % {"reason": reason})
+            self.message_user(
+                request,
+                _("Conversation %(id)s closed: %(reason)s.") % {"id": conversation.pk, "reason": reason},
+                messages.SUCCESS,
+            )
 
     def _close_page(self, request, conversations: list[Conversation], form: CloseForm, *, cancel_url: str):
         context = {
             **self.admin_site.each_context(request),
-            "title": "Close conversations" if len(conversations) > 1 else "Close conversation",
+            "title": _("Close conversations") if len(conversations) > 1 else _("Close conversation"),
             "opts": self.opts,
             "conversations": conversations,
             "form": form,
@@ -221,11 +251,11 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
 
 class OpsViewFilter(admin.SimpleListFilter):
-    title = "ops view"
+    title = gettext_lazy("ops view")
     parameter_name = "ops"
 
     def lookups(self, request, model_admin):
-        return [("failed", "Failed sends"), ("stuck", "Stuck work")]
+        return [("failed", _("Failed sends")), ("stuck", _("Stuck work"))]
 
     def queryset(self, request, queryset):
         if self.value() == "failed":
@@ -252,23 +282,37 @@ class MessageAdmin(ReadOnlyAdmin):
     ]
     # Each ops view shows the columns its decision needs, and no others.
     ops_list_display = {
-        "failed": ["id", "customer", "purpose", "error_code", "error_summary", "attempts", "failed_at",
+        "failed": ["id", "customer", "purpose", "error_code", "retry_help", "attempts", "failed_at",
                    "conversation_link"],
         "stuck": ["id", "customer", "direction", "purpose", "status", "created_at", "attempts",
                   "conversation_link"],
     }  # fmt: skip
     list_filter = [OpsViewFilter, "status", "direction", "purpose", "error_code"]
     search_fields = ["whatsapp_message_id", "wa_id", "conversation__customer__phone"]
-    search_help_text = "WhatsApp message id (wamid), WhatsApp id or customer phone."
+    search_help_text = gettext_lazy("WhatsApp message id (wamid), WhatsApp id or customer phone.")
     list_select_related = ["conversation__customer"]
-    actions = ["retry_sends", "redrive_stuck"]
+    # People look here for what just happened.
+    ordering = ["-created_at", "-id"]
+    actions = ["retry_sends", "dismiss_failed", "redrive_stuck"]
     fieldsets = [
         (None, {"fields": ["conversation", "direction", "kind", "purpose", "text", "status"]}),
-        ("Failure", {"fields": ["error_code", "error_detail", "attempts", "possible_duplicate"]}),
-        ("Interpretation", {"fields": ["intent", "sentiment", "tokens_used"]}),
+        (
+            gettext_lazy("Failure"),
+            {
+                "fields": [
+                    "error_code",
+                    "error_detail",
+                    "retry_help",
+                    "attempts",
+                    "possible_duplicate",
+                    "dismissed_at",
+                ]
+            },
+        ),
+        (gettext_lazy("Interpretation"), {"fields": ["intent", "sentiment", "tokens_used"]}),
         ("WhatsApp", {"fields": ["wa_id", "whatsapp_message_id", "metadata_pretty"]}),
         (
-            "Times",
+            gettext_lazy("Times"),
             {
                 "fields": [
                     "created_at",
@@ -284,7 +328,7 @@ class MessageAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-    readonly_fields = ["metadata_pretty"]
+    readonly_fields = ["metadata_pretty", "retry_help"]
 
     def get_list_display(self, request):
         return self.ops_list_display.get(request.GET.get(OpsViewFilter.parameter_name), self.list_display)
@@ -295,23 +339,60 @@ class MessageAdmin(ReadOnlyAdmin):
     def has_redrive_work_permission(self, request) -> bool:
         return request.user.has_perm("messaging.redrive_work")
 
-    @admin.display(description="conversation", ordering="conversation")
+    @admin.display(description=gettext_lazy("conversation"), ordering="conversation")
     def conversation_link(self, obj: Message) -> str:
         return admin_link(obj.conversation, f"#{obj.conversation_id}") if obj.conversation_id else "—"
 
-    @admin.display(description="customer")
+    @admin.display(description=gettext_lazy("customer"))
     def customer(self, obj: Message) -> str:
-        return str(obj.conversation.customer) if obj.conversation_id else f"unknown ({obj.wa_id})"
+        if obj.conversation_id:
+            return str(obj.conversation.customer)
+        return _("unknown (%(wa_id)s)") % {"wa_id": obj.wa_id}
 
-    @admin.display(description="Meta's detail")
-    def error_summary(self, obj: Message) -> str:
-        return Truncator(obj.error_detail).chars(80)
+    @admin.display(description=gettext_lazy("can a retry help?"))
+    def retry_help(self, obj: Message) -> str:
+        if obj.status != Message.Status.FAILED:
+            return "—"
+        advice = retry_advice(obj)
+        detail = Truncator(obj.error_detail).chars(120)
+        return format_html(
+            '<span class="sara-advice sara-advice-{}"><strong>{}</strong> {}</span>{}',
+            "yes" if advice.helps else "no",
+            _("Yes.") if advice.helps else _("No."),
+            advice.why,
+            format_html('<br><span class="sara-quiet">{}: {}</span>', _("Meta's detail"), detail)
+            if detail and obj.error_code != "window_closed"
+            else "",
+        )
 
-    @admin.display(description="metadata")
+    @admin.display(description=gettext_lazy("metadata"))
     def metadata_pretty(self, obj: Message) -> str:
         return pretty_json(obj.metadata)
 
-    @admin.action(description="Retry selected sends", permissions=["retry_send"])
+    @admin.action(description=gettext_lazy("Dismiss selected failed sends"), permissions=["retry_send"])
+    def dismiss_failed(self, request, queryset):
+        ids = failed_sends_dismiss(message_ids=queryset.values_list("pk", flat=True), now=timezone.now())
+        for message in Message.objects.filter(pk__in=ids):
+            self.log_change(
+                request, message, _("Dismissed from the failed sends: nothing more is to be done.")
+            )
+        if ids:
+            self.message_user(
+                request,
+                _("Dismissed %(count)s failed send(s): they leave the list and stay failed in the history.")
+                % {"count": len(ids)},
+                messages.SUCCESS,
+            )
+        skipped = sorted(set(queryset.values_list("pk", flat=True)) - set(ids))
+        if skipped:
+            self.message_user(
+                request,
+                _("Left alone (not a failed send, or dismissed before): %(ids)s.")
+                % {"ids": ", ".join(map(str, skipped))},
+                messages.WARNING,
+            )
+
+    @admin.action(description=gettext_lazy("Retry selected sends"), permissions=["retry_send"])
     def retry_sends(self, request, queryset):
         for message in queryset.select_related("conversation__customer").order_by("pk"):
             try:
@@ -323,29 +404,34 @@ class MessageAdmin(ReadOnlyAdmin):
             message.refresh_from_db()
             level, report = retry_report(message, outcome)
             self.message_user(
-                request, f"Message {message.pk} to {message.conversation.customer}: {report}", level
+                request,
+                _("Message %(id)s to %(customer)s: %(report)s")
+                % {"id": message.pk, "customer": message.conversation.customer, "report": report},
+                level,
             )
-            self.log_change(request, message, f"Retried send: {report}")
+            self.log_change(request, message, _("Retried send: %(report)s") % {"report": report})
 
-    @admin.action(description="Re-drive selected stuck work", permissions=["redrive_work"])
+    @admin.action(description=gettext_lazy("Re-drive selected stuck work"), permissions=["redrive_work"])
     def redrive_stuck(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
         result = stuck_messages_redrive(message_ids=ids, now=timezone.now())
-        redriven = {pk: "processing" for pk in result.inbound} | {pk: "sending" for pk in result.outbound}
+        redriven = {pk: _("Re-driven by hand: queued for processing.") for pk in result.inbound} | {
+            pk: _("Re-driven by hand: queued for sending.") for pk in result.outbound
+        }
         for message in Message.objects.filter(pk__in=redriven):
-            self.log_change(request, message, f"Re-driven by hand: queued for {redriven[message.pk]}.")
+            self.log_change(request, message, redriven[message.pk])
         if redriven:
             self.message_user(
                 request,
-                f"Queued again: {len(result.inbound)} inbound message(s) for processing, "
-                f"{len(result.outbound)} send(s).",
+                _("Queued again: %(inbound)s inbound message(s) for processing, %(outbound)s send(s).")
+                % {"inbound": len(result.inbound), "outbound": len(result.outbound)},
                 messages.SUCCESS,
             )
         if result.not_stuck:
             self.message_user(
                 request,
-                f"Not stuck, left alone: {', '.join(map(str, result.not_stuck))} "
-                "(already processed or sent, or not yet overdue).",
+                _("Not stuck, left alone: %(ids)s (already processed or sent, or not yet overdue).")
+                % {"ids": ", ".join(map(str, result.not_stuck))},
                 messages.WARNING,
             )
 
@@ -353,36 +439,46 @@ class MessageAdmin(ReadOnlyAdmin):
 def retry_report(message: Message, outcome: SendOutcome | None) -> tuple[int, str]:
     """What a retry did, in the words ops need: the outcome, and the gate's or Meta's reason."""
     if outcome is None:
-        return messages.WARNING, "still pending: WhatsApp's rate limit is busy, the sweep will send it."
+        return messages.WARNING, _("still pending: WhatsApp's rate limit is busy, the sweep will send it.")
     if outcome == SendOutcome.SENT:
-        return messages.SUCCESS, f"sent ({message.whatsapp_message_id})."
+        return messages.SUCCESS, _("sent (%(wamid)s).") % {"wamid": message.whatsapp_message_id}
     if outcome == SendOutcome.DEFERRED:
         until = timezone.localtime(message.send_after)
-        return messages.WARNING, f"waiting for quiet hours to end; it goes out at {until:%d/%m %H:%M}."
+        return messages.WARNING, _("waiting for quiet hours to end; it goes out at %(until)s.") % {
+            "until": f"{until:%d/%m %H:%M}"
+        }
     if outcome == SendOutcome.BLOCKED:
+        # The gate's own refusals are explained in the reader's language; Meta's words stay as sent.
+        detail = retry_advice(message).why
         return (
             messages.WARNING,
-            f"not sent, blocked by the send-time check: {message.error_code} — {message.error_detail}",
+            _("not sent, blocked by the send-time check: %(code)s — %(detail)s")
+            % {"code": message.error_code, "detail": detail},
         )
     if outcome == SendOutcome.FAILED:
-        return messages.ERROR, f"failed again: {message.error_code} — {message.error_detail}"
+        return messages.ERROR, _("failed again: %(code)s — %(detail)s") % {
+            "code": message.error_code,
+            "detail": message.error_detail,
+        }
     if message.whatsapp_message_id:
         return (
             messages.WARNING,
-            "not retried: Meta already accepted it once, and a message is never sent twice.",
+            _("not retried: Meta already accepted it once, and a message is never sent twice."),
         )
-    return messages.WARNING, f"not retried: it is {message.status}, not a failed send."
+    return messages.WARNING, _("not retried: it is %(status)s, not a failed send.") % {
+        "status": message.get_status_display().lower()
+    }
 
 
 # --- Webhook audit --------------------------------------------------------------------------
 
 
 class StuckEventFilter(admin.SimpleListFilter):
-    title = "ops view"
+    title = gettext_lazy("ops view")
     parameter_name = "ops"
 
     def lookups(self, request, model_admin):
-        return [("stuck", "Stuck Meta batches")]
+        return [("stuck", _("Stuck Meta batches"))]
 
     def queryset(self, request, queryset):
         if self.value() == "stuck":
@@ -402,25 +498,31 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def has_redrive_work_permission(self, request) -> bool:
         return request.user.has_perm("messaging.redrive_work")
 
-    @admin.display(description="error")
+    @admin.display(description=gettext_lazy("error"))
     def error_summary(self, obj: WebhookEvent) -> str:
         return Truncator(obj.error).chars(80)
 
-    @admin.display(description="payload")
+    @admin.display(description=gettext_lazy("payload"))
     def payload_pretty(self, obj: WebhookEvent) -> str:
         return pretty_json(obj.payload)
 
-    @admin.action(description="Re-drive selected stuck Meta batches", permissions=["redrive_work"])
+    @admin.action(
+        description=gettext_lazy("Re-drive selected stuck Meta batches"), permissions=["redrive_work"]
+    )
     def redrive_stuck(self, request, queryset):
         result = stuck_events_redrive(event_ids=queryset.values_list("pk", flat=True), now=timezone.now())
         for event in WebhookEvent.objects.filter(pk__in=result.events):
-            self.log_change(request, event, "Re-driven by hand: queued for fan-out.")
+            self.log_change(request, event, _("Re-driven by hand: queued for fan-out."))
         if result.events:
-            self.message_user(request, f"Queued again: {len(result.events)} batch(es).", messages.SUCCESS)
+            self.message_user(
+                request,
+                _("Queued again: %(count)s batch(es).") % {"count": len(result.events)},
+                messages.SUCCESS,
+            )
         if result.not_stuck:
             self.message_user(
                 request,
-                f"Not stuck, left alone: {', '.join(map(str, result.not_stuck))}.",
+                _("Not stuck, left alone: %(ids)s.") % {"ids": ", ".join(map(str, result.not_stuck))},
                 messages.WARNING,
             )
 
@@ -429,6 +531,17 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 class StatusUpdateAdmin(ReadOnlyAdmin):
     list_display = ["whatsapp_message_id", "status", "timestamp", "created_at"]
     search_fields = ["whatsapp_message_id"]
+
+
+def template_text(message: Message) -> str:
+    """The body the customer read for a template message: the approved text with its parameters."""
+    template = message.metadata.get("template") or {}
+    body = settings.WHATSAPP_TEMPLATE_BODIES.get(template.get("name", ""))
+    if message.kind != Message.Kind.TEMPLATE or not body:
+        return ""
+    for number, value in enumerate(template.get("parameters", []), start=1):
+        body = body.replace(f"{{{{{number}}}}}", str(value))
+    return body
 
 
 def pretty_json(data: object) -> str:

@@ -1,9 +1,10 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class MessagingConfig(AppConfig):
     name = "messaging"
-    verbose_name = "Messaging"
+    verbose_name = _("Messaging")
 
     def ready(self) -> None:
         from core import metrics

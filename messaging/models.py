@@ -5,63 +5,82 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from recovery.models import Abandonment, Customer
 
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
-        AWAITING_RESPONSE = "awaiting_response"
-        ACTIVE = "active"
-        CLOSED = "closed"
-        ERROR = "error"
+        AWAITING_RESPONSE = "awaiting_response", _("Awaiting reply")
+        ACTIVE = "active", _("Active")
+        CLOSED = "closed", _("Closed")
+        ERROR = "error", _("Error")
 
     OPEN_STATUSES = (Status.AWAITING_RESPONSE, Status.ACTIVE, Status.ERROR)
 
     class CloseReason(models.TextChoices):
-        CONVERTED = "converted"
-        OPTED_OUT = "opted_out"
-        EXPIRED = "expired"
-        SUPERSEDED = "superseded"
-        MANUAL = "manual"
-        RESOLVED = "resolved"  # a person finished the conversation from the back-office
-        ERASED = "erased"  # the customer's data was erased (LGPD)
+        CONVERTED = "converted", _("Paid")
+        OPTED_OUT = "opted_out", _("Opted out")
+        EXPIRED = "expired", _("Expired")
+        SUPERSEDED = "superseded", _("Replaced by a newer cart")
+        MANUAL = "manual", _("Closed by hand")
+        # A person finished the conversation from the back-office.
+        RESOLVED = "resolved", _("Resolved by a person")
+        ERASED = "erased", _("Personal data erased")  # the customer's data was erased (LGPD)
 
     class HandoffReason(models.TextChoices):
         """Why a conversation waits for a person (SPEC §8)."""
 
-        EXCHANGE_LIMIT = "exchange_limit"
-        ASKED_FOR_PERSON = "human"
-        PAYMENT_MISMATCH = "payment_mismatch"
-        MANUAL = "manual"
+        EXCHANGE_LIMIT = "exchange_limit", _("Exchange limit reached")
+        ASKED_FOR_PERSON = "human", _("Asked for a person")
+        PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
+        MANUAL = "manual", _("Flagged by hand")
 
-    abandonment = models.OneToOneField(Abandonment, on_delete=models.PROTECT, related_name="conversation")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="conversations")
-    status = models.CharField(max_length=20, choices=Status, default=Status.AWAITING_RESPONSE)
-    close_reason = models.CharField(max_length=200, blank=True)
-    message_count = models.PositiveIntegerField(default=0)
-    exchanges = models.PositiveSmallIntegerField(default=0)
-    needs_human = models.BooleanField(default=False, help_text="Waiting for a person; Sara stays silent.")
-    handoff_reason = models.CharField(max_length=20, choices=HandoffReason, blank=True)
+    abandonment = models.OneToOneField(
+        Abandonment, on_delete=models.PROTECT, related_name="conversation", verbose_name=_("cart")
+    )
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("customer")
+    )
+    status = models.CharField(
+        max_length=20, choices=Status, default=Status.AWAITING_RESPONSE, verbose_name=_("status")
+    )
+    close_reason = models.CharField(max_length=200, blank=True, verbose_name=_("close reason"))
+    message_count = models.PositiveIntegerField(default=0, verbose_name=_("messages"))
+    exchanges = models.PositiveSmallIntegerField(default=0, verbose_name=_("exchanges"))
+    needs_human = models.BooleanField(
+        default=False,
+        help_text=_("Waiting for a person; Sara stays silent."),
+        verbose_name=_("waiting for a person"),
+    )
+    handoff_reason = models.CharField(
+        max_length=20, choices=HandoffReason, blank=True, verbose_name=_("hand-off reason")
+    )
     # When the conversation started waiting for a person: the inbox orders by this wait.
-    handoff_at = models.DateTimeField(null=True, blank=True)
+    handoff_at = models.DateTimeField(null=True, blank=True, verbose_name=_("waiting since"))
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="assigned_conversations",
+        verbose_name=_("assigned to"),
     )
-    assigned_at = models.DateTimeField(null=True, blank=True)
-    last_message_at = models.DateTimeField(null=True, blank=True)
-    last_user_message_at = models.DateTimeField(null=True, blank=True)
-    followup_sent = models.BooleanField(default=False)
-    closed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    assigned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("assigned at"))
+    last_message_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last message at"))
+    last_user_message_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("customer last wrote at")
+    )
+    followup_sent = models.BooleanField(default=False, verbose_name=_("follow-up sent"))
+    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         indexes = [
             models.Index(fields=["customer", "status"], name="conversation_customer_status"),
             # Behind sweep_windows: only conversations still open are ever due.
@@ -90,64 +109,73 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     class Direction(models.TextChoices):
-        IN = "in"
-        OUT = "out"
+        IN = "in", _("Received")
+        OUT = "out", _("Sent")
 
     class Kind(models.TextChoices):
-        TEXT = "text"
-        TEMPLATE = "template"
-        BUTTON = "button"
-        INTERACTIVE = "interactive"
-        IMAGE = "image"
-        AUDIO = "audio"
-        VIDEO = "video"
-        DOCUMENT = "document"
-        STICKER = "sticker"
-        LOCATION = "location"
-        CONTACTS = "contacts"
-        REACTION = "reaction"
-        UNSUPPORTED = "unsupported"
+        TEXT = "text", _("Text")
+        TEMPLATE = "template", _("Template")
+        BUTTON = "button", _("Button")
+        INTERACTIVE = "interactive", _("Interactive")
+        IMAGE = "image", _("Image")
+        AUDIO = "audio", _("Audio")
+        VIDEO = "video", _("Video")
+        DOCUMENT = "document", _("Document")
+        STICKER = "sticker", _("Sticker")
+        LOCATION = "location", _("Location")
+        CONTACTS = "contacts", _("Contacts")
+        REACTION = "reaction", _("Reaction")
+        UNSUPPORTED = "unsupported", _("Unsupported")
 
     # Inbound kinds that carry words Sara can read.
     TEXT_KINDS = (Kind.TEXT, Kind.BUTTON, Kind.INTERACTIVE)
 
     class Status(models.TextChoices):
-        RECEIVED = "received"
-        PROCESSED = "processed"
-        PENDING = "pending"
-        SENT = "sent"
-        DELIVERED = "delivered"
-        READ = "read"
-        FAILED = "failed"
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        PENDING = "pending", _("Pending")
+        SENT = "sent", _("Sent")
+        DELIVERED = "delivered", _("Delivered")
+        READ = "read", _("Read")
+        FAILED = "failed", _("Failed")
 
     class Purpose(models.TextChoices):
         """Why Sara sends an outbound message; decides which send-time rules apply."""
 
-        FIRST_CONTACT = "first_contact"
-        FOLLOWUP = "followup"
-        REPLY = "reply"
-        FAREWELL = "farewell"
-        HANDOFF = "handoff"
-        THANK_YOU = "thank_you"
+        FIRST_CONTACT = "first_contact", _("First contact")
+        FOLLOWUP = "followup", _("Follow-up")
+        REPLY = "reply", _("Reply")
+        FAREWELL = "farewell", _("Farewell")
+        HANDOFF = "handoff", _("Hand-off note")
+        THANK_YOU = "thank_you", _("Thank-you")
 
     PROACTIVE_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP)
 
     conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+        Conversation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("conversation"),
     )
-    direction = models.CharField(max_length=3, choices=Direction)
-    kind = models.CharField(max_length=20, choices=Kind, default=Kind.TEXT)
-    purpose = models.CharField(max_length=20, choices=Purpose, blank=True)
-    wa_id = models.CharField(max_length=20, blank=True, help_text="The customer's WhatsApp id.")
-    text = models.TextField(blank=True)
-    whatsapp_message_id = models.CharField(max_length=200, unique=True, null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status)
-    error_code = models.CharField(max_length=50, blank=True)
-    error_detail = models.TextField(blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    intent = models.CharField(max_length=20, blank=True)
-    sentiment = models.CharField(max_length=10, blank=True)
-    tokens_used = models.PositiveIntegerField(default=0)
+    direction = models.CharField(max_length=3, choices=Direction, verbose_name=_("direction"))
+    kind = models.CharField(max_length=20, choices=Kind, default=Kind.TEXT, verbose_name=_("kind"))
+    purpose = models.CharField(max_length=20, choices=Purpose, blank=True, verbose_name=_("purpose"))
+    wa_id = models.CharField(
+        max_length=20, blank=True, help_text=_("The customer's WhatsApp id."), verbose_name=_("WhatsApp id")
+    )
+    text = models.TextField(blank=True, verbose_name=_("text"))
+    whatsapp_message_id = models.CharField(
+        max_length=200, unique=True, null=True, blank=True, verbose_name=_("WhatsApp message id")
+    )
+    status = models.CharField(max_length=10, choices=Status, verbose_name=_("status"))
+    error_code = models.CharField(max_length=50, blank=True, verbose_name=_("error code"))
+    error_detail = models.TextField(blank=True, verbose_name=_("error detail"))
+    attempts = models.PositiveSmallIntegerField(default=0, verbose_name=_("attempts"))
+    intent = models.CharField(max_length=20, blank=True, verbose_name=_("intent"))
+    sentiment = models.CharField(max_length=10, blank=True, verbose_name=_("sentiment"))
+    tokens_used = models.PositiveIntegerField(default=0, verbose_name=_("tokens used"))
     # Defaults in the database too: inbound messages are stored by a plain INSERT that does
     # not name these columns (messaging.services.inbound).
     # The chat model that spent tokens_used, priced by SARA_MODEL_PRICES_USD.
@@ -158,28 +186,36 @@ class Message(models.Model):
     pricing_category = models.CharField(max_length=40, blank=True, default="", db_default="")
     pricing_model = models.CharField(max_length=10, blank=True, default="", db_default="")
     pricing_type = models.CharField(max_length=40, blank=True, default="", db_default="")
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, verbose_name=_("metadata"))
     # Quiet hours defer a proactive send to this moment instead of dropping it.
-    send_after = models.DateTimeField(null=True, blank=True)
+    send_after = models.DateTimeField(null=True, blank=True, verbose_name=_("send after"))
     # Set when a worker takes the send; a claim older than the lease is an unknown outcome.
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("claimed at"))
     possible_duplicate = models.BooleanField(
-        default=False, help_text="Re-sent after a send whose outcome was unknown."
+        default=False,
+        help_text=_(
+            "Re-sent after a send whose outcome was unknown: the customer may have received it twice."
+        ),
+        verbose_name=_("possibly sent twice"),
     )
-    whatsapp_timestamp = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    read_at = models.DateTimeField(null=True, blank=True)
-    failed_at = models.DateTimeField(null=True, blank=True)
-    processed_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    whatsapp_timestamp = models.DateTimeField(null=True, blank=True, verbose_name=_("WhatsApp timestamp"))
+    sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
+    read_at = models.DateTimeField(null=True, blank=True, verbose_name=_("read at"))
+    failed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("failed at"))
+    # Ops looked at a failed send and decided nothing more is to be done: it leaves their list.
+    dismissed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("dismissed at"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         # Ops-only admin actions; support staff can read messages but not trigger sends.
         permissions = [
-            ("retry_send", "Can retry failed sends"),
-            ("redrive_work", "Can re-drive stuck work"),
+            ("retry_send", _("Can retry failed sends")),
+            ("redrive_work", _("Can re-drive stuck work")),
         ]
         indexes = [
             models.Index(fields=["conversation", "created_at"], name="message_conversation_created"),
@@ -208,14 +244,18 @@ class Message(models.Model):
 class StatusUpdate(models.Model):
     """A Meta status for a wamid Sara has not stored yet; applied when the wamid appears."""
 
-    whatsapp_message_id = models.CharField(max_length=200, db_index=True)
-    status = models.CharField(max_length=10)
-    timestamp = models.DateTimeField(null=True, blank=True)
-    errors = models.JSONField(default=list, blank=True)
+    whatsapp_message_id = models.CharField(
+        max_length=200, db_index=True, verbose_name=_("WhatsApp message id")
+    )
+    status = models.CharField(max_length=10, verbose_name=_("status"))
+    timestamp = models.DateTimeField(null=True, blank=True, verbose_name=_("timestamp"))
+    errors = models.JSONField(default=list, blank=True, verbose_name=_("errors"))
     pricing = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("early status update")
+        verbose_name_plural = _("early status updates")
         constraints = [
             models.UniqueConstraint(
                 fields=["whatsapp_message_id", "status"], name="statusupdate_unique_per_status"
@@ -227,25 +267,29 @@ class StatusUpdate(models.Model):
 
 class WebhookEvent(models.Model):
     class Type(models.TextChoices):
-        ABANDONMENT = "abandonment"
-        WHATSAPP = "whatsapp"
-        PAYMENT = "payment"
-        SOURCE = "source"
+        ABANDONMENT = "abandonment", _("Abandonment")
+        WHATSAPP = "whatsapp", _("WhatsApp")
+        PAYMENT = "payment", _("Payment")
+        SOURCE = "source", _("Checkout platform")
 
-    type = models.CharField(max_length=20, choices=Type)
-    external_id = models.CharField(max_length=200, null=True, blank=True)
+    type = models.CharField(max_length=20, choices=Type, verbose_name=_("type"))
+    external_id = models.CharField(max_length=200, null=True, blank=True, verbose_name=_("external id"))
     # The abandonment a payment names: a payment that arrives first is found by it later.
-    reference = models.CharField(max_length=200, blank=True, db_index=True)
-    payload = models.JSONField(default=dict, blank=True)
-    processed = models.BooleanField(default=False)
-    error = models.TextField(blank=True)
+    reference = models.CharField(max_length=200, blank=True, db_index=True, verbose_name=_("reference"))
+    payload = models.JSONField(default=dict, blank=True, verbose_name=_("payload"))
+    processed = models.BooleanField(default=False, verbose_name=_("processed"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
     # What a platform's event did (SPEC §11): opened, converted, duplicate, skipped...
     # A database default too: the cart path inserts its audit row with plain SQL.
-    outcome = models.CharField(max_length=30, blank=True, default="", db_default="")
-    created_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(
+        max_length=30, blank=True, default="", db_default="", verbose_name=_("outcome")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
         constraints = [
             models.UniqueConstraint(
                 fields=["type", "external_id"],

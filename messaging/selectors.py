@@ -43,7 +43,10 @@ def whatsapp_events_unprocessed(*, now: datetime) -> QuerySet[WebhookEvent]:
 
 
 def failed_sends() -> QuerySet[Message]:
-    return Message.objects.filter(direction=Message.Direction.OUT, status=Message.Status.FAILED)
+    """Failed sends ops still have to look at: a dismissed one has been decided on."""
+    return Message.objects.filter(
+        direction=Message.Direction.OUT, status=Message.Status.FAILED, dismissed_at__isnull=True
+    )
 
 
 def payment_mismatches() -> QuerySet[Conversation]:

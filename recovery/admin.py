@@ -8,12 +8,18 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponse
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from compliance.lgpd import customer_export
+from compliance.lgpd import PhoneCheck, customer_export, is_erased, phone_check, phone_digest
 from core.text import brl
 from messaging.models import Conversation
 from recovery.lifecycle import customer_erase, optout_register
@@ -36,9 +42,12 @@ def phone_lookup(field: str, term: str) -> Q | None:
     if not _PHONE_LIKE.match(term) or len(digits) < MIN_PHONE_DIGITS:
         return None
     try:
-        return Q(**{field: normalize_phone(term)})
+        phone = normalize_phone(term)
     except InvalidPhone:
         return Q(**{f"{field}__contains": digits})
+    # An erased person's row carries the keyed digest of their phone, never the phone: the
+    # whole number typed still finds it, so support sees the erasure (and the opt-out it keeps).
+    return Q(**{field: phone}) | Q(**{field: phone_digest(phone)})
 
 
 class PhoneSearchMixin:
@@ -59,6 +68,70 @@ def admin_link(obj, label: str | None = None) -> str:
         return "—"
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+# Opt-out reasons as stored (the channel the wish came through) → what support reads.
+OPT_OUT_REASONS = {
+    "keyword": gettext_lazy("a keyword in their message"),
+    "ai": gettext_lazy("their message, as the AI read it"),
+    "support": gettext_lazy("support, at their request"),
+}
+
+
+def opt_out_reason_label(code: str) -> str:
+    return str(OPT_OUT_REASONS.get(code, code)) if code else "—"
+
+
+def local_time(value) -> str:
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
+
+
+# --- Irreversible actions: a confirmation page and a reason first ------------------------------
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+    )
+
+
+def confirm_page(
+    modeladmin: admin.ModelAdmin,
+    request,
+    *,
+    objects: list,
+    form: ReasonForm,
+    action: str,
+    title: str,
+    warning: str,
+    reason_help: str,
+    confirm_label: str,
+) -> TemplateResponse:
+    """The page an irreversible list action shows before it runs: what it does, to whom, and why."""
+    form.fields["reason"].help_text = reason_help
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.opts,
+        "objects": objects,
+        "form": form,
+        "action": action,
+        "warning": warning,
+        "confirm_label": confirm_label,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        "cancel_url": reverse(f"admin:{modeladmin.opts.app_label}_{modeladmin.opts.model_name}_changelist"),
+    }
+    return TemplateResponse(request, "admin/sara/confirm_action.html", context)
+
+
+def confirmed_reason(request) -> tuple[ReasonForm, str | None]:
+    """The reason posted from the confirmation page; None until one was given."""
+    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        return form, form.cleaned_data["reason"]
+    return form, None
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -82,73 +155,255 @@ class AbandonmentInline(ReadOnlyInline):
 
 class ConversationInline(ReadOnlyInline):
     model = Conversation
-    fields = ["status", "close_reason", "needs_human", "exchanges", "message_count", "last_message_at"]
+    fields = ["status", "close_reason_label", "needs_human", "exchanges", "message_count", "last_message_at"]
     readonly_fields = fields
     ordering = ["-created_at"]
+
+    @admin.display(description=gettext_lazy("close reason"))
+    def close_reason_label(self, obj: Conversation) -> str:
+        return close_reason_label(obj.close_reason)
+
+
+def close_reason_label(code: str) -> str:
+    """A close reason as people read it: the known codes translated, a typed reason as typed."""
+    if not code:
+        return "—"
+    if code in Conversation.CloseReason.values:
+        return str(Conversation.CloseReason(code).label)
+    return code
+
+
+class PhoneCheckForm(forms.Form):
+    phone = forms.CharField(
+        label=gettext_lazy("Phone number"),
+        max_length=40,
+        help_text=gettext_lazy("In any format: +55 48 99932-7881, (48) 9932-7881…"),
+    )
 
 
 @admin.register(Customer)
 class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_display = [
-        "phone",
+        "phone_display",
         "name",
         "opted_out",
-        "opted_out_reason",
+        "opt_out_reason_display",
         "opted_out_at",
         "abandonment_count",
         "created_at",
     ]
     list_filter = ["opted_out", "opted_out_reason"]
     search_fields = ["phone", "name"]
-    search_help_text = "Name, or phone in any format: +55 48 99932-7881, (48) 9932-7881, 48999327881…"
-    fields = ["phone", "name", "opted_out", "opted_out_reason", "opted_out_at", "created_at", "updated_at"]
-    # Opting out goes through the action: it also closes open conversations and stops sends.
-    readonly_fields = ["phone", "opted_out", "opted_out_reason", "opted_out_at", "created_at", "updated_at"]
+    search_help_text = gettext_lazy(
+        "Name, or phone in any format: +55 48 99932-7881, (48) 9932-7881, 48999327881…"
+    )
+    fields = [
+        "phone_display",
+        "name",
+        "opted_out",
+        "opt_out_reason_display",
+        "opt_out_note",
+        "opted_out_at",
+        "erased_at",
+        "erasure_reason",
+        "created_at",
+        "updated_at",
+    ]
+    # Opting out and erasing go through their actions: they close conversations and stop sends.
+    readonly_fields = [
+        "phone_display",
+        "opted_out",
+        "opt_out_reason_display",
+        "opt_out_note",
+        "opted_out_at",
+        "erased_at",
+        "erasure_reason",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [AbandonmentInline, ConversationInline]
     actions = ["opt_out", "export_personal_data", "erase_personal_data"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(abandonment_total=Count("abandonments"))
 
-    @admin.display(description="abandonments", ordering="abandonment_total")
+    def get_urls(self):
+        check = path(
+            "check-phone/",
+            self.admin_site.admin_view(self.check_phone_view),
+            name="recovery_customer_check_phone",
+        )
+        return [check, *super().get_urls()]
+
+    def get_readonly_fields(self, request, obj=None):
+        # An erased person has no name left to edit.
+        if obj is not None and is_erased(obj):
+            return [*self.readonly_fields, "name"]
+        return self.readonly_fields
+
+    @admin.display(description=gettext_lazy("abandonments"), ordering="abandonment_total")
     def abandonment_count(self, obj: Customer) -> int:
         return obj.abandonment_total
+
+    @admin.display(description=gettext_lazy("phone"), ordering="phone")
+    def phone_display(self, obj: Customer) -> str:
+        if is_erased(obj):
+            when = (
+                formats.date_format(timezone.localtime(obj.erased_at), "SHORT_DATE_FORMAT")
+                if obj.erased_at
+                else ""
+            )
+            return format_html(
+                '<span class="sara-erased" title="{}">{}</span>',
+                _("Only a keyed digest of the phone is kept: the number itself is gone."),
+                _("Personal data erased %(date)s") % {"date": when} if when else _("Personal data erased"),
+            )
+        return obj.phone
+
+    @admin.display(description=gettext_lazy("opt-out reason"), ordering="opted_out_reason")
+    def opt_out_reason_display(self, obj: Customer) -> str:
+        return opt_out_reason_label(obj.opted_out_reason)
 
     def has_add_permission(self, request) -> bool:
         # Customers arrive with their first abandonment (or their first opt-out message).
         return False
 
-    @admin.action(description="Opt out selected customers (at their request)", permissions=["change"])
+    @admin.action(
+        description=gettext_lazy("Opt out selected customers (at their request)…"), permissions=["change"]
+    )
     def opt_out(self, request, queryset):
-        for customer in queryset:
-            if customer.opted_out:
-                self.message_user(request, f"{customer} was already opted out.", messages.WARNING)
-                continue
-            optout_register(phone=customer.phone, reason="support")
-            self.log_change(request, customer, "Opted out by support at the customer's request.")
-            self.message_user(
-                request, f"{customer} opted out: open conversations closed, nothing more is sent."
+        form, reason = confirmed_reason(request)
+        customers = list(queryset)
+        if reason is None:
+            return confirm_page(
+                self,
+                request,
+                objects=customers,
+                form=form,
+                action="opt_out",
+                title=_("Opt out customers"),
+                warning=_(
+                    "Sara will never write to these people again: their open conversations close "
+                    "and their carts are no longer chased. This cannot be undone from the back-office."
+                ),
+                reason_help=_("How the person asked, e.g. “asked by e-mail on 30/11, ticket 4521”."),
+                confirm_label=_("Yes, opt them out"),
             )
+        for customer in customers:
+            if customer.opted_out:
+                self.message_user(
+                    request,
+                    _("%(customer)s was already opted out.") % {"customer": customer},
+                    messages.WARNING,
+                )
+                continue
+            customer = optout_register(phone=customer.phone, reason="support", note=reason)
+            self.log_change(
+                request,
+                customer,
+                _("Opted out at the customer's request. Reason: %(reason)s") % {"reason": reason},
+            )
+            self.message_user(
+                request,
+                _("%(customer)s opted out: open conversations closed, nothing more is sent.")
+                % {"customer": customer},
+                messages.SUCCESS,
+            )
+        return None
 
-    @admin.action(description="Export personal data (LGPD, JSON)", permissions=["view"])
+    @admin.action(description=gettext_lazy("Export personal data (LGPD, JSON)"), permissions=["view"])
     def export_personal_data(self, request, queryset):
         exports = [customer_export(customer=customer) for customer in queryset]
         for customer in queryset:
-            self.log_change(request, customer, "Personal data exported (LGPD).")
+            self.log_change(request, customer, _("Personal data exported (LGPD)."))
         response = HttpResponse(
             json.dumps(exports, ensure_ascii=False, indent=2), content_type="application/json; charset=utf-8"
         )
         response["Content-Disposition"] = 'attachment; filename="sara-personal-data.json"'
         return response
 
-    @admin.action(description="Erase personal data (LGPD): phone, name and texts", permissions=["delete"])
+    @admin.action(
+        description=gettext_lazy("Erase personal data (LGPD): phone, name and texts…"), permissions=["delete"]
+    )
     def erase_personal_data(self, request, queryset):
-        for customer in queryset:
+        form, reason = confirmed_reason(request)
+        customers = list(queryset)
+        if reason is None:
+            return confirm_page(
+                self,
+                request,
+                objects=customers,
+                form=form,
+                action="erase_personal_data",
+                title=_("Erase personal data"),
+                warning=_(
+                    "The phone, the name and every message text of these people are erased for good. "
+                    "The figures stay, and so does an opt-out: an opted-out number stays blocked."
+                ),
+                reason_help=_(
+                    "The data subject's request, e.g. “LGPD request by e-mail on 30/11, ticket 4521”."
+                ),
+                confirm_label=_("Yes, erase their personal data"),
+            )
+        for customer in customers:
             label = str(customer)
-            customer = customer_erase(customer=customer)
-            self.log_change(request, customer, "Personal data erased (LGPD).")
-            kept = " Their opt-out is kept." if customer.opted_out else ""
-            self.message_user(request, f"{label}: phone, name and message texts erased.{kept}")
+            if is_erased(customer):
+                self.message_user(
+                    request, _("%(customer)s was already erased.") % {"customer": label}, messages.WARNING
+                )
+                continue
+            customer = customer_erase(customer=customer, reason=reason)
+            self.log_change(
+                request, customer, _("Personal data erased (LGPD). Reason: %(reason)s") % {"reason": reason}
+            )
+            kept = _(" Their opt-out is kept.") if customer.opted_out else ""
+            self.message_user(
+                request,
+                _("%(customer)s: phone, name and message texts erased.") % {"customer": label} + kept,
+                messages.SUCCESS,
+            )
+        return None
+
+    # "Is this number blocked?": answered from a typed phone, erased records included.
+
+    def check_phone_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PhoneCheckForm(request.POST or None)
+        check: PhoneCheck | None = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                check = phone_check(raw_phone=form.cleaned_data["phone"])
+            except ValueError:
+                form.add_error("phone", _("This is not a phone number Sara can read."))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Is this number blocked?"),
+            "opts": self.opts,
+            "form": form,
+            "check": check,
+            "verdict": phone_verdict(check) if check else None,
+        }
+        return TemplateResponse(request, "admin/recovery/customer/check_phone.html", context)
+
+
+def phone_verdict(check: PhoneCheck) -> str:
+    """The answer support reads out, in one sentence."""
+    customer = check.customer
+    if customer is None:
+        return _("Not blocked: Sara has no record of this number. A new cart from it would be contacted.")
+    if check.blocked:
+        verdict = _("Blocked: this number opted out on %(date)s (%(reason)s); Sara never writes to it.") % {
+            "date": local_time(customer.opted_out_at),
+            "reason": opt_out_reason_label(customer.opted_out_reason),
+        }
+    else:
+        verdict = _("Not blocked: Sara may contact this number about a new cart.")
+    if check.erased:
+        verdict += " " + _("Its personal data was erased on %(date)s.") % {
+            "date": local_time(customer.erased_at)
+        }
+    return verdict
 
 
 class ProductForm(forms.ModelForm):
@@ -162,50 +417,62 @@ class ProductForm(forms.ModelForm):
         link = data.get("discount_link")
         # Sara offers a discount only with both: one without the other is a typo, not a choice.
         if percent > 0 and not link and "discount_link" not in self.errors:
-            self.add_error("discount_link", "A discount needs the link that gives it.")
+            self.add_error("discount_link", _("A discount needs the link that gives it."))
         if link and percent == 0:
-            self.add_error("discount_percent", "Set the percent the discount link gives (1–90).")
+            self.add_error("discount_percent", _("Set the percent the discount link gives (1–90)."))
         return data
 
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
     form = ProductForm
-    list_display = ["product_id", "name", "discount_percent", "has_discount", "active", "updated_at"]
+    list_display = [
+        "product_id",
+        "name",
+        "price_brl",
+        "discount_percent",
+        "has_discount",
+        "active",
+        "updated_at",
+    ]
     list_filter = ["active"]
     search_fields = ["product_id", "name"]
     fieldsets = [
-        (None, {"fields": ["product_id", "name", "description", "active"]}),
-        ("Links", {"fields": ["payment_link", "discount_link", "discount_percent"]}),
-        ("History", {"fields": ["created_at", "updated_at"]}),
+        (None, {"fields": ["product_id", "name", "description", "price", "faq", "active"]}),
+        (gettext_lazy("Links"), {"fields": ["payment_link", "discount_link", "discount_percent"]}),
+        (gettext_lazy("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
     def get_readonly_fields(self, request, obj=None):
         # The checkout names products by product_id: changing it would orphan their carts.
         return ["product_id", "created_at", "updated_at"] if obj else ["created_at", "updated_at"]
 
-    @admin.display(boolean=True, description="discount on")
+    @admin.display(boolean=True, description=gettext_lazy("discount on"))
     def has_discount(self, obj: Product) -> bool:
         return obj.has_discount
+
+    @admin.display(description=gettext_lazy("price"), ordering="price")
+    def price_brl(self, obj: Product) -> str:
+        return brl(obj.price) if obj.price is not None else "—"
 
 
 @admin.register(Abandonment)
 class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
     phone_field = "customer__phone"
+    # What fits at 1280 px; offers and the link paid are on the cart's page.
     list_display = [
         "external_id",
         "customer_link",
         "product",
         "value_brl",
         "status",
-        "discount_offers",
-        "conversion_link",
         "converted_at",
         "conversation_link",
         "created_at",
     ]
     list_filter = ["status", "conversion_link", "created_at"]
     search_fields = ["external_id", "customer__phone", "customer__name", "payment_id"]
+    search_help_text = gettext_lazy("Abandonment id, payment id, customer name or phone.")
     list_select_related = ["customer", "product", "conversation"]
 
     def has_add_permission(self, request) -> bool:
@@ -218,20 +485,20 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.display(description="customer", ordering="customer__name")
+    @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
     def customer_link(self, obj: Abandonment) -> str:
         return admin_link(obj.customer)
 
-    @admin.display(description="value", ordering="value")
+    @admin.display(description=gettext_lazy("value"), ordering="value")
     def value_brl(self, obj: Abandonment) -> str:
         return brl(obj.value)
 
-    @admin.display(description="conversation")
+    @admin.display(description=gettext_lazy("conversation"))
     def conversation_link(self, obj: Abandonment) -> str:
         conversation = getattr(obj, "conversation", None)
-        return (
-            admin_link(conversation, f"#{conversation.pk} ({conversation.status})") if conversation else "—"
-        )
+        if not conversation:
+            return "—"
+        return admin_link(conversation, f"#{conversation.pk} ({conversation.get_status_display()})")
 
 
 from recovery.sources import admin as sources_admin  # noqa: E402, F401 - registers the Sources page

@@ -116,10 +116,11 @@ def conversation_expire(*, conversation_id: int, abandonment_id: int, now: datet
 
 
 @transaction.atomic
-def optout_register(*, phone: str, reason: str) -> Customer:
+def optout_register(*, phone: str, reason: str, note: str = "") -> Customer:
     """Opt a phone out (creating the customer if Sara never met them) and close what is open.
 
     Once registered, nothing but the farewell (queued by the caller) ever goes out (LGPD).
+    `note` is what support typed when opting a person out by hand (how they asked).
     """
     customer, _ = Customer.objects.get_or_create(phone=phone)
     # Locked first, and the time taken after: a send already leaving holds the row (see
@@ -127,7 +128,7 @@ def optout_register(*, phone: str, reason: str) -> Customer:
     Customer.objects.select_for_update().filter(pk=customer.pk).first()
     now = timezone.now()
     Customer.objects.filter(pk=customer.pk, opted_out=False).update(
-        opted_out=True, opted_out_at=now, opted_out_reason=reason[:50]
+        opted_out=True, opted_out_at=now, opted_out_reason=reason[:50], opt_out_note=note
     )
     open_conversations = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
     abandonment_ids = list(open_conversations.values_list("abandonment_id", flat=True))
@@ -252,8 +253,12 @@ def first_contact_delivered(*, conversation_id: int, now: datetime) -> int:
 
 
 @transaction.atomic
-def customer_erase(*, customer: Customer) -> Customer:
-    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept."""
+def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
+    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept.
+
+    The reason (the request's channel and date, a ticket number) stays on the record with the
+    time, so support can tell why a number they search for is an erased record.
+    """
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if is_erased(customer):
         return customer
@@ -277,6 +282,8 @@ def customer_erase(*, customer: Customer) -> Customer:
     conversations_erase(conversation_ids=conversation_ids, now=timezone.now())
     customer.phone = phone_digest(phone)
     customer.name = ""
-    customer.save(update_fields=["phone", "name", "updated_at"])
+    customer.erased_at = timezone.now()
+    customer.erasure_reason = reason
+    customer.save(update_fields=["phone", "name", "erased_at", "erasure_reason", "updated_at"])
     logger.info("customer erased", extra={"customer_id": customer.pk, "opted_out": customer.opted_out})
     return customer

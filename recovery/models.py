@@ -14,42 +14,64 @@ CENT = Decimal("0.01")
 
 
 class Customer(models.Model):
-    phone = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +5548999327881")
-    name = models.CharField(max_length=200, blank=True)
-    opted_out = models.BooleanField(default=False)
-    opted_out_at = models.DateTimeField(null=True, blank=True)
-    opted_out_reason = models.CharField(max_length=50, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    phone = models.CharField(
+        max_length=20, unique=True, help_text=_("E.164, e.g. +5548999327881"), verbose_name=_("phone")
+    )
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
+    opted_out = models.BooleanField(default=False, verbose_name=_("opted out"))
+    opted_out_at = models.DateTimeField(null=True, blank=True, verbose_name=_("opted out at"))
+    opted_out_reason = models.CharField(max_length=50, blank=True, verbose_name=_("opt-out reason"))
+    # What support typed when opting a person out by hand (the reason above is the channel).
+    # db_default: the webhook's plain INSERT of a new customer names only the columns it knows.
+    opt_out_note = models.TextField(blank=True, db_default="", verbose_name=_("opt-out note"))
+    # An erased person keeps this row (phone → keyed digest, name gone) for the figures and
+    # the opt-out; when and why it was erased answer "why can't I find this number?".
+    erased_at = models.DateTimeField(null=True, blank=True, verbose_name=_("personal data erased at"))
+    erasure_reason = models.TextField(blank=True, db_default="", verbose_name=_("erasure reason"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
 
     def __str__(self) -> str:
-        return f"{self.name or 'Customer'} ({mask_phone(self.phone)})"
+        if self.phone.startswith("erased:"):
+            return str(_("Erased customer #%(id)s") % {"id": self.pk})
+        return f"{self.name or _('Customer')} ({mask_phone(self.phone)})"
 
 
 class Product(models.Model):
-    product_id = models.CharField(max_length=100, unique=True)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True, help_text="Context the AI uses to answer questions.")
-    payment_link = models.URLField(max_length=500, blank=True)
-    discount_link = models.URLField(max_length=500, blank=True)
+    product_id = models.CharField(max_length=100, unique=True, verbose_name=_("product id"))
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    description = models.TextField(
+        blank=True, help_text=_("Context the AI uses to answer questions."), verbose_name=_("description")
+    )
+    payment_link = models.URLField(max_length=500, blank=True, verbose_name=_("payment link"))
+    discount_link = models.URLField(max_length=500, blank=True, verbose_name=_("discount link"))
     discount_percent = models.DecimalField(
         max_digits=5,
         decimal_places=2,
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("90"))],
+        verbose_name=_("discount percent"),
     )
     # The product's list price: supplies a cart's value where a platform sends none (SPEC §11).
-    price = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    faq = models.TextField(blank=True, help_text="Questions and answers about this product, for Sara.")
-    active = models.BooleanField(default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    price = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("price")
+    )
+    faq = models.TextField(
+        blank=True, help_text=_("Questions and answers about this product, for Sara."), verbose_name=_("FAQ")
+    )
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(discount_percent__gte=0, discount_percent__lte=90),
@@ -67,51 +89,72 @@ class Product(models.Model):
 
 class Abandonment(models.Model):
     class Status(models.TextChoices):
-        INITIATED = "initiated"
-        ACTIVE = "active"
-        CONVERTED = "converted"
-        DECLINED = "declined"
-        EXPIRED = "expired"
-        SKIPPED = "skipped"
+        INITIATED = "initiated", _("Initiated")
+        ACTIVE = "active", _("In conversation")
+        CONVERTED = "converted", _("Recovered")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
+        SKIPPED = "skipped", _("Skipped")
         # Drawn into the holdout group: never contacted, its payment still recorded (SPEC §13).
-        HELD_OUT = "held_out"
+        HELD_OUT = "held_out", _("Held out")
 
     class ConversionLink(models.TextChoices):
-        ORIGINAL = "original"
-        DISCOUNTED = "discounted"
+        ORIGINAL = "original", _("Original link")
+        DISCOUNTED = "discounted", _("Discount link")
 
-    external_id = models.CharField(max_length=100, unique=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="abandonments")
-    product = models.ForeignKey(
-        Product, null=True, blank=True, on_delete=models.SET_NULL, related_name="abandonments"
+    external_id = models.CharField(max_length=100, unique=True, verbose_name=_("abandonment id"))
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="abandonments", verbose_name=_("customer")
     )
-    external_product_id = models.CharField(max_length=100, blank=True)
-    external_user_id = models.CharField(max_length=100, blank=True)
-    value = models.DecimalField(max_digits=12, decimal_places=2)
-    payment_link = models.URLField(max_length=500)
-    status = models.CharField(max_length=20, choices=Status, default=Status.INITIATED)
-    discount_offers = models.PositiveSmallIntegerField(default=0)
-    payment_id = models.CharField(max_length=100, unique=True, null=True, blank=True)
-    conversion_link = models.CharField(max_length=20, choices=ConversionLink, blank=True)
-    converted_at = models.DateTimeField(null=True, blank=True)
+    product = models.ForeignKey(
+        Product,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="abandonments",
+        verbose_name=_("product"),
+    )
+    external_product_id = models.CharField(
+        max_length=100, blank=True, verbose_name=_("product id in the payload")
+    )
+    external_user_id = models.CharField(max_length=100, blank=True, verbose_name=_("user id in the payload"))
+    value = models.DecimalField(max_digits=12, decimal_places=2, verbose_name=_("value"))
+    payment_link = models.URLField(max_length=500, verbose_name=_("payment link"))
+    status = models.CharField(
+        max_length=20, choices=Status, default=Status.INITIATED, verbose_name=_("status")
+    )
+    discount_offers = models.PositiveSmallIntegerField(default=0, verbose_name=_("discount offers"))
+    payment_id = models.CharField(
+        max_length=100, unique=True, null=True, blank=True, verbose_name=_("payment id")
+    )
+    conversion_link = models.CharField(
+        max_length=20, choices=ConversionLink, blank=True, verbose_name=_("link paid")
+    )
+    converted_at = models.DateTimeField(null=True, blank=True, verbose_name=_("converted at"))
     # What the customer paid, as the payment or the platform reports it.
-    paid_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    paid_amount = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("amount paid")
+    )
     # Why a cart was not chased (status skipped): opted_out, unknown_product...
-    skip_reason = models.CharField(max_length=50, blank=True)
-    abandoned_at = models.DateTimeField(null=True, blank=True)
+    skip_reason = models.CharField(max_length=50, blank=True, verbose_name=_("skip reason"))
+    abandoned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("abandoned at"))
     # Every discount Sara offered this cart, as offered: {"percent", "value", "link", "at"}.
-    quotes = models.JSONField(default=list, blank=True)
+    quotes = models.JSONField(default=list, blank=True, verbose_name=_("discount quotes"))
     # The cart's own holdout draw: the share in force when it was drawn (null: never drawn, e.g.
     # an opted-out customer's cart) and whether it fell in the group Sara leaves alone. Kept on
     # the cart so a later change of SARA_HOLDOUT_PERCENT leaves past comparisons intact. A
     # held-out cart keeps status held_out when it is paid; converted_at and paid_amount say so.
-    holdout_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
-    held_out = models.BooleanField(default=False, db_default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    holdout_percent = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True, verbose_name=_("holdout share (%)")
+    )
+    held_out = models.BooleanField(default=False, db_default=False, verbose_name=_("held out"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("abandoned cart")
+        verbose_name_plural = _("abandoned carts")
         indexes = [models.Index(fields=["status"], name="abandonment_status_idx")]
         constraints = [
             models.CheckConstraint(condition=models.Q(value__gt=0), name="abandonment_value_positive"),

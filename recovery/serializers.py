@@ -6,6 +6,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from recovery.phones import InvalidPhone, normalize_phone
@@ -18,10 +19,10 @@ class MoneyField(serializers.Field):
     """A JSON number or a decimal string → Decimal (never float), at most two decimal places."""
 
     default_error_messages = {
-        "invalid": "Must be a number or a decimal string.",
-        "places": "At most two decimal places.",
-        "positive": "Must be greater than zero.",
-        "too_large": "Too large.",
+        "invalid": _("Must be a number or a decimal string."),
+        "places": _("At most two decimal places."),
+        "positive": _("Must be greater than zero."),
+        "too_large": _("Too large."),
     }
 
     def to_internal_value(self, data: Any) -> Decimal:
@@ -55,7 +56,9 @@ class PhoneField(serializers.CharField):
         try:
             return normalize_phone(text)
         except InvalidPhone as exc:
-            raise serializers.ValidationError(f"Not a valid phone number: {exc}") from exc
+            raise serializers.ValidationError(
+                _("Not a valid phone number: %(reason)s") % {"reason": exc}
+            ) from exc
 
 
 class AbandonmentSerializer(serializers.Serializer):
@@ -80,5 +83,5 @@ class PaymentSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if attrs["status"] == "paid" and "amount" not in attrs:
-            raise serializers.ValidationError({"amount": ["This field is required for a paid status."]})
+            raise serializers.ValidationError({"amount": [_("This field is required for a paid status.")]})
         return attrs

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from core.http import (
@@ -39,7 +40,7 @@ def _signed_payload(request: HttpRequest) -> dict[str, Any]:
 def _validated(serializer_class: type, payload: dict[str, Any]) -> dict[str, Any]:
     serializer = serializer_class(data=payload)
     if not serializer.is_valid():
-        raise ValidationFailed("Invalid payload.", dict(serializer.errors))
+        raise ValidationFailed(_("Invalid payload."), dict(serializer.errors))
     return serializer.validated_data
 
 

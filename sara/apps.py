@@ -1,6 +1,7 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class SaraConfig(AppConfig):
     name = "sara"
-    verbose_name = "Sara"
+    verbose_name = _("Sara")

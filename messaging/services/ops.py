@@ -71,6 +71,17 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     return result
 
 
+def failed_sends_dismiss(*, message_ids: Iterable[int], now: datetime) -> list[int]:
+    """Take the picked failed sends off ops' list; the message itself stays as it was (failed).
+
+    Returns the ids dismissed now; others (not failed, or dismissed before) are left alone.
+    """
+    ids = sorted(selectors.failed_sends().filter(pk__in=set(message_ids)).values_list("pk", flat=True))
+    Message.objects.filter(pk__in=ids, dismissed_at__isnull=True).update(dismissed_at=now)
+    logger.info("failed sends dismissed", extra={"message_ids": ids})
+    return ids
+
+
 def deferred_sends() -> QuerySet[Message]:
     """Proactive messages waiting out quiet hours (first templates, follow-ups)."""
     return Message.objects.filter(

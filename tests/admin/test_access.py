@@ -56,8 +56,8 @@ def test_support_does_not_see_the_ops_actions(support_client, ops_client):
     support_page = support_client.get("/admin/messaging/message/").content.decode()
     ops_page = ops_client.get("/admin/messaging/message/").content.decode()
 
-    assert "Re-drive selected stuck work" not in support_page
-    assert "Re-drive selected stuck work" in ops_page
+    assert "Reprocessar o trabalho parado selecionado" not in support_page
+    assert "Reprocessar o trabalho parado selecionado" in ops_page
 
 
 def test_staff_without_a_group_see_nothing_but_the_index(client):

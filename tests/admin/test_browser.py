@@ -76,7 +76,10 @@ def browser() -> Iterator[object]:
 def page(browser, live_server, settings) -> Iterator[object]:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     staff_groups_again()
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1440, "height": 900})
+    # Support and ops work in Brazil: their browsers ask for Brazilian Portuguese.
+    context = browser.new_context(
+        base_url=live_server.url, viewport={"width": 1440, "height": 900}, locale="pt-BR"
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     yield page
@@ -277,9 +280,10 @@ def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(pa
     page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
     bubbles = page.locator(".sara-bubble")
     assert bubbles.count() == 3
-    assert "template recovery_invitation" in bubbles.nth(0).inner_text()
-    assert "intent: price_question" in bubbles.nth(1).inner_text()
-    assert "discount offered" in bubbles.nth(2).inner_text()
+    assert "modelo recovery_invitation" in bubbles.nth(0).inner_text()
+    assert "Olá, Maria! Vi que você deixou Curso de Python no carrinho." in bubbles.nth(0).inner_text()
+    assert "intenção: price_question" in bubbles.nth(1).inner_text()
+    assert "desconto oferecido" in bubbles.nth(2).inner_text()
     screenshot(page, "admin-conversation.png")
 
     page.click("#close-conversation")
@@ -323,7 +327,7 @@ def test_ops_retries_a_failed_send_and_graph_gets_it(page, sign_in, graph):
     run_action(page, "retry_sends", [failed.pk])
 
     page.wait_for_selector("ul.messagelist li.success")
-    assert f"sent ({WAMID})" in success_messages(page)[0]
+    assert f"enviada ({WAMID})" in success_messages(page)[0]
     assert len(graph.calls) == 1
     failed.refresh_from_db()
     assert failed.status == Message.Status.SENT
@@ -346,3 +350,128 @@ def test_ops_reads_a_webhook_event_payload_pretty_printed(page, sign_in):
     assert page.locator("input[name=_save]").count() == 0
     assert Product.objects.count() == 0
     screenshot(page, "admin-webhook-event.png")
+
+
+# --- Portuguese pages, at a laptop's width and a phone's ---------------------------------------
+
+WIDTHS = {"1280": {"width": 1280, "height": 800}, "390": {"width": 390, "height": 844}}
+
+
+def a_busy_day() -> None:
+    """Carts, conversations and sends as support finds them on a working morning."""
+    maria = CustomerFactory(phone="+5548999327881", name="Maria Aparecida da Silva")
+    joao = CustomerFactory(phone="+5511987654321", name="João Souza")
+    curso = ProductFactory(name="Curso de Python", product_id="curso-python", price=Decimal("349.90"))
+    waiting = ConversationFactory(
+        abandonment=AbandonmentFactory(customer=maria, product=curso, value=Decimal("349.90")),
+        status=Conversation.Status.ACTIVE,
+        exchanges=5,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.EXCHANGE_LIMIT,
+        handoff_at=timezone.now(),
+        last_message_at=timezone.now(),
+        last_user_message_at=timezone.now(),
+    )
+    OutboundMessageFactory(
+        conversation=waiting,
+        kind=Message.Kind.TEMPLATE,
+        purpose=Message.Purpose.FIRST_CONTACT,
+        text="",
+        status=Message.Status.READ,
+        whatsapp_message_id="wamid.first",
+        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR",
+                               "parameters": ["Maria", "Curso de Python"]}},
+    )  # fmt: skip
+    ConversationFactory(
+        abandonment=AbandonmentFactory(customer=joao, value=Decimal("1299.00")),
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.OPTED_OUT,
+    )
+    OutboundMessageFactory(
+        conversation=waiting,
+        status=Message.Status.FAILED,
+        error_code="131026",
+        error_detail="Message undeliverable",
+        whatsapp_message_id="wamid.undeliverable",
+        failed_at=timezone.now(),
+    )
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize(
+    ("name", "url", "portuguese"),
+    [
+        ("conversations", "/admin/messaging/conversation/", "Limite de trocas atingido"),
+        ("abandonments", "/admin/recovery/abandonment/", "R$ 1.299,00"),
+        ("messages", "/admin/messaging/message/?ops=failed", "Não entregável"),
+        ("customers", "/admin/recovery/customer/", "Selecione cliente para modificar"),
+    ],
+)
+def test_lists_read_in_portuguese_and_fit_the_screen(page, sign_in, width, name, url, portuguese):
+    page.set_viewport_size(WIDTHS[width])
+    sign_in(User.objects.create_superuser("chefe", password=PASSWORD))
+    a_busy_day()
+
+    page.goto(url)
+
+    screenshot(page, f"admin-{name}-{width}.png")
+    assert portuguese in page.inner_text("#content")
+    assert page.get_attribute("html", "lang") == "pt-br"
+    # Money never breaks between "R$" and the amount.
+    for cell in page.locator("td.field-value_brl, td.field-cart_value").all():
+        assert cell.evaluate("el => el.getClientRects().length") == 1
+        assert "\n" not in cell.inner_text()
+    if width == "1280":
+        # The whole table is on screen: nothing is cut at the right edge.
+        box = page.locator("#result_list").bounding_box()
+        assert box["x"] + box["width"] <= 1280
+    else:
+        # On a phone the page itself does not scroll sideways; the table does, inside its box.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
+
+
+def test_support_erases_a_customer_after_confirming_with_a_reason(page, sign_in):
+    chefe = User.objects.create_superuser("chefe", password=PASSWORD)
+    maria = CustomerFactory(phone="+5548999327881", name="Maria Silva")
+    InboundMessageFactory(
+        conversation=ConversationFactory(abandonment=AbandonmentFactory(customer=maria)), text="Oi"
+    )
+    sign_in(chefe)
+
+    page.goto("/admin/recovery/customer/")
+    run_action(page, "erase_personal_data", [maria.pk])
+
+    page.wait_for_selector("#confirm-form")
+    assert "apagados para sempre" in page.inner_text("#confirm-warning")
+    screenshot(page, "admin-erase-confirmation.png")
+    # The reason is mandatory: the browser itself asks for it before anything is posted.
+    assert page.locator("#id_reason").get_attribute("required") is not None
+    maria.refresh_from_db()
+    assert maria.name == "Maria Silva"
+
+    page.fill("#id_reason", "Pedido LGPD por e-mail em 30/11, chamado 4521")
+    page.click("#confirm-form input[type=submit]")
+
+    page.wait_for_selector("ul.messagelist li.success")
+    maria.refresh_from_db()
+    assert maria.phone.startswith("erased:") and maria.name == ""
+    assert "Dados pessoais apagados em" in page.inner_text("#result_list")
+
+    page.click("#check-phone")
+    page.fill("#id_phone", "(48) 99932-7881")
+    page.click("#check-phone-form input[type=submit]")
+    assert "Os dados pessoais foram apagados em" in page.inner_text("#phone-verdict")
+    screenshot(page, "admin-phone-check.png")
+
+
+def test_no_page_asks_for_a_missing_favicon(page, sign_in):
+    sign_in(User.objects.create_superuser("chefe", password=PASSWORD))
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+
+    page.goto("/")
+
+    page.wait_for_selector("#sara-dashboard")
+    icon = page.get_attribute("link[rel=icon]", "href")
+    assert page.request.get(icon).status == 200
+    assert missing == []

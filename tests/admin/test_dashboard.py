@@ -201,8 +201,8 @@ def test_the_admin_index_shows_the_headline_numbers_and_the_charts(admin_client,
     assert page.count('<rect class="sara-bar"') == 2
     assert "R$ 564,30" in page
     assert "50,0 %" in page  # opt-out rate and failure rate
-    assert "1 of 2 customers contacted" in page
-    assert "3 of 6 sends" in page
+    assert "1 de 2 clientes contatados" in page
+    assert "3 de 6 envios" in page
     assert "33,3 %" in page  # 131026's share
     # SVG coordinates are plain numbers, never localised with the Brazilian decimal comma.
     start = page.index('id="funnel-chart"')

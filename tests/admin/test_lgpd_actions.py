@@ -36,16 +36,21 @@ def test_export_action_downloads_everything_about_the_selected_people(admin_clie
     [export] = json.loads(response.content)
     assert export["customer"]["phone"] == "+5548999327881"
     assert export["conversations"][0]["messages"][0]["text"] == "PARAR"
-    assert LogEntry.objects.filter(object_id=str(maria.pk), change_message__contains="exported").exists()
+    assert LogEntry.objects.filter(object_id=str(maria.pk), change_message__contains="exportados").exists()
 
 
 def test_erase_action_anonymises_and_keeps_the_opt_out(admin_client, run_action, maria):
-    response = run_action(admin_client, CHANGELIST, "erase_personal_data", [maria.pk])
-    assert any("erased" in text and "opt-out is kept" in text for text in flash(response))
+    reason = "Pedido LGPD por e-mail em 30/11, chamado 4521"
+    response = run_action(
+        admin_client, CHANGELIST, "erase_personal_data", [maria.pk], apply="1", reason=reason
+    )
+    assert any("apagados" in text and "descadastro continua valendo" in text for text in flash(response))
     maria.refresh_from_db()
     assert maria.phone.startswith("erased:") and maria.name == "" and maria.opted_out
+    assert maria.erasure_reason == reason and maria.erased_at is not None
     assert not Message.objects.exclude(text="").exists()
-    assert LogEntry.objects.filter(object_id=str(maria.pk), change_message__contains="erased").exists()
+    entry = LogEntry.objects.get(object_id=str(maria.pk), change_message__contains="apagados")
+    assert reason in entry.change_message
 
 
 def test_support_can_export_but_not_erase(support_client, maria):

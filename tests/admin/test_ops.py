@@ -86,7 +86,7 @@ def test_the_failed_sends_view_lists_only_failed_sends_with_code_detail_and_atte
     assert "131000" in page
     assert "Something went wrong" in page
     assert '<td class="field-attempts">5</td>' in page
-    assert "Retry selected sends" in page
+    assert "Reenviar as mensagens selecionadas" in page
 
 
 def test_failed_sends_filter_by_error_code(ops_client):
@@ -113,9 +113,9 @@ def test_retry_sends_the_failed_message_to_graph_and_reports_it(ops_client, ops_
     }
     message.refresh_from_db()
     assert (message.status, message.whatsapp_message_id, message.error_code) == ("sent", WAMID, "")
-    assert flash(response) == [f"Message {message.pk} to Maria Silva ({MASKED}): sent ({WAMID})."]
+    assert flash(response) == [f"Mensagem {message.pk} para Maria Silva ({MASKED}): enviada ({WAMID})."]
     entry = LogEntry.objects.get(object_id=str(message.pk), user=ops_user)
-    assert entry.get_change_message() == f"Retried send: sent ({WAMID})."
+    assert entry.get_change_message() == f"Reenvio: enviada ({WAMID})."
 
 
 def test_retry_to_a_customer_who_opted_out_is_blocked_by_the_gate_without_calling_graph(
@@ -129,8 +129,8 @@ def test_retry_to_a_customer_who_opted_out_is_blocked_by_the_gate_without_callin
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "opted_out")
     assert flash(response) == [
-        f"Message {message.pk} to Maria Silva ({MASKED}): not sent, blocked by the send-time check: "
-        "opted_out — The customer opted out; nothing was sent."
+        f"Mensagem {message.pk} para Maria Silva ({MASKED}): não enviada, bloqueada pela verificação no envio: "
+        "opted_out — O cliente se descadastrou: nada mais é enviado a ele."
     ]
 
 
@@ -142,7 +142,10 @@ def test_retry_of_a_text_after_the_24h_window_is_blocked_without_calling_graph(o
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "window_closed")
-    assert "blocked by the send-time check: window_closed" in flash(response)[0]
+    assert flash(response)[0].endswith(
+        "bloqueada pela verificação no envio: window_closed — O cliente escreveu pela última vez há mais de "
+        "24 horas: mensagens livres só quando ele escrever de novo."
+    )
 
 
 def test_retry_of_a_first_contact_in_quiet_hours_waits_for_the_morning(
@@ -163,7 +166,7 @@ def test_retry_of_a_first_contact_in_quiet_hours_waits_for_the_morning(
     message.refresh_from_db()
     assert message.status == Message.Status.PENDING
     assert timezone.localtime(message.send_after).strftime("%d/%m %H:%M") == "25/11 08:00"
-    assert "waiting for quiet hours to end; it goes out at 25/11 08:00." in flash(response)[0]
+    assert "aguardando o fim do horário de silêncio; sai às 25/11 08:00." in flash(response)[0]
 
 
 def test_retry_that_meta_refuses_again_stays_failed_with_metas_reason(ops_client, run_action, graph):
@@ -180,7 +183,7 @@ def test_retry_that_meta_refuses_again_stays_failed_with_metas_reason(ops_client
     message.refresh_from_db()
     assert (message.status, message.error_code, message.attempts) == ("failed", "131026", 6)
     assert flash(response)[0].startswith(
-        f"Message {message.pk} to Maria Silva ({MASKED}): failed again: 131026"
+        f"Mensagem {message.pk} para Maria Silva ({MASKED}): falhou de novo: 131026"
     )
 
 
@@ -192,9 +195,9 @@ def test_retry_of_several_sends_reports_each_one(ops_client, run_action, graph):
     response = run_action(ops_client, MESSAGES, "retry_sends", [failed.pk, already_sent.pk])
 
     reports = flash(response)
-    assert reports[0].endswith(f"sent ({WAMID}).")
+    assert reports[0].endswith(f"enviada ({WAMID}).")
     assert reports[1].endswith(
-        "not retried: Meta already accepted it once, and a message is never sent twice."
+        "não reenviada: a Meta já a aceitou uma vez, e uma mensagem nunca é enviada duas vezes."
     )
     assert len(graph.calls) == 1
 
@@ -205,7 +208,7 @@ def test_support_staff_cannot_retry_sends(support_client, run_action, graph):
     listing = support_client.get(MESSAGES, {"ops": "failed"})
     response = run_action(support_client, MESSAGES, "retry_sends", [message.pk])
 
-    assert "Retry selected sends" not in listing.content.decode()
+    assert "Reenviar as mensagens selecionadas" not in listing.content.decode()
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED
@@ -264,8 +267,8 @@ def test_redrive_processes_stuck_inbound_and_sends_stuck_replies(
     assert "Olá de novo" in sent_texts
     assert len(sent_texts) == 2  # the re-driven send and the answer to the re-driven question
     assert flash(response) == [
-        "Queued again: 1 inbound message(s) for processing, 1 send(s).",
-        f"Not stuck, left alone: {done.pk} (already processed or sent, or not yet overdue).",
+        "De volta à fila: 1 mensagem(ns) recebida(s) para processar, 1 envio(s).",
+        f"Não estão parados, não alterados: {done.pk} (já processados ou enviados, ou ainda no prazo).",
     ]
     assert LogEntry.objects.filter(user=ops_user).count() == 2
 
@@ -311,7 +314,7 @@ def test_redrive_fans_out_a_stuck_meta_batch(ops_client, run_action, django_capt
     event.refresh_from_db()
     assert event.processed is True
     assert Message.objects.filter(direction="in", text="Quanto custa o frete?").count() == 1
-    assert flash(response) == ["Queued again: 1 batch(es)."]
+    assert flash(response) == ["De volta à fila: 1 lote(s)."]
 
 
 def test_provider_ids_of_a_message_are_read_only(ops_client):

@@ -78,8 +78,8 @@ def test_support_edits_a_product_and_the_change_is_logged(support_client, suppor
         ({"discount_link": "cupom VOLTA10"}, "discount_link", "URL"),
         ({"discount_percent": "91"}, "discount_percent", "90"),
         ({"discount_percent": "-1"}, "discount_percent", "0"),
-        ({"discount_link": ""}, "discount_link", "A discount needs the link that gives it."),
-        ({"discount_percent": "0"}, "discount_percent", "Set the percent the discount link gives"),
+        ({"discount_link": ""}, "discount_link", "Um desconto precisa do link que o aplica."),
+        ({"discount_percent": "0"}, "discount_percent", "Informe o percentual que o link de desconto dá"),
     ],
 )
 def test_a_product_with_a_bad_link_or_discount_is_refused_with_the_reason(
@@ -154,17 +154,17 @@ def test_a_keyword_deactivated_in_the_admin_no_longer_opts_out(
         response = run_action(support_client, "/admin/compliance/optoutkeyword/", "deactivate", [stop.pk])
         customer_writes(post_signed, django_capture_on_commit_callbacks, "stop")
 
-    assert flash(response) == ["1 keyword(s) now inactive."]
+    assert flash(response) == ["1 palavra(s)-chave agora inativa(s)."]
     assert Customer.objects.get(phone=PHONE).opted_out is False
-    assert LogEntry.objects.get(object_id=str(stop.pk)).get_change_message() == "Deactivated."
+    assert LogEntry.objects.get(object_id=str(stop.pk)).get_change_message() == "Desativada."
 
 
 @pytest.mark.parametrize(
     ("typed", "error"),
     [
-        ("!!!", "A keyword needs letters or digits"),
-        ("NAO QUERO", "“não quero” already covers this keyword."),
-        ("Parar", "“parar” already covers this keyword."),
+        ("!!!", "Uma palavra-chave precisa de letras ou números"),
+        ("NAO QUERO", "“não quero” já cobre esta palavra-chave."),
+        ("Parar", "“parar” já cobre esta palavra-chave."),
     ],
 )
 def test_a_keyword_that_matches_nothing_or_repeats_one_is_refused(support_client, typed, error):
@@ -232,25 +232,33 @@ def test_a_customer_page_shows_opt_out_state_abandonments_and_conversations(supp
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "keyword" in page
+    assert "palavra-chave na mensagem" in page  # the opt-out reason "keyword", as support reads it
     assert "ab-777" in page
     assert f"/admin/messaging/conversation/{conversation.pk}/change/" in page
-    assert "opted_out" in page
+    assert "Descadastrou-se" in page  # the conversation's close reason
 
 
 def test_support_opts_out_a_customer_at_their_request(support_client, support_user, run_action):
     customer = CustomerFactory(phone=PHONE)
     conversation = ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
 
-    response = run_action(support_client, "/admin/recovery/customer/", "opt_out", [customer.pk])
+    reason = "pediu por e-mail em 30/11, chamado 4521"
+
+    response = run_action(
+        support_client, "/admin/recovery/customer/", "opt_out", [customer.pk], apply="1", reason=reason
+    )
 
     customer.refresh_from_db()
     conversation.refresh_from_db()
     assert customer.opted_out is True
     assert customer.opted_out_reason == "support"
+    assert customer.opt_out_note == reason
     assert conversation.status == Conversation.Status.CLOSED
-    assert flash(response) == [f"{customer} opted out: open conversations closed, nothing more is sent."]
-    assert LogEntry.objects.filter(object_id=str(customer.pk), user=support_user).exists()
+    assert flash(response) == [
+        f"{customer} descadastrado: conversas abertas encerradas, nada mais é enviado."
+    ]
+    entry = LogEntry.objects.get(object_id=str(customer.pk), user=support_user)
+    assert entry.get_change_message() == f"Descadastrado a pedido do cliente. Motivo: {reason}"
 
 
 def test_the_opt_out_state_cannot_be_edited_by_hand(support_client):
@@ -327,17 +335,18 @@ def test_a_conversation_reads_as_a_transcript_in_time_order(support_client, tran
 
     template, question, reply = bubbles(response.content.decode())
     assert template.startswith("sara-out")
-    assert "template recovery_invitation" in template
-    assert "Maria · Curso de Python" in template
-    assert ">delivered</span>" in template
+    assert "modelo recovery_invitation" in template
+    # The approved template's text, as the customer read it, not its parameters.
+    assert "Olá, Maria! Vi que você deixou Curso de Python no carrinho." in template
+    assert ">entregue</span>" in template
     assert question.startswith("sara-in")
     assert "Quanto custa?" in question
-    assert "intent: price_question" in question
-    assert "sentiment: neutral" in question
+    assert "intenção: price_question" in question
+    assert "sentimento: neutral" in question
     assert reply.startswith("sara-out")
     assert "R$ 297,00, ou com 10% de desconto." in reply
-    assert ">read</span>" in reply
-    assert "discount offered" in reply
+    assert ">lida</span>" in reply
+    assert "desconto oferecido" in reply
 
 
 def test_a_failed_send_shows_in_the_transcript_with_its_error(support_client, transcript):
@@ -376,9 +385,9 @@ def test_support_closes_a_conversation_from_its_page_with_a_reason(support_clien
     transcript.refresh_from_db()
     assert transcript.status == Conversation.Status.CLOSED
     assert transcript.close_reason == "pagou por telefone"
-    assert flash(response) == [f"Conversation {transcript.pk} closed: pagou por telefone."]
+    assert flash(response) == [f"Conversa {transcript.pk} encerrada: pagou por telefone."]
     entry = LogEntry.objects.get(object_id=str(transcript.pk), user=support_user)
-    assert entry.get_change_message() == "Closed: pagou por telefone"
+    assert entry.get_change_message() == "Encerrada: pagou por telefone"
 
 
 def test_closing_without_a_reason_is_refused(support_client, transcript):
@@ -421,7 +430,7 @@ def test_support_closes_several_conversations_from_the_list_after_giving_a_reaso
     ]
     already.refresh_from_db()
     assert already.close_reason == "converted"
-    assert f"Conversation {already.pk} was already closed." in flash(done)
+    assert f"A conversa {already.pk} já estava encerrada." in flash(done)
 
 
 def test_a_closed_conversation_offers_no_close_button(support_client):
