@@ -17,14 +17,21 @@ def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:
         purpose=Message.Purpose.FIRST_CONTACT,
         sent_at__lte=now - timedelta(hours=settings.FOLLOWUP_AFTER_HOURS),
     )
+    # A conversation waiting for a person gets nothing from Sara, a follow-up included.
     return Conversation.objects.filter(
-        status=Conversation.Status.AWAITING_RESPONSE, followup_sent=False, customer__opted_out=False
+        status=Conversation.Status.AWAITING_RESPONSE,
+        followup_sent=False,
+        customer__opted_out=False,
+        needs_human=False,
     ).filter(Exists(first_contact_sent))
 
 
 def conversations_due_expiry(*, now: datetime) -> QuerySet[Conversation]:
-    """Open, and no customer message for SARA_EXPIRE_AFTER_HOURS (counted from the start if none)."""
+    """Open, and no customer message for SARA_EXPIRE_AFTER_HOURS (counted from the start if none).
+
+    One waiting for a person stays in the inbox until someone resolves it or gives it back.
+    """
     cutoff = now - timedelta(hours=settings.SARA_EXPIRE_AFTER_HOURS)
-    return Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES).filter(
+    return Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES, needs_human=False).filter(
         Q(last_user_message_at__lt=cutoff) | Q(last_user_message_at__isnull=True, created_at__lt=cutoff)
     )

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from messaging import selectors
+from messaging.admin_handoff import HandoffAdminMixin
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from messaging.services.conversation import conversation_close
 from messaging.services.ops import stuck_events_redrive, stuck_messages_redrive
@@ -49,7 +50,7 @@ class CloseForm(forms.Form):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
     phone_field = "customer__phone"
     list_display = [
         "id",
@@ -120,8 +121,14 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
         return [close, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Everything on the page is read-only: closing has its own button and form.
+        # Everything on the page is read-only: closing and the hand-off have their own forms.
+        conversation = (
+            Conversation.objects.select_related("customer", "assigned_to").filter(pk=object_id).first()
+            if str(object_id).isdigit()
+            else None
+        )
         extra_context = {
+            "handoff": self.handoff_context(request, conversation) if conversation else None,
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,

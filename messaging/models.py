@@ -128,6 +128,7 @@ class Message(models.Model):
         FAREWELL = "farewell"
         HANDOFF = "handoff"
         THANK_YOU = "thank_you"
+        STAFF_REPLY = "staff_reply"  # written by a person in the back-office or an integration
 
     PROACTIVE_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP)
 
@@ -154,6 +155,14 @@ class Message(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     possible_duplicate = models.BooleanField(
         default=False, help_text="Re-sent after a send whose outcome was unknown."
+    )
+    # The staff member who wrote a staff reply; the transcript shows their name.
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="staff_messages",
     )
     whatsapp_timestamp = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,7 @@ def index_with_dashboard(request, extra_context=None):
         "funnel_chart": dashboard.funnel_chart(figures.days),
         "revenue_chart": dashboard.revenue_chart(figures.days),
         "failure_rows": dashboard.failure_rows(figures),
+        "oldest_wait": dashboard.wait_label(figures.oldest_wait_since, timezone.now()),
         **(extra_context or {}),
     }
     return _plain_index(request, extra_context=context)

@@ -50,6 +50,8 @@ class Dashboard:
     failed_sends: int  # every failed send in the ops view, whatever its age
     stuck_inbound: int
     stuck_outbound: int
+    waiting_for_person: int = 0  # conversations in the hand-off inbox
+    oldest_wait_since: datetime | None = None
 
 
 def period_start(*, now: datetime, days: int = PERIOD_DAYS) -> datetime:
@@ -102,6 +104,7 @@ def dashboard(*, now: datetime) -> Dashboard:
     contacted, contacted_opted_out = opt_out_cohort(start=start)
     finished, failures = send_failures(start=start)
     failed = sum(f.count for f in failures)
+    waiting, oldest_wait_since = messaging_selectors.handoff_waiting()
     return Dashboard(
         start=start,
         days=days,
@@ -116,6 +119,8 @@ def dashboard(*, now: datetime) -> Dashboard:
         failed_sends=messaging_selectors.failed_sends().count(),
         stuck_inbound=messaging_selectors.inbound_unprocessed(now=now).count(),
         stuck_outbound=messaging_selectors.outbound_due(now=now).count(),
+        waiting_for_person=waiting,
+        oldest_wait_since=oldest_wait_since,
     )
 
 
