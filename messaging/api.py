@@ -39,16 +39,14 @@ class AbandonmentOut(serializers.ModelSerializer):
 
 
 class MessageOut(serializers.ModelSerializer):
-    sentBy = serializers.SlugRelatedField(
-        source="sent_by", slug_field="username", read_only=True, allow_null=True
-    )  # noqa: N815
+    sent_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Message
         fields = [
             "id", "direction", "kind", "purpose", "text", "whatsapp_message_id", "status", "error_code",
             "error_detail", "attempts", "intent", "sentiment", "tokens_used", "sent_at", "delivered_at",
-            "read_at", "failed_at", "created_at", "sentBy",
+            "read_at", "failed_at", "created_at", "sent_by",
         ]  # fmt: skip
 
 
@@ -56,14 +54,12 @@ class ConversationOut(serializers.ModelSerializer):
     customer = CustomerOut()
     abandonment = AbandonmentOut()
     messages = MessageOut(many=True)
-    assignedTo = serializers.SlugRelatedField(
-        source="assigned_to", slug_field="username", read_only=True, allow_null=True
-    )  # noqa: N815
+    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Conversation
         fields = [
-            "id", "status", "close_reason", "needs_human", "handoff_reason", "handoff_at", "assignedTo",
+            "id", "status", "close_reason", "needs_human", "handoff_reason", "handoff_at", "assigned_to",
             "assigned_at", "message_count", "exchanges", "followup_sent", "last_message_at",
             "last_user_message_at", "closed_at", "created_at", "customer", "abandonment", "messages",
         ]  # fmt: skip
@@ -74,9 +70,18 @@ class CloseIn(serializers.Serializer):
     reason = serializers.RegexField(r"\S", max_length=200)
 
 
+class TextIn(serializers.RegexField):
+    """Text as a JSON string only: a number or a list is refused, not turned into words."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Expected a string.")
+        return super().to_internal_value(data)
+
+
 class ReplyIn(serializers.Serializer):
     # WhatsApp's limit for a text message; at least one visible character.
-    text = serializers.RegexField(r"\S", max_length=4096, trim_whitespace=False)
+    text = TextIn(r"\S", max_length=4096, trim_whitespace=False)
 
 
 class ReplyOut(serializers.Serializer):
@@ -172,4 +177,4 @@ class ConversationHandback(APIView):
             handoff.conversation_handback(conversation_id=pk)
         except handoff.HandoffError as error:
             return _conflict(error)
-        return Response({"status": "handed_back", **ConversationOut(_conversation(pk)).data})
+        return Response(ConversationOut(_conversation(pk)).data)
