@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from recovery.models import Abandonment, Customer
 
@@ -29,10 +30,10 @@ class Conversation(models.Model):
     class HandoffReason(models.TextChoices):
         """Why a conversation waits for a person (SPEC §8)."""
 
-        EXCHANGE_LIMIT = "exchange_limit"
-        ASKED_FOR_PERSON = "human"
-        PAYMENT_MISMATCH = "payment_mismatch"
-        MANUAL = "manual"
+        EXCHANGE_LIMIT = "exchange_limit", _("Exchange limit")
+        ASKED_FOR_PERSON = "human", _("Asked for a person")
+        PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
+        MANUAL = "manual", _("By hand")
 
     abandonment = models.OneToOneField(Abandonment, on_delete=models.PROTECT, related_name="conversation")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="conversations")
@@ -128,7 +129,7 @@ class Message(models.Model):
         FAREWELL = "farewell"
         HANDOFF = "handoff"
         THANK_YOU = "thank_you"
-        STAFF_REPLY = "staff_reply"  # written by a person in the back-office or an integration
+        STAFF_REPLY = "staff_reply", _("Staff reply")  # a person, in the back-office or through the API
 
     PROACTIVE_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP)
 
