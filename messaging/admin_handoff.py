@@ -7,7 +7,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -131,6 +131,8 @@ class HandoffAdminMixin:
     def handoff_step_view(self, request: HttpRequest, object_id: str, step: str) -> HttpResponse:
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
+        if not object_id.isdigit():
+            raise Http404
         conversation = get_object_or_404(Conversation.objects.select_related("customer"), pk=object_id)
         if step not in self.handoff_steps or not self.has_change_permission(request, conversation):
             raise PermissionDenied

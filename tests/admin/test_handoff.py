@@ -277,5 +277,6 @@ def test_a_step_is_a_post_and_an_unknown_step_is_refused(support_client):
 
     assert support_client.get(url + "take/").status_code == 405
     assert support_client.post(url + "erase/").status_code == 403
+    assert support_client.post("/admin/messaging/conversation/abc/handoff/take/").status_code == 404
     conversation.refresh_from_db()
     assert conversation.assigned_to is None
