@@ -122,13 +122,7 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Everything on the page is read-only: closing and the hand-off have their own forms.
-        conversation = (
-            Conversation.objects.select_related("customer", "assigned_to").filter(pk=object_id).first()
-            if str(object_id).isdigit()
-            else None
-        )
         extra_context = {
-            "handoff": self.handoff_context(request, conversation) if conversation else None,
             "show_save": False,
             "show_save_and_continue": False,
             "show_save_and_add_another": False,
@@ -169,7 +163,7 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def transcript(self, obj: Conversation) -> str:
-        entries = obj.messages.order_by("created_at", "id")
+        entries = obj.messages.select_related("sent_by").order_by("created_at", "id")
         return render_to_string("admin/messaging/conversation/transcript.html", {"entries": entries})
 
     # Closing: one conversation from its page, or many from the list; both ask for a reason.

@@ -113,6 +113,19 @@ class HandoffAdminMixin:
 
     # --- A conversation's page ------------------------------------------------------------
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict,
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Conversation | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context["handoff"] = self.handoff_context(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def handoff_context(self, request: HttpRequest, conversation: Conversation) -> dict:
         """What the hand-off panel and the reply box of a conversation's page need."""
         now = timezone.now()
