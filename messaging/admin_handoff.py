@@ -4,6 +4,8 @@ call, recorded in the admin's history."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -19,7 +21,6 @@ from compliance.gate import in_service_window
 from messaging import selectors
 from messaging.models import Conversation
 from messaging.services import handoff
-from sara.dashboard import wait_label
 
 # The inbox page fetches its rows again this often (seconds); the server renders them.
 INBOX_REFRESH_SECONDS = 15
@@ -192,6 +193,20 @@ class HandoffAdminMixin:
     def _handoff_flag(self, request: HttpRequest, conversation: Conversation) -> str:
         handoff.conversation_flag(conversation_id=conversation.pk)
         return _("Flagged for a person: Sara stays silent and the conversation is in the inbox.")
+
+
+def wait_label(since: datetime | None, now: datetime) -> str:
+    """How long a customer has waited, to the minute: "8 min", "3 h 05 min", "2 d 4 h"."""
+    if since is None:
+        return "—"
+    minutes = max(int((now - since).total_seconds() // 60), 0)
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    if days:
+        return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
+    if hours:
+        return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
+    return _("%(minutes)d min") % {"minutes": minutes}
 
 
 def _query(request: HttpRequest) -> str:

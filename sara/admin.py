@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.utils import timezone
 
+from messaging.admin_handoff import wait_label
 from sara import dashboard, login_guard, selectors
 
 admin.site.site_header = "Sara back-office"
@@ -23,7 +24,7 @@ def index_with_dashboard(request, extra_context=None):
         "funnel_chart": dashboard.funnel_chart(figures.days),
         "revenue_chart": dashboard.revenue_chart(figures.days),
         "failure_rows": dashboard.failure_rows(figures),
-        "oldest_wait": dashboard.wait_label(figures.oldest_wait_since, timezone.now()),
+        "oldest_wait": wait_label(figures.oldest_wait_since, timezone.now()),
         **(extra_context or {}),
     }
     return _plain_index(request, extra_context=context)

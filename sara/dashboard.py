@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal
-
-from django.utils.translation import gettext as _
 
 from sara.selectors import Dashboard, Day
 
@@ -198,17 +195,3 @@ class FailureRow:
 
 def failure_rows(figures: Dashboard) -> list[FailureRow]:
     return [FailureRow(f.error_code, f.count, percent(f.rate)) for f in figures.failures]
-
-
-def wait_label(since: datetime | None, now: datetime) -> str:
-    """How long a customer has waited, to the minute: "8 min", "3 h 05 min", "2 d 4 h"."""
-    if since is None:
-        return "—"
-    minutes = max(int((now - since).total_seconds() // 60), 0)
-    days, minutes = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(minutes, 60)
-    if days:
-        return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
-    if hours:
-        return _("%(hours)d h %(minutes)02d min") % {"hours": hours, "minutes": minutes}
-    return _("%(minutes)d min") % {"minutes": minutes}
