@@ -137,6 +137,21 @@ def test_support_takes_a_conversation_and_the_history_records_it(support_client,
     assert LogEntry.objects.filter(object_id=str(conversation.pk), user=support_user).count() == 1
 
 
+def test_a_colleague_takes_over_a_conversation_already_taken(ops_client, ops_user, support_user):
+    conversation = waiting(
+        name="Ana", reason="human", waited=timedelta(hours=2), assigned_to=support_user, assigned_at=NOW
+    )
+    page = ops_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    assert "taken by suporte" in page
+    assert 'id="handoff-take"' in page
+
+    step(ops_client, conversation, "take")
+
+    conversation.refresh_from_db()
+    assert conversation.assigned_to == ops_user
+    assert LogEntry.objects.filter(object_id=str(conversation.pk), user=ops_user).exists()
+
+
 def test_a_reply_goes_out_under_the_staff_members_name(
     support_client, support_user, outbox, django_capture_on_commit_callbacks
 ):
