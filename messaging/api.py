@@ -12,11 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.http import error_body
 from messaging.models import Conversation, Message
 from messaging.services import handoff
-from messaging.services.conversation import conversation_close
+from recovery.lifecycle import conversation_close
 from recovery.models import Abandonment, Customer
-from sara.http import error_body
 
 
 class CustomerOut(serializers.ModelSerializer):

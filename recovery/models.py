@@ -7,6 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from core.logging import mask_phone
+
 CENT = Decimal("0.01")
 
 
@@ -23,8 +25,6 @@ class Customer(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        from sara.logging import mask_phone
-
         return f"{self.name or 'Customer'} ({mask_phone(self.phone)})"
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.conf import settings
 
-from recovery.models import Abandonment
 from sara import rules
 from sara.interpretation import Context, Interpretation, Interpreter
 
@@ -32,31 +34,48 @@ def interpret(context: Context, interpreter: Interpreter | None = None) -> Inter
     return interpretation
 
 
-def should_offer_discount(abandonment: Abandonment, interpretation: Interpretation) -> bool:
+@dataclass(frozen=True)
+class CartFigures:
+    """What the discount rule and the reply read of a cart: plain values, no model."""
+
+    value: Decimal
+    payment_link: str
+    offers_so_far: int = 0
+    # A discount is available when the percent and the discounted value are both known.
+    discount_percent: Decimal | None = None
+    discounted_value: Decimal | None = None
+    # Set whenever the product has one, offered or not: an echo of it is always removed.
+    discount_link: str = ""
+
+    @property
+    def discount_available(self) -> bool:
+        return self.discount_percent is not None and self.discounted_value is not None
+
+
+def should_offer_discount(cart: CartFigures, interpretation: Interpretation) -> bool:
     """The discount rule (SPEC §5), in code so the model can never hand out discounts."""
-    if not abandonment.discount_available():
+    if not cart.discount_available:
         return False
-    if abandonment.discount_offers >= settings.SARA_MAX_DISCOUNT_OFFERS:
+    if cart.offers_so_far >= settings.SARA_MAX_DISCOUNT_OFFERS:
         return False
     return (
-        abandonment.value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
+        cart.value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
         or interpretation.intent == "price_question"
         or interpretation.sentiment == "negative"
     )
 
 
-def compose_reply(text: str, *, abandonment: Abandonment, offer_discount: bool) -> str:
+def compose_reply(text: str, *, cart: CartFigures, offer_discount: bool) -> str:
     """The interpreter's words, then the payment link, then the discount link when offered."""
-    product = abandonment.product
     body = text.strip()
-    if product is not None and product.discount_link:
+    if cart.discount_link:
         # The model sees earlier offers in the history and may copy the link; only the rule hands it out.
-        body = body.replace(product.discount_link, "").strip()
-    links = f"\n\nFinalize sua compra aqui: {abandonment.payment_link}"
-    if offer_discount:
-        percent = f"{product.discount_percent.normalize():f}".replace(".", ",")
-        price = f"{abandonment.discounted_value():.2f}".replace(".", ",")
-        links += f"\n\nOu com {percent}% de desconto (R$ {price}): {product.discount_link}"
+        body = body.replace(cart.discount_link, "").strip()
+    links = f"\n\nFinalize sua compra aqui: {cart.payment_link}"
+    if offer_discount and cart.discount_available:
+        percent = f"{cart.discount_percent.normalize():f}".replace(".", ",")
+        price = f"{cart.discounted_value:.2f}".replace(".", ",")
+        links += f"\n\nOu com {percent}% de desconto (R$ {price}): {cart.discount_link}"
     room = WHATSAPP_TEXT_LIMIT - len(links)
     if len(body) > room:
         body = body[: room - 1].rstrip() + "…"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compliance.optout import fold
+from core.text import fold
 from sara.interpretation import Context, Interpretation, Interpreter
 
 PRICE_WORDS = ("preco", "valor", "caro", "cara", "pagamento", "desconto", "parcel", "frete", "quanto")

@@ -10,14 +10,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import optout
-from compliance.services import optout_register
+from core.db import release_connection
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
+from recovery import lifecycle
+from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from sara import agent, rules
-from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
 
 logger = logging.getLogger(__name__)
@@ -56,14 +57,6 @@ def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | No
     return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
 
 
-class _NeedsInterpretation(Exception):
-    """Raised under the locks, before any write, when the answer needs an interpretation not yet had."""
-
-    def __init__(self, context: Context) -> None:
-        super().__init__("interpretation needed")
-        self.context = context
-
-
 def inbound_process(*, message_id: int) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
 
@@ -76,13 +69,12 @@ def inbound_process(*, message_id: int) -> Outcome:
     """
     sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
     with sender_turn(sender):
-        interpretation = _interpret_ahead(message_id)
-        while True:
-            try:
-                return _decide_and_write(message_id, interpretation)
-            except _NeedsInterpretation as need:
-                release_connection()
-                interpretation = agent.interpret(need.context)
+        decision = _decide_and_write(message_id, _interpret_ahead(message_id))
+        while isinstance(decision, Context):
+            # The answer needs a reading the first look did not foresee: ask, then decide again.
+            release_connection()
+            decision = _decide_and_write(message_id, agent.interpret(decision))
+        return decision
 
 
 def _interpret_ahead(message_id: int) -> Interpretation | None:
@@ -100,7 +92,8 @@ def _interpret_ahead(message_id: int) -> Interpretation | None:
     return agent.interpret(context)
 
 
-def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome:
+def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome | Context:
+    """The decision, written; or, with nothing written, the Context the AI must read first."""
     with transaction.atomic():
         message = (
             Message.objects.select_for_update().filter(pk=message_id, direction=Message.Direction.IN).first()
@@ -108,6 +101,8 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
         if message is None or message.status != Message.Status.RECEIVED:
             return Outcome.ALREADY_PROCESSED
         outcome = _process(message, interpretation)
+        if isinstance(outcome, Context):
+            return outcome
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
         message.save(
@@ -152,7 +147,7 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
     return _is_readable(message)
 
 
-def _process(message: Message, interpretation: Interpretation | None) -> Outcome:
+def _process(message: Message, interpretation: Interpretation | None) -> Outcome | Context:
     phone, customer, conversation, match = _situation(message, lock=True)
 
     if conversation is None:
@@ -176,9 +171,7 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     if reads:
         if interpretation is None:
             # Nothing is written yet: the transaction ends untouched and the AI is asked.
-            raise _NeedsInterpretation(
-                _context(conversation, message, weak_optout=match is optout.Match.WEAK)
-            )
+            return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
         message.intent = interpretation.intent
         message.sentiment = interpretation.sentiment
         message.tokens_used = interpretation.tokens_used
@@ -194,10 +187,9 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         if conversation.needs_human:
             turn.save()
             return Outcome.WAITING_FOR_HUMAN
-        conversation.needs_human = True
-        conversation.handoff_reason = Conversation.HandoffReason.EXCHANGE_LIMIT
-        conversation.handoff_at = timezone.now()
-        turn.fields.update({"needs_human", "handoff_reason", "handoff_at"})
+        turn.fields |= lifecycle.conversation_hand_off(
+            conversation, reason=Conversation.HandoffReason.EXCHANGE_LIMIT, now=timezone.now()
+        )
         turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
         return Outcome.HANDED_OFF
     if not reads:
@@ -205,13 +197,14 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         return Outcome.ASKED_FOR_TEXT
 
     abandonment = conversation.abandonment
-    offer = agent.should_offer_discount(abandonment, interpretation)
+    cart = cart_figures(abandonment)
+    offer = agent.should_offer_discount(cart, interpretation)
     if offer:
         abandonment.discount_offers += 1
         turn.cart_fields.add("discount_offers")
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer),
+        text=agent.compose_reply(interpretation.reply, cart=cart, offer_discount=offer),
         metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
     )
     return Outcome.REPLIED
@@ -232,13 +225,10 @@ class _Turn:
             conversation.last_user_message_at = written_at
         conversation.last_message_at = timezone.now()
         conversation.message_count += 1
-        if conversation.status == Conversation.Status.AWAITING_RESPONSE:
-            conversation.status = Conversation.Status.ACTIVE
-        self.fields |= {"last_user_message_at", "last_message_at", "message_count", "status"}
-        abandonment = conversation.abandonment
-        if abandonment.status == abandonment.Status.INITIATED:
-            abandonment.status = abandonment.Status.ACTIVE
-            self.cart_fields.add("status")
+        self.fields |= {"last_user_message_at", "last_message_at", "message_count"}
+        fields, cart_fields = lifecycle.conversation_customer_wrote(conversation)
+        self.fields |= fields
+        self.cart_fields |= cart_fields
 
     def answer(self, *, purpose: str, text: str, metadata: dict | None = None) -> None:
         """Queue Sara's answer (one exchange) and save the turn."""
@@ -260,6 +250,20 @@ class _Turn:
         self.conversation.save(update_fields=[*sorted(self.fields), "updated_at"])
         if self.cart_fields:
             self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
+
+
+def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
+    """The cart as the agent reads it: figures, not the model."""
+    product = abandonment.product
+    discounted = abandonment.discounted_value()
+    return agent.CartFigures(
+        value=abandonment.value,
+        payment_link=abandonment.payment_link,
+        offers_so_far=abandonment.discount_offers,
+        discount_percent=product.discount_percent if discounted is not None else None,
+        discounted_value=discounted,
+        discount_link=product.discount_link if product is not None else "",
+    )
 
 
 def _context(conversation: Conversation, message: Message, *, weak_optout: bool) -> Context:
@@ -298,17 +302,3 @@ def _history(conversation: Conversation, *, exclude: int) -> list[Turn]:
     return [
         Turn(role="customer" if d == Message.Direction.IN else "sara", text=t) for d, t in reversed(recent)
     ]
-
-
-def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
-    """Close a conversation by hand (support staff or an integration); its cart stops being chased."""
-    now = timezone.now()
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.is_open:
-            conversation.status = Conversation.Status.CLOSED
-            conversation.close_reason = reason[:200] or Conversation.CloseReason.MANUAL
-            conversation.closed_at = now
-            conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
-            # Pending sends of a closed conversation stay pending; the gate still checks them.
-    return conversation

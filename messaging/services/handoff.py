@@ -2,7 +2,8 @@
 
 While a conversation waits for a person (`needs_human`), Sara reads the customer's messages but
 answers none of them; the person who took it answers through the same send path and gate as
-Sara. These functions are the only writers of the hand-off fields.
+Sara. These functions are the only writers of the assignment; closing (resolve) and the hand-off flag
+itself go through the recovery lifecycle, like every status change.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from compliance.gate import in_service_window
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
+from recovery import lifecycle
+from recovery.services import template_queue
 
 logger = logging.getLogger(__name__)
 
@@ -66,10 +69,7 @@ def _wait_for_a_person(conversation: Conversation, *, reason: str, now: datetime
     """Flag the conversation for a person, keeping the first reason and wait if already flagged."""
     if conversation.needs_human:
         return []
-    conversation.needs_human = True
-    conversation.handoff_reason = reason
-    conversation.handoff_at = now
-    return ["needs_human", "handoff_reason", "handoff_at"]
+    return sorted(lifecycle.conversation_hand_off(conversation, reason=reason, now=now))
 
 
 def _assign(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
@@ -146,22 +146,16 @@ def conversation_reply_template(
     *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
 ) -> Message:
     """Outside the 24 h window a person may only send the approved follow-up template."""
-    from recovery.services import template_parameters
-
     now = now or timezone.now()
     with transaction.atomic():
         conversation = _locked_open(conversation_id)
         if conversation.customer.opted_out:
             raise CustomerOptedOut(conversation_id)
         _save(conversation, _take_over(conversation, user=user, now=now))
-        message = message_queue(
+        message = template_queue(
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
-            template={
-                "name": settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
-                "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
-                "parameters": template_parameters(conversation.abandonment),
-            },
+            name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
             metadata={"staff_name": _name(user)},
             sent_by=user,
         )
@@ -182,12 +176,9 @@ def conversation_resolve(
     now = now or timezone.now()
     with transaction.atomic():
         conversation = _locked_open(conversation_id)
-        fields = _assign(conversation, user=user, now=now)
-        conversation.status = Conversation.Status.CLOSED
-        conversation.close_reason = Conversation.CloseReason.RESOLVED
-        conversation.closed_at = now
-        conversation.needs_human = False
-        _save(conversation, [*fields, "status", "close_reason", "closed_at", "needs_human"])
+        # Whoever resolves it is the last owner: the history and the page name them.
+        _save(conversation, _assign(conversation, user=user, now=now))
+        conversation = lifecycle.conversation_resolve(conversation_id=conversation_id)
     logger.info("conversation resolved", extra={"conversation_id": conversation_id, "user_id": user.pk})
     return conversation
 

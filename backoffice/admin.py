@@ -6,8 +6,9 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.utils import timezone
 
+from backoffice import dashboard, selectors
+from core import login_guard
 from messaging.admin_handoff import wait_label
-from sara import dashboard, login_guard, selectors
 
 admin.site.site_header = "Sara back-office"
 admin.site.site_title = "Sara"
