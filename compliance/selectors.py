@@ -17,11 +17,11 @@ def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:
         purpose=Message.Purpose.FIRST_CONTACT,
         sent_at__lte=now - timedelta(hours=settings.FOLLOWUP_AFTER_HOURS),
     )
-    # A conversation waiting for a person gets nothing from Sara, a follow-up included.
     return Conversation.objects.filter(
         status=Conversation.Status.AWAITING_RESPONSE,
         followup_sent=False,
         customer__opted_out=False,
+        # Waiting for a person (a payment that did not match, say): Sara chases no one meanwhile.
         needs_human=False,
     ).filter(Exists(first_contact_sent))
 

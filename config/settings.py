@@ -113,7 +113,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# "memory://localhost/" rather than "memory://": without a host, kombu warns "No hostname was
+# supplied" each time it opens a connection, i.e. on every abandonment in the embedded mode.
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 # No Redis: tasks run in-process right after the transaction that queued them commits.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = False
@@ -232,6 +234,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["trace"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers off (its plain console line in DEBUG, mail to ADMINS): its
+        # records reach the JSON handler once, by the root, so a 4xx is one line.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # One line per HTTP request from the OpenAI SDK's client repeats Sara's own
         # "AI interpretation" line (with its latency); failures are still logged.

@@ -220,6 +220,8 @@ class StatusUpdate(models.Model):
                 fields=["whatsapp_message_id", "status"], name="statusupdate_unique_per_status"
             )
         ]
+        # Behind the sweep's purge of statuses older than Meta's retry horizon.
+        indexes = [models.Index(fields=["created_at"], name="statusupdate_created")]
 
 
 class WebhookEvent(models.Model):

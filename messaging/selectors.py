@@ -78,3 +78,12 @@ def handoff_waiting() -> tuple[int, datetime | None]:
 
 def _waiting_since() -> Coalesce:
     return Coalesce("handoff_at", "last_user_message_at", "created_at")
+
+
+def payment_mismatches() -> QuerySet[Conversation]:
+    """Open conversations held for a person because a "paid" payment did not match the cart."""
+    return Conversation.objects.filter(
+        status__in=Conversation.OPEN_STATUSES,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
+    )

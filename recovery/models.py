@@ -97,6 +97,8 @@ class Abandonment(models.Model):
     # Why a cart was not chased (status skipped): opted_out, unknown_product...
     skip_reason = models.CharField(max_length=50, blank=True)
     abandoned_at = models.DateTimeField(null=True, blank=True)
+    # Every discount Sara offered this cart, as offered: {"percent", "value", "link", "at"}.
+    quotes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('messaging', '0004_webhookevent_source_outcome'),
+        ('messaging', '0005_statusupdate_created_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
