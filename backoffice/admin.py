@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice import dashboard, selectors
 from core import login_guard
+from messaging.admin_handoff import wait_label
 
 admin.site.site_header = _("Sara back-office")
 admin.site.site_title = "Sara"
@@ -29,6 +30,7 @@ def index_with_dashboard(request, extra_context=None):
         "funnel_chart": dashboard.funnel_chart(figures.days),
         "revenue_chart": dashboard.revenue_chart(figures.days),
         "failure_rows": dashboard.failure_rows(figures),
+        "oldest_wait": wait_label(figures.oldest_wait_since, timezone.now()),
         **(extra_context or {}),
     }
     return _plain_index(request, extra_context=context)

@@ -52,6 +52,8 @@ class Dashboard:
     stuck_outbound: int
     # Carts whose "paid" payment was refused (404/422): the chase stopped until a person looks.
     payment_mismatches: int = 0
+    waiting_for_person: int = 0  # conversations in the hand-off inbox
+    oldest_wait_since: datetime | None = None
 
 
 def period_start(*, now: datetime, days: int = PERIOD_DAYS) -> datetime:
@@ -104,6 +106,7 @@ def dashboard(*, now: datetime) -> Dashboard:
     contacted, contacted_opted_out = opt_out_cohort(start=start)
     finished, failures = send_failures(start=start)
     failed = sum(f.count for f in failures)
+    waiting, oldest_wait_since = messaging_selectors.handoff_waiting()
     return Dashboard(
         start=start,
         days=days,
@@ -119,6 +122,8 @@ def dashboard(*, now: datetime) -> Dashboard:
         stuck_inbound=messaging_selectors.inbound_unprocessed(now=now).count(),
         stuck_outbound=messaging_selectors.outbound_due(now=now).count(),
         payment_mismatches=messaging_selectors.payment_mismatches().count(),
+        waiting_for_person=waiting,
+        oldest_wait_since=oldest_wait_since,
     )
 
 

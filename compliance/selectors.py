@@ -27,8 +27,11 @@ def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:
 
 
 def conversations_due_expiry(*, now: datetime) -> QuerySet[Conversation]:
-    """Open, and no customer message for SARA_EXPIRE_AFTER_HOURS (counted from the start if none)."""
+    """Open, and no customer message for SARA_EXPIRE_AFTER_HOURS (counted from the start if none).
+
+    One waiting for a person stays in the inbox until someone resolves it or gives it back.
+    """
     cutoff = now - timedelta(hours=settings.SARA_EXPIRE_AFTER_HOURS)
-    return Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES).filter(
+    return Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES, needs_human=False).filter(
         Q(last_user_message_at__lt=cutoff) | Q(last_user_message_at__isnull=True, created_at__lt=cutoff)
     )

@@ -328,7 +328,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024 + 1
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Sara integrations API",
-    "DESCRIPTION": "Read and close recovery conversations (token authentication).",
+    "DESCRIPTION": "Read, close, reply to and give back recovery conversations (token authentication).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }

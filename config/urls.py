@@ -23,6 +23,14 @@ urlpatterns = [
     path(
         "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
     ),
+    path(
+        "conversations/<int:pk>/reply", messaging_api.ConversationReply.as_view(), name="conversation-reply"
+    ),
+    path(
+        "conversations/<int:pk>/handback",
+        messaging_api.ConversationHandback.as_view(),
+        name="conversation-handback",
+    ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("health", core_views.health, name="health"),
     path("metrics", metrics_view, name="metrics"),

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy
 from compliance.lgpd import is_erased
 from core.text import brl
 from messaging import selectors
+from messaging.admin_handoff import HandoffAdminMixin
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from messaging.retry_advice import retry_advice
 from messaging.services.ops import failed_sends_dismiss, stuck_events_redrive, stuck_messages_redrive
@@ -56,7 +57,7 @@ class CloseForm(forms.Form):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
     phone_field = "customer__phone"
     # What fits at 1280 px: the customer's name and phone share a column; counts are on the page.
     list_display = [
@@ -129,7 +130,7 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
         return [close, *super().get_urls()]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        # Everything on the page is read-only: closing has its own button and form.
+        # Everything on the page is read-only: closing and the hand-off have their own forms.
         extra_context = {
             "show_save": False,
             "show_save_and_continue": False,
@@ -187,7 +188,10 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="")
     def transcript(self, obj: Conversation) -> str:
-        entries = [(message, template_text(message)) for message in obj.messages.order_by("created_at", "id")]
+        entries = [
+            (message, template_text(message))
+            for message in obj.messages.select_related("sent_by").order_by("created_at", "id")
+        ]
         return render_to_string("admin/messaging/conversation/transcript.html", {"entries": entries})
 
     # Closing: one conversation from its page, or many from the list; both ask for a reason.

@@ -1,15 +1,20 @@
-"""The integrations API (SPEC §8): read a conversation, close it. Token-authenticated (DRF)."""
+"""The integrations API (SPEC §8): read, close, reply to and give back a conversation.
+
+Token-authenticated (DRF). A reply through the API is a person's reply, as from the inbox.
+"""
 
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.http import error_body
 from messaging.models import Conversation, Message
+from messaging.services import handoff
 from recovery.lifecycle import conversation_close
 from recovery.models import Abandonment, Customer
 
@@ -34,12 +39,14 @@ class AbandonmentOut(serializers.ModelSerializer):
 
 
 class MessageOut(serializers.ModelSerializer):
+    sent_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
     class Meta:
         model = Message
         fields = [
             "id", "direction", "kind", "purpose", "text", "whatsapp_message_id", "status", "error_code",
             "error_detail", "attempts", "intent", "sentiment", "tokens_used", "sent_at", "delivered_at",
-            "read_at", "failed_at", "created_at",
+            "read_at", "failed_at", "created_at", "sent_by",
         ]  # fmt: skip
 
 
@@ -47,19 +54,39 @@ class ConversationOut(serializers.ModelSerializer):
     customer = CustomerOut()
     abandonment = AbandonmentOut()
     messages = MessageOut(many=True)
+    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = Conversation
         fields = [
-            "id", "status", "close_reason", "needs_human", "message_count", "exchanges", "followup_sent",
-            "last_message_at", "last_user_message_at", "closed_at", "created_at", "customer", "abandonment",
-            "messages",
+            "id", "status", "close_reason", "needs_human", "handoff_reason", "handoff_at", "assigned_to",
+            "assigned_at", "message_count", "exchanges", "followup_sent", "last_message_at",
+            "last_user_message_at", "closed_at", "created_at", "customer", "abandonment", "messages",
         ]  # fmt: skip
 
 
 class CloseIn(serializers.Serializer):
     # At least one visible character (JSON Schema patterns search, like re.search).
     reason = serializers.RegexField(r"\S", max_length=200)
+
+
+class TextIn(serializers.RegexField):
+    """Text as a JSON string only: a number or a list is refused, not turned into words."""
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError("Expected a string.")
+        return super().to_internal_value(data)
+
+
+class ReplyIn(serializers.Serializer):
+    # WhatsApp's limit for a text message; at least one visible character.
+    text = TextIn(r"\S", max_length=4096, trim_whitespace=False)
+
+
+class ReplyOut(serializers.Serializer):
+    status = serializers.CharField()
+    messageId = serializers.IntegerField()  # noqa: N815
 
 
 class ErrorDetailOut(serializers.Serializer):
@@ -78,8 +105,15 @@ ERRORS = {401: ErrorOut, 404: ErrorOut}
 
 def _conversation(pk: int) -> Conversation:
     return get_object_or_404(
-        Conversation.objects.select_related("customer", "abandonment").prefetch_related("messages"), pk=pk
+        Conversation.objects.select_related("customer", "abandonment", "assigned_to").prefetch_related(
+            "messages__sent_by"
+        ),
+        pk=pk,
     )
+
+
+def _conflict(error: handoff.HandoffError) -> Response:
+    return Response(error_body(error.code, str(error.message)), status=status.HTTP_409_CONFLICT)
 
 
 class ConversationDetail(APIView):
@@ -103,3 +137,44 @@ class ConversationClose(APIView):
         data.is_valid(raise_exception=True)
         conversation_close(conversation_id=pk, reason=data.validated_data["reason"])
         return Response({"status": "closed", **ConversationOut(_conversation(pk)).data})
+
+
+class ConversationReply(APIView):
+    @extend_schema(
+        request=ReplyIn,
+        responses={202: ReplyOut, 400: ErrorOut, 409: ErrorOut, **ERRORS},
+        summary="A person's reply to the customer",
+        description=(
+            "Queued for the same send path and checks as Sara's messages; the conversation is "
+            "taken over by the token's user, and Sara stays silent until it is given back. "
+            "409 WINDOW_CLOSED when the customer has not written in the last 24 hours, "
+            "409 OPTED_OUT for an opted-out customer, 409 CONVERSATION_CLOSED for a closed one."
+        ),
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        get_object_or_404(Conversation, pk=pk)
+        data = ReplyIn(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            message = handoff.conversation_reply(
+                conversation_id=pk, user=request.user, text=data.validated_data["text"]
+            )
+        except handoff.HandoffError as error:
+            return _conflict(error)
+        return Response({"status": "queued", "messageId": message.pk}, status=status.HTTP_202_ACCEPTED)
+
+
+class ConversationHandback(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ConversationOut, 409: ErrorOut, **ERRORS},
+        summary="Give the conversation back to Sara",
+        description="Sara answers the customer's next message again. 409 CONVERSATION_CLOSED when closed.",
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        get_object_or_404(Conversation, pk=pk)
+        try:
+            handoff.conversation_handback(conversation_id=pk)
+        except handoff.HandoffError as error:
+            return _conflict(error)
+        return Response(ConversationOut(_conversation(pk)).data)

@@ -148,6 +148,7 @@ class Message(models.Model):
         FAREWELL = "farewell", _("Farewell")
         HANDOFF = "handoff", _("Hand-off note")
         THANK_YOU = "thank_you", _("Thank-you")
+        STAFF_REPLY = "staff_reply", _("Staff reply")  # a person, in the back-office or through the API
 
     PROACTIVE_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP)
 
@@ -197,6 +198,15 @@ class Message(models.Model):
             "Re-sent after a send whose outcome was unknown: the customer may have received it twice."
         ),
         verbose_name=_("possibly sent twice"),
+    )
+    # The staff member who wrote a staff reply; the transcript shows their name.
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="staff_messages",
+        verbose_name=_("sent by"),
     )
     whatsapp_timestamp = models.DateTimeField(null=True, blank=True, verbose_name=_("WhatsApp timestamp"))
     sent_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sent at"))

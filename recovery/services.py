@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -240,9 +241,18 @@ def _active_product(product_id: str) -> Product | None:
 
 
 def template_queue(
-    *, conversation: Conversation, purpose: str, name: str, update_conversation: bool = True
+    *,
+    conversation: Conversation,
+    purpose: str,
+    name: str,
+    update_conversation: bool = True,
+    sent_by: AbstractBaseUser | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Message:
-    """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart."""
+    """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart.
+
+    A person may send the follow-up template too (outside the 24 h window): `sent_by` names them.
+    """
     return message_queue(
         conversation=conversation,
         purpose=purpose,
@@ -252,6 +262,8 @@ def template_queue(
             "parameters": template_parameters(conversation.abandonment),
         },
         update_conversation=update_conversation,
+        sent_by=sent_by,
+        metadata=metadata,
     )
 
 

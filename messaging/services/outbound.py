@@ -10,6 +10,7 @@ from typing import Any
 
 import sentry_sdk
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -54,6 +55,7 @@ def message_queue(
     template: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     update_conversation: bool = True,
+    sent_by: AbstractBaseUser | None = None,
 ) -> Message:
     """Store an outbound message (pending) and queue its send once the transaction commits.
 
@@ -72,6 +74,7 @@ def message_queue(
         text=text,
         status=Message.Status.PENDING,
         metadata=data,
+        sent_by=sent_by,
     )
     if update_conversation:
         Conversation.objects.filter(pk=conversation.pk).update(

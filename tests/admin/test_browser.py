@@ -3,6 +3,7 @@ pytest-django's live server. Each test saves a screenshot of its page under docs
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -475,3 +476,99 @@ def test_no_page_asks_for_a_missing_favicon(page, sign_in):
     icon = page.get_attribute("link[rel=icon]", "href")
     assert page.request.get(icon).status == 200
     assert missing == []
+
+
+def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
+    page, sign_in, graph, monkeypatch
+):
+    from messaging import admin_handoff
+
+    # The inbox refreshes itself every second here, so the test sees it without waiting long.
+    monkeypatch.setattr(admin_handoff, "INBOX_REFRESH_SECONDS", 1)
+    suporte = staff("suporte", "support")
+    now = timezone.now()
+    maria = ConversationFactory(
+        abandonment=AbandonmentFactory(
+            customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"), value=Decimal("297.00")
+        ),
+        status=Conversation.Status.ACTIVE,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.EXCHANGE_LIMIT,
+        handoff_at=now - timedelta(minutes=42),
+        last_user_message_at=now - timedelta(minutes=42),
+        exchanges=5,
+    )
+    InboundMessageFactory(
+        conversation=maria, text="Consigo pagar metade no pix e metade no cartão?", status="processed"
+    )
+    joao = ConversationFactory(
+        abandonment__customer=CustomerFactory(phone="+5511987654321", name="João Souza"),
+        status=Conversation.Status.ACTIVE,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON,
+        handoff_at=now - timedelta(minutes=7),
+        last_user_message_at=now - timedelta(minutes=7),
+    )
+    InboundMessageFactory(conversation=joao, text="Quero falar com um atendente", status="processed")
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
+    sign_in(suporte)
+
+    page.goto("/admin/")
+    assert page.inner_text("#waiting-count") == "2"
+    assert page.inner_text("#oldest-wait") in {"42 min", "43 min"}  # the clock runs on
+    page.click("#ops-inbox")
+    rows = page.locator("#inbox-list tbody tr")
+    assert rows.count() == 2
+    assert "Maria Silva" in rows.nth(0).inner_text()  # the longest wait first
+    assert "metade no pix" in rows.nth(0).inner_text()
+
+    # A customer asks for a person meanwhile: the list shows her without a reload (a reload would
+    # drop the mark left on the page).
+    page.evaluate("window.saraMark = 'still here'")
+    ana = ConversationFactory(
+        abandonment__customer=CustomerFactory(phone="+5521988887777", name="Ana Lima"),
+        status=Conversation.Status.ACTIVE,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
+        handoff_at=now - timedelta(minutes=2),
+        last_user_message_at=now - timedelta(minutes=3),
+    )
+    InboundMessageFactory(conversation=ana, text="Paguei mas não confirmou", status="processed")
+    page.wait_for_selector(f"#inbox-{ana.pk}")
+    assert page.evaluate("window.saraMark") == "still here"
+    screenshot(page, "admin-inbox.png")
+
+    page.click(f"#inbox-{maria.pk} button.sara-take")
+    page.wait_for_selector("#reply-form")
+    assert "taken by suporte" in page.inner_text("#handoff-state")
+    page.fill("#id_text", "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já.")
+    page.click("#reply-send")
+
+    page.wait_for_selector("ul.messagelist li.success")
+    assert len(graph.calls) == 1
+    assert json.loads(graph.calls[0].request.body) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+5548999327881",
+        "type": "text",
+        "text": {
+            "preview_url": True,
+            "body": "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já.",
+        },
+    }
+    last = page.locator(".sara-bubble").last
+    assert "suporte" in last.inner_text()
+    assert "sent" in last.inner_text()
+    screenshot(page, "admin-handoff.png")
+
+    page.click("#handoff-resolve")
+    page.wait_for_selector("ul.messagelist li.success")
+    maria.refresh_from_db()
+    assert (maria.status, maria.close_reason, maria.assigned_to) == (
+        Conversation.Status.CLOSED,
+        Conversation.CloseReason.RESOLVED,
+        suporte,
+    )
+    assert page.locator("#reply-form").count() == 0
+    page.goto("/admin/messaging/conversation/inbox/")
+    assert page.locator(f"#inbox-{maria.pk}").count() == 0

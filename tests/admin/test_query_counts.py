@@ -113,3 +113,18 @@ def test_a_transcript_of_100_messages_costs_a_constant_number_of_queries(
         response = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
 
     assert response.content.decode().count('class="sara-bubble ') == ROWS
+
+
+def test_the_handoff_inbox_of_100_conversations_costs_a_constant_number_of_queries(
+    admin_client, admin_user, django_assert_max_num_queries
+):
+    for i, conversation in enumerate(conversations(ROWS)):
+        InboundMessageFactory(conversation=conversation, text=f"Quero falar com alguém ({i})")
+    Conversation.objects.update(
+        needs_human=True, handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON, assigned_to=admin_user
+    )
+
+    for url in ("/admin/messaging/conversation/inbox/", "/admin/messaging/conversation/inbox/rows/"):
+        with django_assert_max_num_queries(MAX_QUERIES):
+            response = admin_client.get(url)
+        assert len(response.context["rows"]) == ROWS

@@ -233,3 +233,21 @@ def test_converted_conversation_is_left_alone_by_the_expiry(
     conversation.refresh_from_db()
     assert conversation.close_reason == "converted"
     assert conversation.abandonment.status == Abandonment.Status.CONVERTED
+
+
+def test_a_conversation_waiting_for_a_person_gets_no_followup_and_does_not_expire(
+    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    capture = django_capture_on_commit_callbacks
+    time_machine.move_to(T0, tick=False)
+    conversation = open_recovery(post_signed, capture)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        needs_human=True, handoff_reason=Conversation.HandoffReason.MANUAL, handoff_at=T0
+    )
+
+    time_machine.move_to(T0 + timedelta(hours=80), tick=False)
+    assert sweep(capture) == {"followups": 0, "expired": 0}
+
+    assert [sent.template_name for _, sent in outbox] == ["recovery_invitation"]
+    conversation.refresh_from_db()
+    assert conversation.is_open

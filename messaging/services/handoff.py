@@ -1,0 +1,211 @@
+"""The hand-off to a person (SPEC §8): flag, take, reply, resolve and give back to Sara.
+
+While a conversation waits for a person (`needs_human`), Sara reads the customer's messages but
+answers none of them; the person who took it answers through the same send path and gate as
+Sara. These functions are the only writers of the assignment; closing (resolve) and the hand-off flag
+itself go through the recovery lifecycle, like every status change.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from compliance.gate import in_service_window
+from messaging.models import Conversation, Message
+from messaging.services.outbound import message_queue
+from recovery import lifecycle
+from recovery.services import template_queue
+
+logger = logging.getLogger(__name__)
+
+
+class HandoffError(Exception):
+    """A hand-off step that cannot be done in the conversation's present state."""
+
+    code = "CONFLICT"
+    message = _("The conversation cannot do that now.")
+
+    def __init__(self, conversation_id: int) -> None:
+        super().__init__(f"{self.code}: conversation {conversation_id}")
+        self.conversation_id = conversation_id
+
+
+class ConversationNotOpen(HandoffError):
+    code = "CONVERSATION_CLOSED"
+    message = _("The conversation is closed.")
+
+
+class WindowClosed(HandoffError):
+    code = "WINDOW_CLOSED"
+    message = _(
+        "The customer has not written in the last 24 hours: WhatsApp only lets an approved template go out."
+    )
+
+
+class CustomerOptedOut(HandoffError):
+    code = "OPTED_OUT"
+    message = _("The customer opted out: nothing may be sent to them.")
+
+
+def _locked_open(conversation_id: int) -> Conversation:
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .get(pk=conversation_id)
+    )
+    if not conversation.is_open:
+        raise ConversationNotOpen(conversation_id)
+    return conversation
+
+
+def _wait_for_a_person(conversation: Conversation, *, reason: str, now: datetime) -> list[str]:
+    """Flag the conversation for a person, keeping the first reason and wait if already flagged."""
+    if conversation.needs_human:
+        return []
+    return sorted(lifecycle.conversation_hand_off(conversation, reason=reason, now=now))
+
+
+def _assign(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
+    if conversation.assigned_to_id == user.pk:
+        return []
+    conversation.assigned_to = user
+    conversation.assigned_at = now
+    return ["assigned_to", "assigned_at"]
+
+
+def _save(conversation: Conversation, fields: list[str]) -> None:
+    if fields:
+        conversation.save(update_fields=[*fields, "updated_at"])
+
+
+def conversation_flag(
+    *,
+    conversation_id: int,
+    reason: str = Conversation.HandoffReason.MANUAL,
+    now: datetime | None = None,
+) -> Conversation:
+    """Put a conversation in the inbox: Sara stops answering until a person gives it back."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        _save(conversation, _wait_for_a_person(conversation, reason=reason, now=now))
+    logger.info("conversation flagged for a person", extra={"conversation_id": conversation_id})
+    return conversation
+
+
+def conversation_take(
+    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
+) -> Conversation:
+    """A staff member owns the conversation; one not yet waiting is flagged by hand on the way."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
+        fields += _assign(conversation, user=user, now=now)
+        _save(conversation, fields)
+    logger.info("conversation taken", extra={"conversation_id": conversation_id, "user_id": user.pk})
+    return conversation
+
+
+def conversation_reply(
+    *, conversation_id: int, user: AbstractBaseUser, text: str, now: datetime | None = None
+) -> Message:
+    """A person's free-form reply, queued for the same send path and gate as Sara's.
+
+    Refused up front when the gate would refuse it anyway (opted out, outside the 24 h window),
+    so the person is told at once instead of finding a failed send later. The gate still runs
+    right before the send: the window may close while the reply waits.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        if conversation.customer.opted_out:
+            raise CustomerOptedOut(conversation_id)
+        if not in_service_window(conversation.last_user_message_at, now):
+            raise WindowClosed(conversation_id)
+        _save(conversation, _take_over(conversation, user=user, now=now))
+        message = message_queue(
+            conversation=conversation,
+            purpose=Message.Purpose.STAFF_REPLY,
+            text=text,
+            metadata={"staff_name": _name(user)},
+            sent_by=user,
+        )
+    logger.info("staff reply queued", extra={"conversation_id": conversation_id, "message_id": message.pk})
+    return message
+
+
+def conversation_reply_template(
+    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
+) -> Message:
+    """Outside the 24 h window a person may only send the approved follow-up template."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        if conversation.customer.opted_out:
+            raise CustomerOptedOut(conversation_id)
+        _save(conversation, _take_over(conversation, user=user, now=now))
+        message = template_queue(
+            conversation=conversation,
+            purpose=Message.Purpose.STAFF_REPLY,
+            name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
+            metadata={"staff_name": _name(user)},
+            sent_by=user,
+        )
+    logger.info("staff template queued", extra={"conversation_id": conversation_id, "message_id": message.pk})
+    return message
+
+
+def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
+    # Whoever writes to the customer owns the conversation: Sara must not answer beside them.
+    fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
+    return fields + _assign(conversation, user=user, now=now)
+
+
+def conversation_resolve(
+    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
+) -> Conversation:
+    """A person finished the conversation: closed with reason resolved, out of the inbox."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        # Whoever resolves it is the last owner: the history and the page name them.
+        _save(conversation, _assign(conversation, user=user, now=now))
+        conversation = lifecycle.conversation_resolve(conversation_id=conversation_id)
+    logger.info("conversation resolved", extra={"conversation_id": conversation_id, "user_id": user.pk})
+    return conversation
+
+
+def conversation_handback(*, conversation_id: int) -> Conversation:
+    """Give the conversation back to Sara: she answers the customer's next message again.
+
+    The exchange count starts over, or a conversation handed off at the exchange limit would
+    be handed off again by the very next message.
+    """
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        conversation.needs_human = False
+        conversation.handoff_reason = ""
+        conversation.handoff_at = None
+        conversation.assigned_to = None
+        conversation.assigned_at = None
+        conversation.exchanges = 0
+        _save(
+            conversation,
+            ["needs_human", "handoff_reason", "handoff_at", "assigned_to", "assigned_at", "exchanges"],
+        )
+    logger.info("conversation handed back to Sara", extra={"conversation_id": conversation_id})
+    return conversation
+
+
+def _name(user: AbstractBaseUser) -> str:
+    # Kept on the message too: the transcript still names the person if their account goes.
+    full_name = getattr(user, "get_full_name", lambda: "")()
+    return full_name or user.get_username()
