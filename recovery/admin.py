@@ -10,13 +10,15 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from compliance.lgpd import customer_erase, customer_export
 from compliance.services import optout_register
 from messaging.models import Conversation
-from recovery.models import Abandonment, Customer, Product
+from recovery.models import Abandonment, Customer, Product, Shop
 from recovery.phones import InvalidPhone, normalize_phone
 from sara.dashboard import brl
 
@@ -177,6 +179,7 @@ class ProductAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["product_id", "name", "description", "active"]}),
         ("Links", {"fields": ["payment_link", "discount_link", "discount_percent"]}),
+        (_("What Sara tells customers"), {"fields": ["price", "faq"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -187,6 +190,41 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description="discount on")
     def has_discount(self, obj: Product) -> bool:
         return obj.has_discount
+
+
+@admin.register(Shop)
+class ShopAdmin(admin.ModelAdmin):
+    """The one row of the shop's knowledge: edited, never added beside it or deleted."""
+
+    fieldsets = [
+        (None, {"fields": ["name", "about", "support_hours"]}),
+        (
+            _("What Sara answers from"),
+            {
+                "fields": ["shipping", "payment_methods", "installments", "returns"],
+                "description": _(
+                    "Sara answers customers from these texts and nothing else. Any price, "
+                    "percentage or coupon written here may be quoted to a customer; nothing "
+                    "that is not written here will be."
+                ),
+            },
+        ),
+        (_("History"), {"fields": ["updated_at"]}),
+    ]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return not Shop.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # A list of one row is a detour: go straight to the shop's page.
+        shop = Shop.objects.first()
+        if shop is not None and self.has_change_permission(request, shop):
+            return redirect("admin:recovery_shop_change", shop.pk)
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Abandonment)

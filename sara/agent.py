@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 
 from recovery.models import Abandonment
-from sara import rules
+from sara import guardrails, metrics, rules
 from sara.interpretation import Context, Interpretation, Interpreter
+from sara.money import brl, percent
 
 WHATSAPP_TEXT_LIMIT = 4096
 
 FAREWELL = "Tudo bem, você não receberá mais mensagens nossas. Obrigado pela atenção e até logo!"
-HANDOFF = "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Ela responde em breve!"
+HANDOFF = rules.HANDOFF_NOTE
 ASK_FOR_TEXT = "Desculpe, por aqui só consigo ler mensagens de texto. Pode me escrever o que precisa?"
 THANK_YOU = "Pagamento confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
+THANK_YOU_WITH_AMOUNT = (
+    "Pagamento de {amount} confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
+)
 
 
 def get_interpreter() -> Interpreter:
@@ -34,15 +40,61 @@ def interpret(context: Context, interpreter: Interpreter | None = None) -> Inter
 
 def should_offer_discount(abandonment: Abandonment, interpretation: Interpretation) -> bool:
     """The discount rule (SPEC §5), in code so the model can never hand out discounts."""
-    if not abandonment.discount_available():
-        return False
-    if abandonment.discount_offers >= settings.SARA_MAX_DISCOUNT_OFFERS:
+    return discount_rule(
+        has_discount=abandonment.discount_available(),
+        offers_so_far=abandonment.discount_offers,
+        value=abandonment.value,
+        interpretation=interpretation,
+    )
+
+
+def discount_rule(
+    *, has_discount: bool, offers_so_far: int, value: Decimal, interpretation: Interpretation
+) -> bool:
+    """Offer the discount link when there is one, fewer than 3 were offered, and the cart is
+    large, the customer asks about the price, or the customer is unhappy."""
+    if not has_discount or offers_so_far >= settings.SARA_MAX_DISCOUNT_OFFERS:
         return False
     return (
-        abandonment.value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
+        value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
         or interpretation.intent == "price_question"
         or interpretation.sentiment == "negative"
     )
+
+
+def guarded_reply(
+    context: Context, interpretation: Interpretation, *, offer_discount: bool
+) -> guardrails.Guarded:
+    """The interpreter's words with every sentence the shop did not authorise dropped.
+
+    Should nothing worth sending remain, a safe reply written from the shop's knowledge by the
+    rules stands in. Each rule broken is counted, so a model that drifts shows on /metrics.
+    """
+    allowance = guardrails.allowance_for(context, offer_discount=offer_discount)
+    guarded = guardrails.guard(interpretation.reply, allowance)
+    if not guarded.violations:
+        return guarded
+    for violation in guarded.violations:
+        metrics.GUARDRAIL_HITS.labels(violation).inc()
+    if guarded.text:
+        return guarded
+    return guardrails.Guarded(
+        text=safe_reply(context, allowance),
+        violations=guarded.violations,
+        dropped=guarded.dropped,
+        replaced=True,
+    )
+
+
+def safe_reply(context: Context, allowance: guardrails.Allowance) -> str:
+    """What the rules answer from the shop's knowledge, itself checked; a plain offer to help else."""
+    reading = rules.RuleBasedInterpreter().interpret(context)
+    if reading.intent not in ("opt_out", "human") and reading.reply:
+        checked = guardrails.guard(reading.reply, allowance)
+        if checked.text and not checked.violations:
+            return checked.text
+    product = f" de {context.product_name}" if context.product_name else ""
+    return f"Posso te ajudar a finalizar a compra{product}? O link está logo abaixo."
 
 
 def compose_reply(text: str, *, abandonment: Abandonment, offer_discount: bool) -> str:
@@ -54,15 +106,18 @@ def compose_reply(text: str, *, abandonment: Abandonment, offer_discount: bool) 
         body = body.replace(product.discount_link, "").strip()
     links = f"\n\nFinalize sua compra aqui: {abandonment.payment_link}"
     if offer_discount:
-        percent = f"{product.discount_percent.normalize():f}".replace(".", ",")
-        price = f"{abandonment.discounted_value():.2f}".replace(".", ",")
-        links += f"\n\nOu com {percent}% de desconto (R$ {price}): {product.discount_link}"
+        links += (
+            f"\n\nOu com {percent(product.discount_percent)}% de desconto "
+            f"({brl(abandonment.discounted_value())}): {product.discount_link}"
+        )
     room = WHATSAPP_TEXT_LIMIT - len(links)
     if len(body) > room:
         body = body[: room - 1].rstrip() + "…"
     return body + links
 
 
-def thank_you_text(name: str) -> str:
+def thank_you_text(name: str, amount: Decimal | None = None) -> str:
     first = (name or "").split(" ")[0] or "cliente"
+    if amount is not None:
+        return THANK_YOU_WITH_AMOUNT.format(name=first, amount=brl(amount))
     return THANK_YOU.format(name=first)

@@ -16,6 +16,7 @@ from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
+from recovery.selectors import shop_knowledge
 from sara import agent, rules
 from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
@@ -194,11 +195,11 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         if conversation.needs_human:
             turn.save()
             return Outcome.WAITING_FOR_HUMAN
-        conversation.needs_human = True
-        conversation.handoff_reason = Conversation.HandoffReason.EXCHANGE_LIMIT
-        conversation.handoff_at = timezone.now()
-        turn.fields.update({"needs_human", "handoff_reason", "handoff_at"})
-        turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
+        _hand_off(turn, reason=Conversation.HandoffReason.EXCHANGE_LIMIT)
+        return Outcome.HANDED_OFF
+    if reads and interpretation.intent == "human":
+        # The customer asked for a person: one short note, and Sara is silent from now on.
+        _hand_off(turn, reason=Conversation.HandoffReason.ASKED_FOR_PERSON)
         return Outcome.HANDED_OFF
     if not reads:
         turn.answer(purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
@@ -209,12 +210,39 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     if offer:
         abandonment.discount_offers += 1
         turn.cart_fields.add("discount_offers")
+    guarded = agent.guarded_reply(
+        _context(conversation, message, weak_optout=match is optout.Match.WEAK, history=False),
+        interpretation,
+        offer_discount=offer,
+    )
+    metadata = {"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback}
+    if interpretation.tokens_used:
+        metadata["tokens"] = {
+            "in": interpretation.tokens_in,
+            "out": interpretation.tokens_out,
+            "cached": interpretation.tokens_cached,
+        }
+    if guarded.violations:
+        metadata["guardrail"] = {
+            "violations": list(guarded.violations),
+            "dropped_sentences": guarded.dropped,
+            "action": "replaced" if guarded.replaced else "dropped",
+        }
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(interpretation.reply, abandonment=abandonment, offer_discount=offer),
-        metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
+        text=agent.compose_reply(guarded.text, abandonment=abandonment, offer_discount=offer),
+        metadata=metadata,
     )
     return Outcome.REPLIED
+
+
+def _hand_off(turn: _Turn, *, reason: str) -> None:
+    conversation = turn.conversation
+    conversation.needs_human = True
+    conversation.handoff_reason = reason
+    conversation.handoff_at = timezone.now()
+    turn.fields.update({"needs_human", "handoff_reason", "handoff_at"})
+    turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
 
 
 class _Turn:
@@ -262,18 +290,26 @@ class _Turn:
             self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
 
 
-def _context(conversation: Conversation, message: Message, *, weak_optout: bool) -> Context:
-    """What the interpreter reads: the message, the cart and the last turns."""
+def _context(
+    conversation: Conversation, message: Message, *, weak_optout: bool, history: bool = True
+) -> Context:
+    """What the interpreter reads: the message, the cart, the shop's knowledge and the last turns."""
     abandonment = conversation.abandonment
     product = abandonment.product
+    has_discount = abandonment.discount_available()
     return Context(
         text=message.text,
         customer_name=conversation.customer.name,
         product_name=product.name if product else "",
         product_description=product.description if product else "",
         value=abandonment.value,
-        history=_history(conversation, exclude=message.pk),
+        history=_history(conversation, exclude=message.pk) if history else [],
         weak_optout=weak_optout,
+        knowledge=shop_knowledge(product=product),
+        payment_link=abandonment.payment_link,
+        discount_link=product.discount_link if has_discount else "",
+        discount_percent=product.discount_percent if has_discount else None,
+        discounted_value=abandonment.discounted_value(),
     )
 
 
