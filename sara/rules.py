@@ -58,6 +58,18 @@ IMPLICIT_OPTOUT = _any(
     r"sair (da|dessa) lista|nao receber mais)",
     r"\bchega de (mensage|msg|mandar|me mandar|propaganda|spam)",
     r"\b(como (eu )?(faco|faz) pra|quero) (parar de receber|nao receber|sair da lista|ser removid)",
+    r"\bnao (me )?(contatar|contatem|contate|contactar|procurar|incomodar|enviar mais|mandar mais|"
+    r"escrever mais|ligar mais)\b",
+    r"\bnao (tenho interesse|autorizo|permito|aceito|quero) (em )?(receber|o uso|uso|contato|ser contatad|"
+    r"essas mensage|mensage)",
+    r"\bparem\b(?!\s+de\s+(cobrar|vender))",
+)
+
+# A short message that is only a request to stop, in the verb forms people type ("PARE", "parem").
+SHORT_STOP = re.compile(
+    r"(pare|parem|para|para com isso|chega|basta|cancela|cancele|cancelem|remove|remova|removam|sai|"
+    r"saia|saiam|tira|tire|tirem|exclui|exclua|excluam|descadastra|descadastre)"
+    r"( (por favor|pfv|pf|pls|agora|ja|ai|obrigado|obrigada|valeu|mais|com isso))*"
 )
 
 # Words about messages and contact: an opt-out keyword next to one is a request to stop.
@@ -86,7 +98,8 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = (
         "payment",
         re.compile(
             r"\b(pix|boleto|cartao|cartoes|credito|debito|forma de pagamento|formas de pagamento|"
-            r"pagar|pagamento|paypal|mercado pago|picpay|transferencia|deposito|a vista)\b"
+            r"pagamento|paypal|mercado pago|picpay|transferencia|deposito|a vista|"
+            r"(como|onde|posso|da pra|consigo|tem como|forma de|formas de|jeito de) pagar)\b"
         ),
     ),
     (
@@ -110,18 +123,24 @@ TOPICS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 SHIPPING_COST = re.compile(r"\b(quanto|valor|preco|gratis|caro|custa|custo|cobra|cobram|taxa|pago)\b")
 PRICE = re.compile(
-    r"\b(preco|precos|valor|caro|cara|carissimo|quanto|custa|custo|desconto|descontos|promocao|"
+    r"\b(preco|precos|valor|caro|cara|carissimo|quanto|custa|custo|descont\w*|promoc\w*|"
     r"cupom|mais barato|barato|baratinho|sai por|abaixa|abaixar|melhorar o preco|faz por)\b"
 )
 OBJECTION = re.compile(
     r"\b(nao|chega|depois|talvez|pensar|vou ver|vou pensar|mais tarde|sem dinheiro|sem grana|"
     r"desisti|desistir|mudei de ideia|nao tenho interesse|outra hora|semana que vem|mes que vem|"
-    r"desanimei|salario|nao posso)\b"
+    r"desanimei|salario|nao posso|fica pra (proxima|depois|outra)|proxima vez)\b"
 )
 CONFIRMATION = re.compile(
     r"\b(sim|ok|okay|vou|quero|claro|beleza|blz|pode|fechado|combinado|bora|vamos|manda|vou pagar|"
     r"vou comprar|ja vou|agora|certo|isso|perfeito|show|top|fechou|finalizar|paguei|ja paguei)\b"
 )
+GREETING = re.compile(
+    r"((oi|ola|opa|alo|e ai|eai|bom dia|boa tarde|boa noite|tudo bem|tudo bom|td bem|como vai|"
+    r"quem e|quem fala|quem ta falando)\s*)+"
+)
+# "Sim?", "ok?": agreement written with a question mark.
+CONFIRMATION_ONLY = re.compile(r"(sim|ok|pode ser|pode|certo|isso|claro)( \w+)?")
 NEGATIVE = re.compile(
     r"\b(caro|cara|carissimo|ruim|pessimo|absurdo|chega|nao gostei|irritad\w*|chato|chata|"
     r"insistente|enche|encher|spam|ridiculo|palhacada|raiva|odeio|porcaria|lixo|decepcion\w*)\b"
@@ -208,7 +227,7 @@ def is_optout(context: Context) -> bool:
     the person's wish to leave wins over a sale (SPEC §5 step 3).
     """
     folded = fold(context.text)
-    if IMPLICIT_OPTOUT.search(folded):
+    if IMPLICIT_OPTOUT.search(folded) or SHORT_STOP.fullmatch(folded):
         return True
     if not context.weak_optout and not STOP_KEYWORDS.search(folded):
         return False
@@ -216,7 +235,14 @@ def is_optout(context: Context) -> bool:
         after = " ".join(folded[match.end() :].split()[:4])
         if CONTACT_WORDS.search(after) and not PURCHASE_WORDS.search(after):
             return True
-    return not PURCHASE_WORDS.search(folded) and not _names_the_product(folded, context)
+    about_the_purchase = (
+        PURCHASE_WORDS.search(folded)
+        or topics_of(folded)
+        or PRICE.search(folded)
+        or _names_the_product(folded, context)
+    )
+    # A question that names no contact is a question about the order ("tem como sair a nota?").
+    return not about_the_purchase and "?" not in context.text
 
 
 def _names_the_product(folded: str, context: Context) -> bool:
@@ -243,6 +269,14 @@ class RuleBasedInterpreter(Interpreter):
         elif PRICE.search(folded):
             intent = "price_question"
             reply = _price_reply(context)
+        elif (
+            "?" in context.text
+            and folded
+            and not (CONFIRMATION_ONLY.fullmatch(folded) or GREETING.fullmatch(folded))
+        ):
+            # A question is answered, even when it holds a "não" or a "depois".
+            intent = "question"
+            reply = _product_reply(folded, context)
         elif OBJECTION.search(folded):
             intent = "objection"
             reply = (
@@ -251,9 +285,6 @@ class RuleBasedInterpreter(Interpreter):
         elif CONFIRMATION.search(folded):
             intent = "confirmation"
             reply = "Que ótimo! É só finalizar pelo link abaixo."
-        elif "?" in context.text:
-            intent = "question"
-            reply = _product_reply(folded, context)
         else:
             intent = "unclear"
             reply = f"Estou aqui para ajudar com {_purchase(context)}. Quer finalizar agora?"
