@@ -34,7 +34,7 @@ DISCOUNT_WORDS = re.compile(
     r"\b(desconto|descontos|cupom|cupons|promo[cç][aã]o|abatimento|mais barato|baixar o pre[cç]o|off)\b",
     re.IGNORECASE,
 )
-SENTENCE_END = re.compile(r"(?<=[.!?…])\s+|\n+")
+SENTENCE_END = re.compile(r"((?<=[.!?…])\s+|\n+)")
 # Words a coupon regex catches that are no coupon.
 NOT_CODES = frozenset({"PIX", "QR", "BOLETO", "CPF", "CNPJ", "CEP", "SEDEX", "PAC"})
 
@@ -86,18 +86,18 @@ def allowance_for(context: Context, *, offer_discount: bool) -> Allowance:
 
 
 def guard(text: str, allowance: Allowance) -> Guarded:
-    """The text without its violating sentences, and which rules they broke."""
+    """The text without its violating sentences (the rest as written), and which rules they broke."""
     kept: list[str] = []
     violations: list[str] = []
     dropped = 0
-    for sentence in _sentences(text):
+    for sentence, separator in _sentences(text):
         found = sentence_violations(sentence, allowance)
         if found:
             dropped += 1
             violations += [v for v in found if v not in violations]
         else:
-            kept.append(sentence)
-    return Guarded(text=" ".join(kept).strip(), violations=tuple(violations), dropped=dropped)
+            kept.append(sentence + separator)
+    return Guarded(text="".join(kept).strip(), violations=tuple(violations), dropped=dropped)
 
 
 def sentence_violations(sentence: str, allowance: Allowance) -> list[str]:
@@ -132,8 +132,16 @@ def sentence_violations(sentence: str, allowance: Allowance) -> list[str]:
     return found
 
 
-def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in SENTENCE_END.split(text) if s and s.strip()]
+def _sentences(text: str) -> list[tuple[str, str]]:
+    """Each sentence with the spacing that follows it, so what is kept reads as it was written."""
+    parts = SENTENCE_END.split(text)
+    pairs = []
+    for index in range(0, len(parts), 2):
+        sentence = parts[index].strip()
+        separator = parts[index + 1] if index + 1 < len(parts) else ""
+        if sentence:
+            pairs.append((sentence, separator))
+    return pairs
 
 
 def _percents(text: str) -> list[Decimal]:

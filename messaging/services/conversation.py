@@ -14,6 +14,7 @@ from compliance.services import optout_register
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
+from messaging.services.voice import message_transcribe
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from recovery.selectors import shop_knowledge
@@ -77,6 +78,7 @@ def inbound_process(*, message_id: int) -> Outcome:
     """
     sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
     with sender_turn(sender):
+        message_transcribe(message_id=message_id)
         interpretation = _interpret_ahead(message_id)
         while True:
             try:
@@ -131,7 +133,7 @@ def _situation(
         customer = conversation.customer
     else:
         customer = Customer.objects.filter(phone=phone).first() if phone else None
-    match = optout.detect(message.text) if message.kind in Message.TEXT_KINDS else optout.Match.NONE
+    match = optout.detect(message.text) if _reads_as_text(message) else optout.Match.NONE
     return phone, customer, conversation, match
 
 
@@ -139,8 +141,13 @@ def _at_limit(conversation: Conversation) -> bool:
     return conversation.needs_human or conversation.exchanges >= settings.SARA_MAX_EXCHANGES
 
 
+def _reads_as_text(message: Message) -> bool:
+    # A transcribed voice note is read like the text it says, opt-out keywords included.
+    return message.kind in Message.TEXT_KINDS or bool(message.metadata.get("transcribed"))
+
+
 def _is_readable(message: Message) -> bool:
-    return message.kind in Message.TEXT_KINDS and bool(message.text.strip())
+    return _reads_as_text(message) and bool(message.text.strip())
 
 
 def _wants_interpretation(conversation: Conversation, message: Message, match: optout.Match) -> bool:

@@ -111,5 +111,5 @@ def test_agent_eval_refuses_a_label_that_is_no_intent(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "oi", "category": "x", "intent": "greeting"}\n', encoding="utf-8")
 
-    with pytest.raises(CommandError, match="bad.jsonl:1: intent 'greeting'"):
+    with pytest.raises(CommandError, match=r"bad\.jsonl:1: intent 'greeting'"):
         call_command("agent_eval", "--file", str(bad))
