@@ -11,7 +11,7 @@ import openai
 from django.conf import settings
 
 from sara import metrics
-from sara.llm.openai_client import _EXECUTOR, _default_client
+from sara.llm import openai_client
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,9 @@ def transcribe(audio: bytes, *, mime_type: str, client: openai.OpenAI | None = N
     """The Portuguese transcript of a voice note; TranscriptionFailed on timeout, error or silence."""
     started = time.monotonic()
     # As with interpretations, the future bounds the whole call, not each network phase.
-    future = _EXECUTOR.submit(_create, client or _default_client(), audio, mime_type)
+    future = openai_client._EXECUTOR.submit(
+        _create, client or openai_client._default_client(), audio, mime_type
+    )
     try:
         text = future.result(timeout=settings.OPENAI_TRANSCRIBE_TIMEOUT_SECONDS)
     except (FutureTimeout, openai.OpenAIError, httpx.HTTPError, ValueError, TypeError) as exc:
