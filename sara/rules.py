@@ -29,6 +29,7 @@ PERSON = _any(
     r"atendentes|alguem|vendedor|vendedora|consultor|consultora|gerente|responsavel|funcionario|"
     r"funcionaria|gente de verdade|dono|dona|suporte)\b",
     r"\b(atendente|atendimento humano|pessoa de verdade|pessoa real|ser humano|falar com humano)\b",
+    r"\b(falar|conversar|fala|falo|converso) com (o |a )?(atendimento|suporte|sac|equipe|loja)\b",
     r"\b(me liga|me ligar|me ligue|pode ligar|ligacao|telefonar|telefona)\b",
     r"\bnao quero falar com (robo|bot|maquina|ia)\b",
 )
@@ -39,15 +40,17 @@ IMPLICIT_OPTOUT = _any(
     r"enviar|contatar|procurar|ligar|insistir|mandar mensagem)",
     r"\bnao (quero|desejo|gostaria de|aceito) (mais )?(ser )?(contatad|contactad|receber|mensage|"
     r"ser incomodad|que me (escrevam|chamem|mandem|procurem|liguem))",
-    r"\b(para|pare|parem|pode parar|podem parar|favor parar|por favor parar|chega|deixa|deixe|deixem) "
+    r"\b(para|pare|parem|parar|pararem|pode parar|podem parar|favor parar|por favor parar|chega|deixa|"
+    r"deixe|deixem|deixar|deixarem) "
     r"de (me )?(mandar|enviar|escrever|chamar|encher|mandando|enviando|incomodar|perturbar|insistir|"
     r"ligar|procurar)",
-    r"\b(some|sumam|suma|esquece|esquecam|esqueca|apaga|apaguem|apague|tira|tirem|tire|remove|removam|"
-    r"remova|deleta|deletem|exclui|excluam|exclua) (com )?(o )?(meu|esse|este) (numero|contato|telefone|"
+    r"\b(some|sumam|suma|esquece|esquecam|esqueca|apaga|apaguem|apague|apagar|tira|tirem|tire|tirar|"
+    r"remove|removam|remova|remover|deleta|deletem|deletar|exclui|excluam|exclua|excluir) (com )?(o )?"
+    r"(meu|esse|este) (numero|contato|telefone|"
     r"cadastro|zap|whats|whatsapp)",
     r"\b(esquece|esquecam|esqueca) (de )?mim\b",
     r"\bme (deixa|deixe|deixem) em paz\b",
-    r"\bnao me (mande|mandem|manda|chame|chamem|chama|procure|procurem|perturbe|perturbem|incomode|"
+    r"\b(nao|nunca mais) me (mande|mandem|manda|chame|chamem|chama|procure|procurem|perturbe|perturbem|incomode|"
     r"incomodem|escreva|escrevam|liguem|ligue|contate|contatem|encham|enche)\b",
     r"\b(me )?(tira|tirem|tire|remove|removam|remova|exclui|excluam|exclua) (da|dessa|desta|de sua|"
     r"da sua) (lista|base|cadastro)",
@@ -56,7 +59,7 @@ IMPLICIT_OPTOUT = _any(
     r"\b(isso e spam|e spam|vou (te |lhes? )?bloquear|vou denunciar|bloquear (esse|este|o) numero)\b",
     r"\b(descadastr|desinscrev|cancelar (as |essas |minha )?(mensage|inscricao|assinatura das)|"
     r"sair (da|dessa) lista|nao receber mais)",
-    r"\bchega de (mensage|msg|mandar|me mandar|propaganda|spam)",
+    r"\bchega (de|dessa|dessas|desse|desses|com essa|com essas) (mensage|msg|mandar|me mandar|propaganda|spam)",
     r"\b(como (eu )?(faco|faz) pra|quero) (parar de receber|nao receber|sair da lista|ser removid)",
     r"\bnao (me )?(contatar|contatem|contate|contactar|procurar|incomodar|enviar mais|mandar mais|"
     r"escrever mais|ligar mais)\b",
