@@ -39,7 +39,10 @@ HISTORY = [
     Turn("customer", "Oi! Tava vendo ainda"),
     Turn("sara", "Claro! Ele tem cancelamento de ruído e 30 horas de bateria. Quer tirar alguma dúvida?"),
     Turn("customer", "Tem garantia?"),
-    Turn("sara", "Sim, 12 meses de garantia do fabricante. Finalize sua compra aqui: https://pay.casaaurora.com.br/c/7f3a9"),
+    Turn(
+        "sara",
+        "Sim, 12 meses de garantia do fabricante. Finalize sua compra aqui: https://pay.casaaurora.com.br/c/7f3a9",
+    ),
     Turn("customer", "E funciona no meu android?"),
     Turn("sara", "Funciona sim, conecta por Bluetooth 5.3 em qualquer celular."),
     Turn("customer", "Legal. Vou ver com calma"),

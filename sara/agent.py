@@ -31,10 +31,15 @@ def get_interpreter() -> Interpreter:
 
 
 def interpret(context: Context, interpreter: Interpreter | None = None) -> Interpretation:
-    """The AI's reading; on a weak opt-out match without the AI, the rules decide (opt-out wins)."""
+    """The AI's reading. Without it (timeout, error) the rules still hear a wish to leave or to
+    talk to a person: those two never wait for the AI to come back (opt-out wins when unsure)."""
     interpretation = (interpreter or get_interpreter()).interpret(context)
-    if interpretation.fallback and context.weak_optout and rules.is_optout(context):
-        return Interpretation(intent="opt_out", sentiment=interpretation.sentiment, reply="", fallback=True)
+    if interpretation.fallback:
+        reading = rules.RuleBasedInterpreter().interpret(context)
+        if reading.intent in ("opt_out", "human"):
+            return Interpretation(
+                intent=reading.intent, sentiment=interpretation.sentiment, reply=reading.reply, fallback=True
+            )
     return interpretation
 
 

@@ -70,7 +70,7 @@ IMPLICIT_OPTOUT = _any(
 
 # A short message that is only a request to stop, in the verb forms people type ("PARE", "parem").
 SHORT_STOP = re.compile(
-    r"(pare|parem|para|para com isso|chega|basta|cancela|cancele|cancelem|remove|remova|removam|sai|"
+    r"(pare|parem|para|para com isso|cancela|cancele|cancelem|remove|remova|removam|sai|"
     r"saia|saiam|tira|tire|tirem|exclui|exclua|excluam|descadastra|descadastre)"
     r"( (por favor|pfv|pf|pls|agora|ja|ai|obrigado|obrigada|valeu|mais|com isso))*"
 )

@@ -374,3 +374,29 @@ def test_json_mode_output_outside_the_schema_gets_the_holding_reply(conversation
 
     assert sent_texts(outbox) == [f"Um momento enquanto avalio sua mensagem...{LINKS}"]
     openai_client._SCHEMA_REFUSED.clear()
+
+
+def _server_error(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(500, json={"error": {"message": "The server had an error", "type": "server_error"}})
+
+
+def test_with_the_ai_down_a_request_for_a_person_still_hands_over(conversation, say, outbox, openai_fake):
+    openai_fake(_server_error)
+
+    say("quero falar com um atendente")
+
+    conversation.refresh_from_db()
+    assert (conversation.needs_human, conversation.handoff_reason) == (True, "human")
+    assert sent_texts(outbox)[0].startswith("Vou chamar uma pessoa")
+
+
+def test_with_the_ai_down_an_implicit_opt_out_is_still_honoured(conversation, say, outbox, openai_fake):
+    openai_fake(_server_error)
+
+    say("Não precisa mais me escrever")
+
+    conversation.customer.refresh_from_db()
+    assert conversation.customer.opted_out is True
+    assert sent_texts(outbox) == [
+        "Tudo bem, você não receberá mais mensagens nossas. Obrigado pela atenção e até logo!"
+    ]
