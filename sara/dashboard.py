@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from sara.money import brl
 from sara.selectors import Dashboard, Day
 
 WIDTH = 720
@@ -105,12 +106,6 @@ def nice_ceiling(value: float | Decimal) -> int:
             if step * magnitude >= value:
                 return step * magnitude
         magnitude *= 10
-
-
-def brl(amount: Decimal) -> str:
-    """R$ 1.234,56 — Brazilian grouping and decimal comma."""
-    whole, cents = f"{amount:,.2f}".split(".")
-    return f"R$ {whole.replace(',', '.')},{cents}"
 
 
 def _chart(days: list[Day], top: int, *, lines: list[Line], bars: list[Bar], money: bool) -> Chart:

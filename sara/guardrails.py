@@ -36,6 +36,7 @@ DISCOUNT_WORDS = re.compile(
 )
 SENTENCE_END = re.compile(r"((?<=[.!?…])\s+|\n+)")
 # Words a coupon regex catches that are no coupon.
+HUNDRED = Decimal(100)
 NOT_CODES = frozenset({"PIX", "QR", "BOLETO", "CPF", "CNPJ", "CEP", "SEDEX", "PAC"})
 
 
@@ -112,6 +113,9 @@ def sentence_violations(sentence: str, allowance: Allowance) -> list[str]:
         stripped = stripped.replace(url, " ")
     figures = 0
     percents = list(_percents(stripped))
+    if not DISCOUNT_WORDS.search(stripped):
+        # "100% original", "100% algodão": a manner of speaking, not an offer.
+        percents = [p for p in percents if p != HUNDRED]
     figures += len(percents)
     if any(p not in allowance.percents for p in percents):
         found.append("percent")

@@ -210,7 +210,7 @@ def test_a_sentence_the_shop_did_not_authorise_is_dropped_and_recorded(
 def test_figures_the_shop_wrote_and_the_carts_own_value_pass(conversation, say, outbox, openai_fake):
     allowed = (
         "Seu carrinho está em R$ 297,00. O frete é grátis acima de R$ 299,00 e o SEDEX sai por R$ 34,90. "
-        "No PIX você tem 5% de desconto."
+        "No PIX você tem 5% de desconto. E é 100% original."
     )
     openai_fake(model_says(allowed))
 
