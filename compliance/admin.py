@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from compliance.models import OptOutKeyword
-from compliance.optout import fold
+from core.text import fold
 
 
 class OptOutKeywordForm(forms.ModelForm):

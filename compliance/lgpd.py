@@ -14,11 +14,11 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from messaging.models import Conversation
 from recovery.models import Abandonment, Customer
+from recovery.phones import InvalidPhone, normalize_phone
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,6 @@ def customer_for_phone(phone: str) -> Customer | None:
 
 def customer_for_request(raw_phone: str) -> Customer:
     """The customer a data-subject request names, by a phone typed any way; ValueError if none."""
-    from recovery.phones import InvalidPhone, normalize_phone
-
     try:
         phone = normalize_phone(raw_phone)
     except InvalidPhone as exc:
@@ -110,36 +108,3 @@ def customer_export(*, customer: Customer) -> dict[str, Any]:
             for c in conversations
         ],
     }
-
-
-@transaction.atomic
-def customer_erase(*, customer: Customer) -> Customer:
-    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept."""
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if customer.phone.startswith(ERASED_PREFIX):
-        return customer
-    phone = customer.phone
-    wa_ids = {phone.lstrip("+")}
-    conversation_ids = list(Conversation.objects.filter(customer=customer).values_list("pk", flat=True))
-    messages = Message.objects.filter(conversation_id__in=conversation_ids)
-    inbound_wa_ids = set(messages.values_list("wa_id", flat=True))
-    wa_ids |= {w for w in inbound_wa_ids if w}
-    # Messages from this person's number that never reached a conversation go too.
-    loose = Message.objects.filter(conversation__isnull=True, wa_id__in=wa_ids)
-    wamids = list(messages.exclude(whatsapp_message_id=None).values_list("whatsapp_message_id", flat=True))
-    for queryset in (messages, loose):
-        queryset.update(text="", wa_id="", metadata={}, error_detail="")
-    StatusUpdate.objects.filter(whatsapp_message_id__in=wamids).delete()
-    external_ids = list(Abandonment.objects.filter(customer=customer).values_list("external_id", flat=True))
-    # The checkout's payloads repeat the phone and the name: keep the event, drop the payload.
-    WebhookEvent.objects.filter(type=WebhookEvent.Type.ABANDONMENT, external_id__in=external_ids).update(
-        payload={"erased": True}
-    )
-    Conversation.objects.filter(pk__in=conversation_ids, status__in=Conversation.OPEN_STATUSES).update(
-        status=Conversation.Status.CLOSED, close_reason="erased", closed_at=timezone.now()
-    )
-    customer.phone = phone_digest(phone)
-    customer.name = ""
-    customer.save(update_fields=["phone", "name", "updated_at"])
-    logger.info("customer erased", extra={"customer_id": customer.pk, "opted_out": customer.opted_out})
-    return customer

@@ -8,26 +8,17 @@ weak match: the interpreter decides ("vou sair pra pagar no pix" is not an opt-o
 from __future__ import annotations
 
 import enum
-import re
-import unicodedata
 
 from compliance.models import OptOutKeyword
+from core.text import fold
 
 STRONG_MATCH_MAX_WORDS = 4
-_NOT_WORD = re.compile(r"[^\w\s]|_", re.UNICODE)
 
 
 class Match(enum.Enum):
     NONE = "none"
     WEAK = "weak"
     STRONG = "strong"
-
-
-def fold(text: str) -> str:
-    """Lower-case, strip accents, drop punctuation and emoji, squeeze spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    no_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(_NOT_WORD.sub(" ", no_accents).split())
 
 
 def active_keywords() -> list[str]:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from compliance.services import windows_sweep
+# The task's name is the contract's (SPEC §7), the work is the lifecycle's: the one place a
+# compliance module calls into recovery (listed in pyproject's import-linter contracts).
+from recovery.followups import windows_sweep
 
 
 @shared_task(name="compliance.tasks.sweep_windows")

@@ -36,6 +36,8 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # Before django.contrib.admin: its admin/index.html (the dashboard) overrides the stock one.
+    "backoffice.apps.BackofficeConfig",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -46,6 +48,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
+    "core.apps.CoreConfig",
     "sara.apps.SaraConfig",
     "recovery.apps.RecoveryConfig",
     "messaging.apps.MessagingConfig",
@@ -53,8 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "sara.tracing.TraceIdMiddleware",
-    "sara.metrics.WebhookMetricsMiddleware",
+    "core.tracing.TraceIdMiddleware",
+    "core.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -194,7 +197,7 @@ SARA_INLINE_BATCH_LIMIT = env.int("SARA_INLINE_BATCH_LIMIT", default=50)
 # --- Observability --------------------------------------------------------------------------
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    from sara import sentry
+    from core import sentry
 
     sentry.init(
         dsn=SENTRY_DSN,
@@ -214,8 +217,8 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "sara.logging.JsonFormatter"}},
-    "filters": {"trace": {"()": "sara.logging.TraceIdFilter"}},
+    "formatters": {"json": {"()": "core.logging.JsonFormatter"}},
+    "filters": {"trace": {"()": "core.logging.TraceIdFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["trace"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -254,7 +257,7 @@ SPECTACULAR_SETTINGS = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "EXCEPTION_HANDLER": "sara.http.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.http.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }

@@ -4,11 +4,11 @@ from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
+from core import views as core_views
+from core.metrics import metrics_view
 from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
 from recovery import webhooks as recovery_webhooks
-from sara import views as sara_views
-from sara.metrics import metrics_view
 
 urlpatterns = [
     path("webhook/abandonment", recovery_webhooks.abandonment_webhook, name="webhook-abandonment"),
@@ -19,11 +19,11 @@ urlpatterns = [
         "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("health", sara_views.health, name="health"),
+    path("health", core_views.health, name="health"),
     path("metrics", metrics_view, name="metrics"),
-    path("ready", sara_views.ready, name="ready"),
+    path("ready", core_views.ready, name="ready"),
     path("admin/", admin.site.urls),
 ]
 
-handler404 = "sara.views.not_found"
-handler500 = "sara.views.server_error"
+handler404 = "core.views.not_found"
+handler500 = "core.views.server_error"

@@ -16,14 +16,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from core.text import brl
 from messaging import selectors
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
-from messaging.services.conversation import conversation_close
 from messaging.services.ops import stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
 from messaging.whatsapp import WhatsAppError
 from recovery.admin import PhoneSearchMixin, admin_link
-from sara.dashboard import brl
+from recovery.lifecycle import conversation_close
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from messaging.models import Conversation, Message
-from messaging.services.conversation import conversation_close
+from recovery.lifecycle import conversation_close
 from recovery.models import Abandonment, Customer
 
 

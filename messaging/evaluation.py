@@ -20,7 +20,6 @@ from compliance import optout
 from sara import agent, guardrails
 from sara.interpretation import INTENTS, Context, Interpreter
 from sara.knowledge import ShopKnowledge
-from sara.money import brl, percent
 
 EVAL_DIR = Path(settings.BASE_DIR) / "tests" / "eval"
 OPTOUT_CATEGORIES = ("explicit_optout", "implicit_optout")
@@ -164,28 +163,22 @@ def evaluate(
             report.tokens_out += reading.tokens_out
         if reading.intent in ("opt_out", "human"):
             continue
-        offer = agent.discount_rule(
-            has_discount=True, offers_so_far=0, value=context.value, interpretation=reading
+        cart = agent.CartFigures(
+            value=context.value,
+            payment_link=context.payment_link,
+            discount_percent=context.discount_percent,
+            discounted_value=context.discounted_value,
+            discount_link=context.discount_link,
         )
+        offer = agent.should_offer_discount(cart, reading)
         guarded = agent.guarded_reply(context, reading, offer_discount=offer)
         report.replies += 1
         report.guardrail_hits.update(guarded.violations)
-        outbound = _compose(guarded.text, context, offer_discount=offer)
+        outbound = agent.compose_reply(guarded.text, cart=cart, offer_discount=offer)
         allowance = guardrails.allowance_for(context, offer_discount=offer)
         if guardrails.guard(outbound, allowance).violations:
             report.leaks.append(outbound)
     return report
-
-
-def _compose(body: str, context: Context, *, offer_discount: bool) -> str:
-    # As agent.compose_reply writes it for a stored cart.
-    text = f"{body}\n\nFinalize sua compra aqui: {context.payment_link}"
-    if offer_discount:
-        text += (
-            f"\n\nOu com {percent(context.discount_percent)}% de desconto "
-            f"({brl(context.discounted_value)}): {context.discount_link}"
-        )
-    return text
 
 
 def format_report(report: Report) -> str:

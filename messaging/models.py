@@ -25,6 +25,7 @@ class Conversation(models.Model):
         SUPERSEDED = "superseded"
         MANUAL = "manual"
         RESOLVED = "resolved"  # a person finished the conversation from the back-office
+        ERASED = "erased"  # the customer's data was erased (LGPD)
 
     class HandoffReason(models.TextChoices):
         """Why a conversation waits for a person (SPEC §8)."""

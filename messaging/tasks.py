@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import random
+from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from messaging.services import conversation, inbound, outbound, sweeps
 from messaging.whatsapp import WhatsAppError
 from messaging.whatsapp.base import PAIR_RATE_LIMIT_CODE
+from recovery.services import early_payments_reconcile
 
 MAX_SEND_RETRIES = 4
 
@@ -47,4 +50,9 @@ def fan_out_event(event_id: int) -> None:
 
 @shared_task(name="messaging.tasks.sweep_stuck")
 def sweep_stuck() -> dict[str, int]:
-    return sweeps.stuck_work_redrive()
+    # A payment kept (404) while its cart was in flight is stuck work too, but converting it is
+    # the recovery's: the one call from messaging's tasks into recovery (see pyproject's
+    # import-linter contracts).
+    counts = sweeps.stuck_work_redrive()
+    counts["payments"] = early_payments_reconcile(older_than=timezone.now() - timedelta(seconds=30))
+    return counts

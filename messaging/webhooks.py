@@ -17,9 +17,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core.http import MiB, PayloadTooLarge, WebhookError, error_response, loads, read_signed_body
 from messaging.models import WebhookEvent
 from messaging.services.inbound import whatsapp_webhook_receive
-from sara.http import MiB, PayloadTooLarge, WebhookError, error_response, loads, read_signed_body
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from compliance.lgpd import customer_erase, customer_export
-from compliance.services import optout_register
+from compliance.lgpd import customer_export
+from core.text import brl
 from messaging.models import Conversation
+from recovery.lifecycle import customer_erase, optout_register
 from recovery.models import Abandonment, Customer, Product, Shop
 from recovery.phones import InvalidPhone, normalize_phone
-from sara.dashboard import brl
 
 # Only digits and what people type between them: "+55 (48) 99932-7881", "48 9932.7881".
 _PHONE_LIKE = re.compile(r"^[\d\s+\-().]+$")

@@ -8,6 +8,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.logging import mask_phone
+
 CENT = Decimal("0.01")
 
 
@@ -24,8 +26,6 @@ class Customer(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        from sara.logging import mask_phone
-
         return f"{self.name or 'Customer'} ({mask_phone(self.phone)})"
 
 

@@ -14,11 +14,13 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from compliance.lgpd import is_erased, phone_digest
+from core import metrics
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
+from recovery import lifecycle
+from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
 from recovery.models import Abandonment, Customer, Product
-from sara import agent, metrics
-from sara.http import AmountMismatch, NotFound, ValidationFailed, WebhookError
+from sara import agent
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +77,14 @@ def _open(**data: Any) -> AbandonmentResult:
         # An erased person who had opted out: skip the cart without storing their phone again.
         data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
     product = _active_product(data["external_product_id"])
-    abandonment = Abandonment.objects.create(
-        external_id=data["external_id"],
+    abandonment = lifecycle.abandonment_create(
         customer=customer,
+        external_id=data["external_id"],
         product=product,
         external_product_id=data["external_product_id"],
         external_user_id=data["external_user_id"],
         value=data["value"],
         payment_link=data["payment_link"],
-        status=Abandonment.Status.SKIPPED if customer.opted_out else Abandonment.Status.INITIATED,
-        skip_reason="opted_out" if customer.opted_out else "",
     )
     _event_store(external_id=data["external_id"], payload=data["payload"])
     if customer.opted_out:
@@ -94,16 +94,13 @@ def _open(**data: Any) -> AbandonmentResult:
     now = timezone.now()
     if not created:
         # One open conversation per customer: the newer cart supersedes the older one.
-        Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES).update(
-            status=Conversation.Status.CLOSED,
-            close_reason=Conversation.CloseReason.SUPERSEDED,
-            closed_at=now,
-            updated_at=now,
-        )
+        lifecycle.conversations_supersede(customer=customer, now=now)
     early_payment = _payment_received_before(abandonment)
     if early_payment is not None:
         # The customer paid before the cart reached Sara: never chase someone who already paid.
-        conversation = Conversation.objects.create(abandonment=abandonment, customer=customer)
+        conversation = lifecycle.conversation_open(
+            abandonment=abandonment, customer=customer, now=now, first_contact_queued=False
+        )
         _convert(
             abandonment,
             early_payment,
@@ -113,18 +110,13 @@ def _open(**data: Any) -> AbandonmentResult:
         logger.info("abandonment converted by an earlier payment", extra={"abandonment_id": abandonment.pk})
         return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
 
-    # Created already counting the template queued next, saving message_queue an UPDATE.
-    conversation = Conversation.objects.create(
-        abandonment=abandonment, customer=customer, message_count=1, last_message_at=now
+    conversation = lifecycle.conversation_open(
+        abandonment=abandonment, customer=customer, now=now, first_contact_queued=True
     )
-    message_queue(
+    template_queue(
         conversation=conversation,
         purpose=Message.Purpose.FIRST_CONTACT,
-        template={
-            "name": settings.WHATSAPP_TEMPLATE_NAME,
-            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
-            "parameters": template_parameters(abandonment),
-        },
+        name=settings.WHATSAPP_TEMPLATE_NAME,
         update_conversation=False,
     )
     logger.info(
@@ -219,6 +211,22 @@ def _active_product(product_id: str) -> Product | None:
     return next(iter(Product.objects.raw(ACTIVE_PRODUCT, [product_id])), None)
 
 
+def template_queue(
+    *, conversation: Conversation, purpose: str, name: str, update_conversation: bool = True
+) -> Message:
+    """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart."""
+    return message_queue(
+        conversation=conversation,
+        purpose=purpose,
+        template={
+            "name": name,
+            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
+            "parameters": template_parameters(conversation.abandonment),
+        },
+        update_conversation=update_conversation,
+    )
+
+
 def template_parameters(abandonment: Abandonment) -> list[str]:
     """The template's body parameters: {{1}} the customer's first name, {{2}} the product."""
     first_name = (abandonment.customer.name or "").split(" ")[0] or "cliente"
@@ -256,8 +264,8 @@ def payment_receive(
 ) -> PaymentResult:
     """Convert an abandonment on a "paid" webhook (SPEC §4.4).
 
-    Raises NotFound, AmountMismatch, or ValidationFailed for a paymentId already received for
-    another abandonment. The event row is committed even when the answer is a 404 or a 422: a
+    Raises AbandonmentNotFound, AmountMismatch, or PaymentIdReused for a paymentId already
+    received for another abandonment. The event row is committed even when the answer is a 404 or a 422: a
     payment for an abandonment that has not arrived yet converts it on arrival, and a mismatch
     stays visible to ops.
     """
@@ -269,7 +277,7 @@ def payment_receive(
         )
         if event.reference != abandonment_external_id:
             # The platform reused a payment id: converting would break the unique payment_id.
-            raise ValidationFailed(
+            raise PaymentIdReused(
                 "This paymentId was already received for another abandonment.",
                 {"paymentId": ["Already received for another abandonment."]},
             )
@@ -298,9 +306,9 @@ def payment_receive(
 
 def _payment_error(
     abandonment: Abandonment | None, *, payment_id: str, amount: Decimal, link_type: str
-) -> PaymentResult | NotFound | AmountMismatch | None:
+) -> PaymentResult | RecoveryError | None:
     if abandonment is None:
-        return NotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
+        return AbandonmentNotFound("No abandonment with this abandonmentId.", {"abandonmentId": "unknown"})
     if abandonment.status == Abandonment.Status.CONVERTED:
         if abandonment.payment_id == payment_id:
             return PaymentResult(PaymentOutcome.ALREADY_PROCESSED, abandonment)
@@ -321,29 +329,23 @@ def _payment_error(
 
 
 def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
-    now = timezone.now()
     try:
-        abandonment.paid_amount = Decimal(str(event.payload.get("amount")))
+        paid_amount = Decimal(str(event.payload.get("amount")))
     except (ArithmeticError, ValueError):
-        abandonment.paid_amount = None
-    abandonment.status = Abandonment.Status.CONVERTED
-    abandonment.payment_id = event.external_id
-    abandonment.conversion_link = link_type
-    abandonment.converted_at = now
-    abandonment.save(
-        update_fields=["status", "payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
+        paid_amount = None
+    conversation = lifecycle.abandonment_convert(
+        abandonment=abandonment,
+        payment_id=event.external_id,
+        link_type=link_type,
+        paid_amount=paid_amount,
+        now=timezone.now(),
     )
     # Counted once the transaction commits: a rolled-back conversion recovered nothing.
     transaction.on_commit(lambda: _count_conversion(link_type, abandonment.value))
     event.processed = True
     event.save(update_fields=["processed"])
-    conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
     if conversation is None:
         return
-    conversation.status = Conversation.Status.CLOSED
-    conversation.close_reason = Conversation.CloseReason.CONVERTED
-    conversation.closed_at = now
-    conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
     if thank and not abandonment.customer.opted_out:
         message_queue(
             conversation=conversation,
@@ -399,6 +401,6 @@ def early_payments_reconcile(*, older_than: datetime) -> int:
                 payload=payload,
             )
             converted += 1
-        except (WebhookError, ArithmeticError, ValueError):
+        except (RecoveryError, ArithmeticError, ValueError):
             continue  # a mismatch stays an error for ops to look at
     return converted

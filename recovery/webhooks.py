@@ -8,19 +8,27 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from recovery import services
-from recovery.serializers import AbandonmentSerializer, PaymentSerializer
-from sara.http import (
+from core.http import (
     MiB,
     ValidationFailed,
     WebhookError,
     allow_methods,
+    domain_error_response,
     error_response,
     parse_json_object,
     read_signed_body,
 )
+from recovery import errors, services
+from recovery.serializers import AbandonmentSerializer, PaymentSerializer
 
 MAX_BODY = 1 * MiB
+
+# How each domain error of a payment is answered (SPEC §4.4): status and code of the error shape.
+_PAYMENT_ERRORS: dict[type[errors.RecoveryError], tuple[int, str]] = {
+    errors.AbandonmentNotFound: (404, "ABANDONMENT_NOT_FOUND"),
+    errors.AmountMismatch: (422, "AMOUNT_MISMATCH"),
+    errors.PaymentIdReused: (400, "VALIDATION_ERROR"),
+}
 
 
 def _signed_payload(request: HttpRequest) -> dict[str, Any]:
@@ -80,6 +88,9 @@ def payment_webhook(request: HttpRequest) -> JsonResponse:
         )
     except WebhookError as exc:
         return error_response(exc)
+    except errors.RecoveryError as exc:
+        status, code = _PAYMENT_ERRORS[type(exc)]
+        return domain_error_response(exc, status=status, code=code)
     body: dict[str, Any] = {"status": str(result.outcome)}
     if result.abandonment is not None:
         body["abandonmentId"] = result.abandonment.external_id

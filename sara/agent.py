@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 
-from recovery.models import Abandonment
-from sara import guardrails, metrics, rules
+from core import metrics
+from sara import guardrails, rules
 from sara.interpretation import Context, Interpretation, Interpreter
 from sara.money import brl, percent
 
@@ -43,25 +44,32 @@ def interpret(context: Context, interpreter: Interpreter | None = None) -> Inter
     return interpretation
 
 
-def should_offer_discount(abandonment: Abandonment, interpretation: Interpretation) -> bool:
+@dataclass(frozen=True)
+class CartFigures:
+    """What the discount rule and the reply read of a cart: plain values, no model."""
+
+    value: Decimal
+    payment_link: str
+    offers_so_far: int = 0
+    # A discount is available when the percent and the discounted value are both known.
+    discount_percent: Decimal | None = None
+    discounted_value: Decimal | None = None
+    # Set whenever the product has one, offered or not: an echo of it is always removed.
+    discount_link: str = ""
+
+    @property
+    def discount_available(self) -> bool:
+        return self.discount_percent is not None and self.discounted_value is not None
+
+
+def should_offer_discount(cart: CartFigures, interpretation: Interpretation) -> bool:
     """The discount rule (SPEC §5), in code so the model can never hand out discounts."""
-    return discount_rule(
-        has_discount=abandonment.discount_available(),
-        offers_so_far=abandonment.discount_offers,
-        value=abandonment.value,
-        interpretation=interpretation,
-    )
-
-
-def discount_rule(
-    *, has_discount: bool, offers_so_far: int, value: Decimal, interpretation: Interpretation
-) -> bool:
-    """Offer the discount link when there is one, fewer than 3 were offered, and the cart is
-    large, the customer asks about the price, or the customer is unhappy."""
-    if not has_discount or offers_so_far >= settings.SARA_MAX_DISCOUNT_OFFERS:
+    if not cart.discount_available:
+        return False
+    if cart.offers_so_far >= settings.SARA_MAX_DISCOUNT_OFFERS:
         return False
     return (
-        value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
+        cart.value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
         or interpretation.intent == "price_question"
         or interpretation.sentiment == "negative"
     )
@@ -102,18 +110,17 @@ def safe_reply(context: Context, allowance: guardrails.Allowance) -> str:
     return f"Posso te ajudar a finalizar a compra{product}? O link está logo abaixo."
 
 
-def compose_reply(text: str, *, abandonment: Abandonment, offer_discount: bool) -> str:
+def compose_reply(text: str, *, cart: CartFigures, offer_discount: bool) -> str:
     """The interpreter's words, then the payment link, then the discount link when offered."""
-    product = abandonment.product
     body = text.strip()
-    if product is not None and product.discount_link:
+    if cart.discount_link:
         # The model sees earlier offers in the history and may copy the link; only the rule hands it out.
-        body = body.replace(product.discount_link, "").strip()
-    links = f"\n\nFinalize sua compra aqui: {abandonment.payment_link}"
-    if offer_discount:
+        body = body.replace(cart.discount_link, "").strip()
+    links = f"\n\nFinalize sua compra aqui: {cart.payment_link}"
+    if offer_discount and cart.discount_available:
         links += (
-            f"\n\nOu com {percent(product.discount_percent)}% de desconto "
-            f"({brl(abandonment.discounted_value())}): {product.discount_link}"
+            f"\n\nOu com {percent(cart.discount_percent)}% de desconto "
+            f"({brl(cart.discounted_value)}): {cart.discount_link}"
         )
     room = WHATSAPP_TEXT_LIMIT - len(links)
     if len(body) > room:

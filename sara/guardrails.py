@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from compliance.optout import fold
+from core.text import fold
 from sara.interpretation import Context
 from sara.money import amounts_in, parse_brl
 

@@ -1,9 +1,13 @@
-"""Money the way a Brazilian customer reads it: R$ 1.299,00."""
+"""Money the way a Brazilian customer reads it (R$ 1.299,00), and read back out of a text."""
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+
+from core.text import brl
+
+__all__ = ["amounts_in", "brl", "parse_brl", "percent"]
 
 CENT = Decimal("0.01")
 
@@ -13,14 +17,6 @@ MONEY_PATTERN = re.compile(
     r"|\b(?P<b>\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?|\d+(?:[.,]\d{1,2})?)\s*reais",
     re.IGNORECASE,
 )
-
-
-def brl(amount: Decimal | int | float | None) -> str:
-    """R$ with a dot between thousands and a decimal comma; the one formatting Sara's texts use."""
-    value = Decimal(str(amount or 0)).quantize(CENT)
-    sign = "-" if value < 0 else ""
-    whole, cents = f"{abs(value):,.2f}".split(".")
-    return f"{sign}R$ {whole.replace(',', '.')},{cents}"
 
 
 def percent(value: Decimal) -> str:

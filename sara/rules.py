@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from compliance.optout import fold
+from core.text import fold
 from sara.interpretation import Context, Interpretation, Interpreter
 from sara.knowledge import ShopKnowledge
 from sara.money import brl

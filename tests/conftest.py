@@ -20,9 +20,9 @@ from django.test import Client
 from django.utils import timezone
 
 from config.celery import app as celery_app
+from core.http import signature_of
 from messaging import whatsapp
 from messaging.whatsapp import console
-from sara.http import signature_of
 from sara.llm import openai_client
 
 FIXTURES = Path(__file__).parent / "fixtures"

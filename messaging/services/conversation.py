@@ -10,16 +10,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import optout
-from compliance.services import optout_register
+from core.db import release_connection
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from messaging.services.voice import message_transcribe
+from recovery import lifecycle
+from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from recovery.selectors import shop_knowledge
 from sara import agent, rules
-from sara.db import release_connection
 from sara.interpretation import Context, Interpretation, Turn
 
 logger = logging.getLogger(__name__)
@@ -58,14 +59,6 @@ def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | No
     return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
 
 
-class _NeedsInterpretation(Exception):
-    """Raised under the locks, before any write, when the answer needs an interpretation not yet had."""
-
-    def __init__(self, context: Context) -> None:
-        super().__init__("interpretation needed")
-        self.context = context
-
-
 def inbound_process(*, message_id: int) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
 
@@ -78,14 +71,14 @@ def inbound_process(*, message_id: int) -> Outcome:
     """
     sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
     with sender_turn(sender):
+        # A voice note becomes text first: the download and the transcription hold no lock.
         message_transcribe(message_id=message_id)
-        interpretation = _interpret_ahead(message_id)
-        while True:
-            try:
-                return _decide_and_write(message_id, interpretation)
-            except _NeedsInterpretation as need:
-                release_connection()
-                interpretation = agent.interpret(need.context)
+        decision = _decide_and_write(message_id, _interpret_ahead(message_id))
+        while isinstance(decision, Context):
+            # The answer needs a reading the first look did not foresee: ask, then decide again.
+            release_connection()
+            decision = _decide_and_write(message_id, agent.interpret(decision))
+        return decision
 
 
 def _interpret_ahead(message_id: int) -> Interpretation | None:
@@ -103,7 +96,8 @@ def _interpret_ahead(message_id: int) -> Interpretation | None:
     return agent.interpret(context)
 
 
-def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome:
+def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome | Context:
+    """The decision, written; or, with nothing written, the Context the AI must read first."""
     with transaction.atomic():
         message = (
             Message.objects.select_for_update().filter(pk=message_id, direction=Message.Direction.IN).first()
@@ -111,6 +105,8 @@ def _decide_and_write(message_id: int, interpretation: Interpretation | None) ->
         if message is None or message.status != Message.Status.RECEIVED:
             return Outcome.ALREADY_PROCESSED
         outcome = _process(message, interpretation)
+        if isinstance(outcome, Context):
+            return outcome
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
         message.save(
@@ -160,7 +156,7 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
     return _is_readable(message)
 
 
-def _process(message: Message, interpretation: Interpretation | None) -> Outcome:
+def _process(message: Message, interpretation: Interpretation | None) -> Outcome | Context:
     phone, customer, conversation, match = _situation(message, lock=True)
 
     if conversation is None:
@@ -184,9 +180,7 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     if reads:
         if interpretation is None:
             # Nothing is written yet: the transaction ends untouched and the AI is asked.
-            raise _NeedsInterpretation(
-                _context(conversation, message, weak_optout=match is optout.Match.WEAK)
-            )
+            return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
         message.intent = interpretation.intent
         message.sentiment = interpretation.sentiment
         message.tokens_used = interpretation.tokens_used
@@ -213,7 +207,8 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         return Outcome.ASKED_FOR_TEXT
 
     abandonment = conversation.abandonment
-    offer = agent.should_offer_discount(abandonment, interpretation)
+    cart = cart_figures(abandonment)
+    offer = agent.should_offer_discount(cart, interpretation)
     if offer:
         abandonment.discount_offers += 1
         turn.cart_fields.add("discount_offers")
@@ -237,18 +232,15 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         }
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(guarded.text, abandonment=abandonment, offer_discount=offer),
+        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer),
         metadata=metadata,
     )
     return Outcome.REPLIED
 
 
 def _hand_off(turn: _Turn, *, reason: str) -> None:
-    conversation = turn.conversation
-    conversation.needs_human = True
-    conversation.handoff_reason = reason
-    conversation.handoff_at = timezone.now()
-    turn.fields.update({"needs_human", "handoff_reason", "handoff_at"})
+    """Flag the conversation for a person and send the one short note saying so."""
+    turn.fields |= lifecycle.conversation_hand_off(turn.conversation, reason=reason, now=timezone.now())
     turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
 
 
@@ -267,13 +259,10 @@ class _Turn:
             conversation.last_user_message_at = written_at
         conversation.last_message_at = timezone.now()
         conversation.message_count += 1
-        if conversation.status == Conversation.Status.AWAITING_RESPONSE:
-            conversation.status = Conversation.Status.ACTIVE
-        self.fields |= {"last_user_message_at", "last_message_at", "message_count", "status"}
-        abandonment = conversation.abandonment
-        if abandonment.status == abandonment.Status.INITIATED:
-            abandonment.status = abandonment.Status.ACTIVE
-            self.cart_fields.add("status")
+        self.fields |= {"last_user_message_at", "last_message_at", "message_count"}
+        fields, cart_fields = lifecycle.conversation_customer_wrote(conversation)
+        self.fields |= fields
+        self.cart_fields |= cart_fields
 
     def answer(self, *, purpose: str, text: str, metadata: dict | None = None) -> None:
         """Queue Sara's answer (one exchange) and save the turn."""
@@ -297,13 +286,27 @@ class _Turn:
             self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
 
 
+def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
+    """The cart as the agent reads it: figures, not the model."""
+    product = abandonment.product
+    discounted = abandonment.discounted_value()
+    return agent.CartFigures(
+        value=abandonment.value,
+        payment_link=abandonment.payment_link,
+        offers_so_far=abandonment.discount_offers,
+        discount_percent=product.discount_percent if discounted is not None else None,
+        discounted_value=discounted,
+        discount_link=product.discount_link if product is not None else "",
+    )
+
+
 def _context(
     conversation: Conversation, message: Message, *, weak_optout: bool, history: bool = True
 ) -> Context:
     """What the interpreter reads: the message, the cart, the shop's knowledge and the last turns."""
     abandonment = conversation.abandonment
     product = abandonment.product
-    has_discount = abandonment.discount_available()
+    cart = cart_figures(abandonment)
     return Context(
         text=message.text,
         customer_name=conversation.customer.name,
@@ -313,10 +316,10 @@ def _context(
         history=_history(conversation, exclude=message.pk) if history else [],
         weak_optout=weak_optout,
         knowledge=shop_knowledge(product=product),
-        payment_link=abandonment.payment_link,
-        discount_link=product.discount_link if has_discount else "",
-        discount_percent=product.discount_percent if has_discount else None,
-        discounted_value=abandonment.discounted_value(),
+        payment_link=cart.payment_link,
+        discount_link=cart.discount_link if cart.discount_available else "",
+        discount_percent=cart.discount_percent,
+        discounted_value=cart.discounted_value,
     )
 
 
@@ -341,17 +344,3 @@ def _history(conversation: Conversation, *, exclude: int) -> list[Turn]:
     return [
         Turn(role="customer" if d == Message.Direction.IN else "sara", text=t) for d, t in reversed(recent)
     ]
-
-
-def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
-    """Close a conversation by hand (support staff or an integration); its cart stops being chased."""
-    now = timezone.now()
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.is_open:
-            conversation.status = Conversation.Status.CLOSED
-            conversation.close_reason = reason[:200] or Conversation.CloseReason.MANUAL
-            conversation.closed_at = now
-            conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
-            # Pending sends of a closed conversation stay pending; the gate still checks them.
-    return conversation

@@ -14,13 +14,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from compliance.gate import Reason, check_send
+from core import metrics
+from core.db import release_connection
 from messaging import ratelimit
 from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
-from messaging.whatsapp import OutboundMessage, WhatsAppError, get_backend
+from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
-from sara import metrics
-from sara.db import release_connection
+from recovery import lifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -125,12 +126,23 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
     message = Message.objects.select_related("conversation__customer").get(pk=message_id)
-    now = timezone.now()
-    decision = check_send(message, now=now)
+    stopped = _gate(message)
+    if stopped is not None:
+        return stopped
+    delivered = _deliver(message, final_attempt=final_attempt)
+    if isinstance(delivered, SendOutcome):
+        return delivered
+    _sent_record(message, wamid=delivered.wamid)
+    return SendOutcome.SENT
+
+
+def _gate(message: Message) -> SendOutcome | None:
+    """The send-time check: None to go ahead, or why the message waits or never goes."""
+    decision = check_send(message, now=timezone.now())
     if decision.deferred:
-        _release(message_id, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
+        _release(message.pk, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
         logger.info(
-            "send deferred", extra={"message_id": message_id, "until": decision.defer_until.isoformat()}
+            "send deferred", extra={"message_id": message.pk, "until": decision.defer_until.isoformat()}
         )
         return SendOutcome.DEFERRED
     if not decision.allowed:
@@ -138,7 +150,12 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
             message=message, code=decision.reason, detail=_BLOCK_DETAIL[decision.reason], report=False
         )
         return SendOutcome.BLOCKED
+    return None
 
+
+def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutcome:
+    """One attempt at Graph: Meta's result, or the outcome of a permanent failure."""
+    message_id = message.pk
     Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
@@ -152,7 +169,7 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
         _release(message_id, send_after=timezone.now() + RETRY_HORIZON, attempts=F("attempts") - 1)
         raise WhatsAppError(str(exc), permanent=False) from exc
     try:
-        result = get_backend().send(outbound_for(message))
+        return get_backend().send(outbound_for(message))
     except WhatsAppError as exc:
         if exc.code == OUTSIDE_WINDOW_CODE and message.kind == Message.Kind.TEXT:
             message_fail(message=message, code=Reason.WINDOW_CLOSED, detail=exc.detail, report=False)
@@ -169,9 +186,12 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
         logger.info("send will be retried", extra={"message_id": message_id, "error_code": exc.error_code})
         raise
 
+
+def _sent_record(message: Message, *, wamid: str) -> None:
+    """Meta accepted the message: its wamid, and any status that raced ahead of it."""
     with transaction.atomic():
-        Message.objects.filter(pk=message_id).update(
-            whatsapp_message_id=result.wamid,
+        Message.objects.filter(pk=message.pk).update(
+            whatsapp_message_id=wamid,
             status=Message.Status.SENT,
             sent_at=timezone.now(),
             claimed_at=None,
@@ -179,15 +199,12 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
             error_code="",
             error_detail="",
         )
-        pending_statuses_apply(wamid=result.wamid)
+        pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
             # all, so the conversation awaits a reply again (and gets its follow-up).
-            Conversation.objects.filter(pk=message.conversation_id, status=Conversation.Status.ERROR).update(
-                status=Conversation.Status.AWAITING_RESPONSE, updated_at=timezone.now()
-            )
-    logger.info("message sent", extra={"message_id": message_id, "wamid": result.wamid})
-    return SendOutcome.SENT
+            lifecycle.first_contact_delivered(conversation_id=message.conversation_id, now=timezone.now())
+    logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
 
 
 _BLOCK_DETAIL = {
@@ -211,9 +228,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     metrics.SEND_FAILURES.labels(code[:50]).inc()
     if message.purpose == Message.Purpose.FIRST_CONTACT and code != Reason.OPTED_OUT:
         # The recovery never started: the conversation shows as an error for ops.
-        Conversation.objects.filter(
-            pk=message.conversation_id, status=Conversation.Status.AWAITING_RESPONSE
-        ).update(status=Conversation.Status.ERROR)
+        lifecycle.first_contact_failed(conversation_id=message.conversation_id)
     logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})
     if report:
         with sentry_sdk.new_scope() as scope:

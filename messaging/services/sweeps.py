@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.utils import timezone
 
 from messaging import selectors
 from messaging.models import Message
 from messaging.services.inbound import orphan_statuses_apply
-from recovery.services import early_payments_reconcile
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +41,11 @@ def stuck_work_redrive() -> dict[str, int]:
         fan_out_event.delay(event_id)
 
     statuses = orphan_statuses_apply(older_than=now)
-    payments = early_payments_reconcile(older_than=now - timedelta(seconds=30))
     counts = {
         "inbound": len(inbound_ids),
         "outbound": len(outbound_ids),
         "events": len(event_ids),
         "statuses": statuses,
-        "payments": payments,
     }
     if any(counts.values()):
         logger.info("stuck work re-driven", extra=counts)

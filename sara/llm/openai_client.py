@@ -20,7 +20,7 @@ import httpx
 import openai
 from django.conf import settings
 
-from sara import metrics
+from core import metrics
 from sara.interpretation import INTENTS, SENTIMENTS, Context, Interpretation, Interpreter
 from sara.money import brl
 

@@ -10,7 +10,7 @@ import httpx
 import openai
 from django.conf import settings
 
-from sara import metrics
+from core import metrics
 from sara.llm import openai_client
 
 logger = logging.getLogger(__name__)

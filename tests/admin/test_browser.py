@@ -19,9 +19,9 @@ from django.test import Client
 from django.utils import timezone
 
 from compliance.models import OptOutKeyword
+from core.text import brl
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Product
-from sara.dashboard import brl
 from tests.admin.conftest import staff_groups_again
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import (

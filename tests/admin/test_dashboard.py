@@ -10,10 +10,10 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from backoffice import dashboard as charts
+from backoffice.selectors import dashboard
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment
-from sara import dashboard as charts
-from sara.selectors import dashboard
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,

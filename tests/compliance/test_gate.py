@@ -10,10 +10,10 @@ import pytest
 import responses
 from django.utils import timezone
 
-from compliance.services import optout_register
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from messaging.tasks import send_message
+from recovery.lifecycle import optout_register
 from recovery.models import Customer
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload

@@ -15,10 +15,10 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from compliance.services import optout_register
 from messaging.models import Conversation, Message
 from messaging.services.conversation import inbound_process
 from messaging.tasks import sweep_stuck
+from recovery.lifecycle import optout_register
 from tests.conftest import meta_payload
 from tests.factories import ConversationFactory, CustomerFactory
 from tests.faults.conftest import wait_until

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from core.http import MiB, signature_of
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.tasks import fan_out_event, sweep_stuck
 from sara import agent
-from sara.http import MiB, signature_of
 from tests.conftest import first_message, meta_payload, signed
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

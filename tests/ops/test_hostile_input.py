@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from core.http import signature_of
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Customer
-from sara.http import signature_of
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from django.conf import settings
 
-from sara.logging import JsonFormatter, TraceIdFilter, mask_phone
+from core.logging import JsonFormatter, TraceIdFilter, mask_phone
 from tests.conftest import first_message, meta_payload
 
 PHONE = "+5548999327881"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sara.sentry import before_send
+from core.sentry import before_send
 
 
 def test_request_bodies_phones_and_message_texts_are_scrubbed():

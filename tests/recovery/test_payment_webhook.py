@@ -10,10 +10,10 @@ import pytest
 import time_machine
 from django.test import Client
 
+from core.http import signature_of
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment
-from sara.http import signature_of
 from tests.conftest import GRAPH_URL, at_once, graph_ok
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 

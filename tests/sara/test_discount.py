@@ -9,6 +9,7 @@ import pytest
 import time_machine
 
 from messaging.models import Conversation, Message
+from messaging.services.conversation import cart_figures
 from recovery.models import Abandonment
 from sara import agent
 from tests.conftest import openai_completion
@@ -152,7 +153,7 @@ def test_compose_reply_cuts_a_huge_text_to_fit_whatsapp_and_keeps_both_links():
     product = ProductFactory.build(discount_percent=Decimal("12.5"))
     abandonment = AbandonmentFactory.build(value=Decimal("1000.00"), product=product)
 
-    reply = agent.compose_reply("Olá! " * 3000, abandonment=abandonment, offer_discount=True)
+    reply = agent.compose_reply("Olá! " * 3000, cart=cart_figures(abandonment), offer_discount=True)
 
     assert len(reply) <= 4096
     assert reply.endswith(

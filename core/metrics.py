@@ -10,7 +10,7 @@ import hmac
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -24,7 +24,6 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -80,50 +79,26 @@ class WebhookMetricsMiddleware:
         return response
 
 
-class QueueDepthCollector(Collector):
-    """Work waiting, read at scrape time: Celery's Redis queue and the rows still due."""
-
-    def describe(self) -> list:
-        return []  # nothing to read at registration: the database may not be there yet
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        from messaging.models import Message
-
-        rows = GaugeMetricFamily("sara_work_waiting", "Rows waiting for a worker, by kind.", labels=["kind"])
-        try:
-            rows.add_metric(["inbound"], Message.objects.filter(direction="in", status="received").count())
-            rows.add_metric(["outbound"], Message.objects.filter(direction="out", status="pending").count())
-        except Exception:  # a scrape must not fail because the database is away
-            logger.warning("queue depth: database unavailable")
-        yield rows
-        if settings.REDIS_URL:
-            import redis
-
-            depth = GaugeMetricFamily(
-                "sara_queue_depth", "Tasks waiting in the Celery queue.", labels=["queue"]
-            )
-            try:
-                client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
-                for queue in settings.CELERY_TASK_QUEUES:
-                    depth.add_metric([queue], client.llen(queue))
-            except redis.RedisError:
-                logger.warning("queue depth: redis unavailable")
-            yield depth
-
-
 def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Every gunicorn and Celery process writes its own files; the scrape adds them up.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-        registry.register(_QUEUE_DEPTH)
+        for collector in _SCRAPE_TIME_COLLECTORS:
+            registry.register(collector)
         return registry
     return REGISTRY
 
 
-_QUEUE_DEPTH = QueueDepthCollector()
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    REGISTRY.register(_QUEUE_DEPTH)
+# Gauges read at scrape time (work waiting) belong to the app that owns the rows; it hands
+# them over here, since this package imports no app.
+_SCRAPE_TIME_COLLECTORS: list[Collector] = []
+
+
+def collector_register(collector: Collector) -> None:
+    _SCRAPE_TIME_COLLECTORS.append(collector)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        REGISTRY.register(collector)
 
 
 def _allowed(request: HttpRequest) -> bool:

@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.lgpd import customer_erase, customer_for_request
+from compliance.lgpd import customer_for_request
+from recovery.lifecycle import customer_erase
 
 
 class Command(BaseCommand):

@@ -6,7 +6,8 @@ from django.contrib import admin
 from django.http import HttpResponse
 from django.utils import timezone
 
-from sara import dashboard, login_guard, selectors
+from backoffice import dashboard, selectors
+from core import login_guard
 
 admin.site.site_header = "Sara back-office"
 admin.site.site_title = "Sara"

@@ -7,7 +7,7 @@ import logging
 import re
 from datetime import UTC, datetime
 
-from sara import tracing
+from core import tracing
 
 # A phone-like run of digits standing alone (not part of an id, a hash or a decimal number).
 _PHONE = re.compile(r"(?<![\w.+])\+?\d{10,15}(?![\w.])")

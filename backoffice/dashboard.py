@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sara.money import brl
-from sara.selectors import Dashboard, Day
+from backoffice.selectors import Dashboard, Day
+from core.text import brl
 
 WIDTH = 720
 HEIGHT = 220

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
-from sara.http import error_body
+from core.http import error_body
 
 
 def health(request: HttpRequest) -> JsonResponse:

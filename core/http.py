@@ -16,7 +16,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from sara import tracing
+from core import tracing
+from core.errors import DomainError
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +42,6 @@ class ValidationFailed(WebhookError):
 
 class SignatureInvalid(WebhookError):
     status, code = 403, "HMAC_VERIFICATION_FAILED"
-
-
-class NotFound(WebhookError):
-    status, code = 404, "ABANDONMENT_NOT_FOUND"
-
-
-class AmountMismatch(WebhookError):
-    status, code = 422, "AMOUNT_MISMATCH"
 
 
 class PayloadTooLarge(WebhookError):
@@ -161,3 +154,8 @@ def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Call
         return wrapped
 
     return decorator
+
+
+def domain_error_response(error: DomainError, *, status: int, code: str) -> JsonResponse:
+    """A service's domain error as the contract's error shape, with the view's status and code."""
+    return JsonResponse(error_body(code, error.message, error.details), status=status)

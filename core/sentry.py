@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sara.logging import mask_phones_in
+from core.logging import mask_phones_in
 
 # Keys whose values are people's words or identities, wherever they appear in an event.
 _PRIVATE_KEYS = re.compile(r"^(text|body|name|phone|wa_id|from|to|recipient_id|caption|emoji|profile)$", re.I)

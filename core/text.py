@@ -1,0 +1,22 @@
+"""Text shared across apps: folding for keyword matching, money as Brazilians write it."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from decimal import Decimal
+
+_NOT_WORD = re.compile(r"[^\w\s]|_", re.UNICODE)
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents, drop punctuation and emoji, squeeze spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    no_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(_NOT_WORD.sub(" ", no_accents).split())
+
+
+def brl(amount: Decimal) -> str:
+    """R$ 1.234,56 — Brazilian grouping and decimal comma."""
+    whole, cents = f"{amount:,.2f}".split(".")
+    return f"R$ {whole.replace(',', '.')},{cents}"

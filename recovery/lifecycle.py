@@ -1,0 +1,237 @@
+"""The recovery lifecycle: every change of a conversation's or a cart's status happens here.
+
+Open, supersede, convert, expire, opt-out, hand-off, close by hand, resolve, erase: each is one
+function, and nothing else in the code writes `Conversation.status`, `close_reason` or
+`Abandonment.status` (tests/recovery/test_lifecycle.py checks the code for other writers).
+
+It only writes rows: callers own the transaction, the locks and what goes out (a template, a
+thank-you, a farewell), so that any service may call it without an import cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from compliance.lgpd import is_erased, phone_digest
+from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from recovery.models import Abandonment, Customer
+
+logger = logging.getLogger(__name__)
+
+# A cart still being chased: the states an opt-out declines and the window sweep expires.
+_CHASED = (Abandonment.Status.INITIATED, Abandonment.Status.ACTIVE)
+
+
+def abandonment_create(*, customer: Customer, **fields: Any) -> Abandonment:
+    """A new cart: skipped at once for a customer who opted out, otherwise initiated."""
+    return Abandonment.objects.create(
+        customer=customer,
+        status=Abandonment.Status.SKIPPED if customer.opted_out else Abandonment.Status.INITIATED,
+        skip_reason="opted_out" if customer.opted_out else "",
+        **fields,
+    )
+
+
+def conversations_supersede(*, customer: Customer, now: datetime) -> int:
+    """Close the customer's open conversation: the newer cart takes its place (one open each)."""
+    return Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES).update(
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.SUPERSEDED,
+        closed_at=now,
+        updated_at=now,
+    )
+
+
+def conversation_open(
+    *, abandonment: Abandonment, customer: Customer, now: datetime, first_contact_queued: bool
+) -> Conversation:
+    """The cart's conversation, awaiting the customer's first answer.
+
+    With `first_contact_queued` it is created already counting the template the caller queues
+    next, which saves that queueing an UPDATE.
+    """
+    if not first_contact_queued:
+        return Conversation.objects.create(abandonment=abandonment, customer=customer)
+    return Conversation.objects.create(
+        abandonment=abandonment, customer=customer, message_count=1, last_message_at=now
+    )
+
+
+def abandonment_convert(
+    *, abandonment: Abandonment, payment_id: str, link_type: str, paid_amount: Decimal | None, now: datetime
+) -> Conversation | None:
+    """The cart is paid: converted, and its conversation (if any, locked here) closed."""
+    abandonment.status = Abandonment.Status.CONVERTED
+    abandonment.payment_id = payment_id
+    abandonment.conversion_link = link_type
+    abandonment.converted_at = now
+    abandonment.paid_amount = paid_amount
+    abandonment.save(
+        update_fields=["status", "payment_id", "conversion_link", "converted_at", "paid_amount", "updated_at"]
+    )
+    conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
+    if conversation is None:
+        return None
+    conversation.status = Conversation.Status.CLOSED
+    conversation.close_reason = Conversation.CloseReason.CONVERTED
+    conversation.closed_at = now
+    conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
+    return conversation
+
+
+def conversation_expire(*, conversation_id: int, abandonment_id: int, now: datetime) -> int:
+    """Close a conversation silent for too long and expire its cart; 0 if it closed meanwhile."""
+    closed = Conversation.objects.filter(pk=conversation_id, status__in=Conversation.OPEN_STATUSES).update(
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.EXPIRED,
+        closed_at=now,
+        updated_at=now,
+    )
+    if closed:
+        Abandonment.objects.filter(pk=abandonment_id, status__in=_CHASED).update(
+            status=Abandonment.Status.EXPIRED, updated_at=now
+        )
+    return closed
+
+
+@transaction.atomic
+def optout_register(*, phone: str, reason: str) -> Customer:
+    """Opt a phone out (creating the customer if Sara never met them) and close what is open.
+
+    Once registered, nothing but the farewell (queued by the caller) ever goes out (LGPD).
+    """
+    now = timezone.now()
+    customer, _ = Customer.objects.get_or_create(phone=phone)
+    Customer.objects.filter(pk=customer.pk, opted_out=False).update(
+        opted_out=True, opted_out_at=now, opted_out_reason=reason[:50]
+    )
+    open_conversations = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
+    abandonment_ids = list(open_conversations.values_list("abandonment_id", flat=True))
+    open_conversations.update(
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.OPTED_OUT,
+        closed_at=now,
+        updated_at=now,
+    )
+    Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
+        status=Abandonment.Status.DECLINED, updated_at=now
+    )
+    customer.refresh_from_db()
+    logger.info("customer opted out", extra={"customer_id": customer.pk, "reason": reason})
+    return customer
+
+
+def conversation_customer_wrote(conversation: Conversation) -> tuple[set[str], set[str]]:
+    """A customer's message makes a waiting conversation and a new cart active (in memory).
+
+    Returns the conversation's and the cart's changed fields: the caller saves its turn once.
+    """
+    fields: set[str] = set()
+    cart_fields: set[str] = set()
+    if conversation.status == Conversation.Status.AWAITING_RESPONSE:
+        conversation.status = Conversation.Status.ACTIVE
+    fields.add("status")
+    abandonment = conversation.abandonment
+    if abandonment.status == Abandonment.Status.INITIATED:
+        abandonment.status = Abandonment.Status.ACTIVE
+        cart_fields.add("status")
+    return fields, cart_fields
+
+
+def conversation_hand_off(conversation: Conversation, *, reason: str, now: datetime) -> set[str]:
+    """Flag the conversation for a person: Sara stays silent until one takes it (in memory)."""
+    conversation.needs_human = True
+    conversation.handoff_reason = reason
+    conversation.handoff_at = now
+    return {"needs_human", "handoff_reason", "handoff_at"}
+
+
+def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
+    """Close a conversation by hand (support staff or an integration); its cart stops being chased.
+
+    The staff's words are kept as the reason (the transcript shows why); none given is MANUAL.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.is_open:
+            conversation.status = Conversation.Status.CLOSED
+            conversation.close_reason = reason[:200] or Conversation.CloseReason.MANUAL
+            conversation.closed_at = now
+            conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
+            # Pending sends of a closed conversation stay pending; the gate still checks them.
+    return conversation
+
+
+def conversation_resolve(*, conversation_id: int) -> Conversation:
+    """A person finished the conversation from the back-office: closed (resolved), no one waits."""
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        if conversation.is_open:
+            conversation.status = Conversation.Status.CLOSED
+            conversation.close_reason = Conversation.CloseReason.RESOLVED
+            conversation.closed_at = now
+            conversation.needs_human = False
+            conversation.save(
+                update_fields=["status", "close_reason", "closed_at", "needs_human", "updated_at"]
+            )
+    return conversation
+
+
+def conversations_erase(*, conversation_ids: list[int], now: datetime) -> int:
+    """Close what is open of an erased person's conversations (LGPD erasure)."""
+    return Conversation.objects.filter(pk__in=conversation_ids, status__in=Conversation.OPEN_STATUSES).update(
+        status=Conversation.Status.CLOSED, close_reason=Conversation.CloseReason.ERASED, closed_at=now
+    )
+
+
+def first_contact_failed(*, conversation_id: int) -> int:
+    """The first template failed for good: the recovery never started, ops see an error."""
+    return Conversation.objects.filter(
+        pk=conversation_id, status=Conversation.Status.AWAITING_RESPONSE
+    ).update(status=Conversation.Status.ERROR)
+
+
+def first_contact_delivered(*, conversation_id: int, now: datetime) -> int:
+    """An ops retry delivered a failed first contact: the recovery starts after all."""
+    return Conversation.objects.filter(pk=conversation_id, status=Conversation.Status.ERROR).update(
+        status=Conversation.Status.AWAITING_RESPONSE, updated_at=now
+    )
+
+
+@transaction.atomic
+def customer_erase(*, customer: Customer) -> Customer:
+    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept."""
+    customer = Customer.objects.select_for_update().get(pk=customer.pk)
+    if is_erased(customer):
+        return customer
+    phone = customer.phone
+    wa_ids = {phone.lstrip("+")}
+    conversation_ids = list(Conversation.objects.filter(customer=customer).values_list("pk", flat=True))
+    messages = Message.objects.filter(conversation_id__in=conversation_ids)
+    inbound_wa_ids = set(messages.values_list("wa_id", flat=True))
+    wa_ids |= {w for w in inbound_wa_ids if w}
+    # Messages from this person's number that never reached a conversation go too.
+    loose = Message.objects.filter(conversation__isnull=True, wa_id__in=wa_ids)
+    wamids = list(messages.exclude(whatsapp_message_id=None).values_list("whatsapp_message_id", flat=True))
+    for queryset in (messages, loose):
+        queryset.update(text="", wa_id="", metadata={}, error_detail="")
+    StatusUpdate.objects.filter(whatsapp_message_id__in=wamids).delete()
+    external_ids = list(Abandonment.objects.filter(customer=customer).values_list("external_id", flat=True))
+    # The checkout's payloads repeat the phone and the name: keep the event, drop the payload.
+    WebhookEvent.objects.filter(type=WebhookEvent.Type.ABANDONMENT, external_id__in=external_ids).update(
+        payload={"erased": True}
+    )
+    conversations_erase(conversation_ids=conversation_ids, now=timezone.now())
+    customer.phone = phone_digest(phone)
+    customer.name = ""
+    customer.save(update_fields=["phone", "name", "updated_at"])
+    logger.info("customer erased", extra={"customer_id": customer.pk, "opted_out": customer.opted_out})
+    return customer
