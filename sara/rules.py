@@ -232,7 +232,8 @@ def is_optout(context: Context) -> bool:
     folded = fold(context.text)
     if IMPLICIT_OPTOUT.search(folded) or SHORT_STOP.fullmatch(folded):
         return True
-    if not context.weak_optout and not STOP_KEYWORDS.search(folded):
+    if not context.weak_optout:
+        # Keywords are the shop's to switch off: only an active one, matched upstream, counts.
         return False
     for match in STOP_KEYWORDS.finditer(folded):
         after = " ".join(folded[match.end() :].split()[:4])
