@@ -143,6 +143,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck": {"task": "messaging.tasks.sweep_stuck", "schedule": 60.0},
     "sweep-windows": {"task": "compliance.tasks.sweep_windows", "schedule": 300.0},
+    "sweep-source-checkouts": {"task": "recovery.tasks.sweep_source_checkouts", "schedule": 60.0},
+    "poll-nuvemshop": {"task": "recovery.tasks.poll_nuvemshop", "schedule": 300.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -169,6 +171,17 @@ WHATSAPP_BACKEND = env.str(
 
 # --- Checkout / payment platform ------------------------------------------------------------
 PAYMENT_WEBHOOK_SECRET = _secret("PAYMENT_WEBHOOK_SECRET", "dev-payment-secret")
+
+# --- Platform sources (SPEC §11): each platform is off while its secret is unset ------------
+SHOPIFY_WEBHOOK_SECRET = env.str("SHOPIFY_WEBHOOK_SECRET", default="")
+SHOPIFY_ABANDONED_AFTER_MINUTES = env.float("SHOPIFY_ABANDONED_AFTER_MINUTES", default=60)
+NUVEMSHOP_APP_SECRET = env.str("NUVEMSHOP_APP_SECRET", default="")
+NUVEMSHOP_STORE_ID = env.str("NUVEMSHOP_STORE_ID", default="")
+NUVEMSHOP_ACCESS_TOKEN = env.str("NUVEMSHOP_ACCESS_TOKEN", default="")
+NUVEMSHOP_API_BASE_URL = "https://api.nuvemshop.com.br/v1"
+YAMPI_WEBHOOK_SECRET = env.str("YAMPI_WEBHOOK_SECRET", default="")
+HOTMART_HOTTOK = env.str("HOTMART_HOTTOK", default="")
+KIWIFY_WEBHOOK_TOKEN = env.str("KIWIFY_WEBHOOK_TOKEN", default="")
 
 # --- OpenAI ---------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recovery", "0002_product_price_faq_abandonment_paid_skip"),
+        ("recovery", "0003_sourcecheckout"),
         ("compliance", "0003_staff_groups"),
     ]
 
