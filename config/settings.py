@@ -207,6 +207,9 @@ OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=5.0)
+OPENAI_TRANSCRIBE_MODEL = env.str("OPENAI_TRANSCRIBE_MODEL", default="gpt-4o-mini-transcribe")
+# A voice note of a minute or two takes longer to transcribe than a reply takes to write.
+OPENAI_TRANSCRIBE_TIMEOUT_SECONDS = env.float("OPENAI_TRANSCRIBE_TIMEOUT_SECONDS", default=15.0)
 SARA_INTERPRETER = env.str("SARA_INTERPRETER", default="openai" if OPENAI_API_KEY else "rules")
 
 # --- Domain knobs ---------------------------------------------------------------------------

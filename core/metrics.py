@@ -44,6 +44,19 @@ AI_LATENCY = Histogram(
     buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8),
 )
 AI_TOKENS = Counter("sara_ai_tokens_total", "Tokens used by the AI.")
+AI_TOKENS_BY_KIND = Counter(
+    "sara_ai_call_tokens_total",
+    "Tokens of AI calls, by kind: input, output, and input served from the provider's prompt cache.",
+    ["kind"],
+)
+GUARDRAIL_HITS = Counter(
+    "sara_guardrail_hits_total",
+    "Replies whose text broke a guardrail, by rule (url, percent, amount, coupon, discount_promise).",
+    ["rule"],
+)
+TRANSCRIPTIONS = Counter(
+    "sara_transcriptions_total", "Voice messages sent for transcription, by outcome.", ["outcome"]
+)
 CONVERSIONS = Counter("sara_conversions_total", "Carts recovered, by link.", ["link"])
 RECOVERED_VALUE = Counter("sara_recovered_value_brl_total", "Value of recovered carts, in BRL.")
 HOLDOUT_CONVERSIONS = Counter(

@@ -12,6 +12,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -23,7 +24,7 @@ from compliance.lgpd import PhoneCheck, customer_export, is_erased, phone_check,
 from core.text import brl
 from messaging.models import Conversation
 from recovery.lifecycle import customer_erase, optout_register
-from recovery.models import Abandonment, Customer, Product
+from recovery.models import Abandonment, Customer, Product, Shop
 from recovery.phones import InvalidPhone, normalize_phone
 
 # Only digits and what people type between them: "+55 (48) 99932-7881", "48 9932.7881".
@@ -438,8 +439,9 @@ class ProductAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["product_id", "name"]
     fieldsets = [
-        (None, {"fields": ["product_id", "name", "description", "price", "faq", "active"]}),
+        (None, {"fields": ["product_id", "name", "description", "active"]}),
         (gettext_lazy("Links"), {"fields": ["payment_link", "discount_link", "discount_percent"]}),
+        (gettext_lazy("What Sara tells customers"), {"fields": ["price", "faq"]}),
         (gettext_lazy("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -454,6 +456,44 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("price"), ordering="price")
     def price_brl(self, obj: Product) -> str:
         return brl(obj.price) if obj.price is not None else "—"
+
+
+@admin.register(Shop)
+class ShopAdmin(admin.ModelAdmin):
+    """The one row of the shop's knowledge: edited, never added beside it or deleted."""
+
+    fieldsets = [
+        (None, {"fields": ["name", "about", "support_hours"]}),
+        (
+            gettext_lazy("What Sara answers from"),
+            {
+                "fields": ["shipping", "payment_methods", "installments", "returns"],
+                "description": gettext_lazy(
+                    "Sara answers customers from these texts and nothing else. Any price, "
+                    "percentage or coupon written here may be quoted to a customer; nothing "
+                    "that is not written here will be."
+                ),
+            },
+        ),
+        (gettext_lazy("History"), {"fields": ["updated_at"]}),
+    ]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        # The row comes with the schema (a migration makes it); asking the database here would
+        # cost a query on every admin page, whose sidebar checks each model's add permission.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        # A list of one row is a detour: go straight to the shop's page. A database emptied
+        # by hand gets its row back, with the defaults, on the first visit.
+        if not self.has_change_permission(request):
+            return super().changelist_view(request, extra_context)
+        shop = Shop.objects.order_by("pk").first() or Shop.objects.create()
+        return redirect("admin:recovery_shop_change", shop.pk)
 
 
 @admin.register(Abandonment)

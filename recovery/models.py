@@ -174,6 +174,64 @@ class Abandonment(models.Model):
         return (self.value * factor).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+# Safe until the shop writes its own: nothing here promises a price, a deadline or a discount
+# the shop never made (a precise offer binds the shop, CDC arts. 30 and 35).
+SHOP_DEFAULTS = {
+    "name": "Nossa loja",
+    "about": "Loja online brasileira que vende para todo o Brasil.",
+    "shipping": (
+        "Entregamos em todo o Brasil. O valor e o prazo do frete aparecem no checkout assim que "
+        "você informa o CEP, antes de pagar."
+    ),
+    "payment_methods": (
+        "PIX (aprovação na hora), boleto bancário (compensa em até 3 dias úteis) e cartão de crédito."
+    ),
+    "installments": (
+        "Parcelamento no cartão de crédito: as parcelas disponíveis aparecem no checkout, antes de pagar."
+    ),
+    "returns": (
+        "Você pode desistir da compra em até 7 dias após receber o pedido (Código de Defesa do "
+        "Consumidor, art. 49). Trocas e devoluções pelo nosso atendimento."
+    ),
+    "support_hours": "Segunda a sexta, das 9h às 18h, exceto feriados.",
+}
+
+
+class Shop(models.Model):
+    """The shop's own words, the only source of what Sara may tell a customer (SPEC §10).
+
+    One row, made by a migration with safe defaults and edited in the admin.
+    """
+
+    name = models.CharField(_("name"), max_length=200, default=SHOP_DEFAULTS["name"])
+    about = models.TextField(_("about the shop"), blank=True, default=SHOP_DEFAULTS["about"])
+    shipping = models.TextField(
+        _("shipping"),
+        blank=True,
+        default=SHOP_DEFAULTS["shipping"],
+        help_text=_("Prices, regions and delivery times, written as the customer should read them."),
+    )
+    payment_methods = models.TextField(
+        _("payment methods"),
+        blank=True,
+        default=SHOP_DEFAULTS["payment_methods"],
+        help_text=_("PIX, boleto, card."),
+    )
+    installments = models.TextField(_("installments"), blank=True, default=SHOP_DEFAULTS["installments"])
+    returns = models.TextField(_("exchanges and returns"), blank=True, default=SHOP_DEFAULTS["returns"])
+    support_hours = models.CharField(
+        _("support hours"), max_length=300, blank=True, default=SHOP_DEFAULTS["support_hours"]
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shop")
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class SourceCheckout(models.Model):
     """A platform's cart as Sara follows it (SPEC §11): the one owner of its source state.
 

@@ -1,4 +1,5 @@
-"""What Sara earns, net of what she costs: contacted carts against the holdout group (SPEC §13).
+"""Reads of recovery's rows with logic: the shop's knowledge as plain values for the agent, and
+what Sara earns, net of what she costs: contacted carts against the holdout group (SPEC §13).
 
 Carts are taken by the local day they were opened, and only those drawn under a holdout share
 above zero (a share of zero has no comparison group). Each cart keeps the share it was drawn
@@ -34,7 +35,8 @@ from django.utils import timezone
 
 from messaging import pricing
 from messaging.models import Message
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Product, Shop
+from sara.knowledge import ShopKnowledge
 
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
 MIN_GROUP = 30  # fewer carts than this on either side: no conclusion, whatever the interval says
@@ -399,3 +401,19 @@ def _steps(contacted: list[Cart], held: list[Cart]) -> list[Row]:
         costs=lambda c: (c.followup_meta_cost, ZERO, ZERO),
     )
     return [first, second]
+
+
+def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
+    """The shop's row (or its defaults, should the row be missing) and the cart's product."""
+    shop = Shop.objects.order_by("pk").first() or Shop()
+    return ShopKnowledge(
+        name=shop.name,
+        about=shop.about,
+        shipping=shop.shipping,
+        payment_methods=shop.payment_methods,
+        installments=shop.installments,
+        returns=shop.returns,
+        support_hours=shop.support_hours,
+        product_price=product.price if product else None,
+        product_faq=product.faq if product else "",
+    )

@@ -413,7 +413,7 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
         message_queue(
             conversation=conversation,
             purpose=Message.Purpose.THANK_YOU,
-            text=agent.thank_you_text(abandonment.customer.name),
+            text=agent.thank_you_text(abandonment.customer.name, abandonment.paid_amount),
         )
 
 

@@ -7,15 +7,20 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from sara import rules
+from core import metrics
+from sara import guardrails, rules
 from sara.interpretation import Context, Interpretation, Interpreter
+from sara.money import brl, percent
 
 WHATSAPP_TEXT_LIMIT = 4096
 
 FAREWELL = "Tudo bem, você não receberá mais mensagens nossas. Obrigado pela atenção e até logo!"
-HANDOFF = "Vou chamar uma pessoa da nossa equipe para continuar o seu atendimento. Ela responde em breve!"
+HANDOFF = rules.HANDOFF_NOTE
 ASK_FOR_TEXT = "Desculpe, por aqui só consigo ler mensagens de texto. Pode me escrever o que precisa?"
 THANK_YOU = "Pagamento confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
+THANK_YOU_WITH_AMOUNT = (
+    "Pagamento de {amount} confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
+)
 
 
 def get_interpreter() -> Interpreter:
@@ -27,10 +32,15 @@ def get_interpreter() -> Interpreter:
 
 
 def interpret(context: Context, interpreter: Interpreter | None = None) -> Interpretation:
-    """The AI's reading; on a weak opt-out match without the AI, the rules decide (opt-out wins)."""
+    """The AI's reading. Without it (timeout, error) the rules still hear a wish to leave or to
+    talk to a person: those two never wait for the AI to come back (opt-out wins when unsure)."""
     interpretation = (interpreter or get_interpreter()).interpret(context)
-    if interpretation.fallback and context.weak_optout and rules.is_optout(context):
-        return Interpretation(intent="opt_out", sentiment=interpretation.sentiment, reply="", fallback=True)
+    if interpretation.fallback:
+        reading = rules.RuleBasedInterpreter().interpret(context)
+        if reading.intent in ("opt_out", "human"):
+            return Interpretation(
+                intent=reading.intent, sentiment=interpretation.sentiment, reply=reading.reply, fallback=True
+            )
     return interpretation
 
 
@@ -65,6 +75,41 @@ def should_offer_discount(cart: CartFigures, interpretation: Interpretation) -> 
     )
 
 
+def guarded_reply(
+    context: Context, interpretation: Interpretation, *, offer_discount: bool
+) -> guardrails.Guarded:
+    """The interpreter's words with every sentence the shop did not authorise dropped.
+
+    Should nothing worth sending remain, a safe reply written from the shop's knowledge by the
+    rules stands in. Each rule broken is counted, so a model that drifts shows on /metrics.
+    """
+    allowance = guardrails.allowance_for(context, offer_discount=offer_discount)
+    guarded = guardrails.guard(interpretation.reply, allowance)
+    if not guarded.violations:
+        return guarded
+    for violation in guarded.violations:
+        metrics.GUARDRAIL_HITS.labels(violation).inc()
+    if guarded.text:
+        return guarded
+    return guardrails.Guarded(
+        text=safe_reply(context, allowance),
+        violations=guarded.violations,
+        dropped=guarded.dropped,
+        replaced=True,
+    )
+
+
+def safe_reply(context: Context, allowance: guardrails.Allowance) -> str:
+    """What the rules answer from the shop's knowledge, itself checked; a plain offer to help else."""
+    reading = rules.RuleBasedInterpreter().interpret(context)
+    if reading.intent not in ("opt_out", "human") and reading.reply:
+        checked = guardrails.guard(reading.reply, allowance)
+        if checked.text and not checked.violations:
+            return checked.text
+    product = f" de {context.product_name}" if context.product_name else ""
+    return f"Posso te ajudar a finalizar a compra{product}? O link está logo abaixo."
+
+
 def compose_reply(text: str, *, cart: CartFigures, offer_discount: bool) -> str:
     """The interpreter's words, then the payment link, then the discount link when offered."""
     body = text.strip()
@@ -73,15 +118,18 @@ def compose_reply(text: str, *, cart: CartFigures, offer_discount: bool) -> str:
         body = body.replace(cart.discount_link, "").strip()
     links = f"\n\nFinalize sua compra aqui: {cart.payment_link}"
     if offer_discount and cart.discount_available:
-        percent = f"{cart.discount_percent.normalize():f}".replace(".", ",")
-        price = f"{cart.discounted_value:.2f}".replace(".", ",")
-        links += f"\n\nOu com {percent}% de desconto (R$ {price}): {cart.discount_link}"
+        links += (
+            f"\n\nOu com {percent(cart.discount_percent)}% de desconto "
+            f"({brl(cart.discounted_value)}): {cart.discount_link}"
+        )
     room = WHATSAPP_TEXT_LIMIT - len(links)
     if len(body) > room:
         body = body[: room - 1].rstrip() + "…"
     return body + links
 
 
-def thank_you_text(name: str) -> str:
+def thank_you_text(name: str, amount: Decimal | None = None) -> str:
     first = (name or "").split(" ")[0] or "cliente"
+    if amount is not None:
+        return THANK_YOU_WITH_AMOUNT.format(name=first, amount=brl(amount))
     return THANK_YOU.format(name=first)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-INTENTS = ("price_question", "objection", "confirmation", "question", "opt_out", "unclear")
+from sara.knowledge import ShopKnowledge
+
+INTENTS = ("price_question", "objection", "confirmation", "question", "opt_out", "human", "unclear")
 SENTIMENTS = ("positive", "neutral", "negative")
 
 HOLDING_REPLY = "Um momento enquanto avalio sua mensagem..."
@@ -19,7 +21,11 @@ class Turn:
 
 @dataclass(frozen=True)
 class Context:
-    """Everything the interpreter may use: the message, the last turns, the cart."""
+    """Everything the interpreter may use: the message, the last turns, the cart, the shop.
+
+    The figures a reply may quote come from here too (the guardrails read them): the cart's
+    value and links, the discount quoted on this cart, and what the shop wrote.
+    """
 
     text: str
     customer_name: str = ""
@@ -28,6 +34,13 @@ class Context:
     value: Decimal = Decimal("0")
     history: list[Turn] = field(default_factory=list)
     weak_optout: bool = False
+    knowledge: ShopKnowledge = field(default_factory=ShopKnowledge)
+    payment_link: str = ""
+    # The discount this cart may be offered (the product's link and percent, or the quote kept
+    # on the cart); None when it has none.
+    discount_link: str = ""
+    discount_percent: Decimal | None = None
+    discounted_value: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,11 @@ class Interpretation:
     sentiment: str
     reply: str
     tokens_used: int = 0
+    # Prompt and completion tokens of the call, and how many of the prompt's came from the
+    # provider's cache (the stable prefix of system prompt and shop knowledge).
+    tokens_in: int = 0
+    tokens_out: int = 0
+    tokens_cached: int = 0
     # True when the AI could not answer (timeout, error) and the holding reply stands in.
     fallback: bool = False
 

@@ -16,11 +16,13 @@ from messaging import pricing
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
+from messaging.services.voice import message_transcribe
 from recovery import lifecycle
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
 from recovery.quotes import quote_keep
+from recovery.selectors import shop_knowledge
 from sara import agent, rules
 from sara.interpretation import Context, Interpretation, Turn
 
@@ -72,6 +74,8 @@ def inbound_process(*, message_id: int) -> Outcome:
     """
     sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
     with sender_turn(sender):
+        # A voice note becomes text first: the download and the transcription hold no lock.
+        message_transcribe(message_id=message_id)
         decision = _decide_and_write(message_id, _interpret_ahead(message_id))
         while isinstance(decision, Context):
             # The answer needs a reading the first look did not foresee: ask, then decide again.
@@ -136,7 +140,7 @@ def _situation(
         customer = conversation.customer
     else:
         customer = Customer.objects.filter(phone=phone).first() if phone else None
-    match = optout.detect(message.text) if message.kind in Message.TEXT_KINDS else optout.Match.NONE
+    match = optout.detect(message.text) if _reads_as_text(message) else optout.Match.NONE
     return phone, customer, conversation, match
 
 
@@ -144,8 +148,13 @@ def _at_limit(conversation: Conversation) -> bool:
     return conversation.needs_human or conversation.exchanges >= settings.SARA_MAX_EXCHANGES
 
 
+def _reads_as_text(message: Message) -> bool:
+    # A transcribed voice note is read like the text it says, opt-out keywords included.
+    return message.kind in Message.TEXT_KINDS or bool(message.metadata.get("transcribed"))
+
+
 def _is_readable(message: Message) -> bool:
-    return message.kind in Message.TEXT_KINDS and bool(message.text.strip())
+    return _reads_as_text(message) and bool(message.text.strip())
 
 
 def _wants_interpretation(conversation: Conversation, message: Message, match: optout.Match) -> bool:
@@ -201,10 +210,11 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         if conversation.needs_human:
             turn.save()
             return Outcome.WAITING_FOR_HUMAN
-        turn.fields |= lifecycle.conversation_hand_off(
-            conversation, reason=Conversation.HandoffReason.EXCHANGE_LIMIT, now=timezone.now()
-        )
-        turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
+        _hand_off(turn, reason=Conversation.HandoffReason.EXCHANGE_LIMIT)
+        return Outcome.HANDED_OFF
+    if reads and interpretation.intent == "human":
+        # The customer asked for a person: one short note, and Sara is silent from now on.
+        _hand_off(turn, reason=Conversation.HandoffReason.ASKED_FOR_PERSON)
         return Outcome.HANDED_OFF
     if not reads:
         turn.answer(purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
@@ -217,12 +227,36 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         abandonment.discount_offers += 1
         quote_keep(abandonment=abandonment, at=timezone.now())
         turn.cart_fields |= {"discount_offers", "quotes"}
+    guarded = agent.guarded_reply(
+        _context(conversation, message, weak_optout=match is optout.Match.WEAK, history=False),
+        interpretation,
+        offer_discount=offer,
+    )
+    metadata = {"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback}
+    if interpretation.tokens_used:
+        metadata["tokens"] = {
+            "in": interpretation.tokens_in,
+            "out": interpretation.tokens_out,
+            "cached": interpretation.tokens_cached,
+        }
+    if guarded.violations:
+        metadata["guardrail"] = {
+            "violations": list(guarded.violations),
+            "dropped_sentences": guarded.dropped,
+            "action": "replaced" if guarded.replaced else "dropped",
+        }
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(interpretation.reply, cart=cart, offer_discount=offer),
-        metadata={"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback},
+        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer),
+        metadata=metadata,
     )
     return Outcome.REPLIED
+
+
+def _hand_off(turn: _Turn, *, reason: str) -> None:
+    """Flag the conversation for a person and send the one short note saying so."""
+    turn.fields |= lifecycle.conversation_hand_off(turn.conversation, reason=reason, now=timezone.now())
+    turn.answer(purpose=Message.Purpose.HANDOFF, text=agent.HANDOFF)
 
 
 class _Turn:
@@ -281,18 +315,26 @@ def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
     )
 
 
-def _context(conversation: Conversation, message: Message, *, weak_optout: bool) -> Context:
-    """What the interpreter reads: the message, the cart and the last turns."""
+def _context(
+    conversation: Conversation, message: Message, *, weak_optout: bool, history: bool = True
+) -> Context:
+    """What the interpreter reads: the message, the cart, the shop's knowledge and the last turns."""
     abandonment = conversation.abandonment
     product = abandonment.product
+    cart = cart_figures(abandonment)
     return Context(
         text=message.text,
         customer_name=conversation.customer.name,
         product_name=product.name if product else "",
         product_description=product.description if product else "",
         value=abandonment.value,
-        history=_history(conversation, exclude=message.pk),
+        history=_history(conversation, exclude=message.pk) if history else [],
         weak_optout=weak_optout,
+        knowledge=shop_knowledge(product=product),
+        payment_link=cart.payment_link,
+        discount_link=cart.discount_link if cart.discount_available else "",
+        discount_percent=cart.discount_percent,
+        discounted_value=cart.discounted_value,
     )
 
 

@@ -7,9 +7,24 @@ from functools import cache
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from messaging.whatsapp.base import OutboundMessage, SendResult, WhatsAppBackend, WhatsAppError
+from messaging.whatsapp.base import (
+    Media,
+    MediaUnavailable,
+    OutboundMessage,
+    SendResult,
+    WhatsAppBackend,
+    WhatsAppError,
+)
 
-__all__ = ["OutboundMessage", "SendResult", "WhatsAppBackend", "WhatsAppError", "get_backend"]
+__all__ = [
+    "Media",
+    "MediaUnavailable",
+    "OutboundMessage",
+    "SendResult",
+    "WhatsAppBackend",
+    "WhatsAppError",
+    "get_backend",
+]
 
 
 @cache

@@ -68,6 +68,21 @@ class SendResult:
     wamid: str
 
 
+@dataclass(frozen=True)
+class Media:
+    """A file a customer sent (a voice note), downloaded from WhatsApp."""
+
+    content: bytes
+    mime_type: str
+
+
+class MediaUnavailable(Exception):
+    """A customer's media could not be fetched (no such id, expired, network, no backend for it)."""
+
+
 class WhatsAppBackend:
     def send(self, message: OutboundMessage) -> SendResult:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def fetch_media(self, media_id: str) -> Media:
+        raise MediaUnavailable("this backend receives no media")

@@ -9,11 +9,20 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from messaging.whatsapp.base import OutboundMessage, SendResult, WhatsAppBackend, WhatsAppError
+from messaging.whatsapp.base import (
+    Media,
+    MediaUnavailable,
+    OutboundMessage,
+    SendResult,
+    WhatsAppBackend,
+    WhatsAppError,
+)
 
 logger = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096
+# WhatsApp caps audio at 16 MB; anything larger is not a voice note worth transcribing.
+MEDIA_MAX_BYTES = 16 * 1024 * 1024
 
 
 def graph_payload(message: OutboundMessage) -> dict[str, Any]:
@@ -78,6 +87,27 @@ class CloudAPIBackend(WhatsAppBackend):
             raise WhatsAppError(
                 "Graph answered without a message id.", http_status=response.status_code
             ) from exc
+
+    def fetch_media(self, media_id: str) -> Media:
+        """Graph's two steps: GET /{media-id} for a short-lived URL, then that URL, both with the token."""
+        base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
+        try:
+            info = self.session.get(
+                f"{base}/{settings.WHATSAPP_API_VERSION}/{media_id}",
+                timeout=settings.WHATSAPP_TIMEOUT_SECONDS,
+            )
+            info.raise_for_status()
+            described = info.json()
+            if int(described.get("file_size") or 0) > MEDIA_MAX_BYTES:
+                raise MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
+            download = self.session.get(described["url"], timeout=settings.WHATSAPP_TIMEOUT_SECONDS)
+            download.raise_for_status()
+        except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
+            raise MediaUnavailable(f"media {media_id}: {exc.__class__.__name__}") from exc
+        if len(download.content) > MEDIA_MAX_BYTES:
+            raise MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
+        mime_type = described.get("mime_type") or download.headers.get("Content-Type", "")
+        return Media(content=download.content, mime_type=str(mime_type))
 
 
 def _error_from(http_status: int, body: dict[str, Any]) -> WhatsAppError:

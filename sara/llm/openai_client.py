@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -20,6 +22,7 @@ from django.conf import settings
 
 from core import metrics
 from sara.interpretation import INTENTS, SENTIMENTS, Context, Interpretation, Interpreter
+from sara.money import brl
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +50,37 @@ RESPONSE_FORMAT = {
 }
 
 
+def system_prompt(context: Context) -> str:
+    """The instructions and the shop's knowledge: the same for every cart of the shop, so the
+    provider's prompt cache serves this prefix (it must not hold anything that varies per cart)."""
+    return SYSTEM_PROMPT.replace("{shop}", context.knowledge.shop_text())
+
+
+def conversation_document(context: Context) -> str:
+    """The cart and the conversation as one JSON document: the customer's words are quoted
+    strings inside it, data to read and never instructions to follow."""
+    cart: dict[str, object] = {
+        "cliente": context.customer_name or "-",
+        "produto": context.product_name or "-",
+        "descricao_do_produto": context.product_description or "-",
+        "valor_do_carrinho": brl(context.value),
+    }
+    product = context.knowledge.product_text()
+    if product:
+        cart["sobre_o_produto"] = product
+    history = [
+        {"de": "cliente" if turn.role == "customer" else "sara", "texto": turn.text}
+        for turn in context.history[-10:]
+    ]
+    document = {"carrinho": cart, "historico": history, "mensagem_do_cliente": context.text}
+    return "Dados do carrinho e da conversa (JSON):\n" + json.dumps(document, ensure_ascii=False, indent=1)
+
+
 def build_messages(context: Context) -> list[dict[str, str]]:
-    system = SYSTEM_PROMPT.format(
-        customer_name=context.customer_name or "-",
-        product_name=context.product_name or "-",
-        product_description=context.product_description or "-",
-        value=f"{context.value:.2f}",
-    )
-    messages = [{"role": "system", "content": system}]
-    for turn in context.history[-10:]:
-        messages.append({"role": "user" if turn.role == "customer" else "assistant", "content": turn.text})
-    messages.append({"role": "user", "content": context.text})
-    return messages
+    return [
+        {"role": "system", "content": system_prompt(context)},
+        {"role": "user", "content": conversation_document(context)},
+    ]
 
 
 @cache
@@ -91,7 +113,7 @@ class OpenAIInterpreter(Interpreter):
         # trickles its answer could outlast it. The future enforces the deadline as a whole.
         future = _EXECUTOR.submit(self._complete, context)
         try:
-            intent, sentiment, reply, tokens = future.result(timeout=settings.OPENAI_TIMEOUT_SECONDS)
+            interpretation = future.result(timeout=settings.OPENAI_TIMEOUT_SECONDS)
         except (
             FutureTimeout,
             openai.OpenAIError,
@@ -110,28 +132,80 @@ class OpenAIInterpreter(Interpreter):
             return Interpretation.holding()
         elapsed = time.monotonic() - started
         metrics.AI_LATENCY.labels("ok").observe(elapsed)
-        metrics.AI_TOKENS.inc(tokens)
+        metrics.AI_TOKENS.inc(interpretation.tokens_used)
+        metrics.AI_TOKENS_BY_KIND.labels("input").inc(interpretation.tokens_in)
+        metrics.AI_TOKENS_BY_KIND.labels("output").inc(interpretation.tokens_out)
+        metrics.AI_TOKENS_BY_KIND.labels("cached").inc(interpretation.tokens_cached)
         logger.info(
             "AI interpretation",
-            extra={"intent": intent, "tokens": tokens, "elapsed_ms": round(elapsed * 1000)},
+            extra={
+                "intent": interpretation.intent,
+                "tokens": interpretation.tokens_used,
+                "tokens_in": interpretation.tokens_in,
+                "tokens_out": interpretation.tokens_out,
+                "tokens_cached": interpretation.tokens_cached,
+                "elapsed_ms": round(elapsed * 1000),
+            },
         )
-        return Interpretation(
-            intent=intent, sentiment=sentiment, reply=reply[:REPLY_MAX_CHARS], tokens_used=tokens
-        )
+        return interpretation
 
-    def _complete(self, context: Context) -> tuple[str, str, str, int]:
-        completion = self.client.chat.completions.create(
+    def _complete(self, context: Context) -> Interpretation:
+        messages = build_messages(context)
+        server = str(self.client.base_url)
+        if server not in _SCHEMA_REFUSED:
+            try:
+                return _read(self._create(messages, RESPONSE_FORMAT))
+            except (openai.BadRequestError, openai.UnprocessableEntityError, openai.NotFoundError) as exc:
+                if not _refuses_json_schema(exc):
+                    raise
+                # An OpenAI-compatible server without Structured Outputs (a local model server):
+                # JSON mode and our own validation from now on, instead of failing every call.
+                _SCHEMA_REFUSED.add(server)
+                logger.warning("server refused json_schema output, using JSON mode", extra={"server": server})
+        return _read(self._create(messages, JSON_MODE))
+
+    def _create(self, messages: list[dict[str, str]], response_format: dict) -> Any:
+        return self.client.chat.completions.create(
             model=settings.OPENAI_MODEL,
-            messages=build_messages(context),
-            response_format=RESPONSE_FORMAT,
+            messages=messages,
+            response_format=response_format,
             timeout=settings.OPENAI_TIMEOUT_SECONDS,
         )
-        choice = completion.choices[0].message
-        if getattr(choice, "refusal", None):
-            raise ValueError("model refused")
-        data = json.loads(choice.content or "")
-        intent, sentiment, reply = data["intent"], data["sentiment"], str(data["reply"]).strip()
-        if intent not in INTENTS or sentiment not in SENTIMENTS or not reply:
-            raise ValueError("answer outside the schema")
-        usage = getattr(completion, "usage", None)
-        return intent, sentiment, reply, int(getattr(usage, "total_tokens", 0) or 0)
+
+
+JSON_MODE = {"type": "json_object"}
+# Servers (by base URL) that answered a json_schema request with an error about it.
+_SCHEMA_REFUSED: set[str] = set()
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+def _refuses_json_schema(exc: openai.APIStatusError) -> bool:
+    detail = f"{exc.message} {exc.body}".lower()
+    return any(word in detail for word in ("json_schema", "response_format", "structured output"))
+
+
+def _read(completion: Any) -> Interpretation:
+    """The model's answer checked against the schema, whichever mode produced it."""
+    choice = completion.choices[0].message
+    if getattr(choice, "refusal", None):
+        raise ValueError("model refused")
+    data = json.loads(_FENCE.sub("", (choice.content or "").strip()))
+    if not isinstance(data, dict):
+        raise ValueError("answer is not a JSON object")
+    intent, sentiment = data.get("intent"), data.get("sentiment")
+    reply = str(data.get("reply") or "").strip()
+    if intent not in INTENTS or sentiment not in SENTIMENTS:
+        raise ValueError("answer outside the schema")
+    if not reply and intent not in ("opt_out", "human"):
+        raise ValueError("answer without a reply")
+    usage = getattr(completion, "usage", None)
+    details = getattr(usage, "prompt_tokens_details", None)
+    return Interpretation(
+        intent=intent,
+        sentiment=sentiment,
+        reply=reply[:REPLY_MAX_CHARS],
+        tokens_used=int(getattr(usage, "total_tokens", 0) or 0),
+        tokens_in=int(getattr(usage, "prompt_tokens", 0) or 0),
+        tokens_out=int(getattr(usage, "completion_tokens", 0) or 0),
+        tokens_cached=int(getattr(details, "cached_tokens", 0) or 0),
+    )

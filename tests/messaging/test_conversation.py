@@ -71,7 +71,7 @@ def test_a_price_question_is_answered_with_the_exact_graph_payload(conversation,
         ],
     )
 
-    inbound = say("Quanto custa o frete?")
+    inbound = say("Qual o preço?")
 
     reply = Message.objects.get(direction=Message.Direction.OUT)
     assert reply.status == Message.Status.SENT
@@ -142,7 +142,7 @@ def test_a_wa_id_without_the_ninth_digit_reaches_the_customers_conversation(conv
 def test_running_the_task_again_for_a_processed_message_sends_no_second_reply(
     conversation, say, outbox, django_capture_on_commit_callbacks
 ):
-    inbound = say("Quanto custa o frete?")
+    inbound = say("Qual o preço?")
     assert len(outbox) == 1
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -27,7 +27,10 @@ def test_a_second_message_is_read_with_the_first_ones_answer_in_its_history(open
 
     def slow_ai(request: httpx.Request) -> httpx.Response:
         messages = json.loads(request.content)["messages"]
-        seen_histories.append([m["content"] for m in messages[1:]])
+        document = json.loads(messages[-1]["content"].split("\n", 1)[1])
+        seen_histories.append(
+            [turn["texto"] for turn in document["historico"]] + [document["mensagem_do_cliente"]]
+        )
         time.sleep(0.4)
         return openai_completion(
             {"intent": "question", "sentiment": "neutral", "reply": f"Resposta {len(seen_histories)}"}

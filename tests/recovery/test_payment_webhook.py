@@ -21,7 +21,9 @@ URL = "/webhook/payment"
 SECRET = "dev-payment-secret"
 MiB = 1024 * 1024
 NOW = datetime(2025, 11, 22, 15, 0, tzinfo=UTC)
-THANK_YOU = "Pagamento confirmado! Muito obrigado pela compra, Maria. Qualquer dúvida, é só chamar."
+THANK_YOU = (
+    "Pagamento de R$ 99,95 confirmado! Muito obrigado pela compra, Maria. Qualquer dúvida, é só chamar."
+)
 
 
 def payment(**overrides):

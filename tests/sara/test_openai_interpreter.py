@@ -80,6 +80,7 @@ def test_the_request_uses_the_configured_model_strict_json_schema_and_deadline(
         "confirmation",
         "question",
         "opt_out",
+        "human",
         "unclear",
     ]
     assert seen[0].extensions["timeout"]["read"] == 2.5
@@ -97,14 +98,15 @@ def test_the_prompt_carries_the_cart_and_only_the_last_ten_messages(conversation
     say("Tem certificado?")
 
     messages = json.loads(seen[0].content)["messages"]
-    assert messages[0]["role"] == "system"
-    assert "Curso de Python" in messages[0]["content"]
-    assert "R$ 297.00" in messages[0]["content"]
+    assert [m["role"] for m in messages] == ["system", "user"]
+    document = json.loads(messages[1]["content"].split("\n", 1)[1])
+    assert document["carrinho"]["produto"] == "Curso de Python"
+    assert document["carrinho"]["valor_do_carrinho"] == "R$ 297,00"
     expected_history = [
-        {"role": "user" if m.direction == "in" else "assistant", "content": m.text} for m in earlier[-10:]
+        {"de": "cliente" if m.direction == "in" else "sara", "texto": m.text} for m in earlier[-10:]
     ]
-    assert messages[1:-1] == expected_history
-    assert messages[-1] == {"role": "user", "content": "Tem certificado?"}
+    assert document["historico"] == expected_history
+    assert document["mensagem_do_cliente"] == "Tem certificado?"
 
 
 def test_the_ai_reply_intent_sentiment_and_tokens_are_stored(conversation, say, outbox, openai_fake):
