@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
+from core.broker import broker_check
 from core.http import error_body
 
 
@@ -17,7 +18,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def ready(request: HttpRequest) -> JsonResponse:
-    """PostgreSQL and Redis both answer; 503 naming what does not."""
+    """PostgreSQL, Redis and Celery's broker (when it is not Redis) answer; 503 naming what does not."""
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -35,6 +36,9 @@ def ready(request: HttpRequest) -> JsonResponse:
             checks["redis"] = f"down: {exc.__class__.__name__}"
     else:
         checks["redis"] = "not configured"
+    if settings.CELERY_BROKER_URL not in (settings.REDIS_URL, "memory://"):
+        # A broker of its own (RabbitMQ): Redis above still carries the limiter and the cache.
+        checks["broker"] = broker_check()
     ok = all(not value.startswith("down") for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503
