@@ -117,6 +117,9 @@ else:
 # the send limiter and the cache either way.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
 BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
+if CELERY_BROKER_URL != "memory://" and not REDIS_URL:
+    # Without Redis each process would keep its own send limiter: Meta's rate, times N.
+    raise ImproperlyConfigured("REDIS_URL must be set with CELERY_BROKER_URL: it carries the send limiter.")
 # No broker: tasks run in-process right after the transaction that queued them commits.
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
 CELERY_TASK_EAGER_PROPAGATES = False
