@@ -13,7 +13,8 @@ import redis
 from celery import Celery
 
 BROKER = os.environ["BENCH_BROKER"]
-QUEUE = "bench_broker"
+# A queue of its own per round: a killed worker's tasks from one round never reach the next.
+QUEUE = os.environ.get("BENCH_QUEUE", "bench_broker")
 STARTED = "bench:broker:started"
 
 app = Celery("bench_broker", broker=BROKER)

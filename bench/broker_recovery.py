@@ -44,14 +44,17 @@ def started(record: redis.Redis) -> list[tuple[int, float]]:
     return [(int(n), float(t)) for n, t in (item.decode().split() for item in record.lrange(STARTED, 0, -1))]
 
 
-def start_worker(broker: str, name: str, visibility: int, concurrency: int) -> tuple[subprocess.Popen, float]:
+def start_worker(
+    broker: str, name: str, visibility: int, concurrency: int, queue: str
+) -> tuple[subprocess.Popen, float]:
     began = time.time()
     proc = common.start(
         name,
         [str(common.BIN / "celery"), "-A", "bench.broker_app", "worker", "--pool", "threads",
          "--concurrency", str(concurrency), "-l", "info", "-n", f"{name}@%h",
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        {"BENCH_BROKER": broker, "BENCH_RECORD_REDIS": REDIS_URL, "BENCH_VISIBILITY_TIMEOUT": str(visibility)},
+        {"BENCH_BROKER": broker, "BENCH_RECORD_REDIS": REDIS_URL, "BENCH_VISIBILITY_TIMEOUT": str(visibility),
+         "BENCH_QUEUE": queue},
     )  # fmt: skip
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -61,8 +64,9 @@ def start_worker(broker: str, name: str, visibility: int, concurrency: int) -> t
     raise SystemExit(f"{name} not ready after 60 s; see {common.OUT / name}.log")
 
 
-def round_on(broker: str, kind: str, *, tasks: int, visibility: int) -> dict[str, float]:
+def round_on(broker: str, kind: str, *, tasks: int, visibility: int, queue: str) -> dict[str, float]:
     os.environ["BENCH_BROKER"] = broker
+    os.environ["BENCH_QUEUE"] = queue
     os.environ["BENCH_RECORD_REDIS"] = REDIS_URL
     sys.modules.pop("bench.broker_app", None)
     from bench.broker_app import app, hold
@@ -72,7 +76,7 @@ def round_on(broker: str, kind: str, *, tasks: int, visibility: int) -> dict[str
     with app.connection_for_write() as conn:
         app.amqp.queues[app.conf.task_default_queue].bind(conn.default_channel).declare()
         conn.default_channel.queue_purge(app.conf.task_default_queue)
-    first, _ = start_worker(broker, f"recovery-{kind}-1", visibility, tasks)
+    first, _ = start_worker(broker, f"recovery-{kind}-1", visibility, tasks, queue)
     for n in range(tasks):
         hold.delay(n, 3600)  # longer than the round: only a redelivery makes it start twice
     deadline = time.time() + 60
@@ -82,7 +86,7 @@ def round_on(broker: str, kind: str, *, tasks: int, visibility: int) -> dict[str
 
     # A standby worker is already up, as the other workers of a deploy are: what is measured is
     # the broker handing the tasks back, not a worker's start-up (slow on a loaded machine).
-    second, startup = start_worker(broker, f"recovery-{kind}-2", visibility, tasks)
+    second, startup = start_worker(broker, f"recovery-{kind}-2", visibility, tasks, queue)
     killed_at = time.time()
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
@@ -117,9 +121,12 @@ def main() -> None:
         rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
         brokers = {"redis": REDIS_URL, "rabbitmq": f"{RABBITMQ}/{VHOST}"}
         results: dict[str, list[dict[str, float]]] = {kind: [] for kind in brokers}
-        for _ in range(args.rounds):
+        for n in range(args.rounds):
             for kind, url in brokers.items():
-                result = round_on(url, kind, tasks=args.tasks, visibility=args.visibility_timeout)
+                queue = f"bench_broker_{os.getpid()}_{n}"
+                result = round_on(
+                    url, kind, tasks=args.tasks, visibility=args.visibility_timeout, queue=queue
+                )
                 results[kind].append(result)
                 print(kind, result, flush=True)
     finally:

@@ -215,7 +215,7 @@ class Workers:
         )  # fmt: skip
         self.processes.append(process)
         wait_until(lambda: bool(celery_app.control.ping(destination=[name.replace("%h", os.uname().nodename)], timeout=0.5)),
-                   timeout=30, what="the worker to answer ping")  # fmt: skip
+                   timeout=60, what="the worker to answer ping")  # fmt: skip
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
