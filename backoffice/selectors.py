@@ -50,6 +50,8 @@ class Dashboard:
     failed_sends: int  # every failed send in the ops view, whatever its age
     stuck_inbound: int
     stuck_outbound: int
+    # Carts whose "paid" payment was refused (404/422): the chase stopped until a person looks.
+    payment_mismatches: int = 0
 
 
 def period_start(*, now: datetime, days: int = PERIOD_DAYS) -> datetime:
@@ -116,6 +118,7 @@ def dashboard(*, now: datetime) -> Dashboard:
         failed_sends=messaging_selectors.failed_sends().count(),
         stuck_inbound=messaging_selectors.inbound_unprocessed(now=now).count(),
         stuck_outbound=messaging_selectors.outbound_due(now=now).count(),
+        payment_mismatches=messaging_selectors.payment_mismatches().count(),
     )
 
 

@@ -16,6 +16,11 @@ class Reason:
     WINDOW_CLOSED = "window_closed"
     CONVERSATION_CLOSED = "conversation_closed"
     QUIET_HOURS = "quiet_hours"
+    NEEDS_HUMAN = "needs_human"
+
+
+# What Sara says on her own; a conversation waiting for a person hears none of it (SPEC §8).
+SARA_PURPOSES = (Message.Purpose.FIRST_CONTACT, Message.Purpose.FOLLOWUP, Message.Purpose.REPLY)
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,8 @@ def check_send(message: Message, *, now: datetime) -> Decision:
     # The farewell after an opt-out is the one message an opted-out person may receive.
     if customer.opted_out and message.purpose != Message.Purpose.FAREWELL:
         return Decision(allowed=False, reason=Reason.OPTED_OUT)
+    if conversation.needs_human and message.purpose in SARA_PURPOSES:
+        return Decision(allowed=False, reason=Reason.NEEDS_HUMAN)
     if message.kind != Message.Kind.TEMPLATE and not in_service_window(
         conversation.last_user_message_at, now
     ):
@@ -47,7 +54,7 @@ def check_send(message: Message, *, now: datetime) -> Decision:
         # Queued (or deferred to the morning) before the customer paid, a newer cart superseded
         # this one or it expired: chasing a closed recovery would be plain spam.
         return Decision(allowed=False, reason=Reason.CONVERSATION_CLOSED)
-    if message.is_proactive:
+    if message.is_proactive and not message.metadata.get("quiet_hours_waived"):
         until = next_allowed_at(customer.phone, now)
         if until is not None:
             return Decision(allowed=False, reason=Reason.QUIET_HOURS, defer_until=until)

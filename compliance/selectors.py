@@ -18,7 +18,11 @@ def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:
         sent_at__lte=now - timedelta(hours=settings.FOLLOWUP_AFTER_HOURS),
     )
     return Conversation.objects.filter(
-        status=Conversation.Status.AWAITING_RESPONSE, followup_sent=False, customer__opted_out=False
+        status=Conversation.Status.AWAITING_RESPONSE,
+        followup_sent=False,
+        customer__opted_out=False,
+        # Waiting for a person (a payment that did not match, say): Sara chases no one meanwhile.
+        needs_human=False,
     ).filter(Exists(first_contact_sent))
 
 

@@ -114,14 +114,17 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # The broker is Redis unless another is named (RabbitMQ: amqp://); Redis stays required for
-# the send limiter and the cache either way.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
+# the send limiter and the cache either way. "memory://localhost/" rather than "memory://":
+# without a host, kombu warns "No hostname was supplied" each time it opens a connection, i.e.
+# on every abandonment in the embedded mode.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://localhost/"
 BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
-if CELERY_BROKER_URL != "memory://" and not REDIS_URL:
+_NO_BROKER = CELERY_BROKER_URL.startswith("memory://")
+if not _NO_BROKER and not REDIS_URL:
     # Without Redis each process would keep its own send limiter: Meta's rate, times N.
     raise ImproperlyConfigured("REDIS_URL must be set with CELERY_BROKER_URL: it carries the send limiter.")
 # No broker: tasks run in-process right after the transaction that queued them commits.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=CELERY_BROKER_URL == "memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=_NO_BROKER)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -160,6 +163,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck": {"task": "messaging.tasks.sweep_stuck", "schedule": 60.0},
     "sweep-windows": {"task": "compliance.tasks.sweep_windows", "schedule": 300.0},
+    "sweep-source-checkouts": {"task": "recovery.tasks.sweep_source_checkouts", "schedule": 60.0},
+    "poll-nuvemshop": {"task": "recovery.tasks.poll_nuvemshop", "schedule": 300.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -186,6 +191,17 @@ WHATSAPP_BACKEND = env.str(
 
 # --- Checkout / payment platform ------------------------------------------------------------
 PAYMENT_WEBHOOK_SECRET = _secret("PAYMENT_WEBHOOK_SECRET", "dev-payment-secret")
+
+# --- Platform sources (SPEC §11): each platform is off while its secret is unset ------------
+SHOPIFY_WEBHOOK_SECRET = env.str("SHOPIFY_WEBHOOK_SECRET", default="")
+SHOPIFY_ABANDONED_AFTER_MINUTES = env.float("SHOPIFY_ABANDONED_AFTER_MINUTES", default=60)
+NUVEMSHOP_APP_SECRET = env.str("NUVEMSHOP_APP_SECRET", default="")
+NUVEMSHOP_STORE_ID = env.str("NUVEMSHOP_STORE_ID", default="")
+NUVEMSHOP_ACCESS_TOKEN = env.str("NUVEMSHOP_ACCESS_TOKEN", default="")
+NUVEMSHOP_API_BASE_URL = "https://api.nuvemshop.com.br/v1"
+YAMPI_WEBHOOK_SECRET = env.str("YAMPI_WEBHOOK_SECRET", default="")
+HOTMART_HOTTOK = env.str("HOTMART_HOTTOK", default="")
+KIWIFY_WEBHOOK_TOKEN = env.str("KIWIFY_WEBHOOK_TOKEN", default="")
 
 # --- OpenAI ---------------------------------------------------------------------------------
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
@@ -236,6 +252,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["trace"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's own handlers off (its plain console line in DEBUG, mail to ADMINS): its
+        # records reach the JSON handler once, by the root, so a 4xx is one line.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         # One line per HTTP request from the OpenAI SDK's client repeats Sara's own
         # "AI interpretation" line (with its latency); failures are still logged.

@@ -9,10 +9,12 @@ from core.metrics import metrics_view
 from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
 from recovery import webhooks as recovery_webhooks
+from recovery.sources import views as source_views
 
 urlpatterns = [
     path("webhook/abandonment", recovery_webhooks.abandonment_webhook, name="webhook-abandonment"),
     path("webhook/payment", recovery_webhooks.payment_webhook, name="webhook-payment"),
+    path("webhook/sources/<slug:platform>", source_views.source_webhook, name="webhook-source"),
     path("webhook/messages", messaging_webhooks.meta_webhook, name="webhook-messages"),
     path("conversations/<int:pk>", messaging_api.ConversationDetail.as_view(), name="conversation-detail"),
     path(

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
-from core.broker import broker_check
+from core.broker import broker_check, broker_kind
 from core.http import error_body
 
 
@@ -36,7 +36,7 @@ def ready(request: HttpRequest) -> JsonResponse:
             checks["redis"] = f"down: {exc.__class__.__name__}"
     else:
         checks["redis"] = "not configured"
-    if settings.CELERY_BROKER_URL not in (settings.REDIS_URL, "memory://"):
+    if broker_kind() != "memory" and settings.CELERY_BROKER_URL != settings.REDIS_URL:
         # A broker of its own (RabbitMQ): Redis above still carries the limiter and the cache.
         checks["broker"] = broker_check()
     ok = all(not value.startswith("down") for value in checks.values())

@@ -63,7 +63,7 @@ class ConversationAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "message_count",
         "last_message_at",
     ]
-    list_filter = ["status", "needs_human", "followup_sent"]
+    list_filter = ["status", "needs_human", "handoff_reason", "followup_sent"]
     search_fields = ["customer__phone", "customer__name", "abandonment__external_id"]
     search_help_text = "Customer name, phone in any format, or abandonment id."
     list_select_related = ["customer", "abandonment__product"]

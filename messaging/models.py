@@ -210,6 +210,8 @@ class StatusUpdate(models.Model):
                 fields=["whatsapp_message_id", "status"], name="statusupdate_unique_per_status"
             )
         ]
+        # Behind the sweep's purge of statuses older than Meta's retry horizon.
+        indexes = [models.Index(fields=["created_at"], name="statusupdate_created")]
 
 
 class WebhookEvent(models.Model):
@@ -217,6 +219,7 @@ class WebhookEvent(models.Model):
         ABANDONMENT = "abandonment"
         WHATSAPP = "whatsapp"
         PAYMENT = "payment"
+        SOURCE = "source"
 
     type = models.CharField(max_length=20, choices=Type)
     external_id = models.CharField(max_length=200, null=True, blank=True)
@@ -225,6 +228,9 @@ class WebhookEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     processed = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    # What a platform's event did (SPEC §11): opened, converted, duplicate, skipped...
+    # A database default too: the cart path inserts its audit row with plain SQL.
+    outcome = models.CharField(max_length=30, blank=True, default="", db_default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -241,7 +247,14 @@ class WebhookEvent(models.Model):
                 fields=["created_at"],
                 name="webhookevent_unprocessed",
                 condition=Q(processed=False, type="whatsapp"),
-            )
+            ),
+            # A platform's events, found by the prefix of their reference ("shopify:...").
+            models.Index(
+                fields=["reference"],
+                name="webhookevent_source_ref",
+                opclasses=["varchar_pattern_ops"],
+                condition=Q(type="source"),
+            ),
         ]
 
     def __str__(self) -> str:

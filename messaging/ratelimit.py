@@ -59,8 +59,8 @@ def _reserve_local(key: str, spacing: float, max_wait: float) -> float:
     return slot - now
 
 
-def acquire(phone_number_id: str, *, limit: int | None = None, max_wait: float = 30.0) -> None:
-    """Block until this process may send one message for the phone-number id."""
+def reserve(phone_number_id: str, *, limit: int | None = None, max_wait: float = 30.0) -> float:
+    """Reserve this process's next send slot for the phone-number id: the seconds until it opens."""
     spacing = WINDOW_SECONDS / (limit or settings.WHATSAPP_MPS)
     key = f"sara:send-slot:{phone_number_id}"
     if settings.REDIS_URL:
@@ -74,5 +74,11 @@ def acquire(phone_number_id: str, *, limit: int | None = None, max_wait: float =
         wait = _reserve_local(key, spacing, max_wait)
     if wait < 0:
         raise RateLimitTimeout(f"No send slot for {phone_number_id} within {max_wait}s.")
+    return wait
+
+
+def acquire(phone_number_id: str, *, limit: int | None = None, max_wait: float = 30.0) -> None:
+    """Block until this process may send one message for the phone-number id."""
+    wait = reserve(phone_number_id, limit=limit, max_wait=max_wait)
     if wait > 0:
         time.sleep(wait)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from messaging.models import Message, WebhookEvent
+from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import claim_lease
 
 
@@ -44,3 +44,12 @@ def whatsapp_events_unprocessed(*, now: datetime) -> QuerySet[WebhookEvent]:
 
 def failed_sends() -> QuerySet[Message]:
     return Message.objects.filter(direction=Message.Direction.OUT, status=Message.Status.FAILED)
+
+
+def payment_mismatches() -> QuerySet[Conversation]:
+    """Open conversations held for a person because a "paid" payment did not match the cart."""
+    return Conversation.objects.filter(
+        status__in=Conversation.OPEN_STATUSES,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
+    )

@@ -6,10 +6,9 @@ updates per message sent) and it needs nothing DRF adds.
 
 from __future__ import annotations
 
+import base64
 import hmac
-import json
 import logging
-import re
 from typing import Any
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, JsonRe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from core import strict_json
 from core.http import MiB, PayloadTooLarge, WebhookError, error_response, loads, read_signed_body
 from messaging.models import WebhookEvent
 from messaging.services.inbound import whatsapp_webhook_receive
@@ -24,9 +24,6 @@ from messaging.services.inbound import whatsapp_webhook_receive
 logger = logging.getLogger(__name__)
 
 MAX_BODY = 5 * MiB
-
-# A \uD800–\uDFFF escape: maybe half of a surrogate pair (fine) or a lone one (unstorable).
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 @csrf_exempt
@@ -42,30 +39,72 @@ def meta_webhook(request: HttpRequest) -> HttpResponse:
         return error_response(exc)  # bad signature: nothing stored
     try:
         payload = loads(body)
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         # Answered 200 all the same: Meta would retry a non-200 for days, and retrying can't fix it.
-        WebhookEvent.objects.create(
-            type=WebhookEvent.Type.WHATSAPP,
-            payload={"raw": body[:65536].decode("utf-8", "replace").replace("\x00", "\ufffd")},
-            processed=True,
-            error=f"unparseable body: {exc.__class__.__name__}",
-        )
-        logger.warning("unparseable whatsapp webhook stored")
-        return JsonResponse({"status": "received"})
-    if _SURROGATE_ESCAPE.search(body):
-        payload = _without_lone_surrogates(payload)
+        _unparseable_store(body, error=str(exc))
+        payload = _valid_updates(body)
+        if payload is None:
+            return JsonResponse({"status": "received"})
     whatsapp_webhook_receive(payload=payload)
     return JsonResponse({"status": "received"})
 
 
-def _without_lone_surrogates(payload: Any) -> Any:
-    """Lone surrogates replaced by "?": valid JSON escapes, but no database can store them as text."""
-    text = json.dumps(payload, ensure_ascii=False)
+def _unparseable_store(body: bytes, *, error: str) -> None:
+    """The raw bytes kept for ops as base64: they may hold what no JSON column can store."""
+    WebhookEvent.objects.create(
+        type=WebhookEvent.Type.WHATSAPP,
+        payload={"raw_base64": base64.b64encode(body).decode("ascii"), "bytes": len(body)},
+        processed=True,
+        error=f"unparseable body: {error}"[:2000],
+    )
+    logger.warning("unparseable whatsapp webhook stored", extra={"bytes": len(body)})
+
+
+def _valid_updates(body: bytes) -> dict[str, Any] | None:
+    """The batch with its hostile parts left out: one bad update must not cost the others.
+
+    Each message and status is kept only if it passes the strict checks; so is each part of a
+    change's envelope (metadata, contacts). Broken text is kept with "?" for what was lost. None when nothing in the body can be read as a batch.
+    """
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
-    return payload
+        payload = strict_json.loads_lenient(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
+        return None
+    entries = []
+    for entry in payload["entry"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes"), list):
+            continue
+        changes = []
+        for change in entry["changes"]:
+            kept = _valid_change(change)
+            if kept is not None:
+                changes.append(kept)
+        if changes:
+            entries.append({"id": _valid_or_none(entry.get("id")), "changes": changes})
+    if not entries:
+        return None
+    return {"object": _valid_or_none(payload.get("object")), "entry": entries}
+
+
+def _valid_change(change: Any) -> dict[str, Any] | None:
+    if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+        return None
+    kept: dict[str, Any] = {}
+    for key, item in change["value"].items():
+        if key in ("messages", "statuses") and isinstance(item, list):
+            kept[key] = [update for update in map(_valid_or_none, item) if update is not None]
+        elif (checked := _valid_or_none(item)) is not None:
+            kept[_valid_or_none(key)] = checked
+    return {"field": _valid_or_none(change.get("field")), "value": kept}
+
+
+def _valid_or_none(value: Any) -> Any:
+    try:
+        return strict_json.check(value, repair_text=True)
+    except ValueError:
+        return None
 
 
 def _verify_subscription(request: HttpRequest) -> HttpResponse:

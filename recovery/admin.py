@@ -232,3 +232,6 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
         return (
             admin_link(conversation, f"#{conversation.pk} ({conversation.status})") if conversation else "—"
         )
+
+
+from recovery.sources import admin as sources_admin  # noqa: E402, F401 - registers the Sources page

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from compliance.gate import Reason
 from compliance.lgpd import is_erased, phone_digest
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from recovery.models import Abandonment, Customer
@@ -106,8 +107,11 @@ def optout_register(*, phone: str, reason: str) -> Customer:
 
     Once registered, nothing but the farewell (queued by the caller) ever goes out (LGPD).
     """
-    now = timezone.now()
     customer, _ = Customer.objects.get_or_create(phone=phone)
+    # Locked first, and the time taken after: a send already leaving holds the row (see
+    # messaging.services.outbound), so nothing reaches Meta after `opted_out_at`.
+    Customer.objects.select_for_update().filter(pk=customer.pk).first()
+    now = timezone.now()
     Customer.objects.filter(pk=customer.pk, opted_out=False).update(
         opted_out=True, opted_out_at=now, opted_out_reason=reason[:50]
     )
@@ -121,6 +125,17 @@ def optout_register(*, phone: str, reason: str) -> Customer:
     )
     Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
         status=Abandonment.Status.DECLINED, updated_at=now
+    )
+    # Replies still queued (some waiting for a send slot) are cancelled with the opt-out, in its
+    # transaction: they never take a slot, and the send-time gate is the second line, not the only one.
+    Message.objects.filter(
+        conversation__customer=customer, direction=Message.Direction.OUT, status=Message.Status.PENDING
+    ).exclude(purpose=Message.Purpose.FAREWELL).update(
+        status=Message.Status.FAILED,
+        error_code=Reason.OPTED_OUT,
+        error_detail="The customer opted out before this message went out.",
+        failed_at=now,
+        claimed_at=None,
     )
     customer.refresh_from_db()
     logger.info("customer opted out", extra={"customer_id": customer.pk, "reason": reason})
@@ -142,6 +157,22 @@ def conversation_customer_wrote(conversation: Conversation) -> tuple[set[str], s
         abandonment.status = Abandonment.Status.ACTIVE
         cart_fields.add("status")
     return fields, cart_fields
+
+
+def conversation_open_held(
+    *, abandonment: Abandonment, customer: Customer, reason: str, now: datetime
+) -> Conversation:
+    """The cart's conversation, opened already waiting for a person: nothing goes out until one looks."""
+    return Conversation.objects.create(
+        abandonment=abandonment, customer=customer, needs_human=True, handoff_reason=reason, handoff_at=now
+    )
+
+
+def conversations_hold(*, abandonment: Abandonment, reason: str, now: datetime) -> int:
+    """Stop chasing the cart until a person looks: its open conversation waits for one (SPEC §4.4)."""
+    return Conversation.objects.filter(
+        abandonment=abandonment, status__in=Conversation.OPEN_STATUSES, needs_human=False
+    ).update(needs_human=True, handoff_reason=reason, handoff_at=now, updated_at=now)
 
 
 def conversation_hand_off(conversation: Conversation, *, reason: str, now: datetime) -> set[str]:

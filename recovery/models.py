@@ -6,6 +6,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from core.logging import mask_phone
 
@@ -96,6 +97,8 @@ class Abandonment(models.Model):
     # Why a cart was not chased (status skipped): opted_out, unknown_product...
     skip_reason = models.CharField(max_length=50, blank=True)
     abandoned_at = models.DateTimeField(null=True, blank=True)
+    # Every discount Sara offered this cart, as offered: {"percent", "value", "link", "at"}.
+    quotes = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -118,3 +121,51 @@ class Abandonment(models.Model):
             return None
         factor = 1 - self.product.discount_percent / Decimal(100)
         return (self.value * factor).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class SourceCheckout(models.Model):
+    """A platform's cart as Sara follows it (SPEC §11): the one owner of its source state.
+
+    A Shopify checkout waits here (status waiting, due_at) until the sweep opens it; every
+    platform's cart keeps its key here so a paid order finds it, and a cart paid before Sara
+    wrote is marked completed and never chased. Contact data is kept only while a row waits.
+    """
+
+    class Status(models.TextChoices):
+        WAITING = "waiting"
+        OPENED = "opened"
+        COMPLETED = "completed"
+        SKIPPED = "skipped"
+
+    platform = models.CharField(max_length=20)
+    checkout_id = models.CharField(max_length=200, help_text="The cart's id on its platform.")
+    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
+    token = models.CharField(max_length=200, blank=True, db_index=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING)
+    skip_reason = models.CharField(max_length=50, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    name = models.CharField(max_length=200, blank=True)
+    product_id = models.CharField(max_length=100, blank=True)
+    value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    link = models.URLField(max_length=1000, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    abandonment = models.ForeignKey(
+        Abandonment, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_checkouts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("source checkout")
+        verbose_name_plural = _("sources")
+        constraints = [
+            models.UniqueConstraint(fields=["platform", "checkout_id"], name="sourcecheckout_unique_key"),
+        ]
+        indexes = [
+            # The sweep's question, "which waits are over?", reads only the waiting rows.
+            models.Index(fields=["due_at"], name="sourcecheckout_due", condition=models.Q(status="waiting")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.platform}:{self.checkout_id}"

@@ -20,6 +20,7 @@ from messaging.services.outbound import message_queue
 from recovery import lifecycle
 from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
 from recovery.models import Abandonment, Customer, Product
+from recovery.quotes import expected_amounts
 from sara import agent
 
 logger = logging.getLogger(__name__)
@@ -95,7 +96,20 @@ def _open(**data: Any) -> AbandonmentResult:
     if not created:
         # One open conversation per customer: the newer cart supersedes the older one.
         lifecycle.conversations_supersede(customer=customer, now=now)
-    early_payment = _payment_received_before(abandonment)
+    early_payment, refused_payment = _payment_received_before(abandonment)
+    if early_payment is None and refused_payment:
+        # A "paid" payment for this cart came first and does not match it: nobody chases a
+        # customer who may have paid; a person looks first, and no template goes out.
+        conversation = lifecycle.conversation_open_held(
+            abandonment=abandonment,
+            customer=customer,
+            reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
+            now=now,
+        )
+        logger.warning(
+            "abandonment held: an earlier payment does not match", extra={"abandonment_id": abandonment.pk}
+        )
+        return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
     if early_payment is not None:
         # The customer paid before the cart reached Sara: never chase someone who already paid.
         conversation = lifecycle.conversation_open(
@@ -296,6 +310,8 @@ def payment_receive(
         if error is not None:
             event.error = error.message
             event.save(update_fields=["error"])
+            if abandonment is not None:
+                _hold_for_payment_mismatch(abandonment)
         else:
             _convert(abandonment, event, link_type=link_type, thank=True)
     if error is not None:
@@ -314,18 +330,34 @@ def _payment_error(
             return PaymentResult(PaymentOutcome.ALREADY_PROCESSED, abandonment)
         logger.warning("second payment for a converted abandonment", extra={"abandonment_id": abandonment.pk})
         return PaymentResult(PaymentOutcome.ALREADY_CONVERTED, abandonment)
-    expected = abandonment.value if link_type == "original" else abandonment.discounted_value()
-    if expected is None:
+    expected = expected_amounts(abandonment, link_type=link_type)
+    if not expected:
         return AmountMismatch(
             "A discounted payment for an abandonment with no discount.",
             {"linkType": link_type, "amount": str(amount)},
         )
-    if amount != expected:
+    if amount not in expected:
         return AmountMismatch(
             "Amount does not match the cart.",
-            {"expected": f"{expected:.2f}", "amount": f"{amount:.2f}", "linkType": link_type},
+            {
+                "expected": f"{expected[-1]:.2f}",
+                "accepted": [f"{value:.2f}" for value in expected],
+                "amount": f"{amount:.2f}",
+                "linkType": link_type,
+            },
         )
     return None
+
+
+def _hold_for_payment_mismatch(abandonment: Abandonment) -> None:
+    """A "paid" payment refused: the chase stops until a person looks (SPEC §4.4)."""
+    held = lifecycle.conversations_hold(
+        abandonment=abandonment, reason=Conversation.HandoffReason.PAYMENT_MISMATCH, now=timezone.now()
+    )
+    if held:
+        logger.warning(
+            "conversation held for a person: payment mismatch", extra={"abandonment_id": abandonment.pk}
+        )
 
 
 def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
@@ -359,20 +391,21 @@ def _count_conversion(link_type: str, value: Decimal) -> None:
     metrics.RECOVERED_VALUE.inc(float(value))
 
 
-def _payment_received_before(abandonment: Abandonment) -> WebhookEvent | None:
-    """A "paid" event kept for this abandonment that could not convert it when it came."""
+def _payment_received_before(abandonment: Abandonment) -> tuple[WebhookEvent | None, bool]:
+    """A "paid" event kept for this abandonment that converts it, and whether any was kept at all."""
+    kept = False
     for event in WebhookEvent.objects.raw(
         KEPT_PAYMENTS, [abandonment.external_id, WebhookEvent.Type.PAYMENT]
     ):
-        amount = event.payload.get("amount")
+        kept = True
         link_type = event.payload.get("linkType") or "original"
-        expected = abandonment.value if link_type == "original" else abandonment.discounted_value()
         try:
-            if expected is not None and Decimal(str(amount)) == expected:
-                return event
+            amount = Decimal(str(event.payload.get("amount")))
         except (ArithmeticError, ValueError):
             continue
-    return None
+        if amount in expected_amounts(abandonment, link_type=link_type):
+            return event, kept
+    return None, kept
 
 
 def early_payments_reconcile(*, older_than: datetime) -> int:

@@ -18,6 +18,7 @@ from recovery import lifecycle
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.phones import InvalidPhone, phone_from_wa_id
+from recovery.quotes import quote_keep
 from sara import agent, rules
 from sara.interpretation import Context, Interpretation, Turn
 
@@ -201,7 +202,8 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
     offer = agent.should_offer_discount(cart, interpretation)
     if offer:
         abandonment.discount_offers += 1
-        turn.cart_fields.add("discount_offers")
+        quote_keep(abandonment=abandonment, at=timezone.now())
+        turn.cart_fields |= {"discount_offers", "quotes"}
     turn.answer(
         purpose=Message.Purpose.REPLY,
         text=agent.compose_reply(interpretation.reply, cart=cart, offer_discount=offer),

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from messaging import selectors
+from messaging.models import Message
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +69,35 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
         transaction.on_commit(lambda e=event_id: fan_out_event.delay(e), robust=True)
     logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
     return result
+
+
+def deferred_sends() -> QuerySet[Message]:
+    """Proactive messages waiting out quiet hours (first templates, follow-ups)."""
+    return Message.objects.filter(
+        direction=Message.Direction.OUT,
+        status=Message.Status.PENDING,
+        whatsapp_message_id__isnull=True,
+        purpose__in=Message.PROACTIVE_PURPOSES,
+        send_after__isnull=False,
+        error_code="quiet_hours",
+    )
+
+
+def deferred_sends_now(*, message_ids: Iterable[int]) -> dict[str, int]:
+    """Send deferred proactive messages now, quiet hours waived for them alone (a person decided).
+
+    Every other check of the gate still runs: an opted-out customer or a closed conversation
+    gets nothing. The waiver is recorded on the message (metadata `quiet_hours_waived`).
+    """
+    from messaging.services.outbound import message_send
+
+    outcomes: dict[str, int] = {}
+    for message in deferred_sends().filter(pk__in=list(message_ids)):
+        message.metadata = {**message.metadata, "quiet_hours_waived": True}
+        Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+            metadata=message.metadata, send_after=None, error_code=""
+        )
+        outcome = str(message_send(message_id=message.pk))
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    logger.info("deferred sends sent now", extra=outcomes)
+    return outcomes

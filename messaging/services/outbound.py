@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
 import sentry_sdk
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from compliance.gate import Reason, check_send
+from compliance.gate import Decision, Reason, check_send
 from core import metrics
 from core.db import release_connection
 from messaging import ratelimit
@@ -22,6 +23,7 @@ from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
 from recovery import lifecycle
+from recovery.models import Customer
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +138,7 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
     message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+    # A first look before taking a slot: a send that cannot go out should not use one up.
     stopped = _gate(message)
     if stopped is not None:
         return stopped
@@ -148,7 +151,11 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
 
 def _gate(message: Message) -> SendOutcome | None:
     """The send-time check: None to go ahead, or why the message waits or never goes."""
-    decision = check_send(message, now=timezone.now())
+    return _stop(message, check_send(message, now=timezone.now()))
+
+
+def _stop(message: Message, decision: Decision) -> SendOutcome | None:
+    """Apply the gate's decision: None to go ahead, or the message deferred or failed for good."""
     if decision.deferred:
         _release(message.pk, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
         logger.info(
@@ -170,31 +177,54 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     try:
-        # The slot is the last step before the request: nothing (no query, no wait for a pooled
-        # connection) may push a send granted in one second into the next one at Graph.
-        ratelimit.acquire(settings.WHATSAPP_PHONE_NUMBER_ID)
+        _wait_for_slot()
     except ratelimit.RateLimitTimeout as exc:
         # Nothing reached Meta: give the claim (and the attempt) back so a retry or the sweep
         # sends it, and never as a "possible duplicate".
         _release(message_id, send_after=timezone.now() + RETRY_HORIZON, attempts=F("attempts") - 1)
         raise WhatsAppError(str(exc), permanent=False) from exc
-    try:
-        return get_backend().send(outbound_for(message))
-    except WhatsAppError as exc:
-        if exc.code == OUTSIDE_WINDOW_CODE and message.kind == Message.Kind.TEXT:
-            message_fail(message=message, code=Reason.WINDOW_CLOSED, detail=exc.detail, report=False)
+    # The gate again, on fresh rows, as the request leaves: the slot may have taken seconds,
+    # and an opt-out (or a hand-off) committed meanwhile must win over a reply already claimed.
+    # The customer's row stays share-locked until Graph answers: an opt-out waits for a request
+    # already leaving, and any request after it sees the opt-out (none slips between read and post).
+    failure: WhatsAppError | None = None
+    with transaction.atomic():
+        _customer_hold(message.conversation.customer_id)
+        message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+        cancelled = message.status != Message.Status.PENDING
+        decision = None if cancelled else check_send(message, now=timezone.now())
+        if decision is not None and decision.allowed:
+            try:
+                return get_backend().send(outbound_for(message))
+            except WhatsAppError as exc:
+                failure = exc
+    if failure is None:
+        # Cancelled while it waited (an opt-out fails the pending replies it makes pointless), or
+        # refused by the gate: nothing reached Meta, so the attempt is given back.
+        Message.objects.filter(pk=message_id).update(attempts=F("attempts") - 1)
+        if cancelled:
+            Message.objects.filter(pk=message_id).update(claimed_at=None)
             return SendOutcome.BLOCKED
-        if exc.permanent or final_attempt:
-            message_fail(message=message, code=exc.error_code, detail=exc.detail)
-            return SendOutcome.FAILED
-        _release(
-            message_id,
-            send_after=timezone.now() + RETRY_HORIZON,
-            error_code=exc.error_code,
-            error_detail=exc.detail[:2000],
-        )
-        logger.info("send will be retried", extra={"message_id": message_id, "error_code": exc.error_code})
-        raise
+        return _stop(message, decision)
+    return _send_failed(message, failure, final_attempt=final_attempt)
+
+
+def _send_failed(message: Message, exc: WhatsAppError, *, final_attempt: bool) -> SendOutcome:
+    """Graph refused the send: failed for good, or released and re-raised for the task to retry."""
+    if exc.code == OUTSIDE_WINDOW_CODE and message.kind == Message.Kind.TEXT:
+        message_fail(message=message, code=Reason.WINDOW_CLOSED, detail=exc.detail, report=False)
+        return SendOutcome.BLOCKED
+    if exc.permanent or final_attempt:
+        message_fail(message=message, code=exc.error_code, detail=exc.detail)
+        return SendOutcome.FAILED
+    _release(
+        message.pk,
+        send_after=timezone.now() + RETRY_HORIZON,
+        error_code=exc.error_code,
+        error_detail=exc.detail[:2000],
+    )
+    logger.info("send will be retried", extra={"message_id": message.pk, "error_code": exc.error_code})
+    raise exc
 
 
 def _sent_record(message: Message, *, wamid: str) -> None:
@@ -217,7 +247,31 @@ def _sent_record(message: Message, *, wamid: str) -> None:
     logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
 
 
+def _customer_hold(customer_id: int) -> None:
+    """Share-lock the customer's row for this transaction: an opt-out's update waits for it."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
+
+
+# Taken this long before the slot opens: the gate's read then runs on a connection in hand,
+# and no wait for the pool sits between a granted slot and the request it counts.
+CONNECTION_LEAD_SECONDS = 0.05
+
+
+def _wait_for_slot() -> None:
+    """Sleep until this send's slot opens, holding a database connection only for its last moment."""
+    opens_at = time.monotonic() + ratelimit.reserve(settings.WHATSAPP_PHONE_NUMBER_ID)
+    early = opens_at - CONNECTION_LEAD_SECONDS - time.monotonic()
+    if early > 0:
+        time.sleep(early)
+    connection.ensure_connection()
+    remaining = opens_at - time.monotonic()
+    if remaining > 0:
+        time.sleep(remaining)
+
+
 _BLOCK_DETAIL = {
+    Reason.NEEDS_HUMAN: "The conversation waits for a person; Sara stays silent.",
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
     Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",

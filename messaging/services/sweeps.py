@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from messaging import selectors
-from messaging.models import Message
+from messaging.models import Message, StatusUpdate
 from messaging.services.inbound import orphan_statuses_apply
 
 logger = logging.getLogger(__name__)
 
 BATCH = 1000
+
+# Meta retries a webhook for up to 7 days: a status for a wamid still unknown after that is
+# for a message Sara never sent (another app on the number, a fuzzer) and will never apply.
+STATUS_RETRY_HORIZON = timedelta(days=7)
+
+
+def unknown_statuses_purge(*, older_than: datetime) -> int:
+    """Delete kept statuses for unknown wamids older than Meta's retry horizon, a batch at a time."""
+    ids = list(
+        StatusUpdate.objects.filter(created_at__lt=older_than).values_list("pk", flat=True)[: BATCH * 10]
+    )
+    if not ids:
+        return 0
+    deleted, _ = StatusUpdate.objects.filter(pk__in=ids).delete()
+    return deleted
 
 
 def stuck_work_redrive() -> dict[str, int]:
@@ -41,11 +57,13 @@ def stuck_work_redrive() -> dict[str, int]:
         fan_out_event.delay(event_id)
 
     statuses = orphan_statuses_apply(older_than=now)
+    purged = unknown_statuses_purge(older_than=now - STATUS_RETRY_HORIZON)
     counts = {
         "inbound": len(inbound_ids),
         "outbound": len(outbound_ids),
         "events": len(event_ids),
         "statuses": statuses,
+        "statuses_purged": purged,
     }
     if any(counts.values()):
         logger.info("stuck work re-driven", extra=counts)

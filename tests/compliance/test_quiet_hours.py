@@ -201,3 +201,47 @@ def test_foreign_number_uses_sao_paulo_time():
 def test_quiet_window_within_one_day_is_understood():
     assert next_allowed_at(SP_PHONE, local(SAO_PAULO, 13, 0), spec="12:00-14:00") == local(SAO_PAULO, 14, 0)
     assert next_allowed_at(SP_PHONE, local(SAO_PAULO, 15, 0), spec="12:00-14:00") is None
+
+
+def test_send_deferred_now_really_sends_a_first_contact_deferred_at_night(
+    graph, quiet_nights, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    time_machine.move_to(local(SAO_PAULO, 22, 30), tick=False)
+    template = open_recovery(post_signed, django_capture_on_commit_callbacks, SP_PHONE, "ab-demo-night")
+    assert template.error_code == "quiet_hours"
+    # Neither the sweep nor emptying the setting sends it: its send time was fixed at deferral.
+    sweep_stuck.delay()
+    assert len(graph.calls) == 0
+
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.demo-night", to=SP_PHONE))
+    out = StringIO()
+    call_command("send_deferred_now", "--yes", stdout=out)
+
+    assert "1 proactive message(s) wait" in out.getvalue()
+    template.refresh_from_db()
+    assert (template.status, template.whatsapp_message_id) == (Message.Status.SENT, "wamid.demo-night")
+    assert template.metadata["quiet_hours_waived"] is True
+
+
+def test_send_deferred_now_asks_first_and_sends_nothing_on_no(
+    graph, quiet_nights, post_signed, django_capture_on_commit_callbacks, time_machine, monkeypatch
+):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    time_machine.move_to(local(SAO_PAULO, 22, 30), tick=False)
+    template = open_recovery(post_signed, django_capture_on_commit_callbacks, SP_PHONE, "ab-demo-no")
+    monkeypatch.setattr("builtins.input", lambda prompt: "n")
+    out = StringIO()
+
+    call_command("send_deferred_now", stdout=out)
+
+    assert "Nothing sent." in out.getvalue()
+    template.refresh_from_db()
+    assert template.status == Message.Status.PENDING
+    assert len(graph.calls) == 0

@@ -18,6 +18,8 @@ class Call:
     status: int
     wamid: str
     at: float
+    # When the request reached the fake, before its latency: what Meta would count.
+    arrived: float = 0.0
 
 
 # A policy sees the request body and the number of earlier calls for the same recipient and
@@ -49,6 +51,7 @@ class GraphFake:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                arrived = time.time()
                 if fake.latency:
                     time.sleep(fake.latency)
                 with fake._lock:
@@ -66,7 +69,13 @@ class GraphFake:
                         },
                     )
                     fake.calls.append(
-                        Call(body=body, status=status, wamid=wamid if status == 200 else "", at=time.time())
+                        Call(
+                            body=body,
+                            status=status,
+                            wamid=wamid if status == 200 else "",
+                            at=time.time(),
+                            arrived=arrived,
+                        )
                     )
                 data = json.dumps(answer).encode()
                 self.send_response(status)

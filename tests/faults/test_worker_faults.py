@@ -79,7 +79,14 @@ def test_broker_emptied_while_inbound_work_is_queued_loses_nothing(
     pool = workers()
     pool.start()
     time.sleep(1.2)  # older than SARA_STUCK_AFTER_SECONDS, as the every-minute beat would see it
-    assert sweep_stuck() == {"inbound": 50, "outbound": 0, "events": 0, "statuses": 0, "payments": 0}
+    assert sweep_stuck() == {
+        "inbound": 50,
+        "outbound": 0,
+        "events": 0,
+        "statuses": 0,
+        "payments": 0,
+        "statuses_purged": 0,
+    }
 
     wait_until(all_replies_sent(50), timeout=60, what="50 replies sent")
     time.sleep(1)
@@ -278,3 +285,45 @@ def test_the_webhook_trace_id_reaches_the_worker_through_redis(post_signed, brok
     assert {line["trace_id"] for line in logged("inbound processed")} == {"trace-meta-777"}
     assert {line["trace_id"] for line in logged("message sent")} == {"trace-meta-777"}
     assert all(wa_id not in line for line in pool.log_lines())
+
+
+def test_parar_while_replies_wait_for_send_slots_lets_no_reply_out_after_the_opt_out(
+    post_signed, broker, workers, graph_server
+):
+    """Replies claimed and waiting behind the limiter; every customer then writes PARAR (LGPD)."""
+    graph_server.latency = 0.3
+    conversations = open_conversations(12)
+    workers(WHATSAPP_MPS="2").start(concurrency=16)
+    for conversation in conversations:
+        customer_writes(post_signed, conversation, "Qual o prazo de entrega?", 0)
+    # Some replies are out and the rest are claimed, each waiting for its slot (2 a second).
+    wait_until(lambda: len(graph_server.calls) >= 2, timeout=60, what="the first replies at Graph")
+    assert Message.objects.filter(purpose=Message.Purpose.REPLY, status="pending").count() >= 6
+    for conversation in conversations:
+        customer_writes(post_signed, conversation, "PARAR", 1)
+    wait_until(
+        lambda: CustomerFactory._meta.model.objects.filter(opted_out=True).count() == len(conversations),
+        timeout=120,
+        what="every opt-out stored",
+    )
+    wait_until(lambda: not Message.objects.filter(direction="out", status="pending").exists(), timeout=60,
+               what="every queued send decided")  # fmt: skip
+    time.sleep(1)
+
+    opted_out_at = {
+        c.customer.phone.lstrip("+"): type(c.customer).objects.get(pk=c.customer_id).opted_out_at.timestamp()
+        for c in conversations
+    }
+    farewells = set(Message.objects.filter(purpose=Message.Purpose.FAREWELL).values_list("text", flat=True))
+    forbidden = [
+        call
+        for call in graph_server.calls
+        if call.arrived >= opted_out_at[str(call.body["to"]).lstrip("+")]
+        and call.body.get("text", {}).get("body") not in farewells
+    ]
+    assert forbidden == []
+    assert len(farewells) >= 1
+    # The race was real: replies were cancelled while they waited, and some went out before.
+    cancelled = Message.objects.filter(purpose=Message.Purpose.REPLY, status="failed", error_code="opted_out")
+    assert cancelled.count() >= 6
+    assert Message.objects.filter(purpose=Message.Purpose.REPLY, status="sent").exists()

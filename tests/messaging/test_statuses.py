@@ -284,3 +284,18 @@ def test_any_sequence_of_statuses_kept_before_the_send_ends_at_the_highest_reach
 
     assert_reached(message, highest_reached(statuses, start="sent"))
     assert not StatusUpdate.objects.filter(whatsapp_message_id=wamid).exists()
+
+
+@pytest.mark.django_db
+def test_statuses_for_unknown_messages_are_purged_after_metas_retry_horizon():
+    start = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        StatusUpdate.objects.create(whatsapp_message_id="wamid.never-ours", status="delivered")
+    with time_machine.travel(start + timedelta(days=6, hours=23), tick=False):
+        StatusUpdate.objects.create(whatsapp_message_id="wamid.recent", status="read")
+        sweep_stuck.apply()
+        assert StatusUpdate.objects.count() == 2  # Meta may still send the message's own id
+    with time_machine.travel(start + timedelta(days=7, minutes=1), tick=False):
+        assert sweep_stuck.apply().get()["statuses_purged"] == 1
+
+    assert list(StatusUpdate.objects.values_list("whatsapp_message_id", flat=True)) == ["wamid.recent"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -144,3 +145,160 @@ def test_a_wrong_method_is_405_in_the_error_shape(client, url):
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
     assert response["Allow"] == "POST"
+
+
+# Tokens no layer below the edge may see (SPEC §4): each is spliced, as raw bytes, into a valid
+# body at any position — in place of a value, of a key, or as an extra field nobody validates.
+HOSTILE_TOKENS = {
+    "overflowing float": b"1e400",
+    "overflowing negative float": b"-1e400",
+    "overflowing integer": b"9" * 400,
+    "NaN": b"NaN",
+    "Infinity": b"Infinity",
+    "-Infinity": b"-Infinity",
+    "escaped lone low surrogate": b'"oi \\udc00"',
+    "escaped lone high surrogate": b'"\\ud83d!"',
+    "raw surrogate bytes": b'"oi \xed\xa0\x80"',
+    "invalid UTF-8": b'"\xff\xfe\xc3("',
+    "nesting deeper than 64": b"[" * 65 + b"]" * 65,
+}
+SENTINEL = "__hostile__"
+
+
+def paths_of(value: object, path: tuple = ()) -> list[tuple]:
+    """Every value's position in a JSON document (the root's being the empty path)."""
+    found = [path]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths_of(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths_of(item, (*path, index))
+    return found
+
+
+def poisoned(document: dict, path: tuple, token: bytes, how: str) -> bytes:
+    """The document with `token` as the value at `path`, as an extra key beside it, or as its key."""
+    document = json.loads(json.dumps(document))
+    parent = document
+    for step in path[:-1]:
+        parent = parent[step]
+    if not path:
+        document = {**document, "extra": SENTINEL} if how != "value" else SENTINEL
+    elif how == "value":
+        parent[path[-1]] = SENTINEL
+    elif how == "extra" and isinstance(parent, dict):
+        parent["unvalidated_extra"] = SENTINEL
+    elif how == "key" and isinstance(parent, dict):
+        parent[SENTINEL] = parent.pop(path[-1])
+    else:
+        parent[path[-1]] = SENTINEL
+    body = json.dumps(document).encode()
+    if how == "key" and b'"__hostile__":' in body and not token.startswith(b'"'):
+        token = b'"' + token.replace(b'"', b"") + b'"'  # a key is a string; keep the string hostile
+        token = b'"\\udc00' + token[1:] if b"\\u" not in token and b"\xed" not in token else token
+    return body.replace(f'"{SENTINEL}"'.encode(), token, 1)
+
+
+CART = {
+    "userId": "user-42",
+    "name": "Maria Silva",
+    "phone": "+5548999327881",
+    "productId": "curso-python",
+    "paymentLink": "https://pay.example.com/cart/123",
+    "abandonmentId": "ab-hostile",
+    "value": 279.92,
+    "timestamp": "2026-11-29T10:00:00Z",
+}
+PAYMENT = {
+    "abandonmentId": "ab-hostile",
+    "paymentId": "pay-hostile",
+    "status": "paid",
+    "amount": "279.92",
+    "productId": "curso-python",
+    "linkType": "original",
+}
+placements = st.sampled_from(["value", "extra", "key"])
+tokens = st.sampled_from(sorted(HOSTILE_TOKENS))
+HOSTILE_FUZZ = hypothesis_settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@HOSTILE_FUZZ
+@given(path=st.sampled_from(paths_of(CART)), token=tokens, how=placements)
+def test_a_hostile_token_anywhere_in_a_cart_is_a_validation_error_and_stores_nothing(
+    client, path, token, how
+):
+    response = post_raw(client, "/webhook/abandonment", poisoned(CART, path, HOSTILE_TOKENS[token], how))
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert not Abandonment.objects.exists() and not WebhookEvent.objects.exists()
+
+
+@HOSTILE_FUZZ
+@given(path=st.sampled_from(paths_of(PAYMENT)), token=tokens, how=placements)
+def test_a_hostile_token_anywhere_in_a_payment_is_a_validation_error(client, path, token, how):
+    response = post_raw(client, "/webhook/payment", poisoned(PAYMENT, path, HOSTILE_TOKENS[token], how))
+
+    assert response.status_code == 400, response.content[:300]
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert not WebhookEvent.objects.exists()
+
+
+BATCH = json.loads((settings.BASE_DIR / "tests/fixtures/whatsapp/batch.json").read_text())
+
+
+def batch_wamids() -> dict[tuple, str]:
+    """Each inbound message's position in the batch fixture, with its wamid."""
+    found = {}
+    for e, entry in enumerate(BATCH["entry"]):
+        for c, change in enumerate(entry["changes"]):
+            for m, message in enumerate(change["value"].get("messages", [])):
+                found[("entry", e, "changes", c, "value", "messages", m)] = message["id"]
+    return found
+
+
+@HOSTILE_FUZZ
+@given(path=st.sampled_from(paths_of(BATCH)), token=tokens, how=placements)
+def test_a_hostile_token_anywhere_in_a_meta_batch_is_kept_raw_and_spares_the_other_updates(
+    client, path, token, how
+):
+    body = poisoned(BATCH, path, HOSTILE_TOKENS[token], how)
+    # Hypothesis runs every example in the one test transaction: start each from nothing.
+    Message.objects.all().delete()
+    WebhookEvent.objects.all().delete()
+
+    response = post_raw(client, "/webhook/messages", body)
+
+    assert response.status_code == 200, response.content[:300]
+    [kept] = WebhookEvent.objects.filter(type="whatsapp", error__startswith="unparseable body")
+    assert base64.b64decode(kept.payload["raw_base64"]) == body
+    spared = {
+        wamid for position, wamid in batch_wamids().items() if path[: len(position)] != position[: len(path)]
+    }
+    stored = set(Message.objects.filter(direction="in").values_list("whatsapp_message_id", flat=True))
+    assert spared <= stored
+
+
+def test_a_batch_poisoned_by_one_overflowing_number_still_stores_every_other_update(client):
+    batch = json.loads(json.dumps(BATCH))
+    position = next(iter(batch_wamids()))
+    body = poisoned(batch, (*position, "timestamp"), b"1e400", "value")
+
+    assert post_raw(client, "/webhook/messages", body).status_code == 200
+
+    stored = set(Message.objects.filter(direction="in").values_list("whatsapp_message_id", flat=True))
+    assert stored == set(batch_wamids().values()) - {batch_wamids()[position]}
+    assert WebhookEvent.objects.filter(error__startswith="unparseable body").count() == 1
+
+
+def test_money_sent_as_a_long_json_number_is_read_exactly_not_rounded_by_a_float():
+    from core.http import loads
+
+    value = loads(b'{"amount": 279.9200000000000001}')["amount"]
+    assert str(value) == "279.9200000000000001"
+    assert value == 279.92  # still a number for everything that reads it as one

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 
 from core.logging import JsonFormatter, TraceIdFilter, mask_phone
+from messaging.models import Message
 from tests.conftest import first_message, meta_payload
 
 PHONE = "+5548999327881"
@@ -94,3 +95,101 @@ def test_phones_are_masked_in_the_documented_shape():
     line = json.loads(JsonFormatter().format(record))
     assert line["event"] == "sent to +55XXXXXXX881"
     assert line["recipient"] == "+55XXXXXXX881"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_database_error_on_an_inbound_message_logs_no_message_text(post_signed, log_lines, monkeypatch):
+    from django.db import connection
+
+    from messaging.services import conversation
+
+    def store_badly(*, message_id: int) -> str:
+        # The failure the issue saw: jsonb refusing a value, PostgreSQL quoting the row's JSON
+        # (the customer's text among it) in its CONTEXT line.
+        text = Message.objects.get(pk=message_id).text
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s::jsonb", [json.dumps({"text": {"body": text}}) + "\\u0000"])
+        return "unreachable"
+
+    monkeypatch.setattr(conversation, "inbound_process", store_badly)
+    payload = meta_payload("text")
+    first_message(payload)["text"]["body"] = SECRET_TEXT
+
+    assert post_signed("/webhook/messages", payload).status_code == 200
+
+    lines = log_lines()
+    failures = [line for line in lines if "exc" in line]
+    assert failures, "the database error was not logged"
+    text = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines)
+    assert "abacaxi-roxo" not in text
+    assert "Minha senha" not in text
+    assert "DataError" in text or "SyntaxError" in text or "InvalidTextRepresentation" in text
+
+
+def test_a_task_id_is_never_masked_as_a_phone():
+    task_id = "d9ee7bab-1c2d-4e5f-8a9b-961234567347"
+    record = logging.LogRecord(
+        "celery.app.trace",
+        logging.INFO,
+        __file__,
+        1,
+        "Task %s[%s] succeeded",
+        ("send_message", task_id),
+        None,
+    )
+    record.task_id = task_id
+    line = json.loads(JsonFormatter().format(record))
+    assert task_id in line["event"]
+    assert line["task_id"] == task_id
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "body", "signed", "status"),
+    [
+        ("/webhook/abandonment", b"{}", True, 400),
+        ("/webhook/abandonment", b"{}", False, 403),
+        (
+            "/webhook/payment",
+            b'{"abandonmentId": "nope", "paymentId": "p", "status": "paid", "amount": "1"}',
+            True,
+            404,
+        ),
+    ],
+    ids=["400", "403", "404"],
+)
+def test_a_refused_request_is_one_log_line(client, log_lines, url, body, signed, status):
+    from core.http import signature_of
+
+    headers = (
+        {"HTTP_X_HUB_SIGNATURE_256": signature_of(settings.PAYMENT_WEBHOOK_SECRET, body)} if signed else {}
+    )
+
+    response = client.post(url, body, content_type="application/json", **headers)
+
+    assert response.status_code == status
+    assert [line["status_code"] for line in log_lines()] == [status]
+    assert logging.getLogger("django").handlers == []
+
+
+def test_the_embedded_mode_queues_work_without_kombus_no_hostname_warning():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CELERY_BROKER_URL")}
+    script = (
+        "import django; django.setup();"
+        "from config.celery import app;"
+        "conn = app.connection_for_write(); conn.info(); print(app.conf.broker_url)"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script],
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.strip().startswith("memory://")
+    assert "No hostname was supplied" not in done.stdout + done.stderr

@@ -424,14 +424,20 @@ def test_an_abandonment_already_paid_is_converted_on_arrival_and_never_chased(
     assert outbox == []
 
 
-def test_an_earlier_payment_of_another_amount_does_not_stop_the_recovery(post, db, outbox):
+def test_an_earlier_paid_payment_of_another_amount_holds_the_cart_for_a_person_and_sends_nothing(
+    post, db, outbox
+):
     post(payment(amount="10.00"))
 
     response = post(cart_body(), url="/webhook/abandonment")
 
     assert response.json()["status"] == "received"
     assert Abandonment.objects.get().status == Abandonment.Status.INITIATED
-    assert [sent.template_name for _, sent in outbox] == ["recovery_invitation"]
+    conversation = Conversation.objects.get(pk=response.json()["conversationId"])
+    assert (conversation.needs_human, conversation.handoff_reason) == (True, "payment_mismatch")
+    assert conversation.handoff_at is not None
+    assert outbox == []
+    assert not Message.objects.exists()
 
 
 # --- Repeats -----------------------------------------------------------------------------------

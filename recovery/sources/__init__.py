@@ -1,0 +1,1 @@
+"""Checkout platforms as sources of carts and payments (SPEC §11)."""

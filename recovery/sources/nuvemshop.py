@@ -1,0 +1,197 @@
+"""Nuvemshop: checkouts are polled (no cart webhook); order webhooks carry only ids.
+
+Docs: TiendaNube/api-docs `resources/abandoned_checkout.md` (GET /checkouts: a checkout appears
+after the customer's second step, up to 6 hours late), `resources/webhook.md` (X-Linkedstore-
+HMAC-SHA256 is the hex HMAC-SHA256 of the body with the app's secret; 14 retries over three
+days) and `resources/order.md` (an order's `token` is its checkout's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from recovery.sources.base import (
+    CheckoutEvent,
+    Kind,
+    Source,
+    dig,
+    first_text,
+    hmac_hex,
+    money,
+    require_id,
+    same,
+    text,
+)
+
+PAGE_SIZE = 200  # Nuvemshop's largest page
+TIMEOUT_SECONDS = 10
+USER_AGENT = "Sara cart recovery (https://github.com/sara)"
+
+
+class Nuvemshop(Source):
+    name = "nuvemshop"
+    label = "Nuvemshop"
+    env_var = "NUVEMSHOP_APP_SECRET"
+    help_text = _(
+        "App webhooks: order/paid to this URL; checkouts are read every 5 minutes with the store's token."
+    )
+
+    def verify(self, request: HttpRequest, body: bytes) -> bool:
+        return same(request.headers.get("X-Linkedstore-HMAC-SHA256"), hmac_hex(self.secret, body))
+
+    def delivery_id(self, request: HttpRequest, payload: Any) -> str:
+        if isinstance(payload, dict) and payload.get("id") is not None:
+            return f"{text(payload.get('event'), 40)}:{text(payload.get('id'), 60)}"
+        return ""
+
+    def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
+        event = text(payload.get("event"), 40)
+        order_id = require_id(payload.get("id"), "id")
+        if event != "order/paid":
+            return [
+                CheckoutEvent(
+                    kind=Kind.IGNORED, platform=self.name, event_id=f"{event}:{order_id}", note=event
+                )
+            ]
+        # Only the id comes: the order is read from the API before it converts anything.
+        return [
+            CheckoutEvent(
+                kind=Kind.PAID,
+                platform=self.name,
+                event_id=f"order/paid:{order_id}",
+                order_id=order_id,
+                needs_fetch=True,
+            )
+        ]
+
+
+def checkout_event(checkout: dict[str, Any]) -> CheckoutEvent:
+    """A polled checkout: abandoned, or paid once it has `completed_at`."""
+    checkout_id = require_id(checkout.get("id"), "id")
+    completed = bool(checkout.get("completed_at"))
+    return CheckoutEvent(
+        kind=Kind.PAID if completed else Kind.ABANDONED,
+        platform=Nuvemshop.name,
+        event_id=f"checkout:{checkout_id}:{'completed' if completed else 'abandoned'}",
+        checkout_id=checkout_id,
+        token=text(checkout.get("token"), 200),
+        phone=first_text(
+            checkout.get("contact_phone"),
+            checkout.get("shipping_phone"),
+            checkout.get("billing_phone"),
+            limit=40,
+        ),
+        name=first_text(checkout.get("contact_name"), checkout.get("shipping_name")),
+        email=text(checkout.get("contact_email"), 254),
+        product_id=text(dig(checkout, "products", 0, "product_id"), 100),
+        value=None if completed else money(checkout.get("total")),
+        amount=money(checkout.get("total")) if completed else None,
+        link=text(checkout.get("abandoned_checkout_url"), 1000),
+    )
+
+
+def order_event(order: dict[str, Any], *, event_id: str) -> CheckoutEvent:
+    """A fetched order, paid: it converts the checkout with the same token (or id)."""
+    order_id = require_id(order.get("id"), "id")
+    return CheckoutEvent(
+        kind=Kind.PAID,
+        platform=Nuvemshop.name,
+        event_id=event_id,
+        checkout_id=order_id,
+        token=text(order.get("token"), 200),
+        phone=first_text(dig(order, "customer", "phone"), order.get("contact_phone"), limit=40),
+        name=first_text(dig(order, "customer", "name"), order.get("contact_name")),
+        email=first_text(dig(order, "customer", "email"), order.get("contact_email"), limit=254),
+        amount=money(order.get("total")),
+        order_id=order_id,
+    )
+
+
+# --- the store's API ------------------------------------------------------------------------
+
+
+class NuvemshopError(Exception):
+    """The API refused or failed. `permanent`: retrying cannot help (a revoked token)."""
+
+    def __init__(self, message: str, *, status: int | None = None, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Page:
+    checkouts: list[dict[str, Any]]
+    last: bool
+
+
+class NuvemshopClient:
+    """GET /{store_id}/checkouts and /{store_id}/orders/{id}, with `Authentication: bearer`."""
+
+    def __init__(
+        self, *, store_id: str, token: str, base_url: str, session: requests.Session | None = None
+    ) -> None:
+        self.base = f"{base_url.rstrip('/')}/{store_id}"
+        self.session = session or requests.Session()
+        # Nuvemshop names the header Authentication (not Authorization) and asks every app
+        # for a User-Agent that identifies it.
+        self.headers = {"Authentication": f"bearer {token}", "User-Agent": USER_AGENT}
+
+    @classmethod
+    def from_settings(cls) -> NuvemshopClient:
+        return cls(
+            store_id=settings.NUVEMSHOP_STORE_ID,
+            token=settings.NUVEMSHOP_ACCESS_TOKEN,
+            base_url=settings.NUVEMSHOP_API_BASE_URL,
+        )
+
+    def checkouts(self, *, page: int) -> Page:
+        response = self._get("/checkouts", params={"page": page, "per_page": PAGE_SIZE})
+        if response.status_code == 404:
+            return Page([], last=True)  # past the last page, Nuvemshop answers 404
+        items = self._json(response)
+        if not isinstance(items, list):
+            raise NuvemshopError("Checkouts: expected a list.", status=response.status_code)
+        return Page([c for c in items if isinstance(c, dict)], last=len(items) < PAGE_SIZE)
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        order = self._json(self._get(f"/orders/{order_id}"))
+        if not isinstance(order, dict):
+            raise NuvemshopError("Order: expected an object.")
+        return order
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> requests.Response:
+        try:
+            response = self.session.get(
+                self.base + path, params=params, headers=self.headers, timeout=TIMEOUT_SECONDS
+            )
+        except requests.RequestException as exc:
+            raise NuvemshopError(f"Nuvemshop unreachable: {type(exc).__name__}") from exc
+        if response.status_code in (401, 403):
+            raise NuvemshopError(
+                "Nuvemshop refused the access token: the app was uninstalled or the token revoked.",
+                status=response.status_code,
+                permanent=True,
+            )
+        if response.status_code == 429 or response.status_code >= 500:
+            raise NuvemshopError(f"Nuvemshop answered {response.status_code}.", status=response.status_code)
+        if response.status_code >= 400 and response.status_code != 404:
+            raise NuvemshopError(
+                f"Nuvemshop answered {response.status_code}.", status=response.status_code, permanent=True
+            )
+        return response
+
+    @staticmethod
+    def _json(response: requests.Response) -> Any:
+        if response.status_code == 404:
+            raise NuvemshopError("Not found.", status=404, permanent=True)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise NuvemshopError("Nuvemshop sent no JSON.", status=response.status_code) from exc
