@@ -45,6 +45,8 @@ ENV = {
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/sara_bench"),
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
+    # Celery's broker when it is not Redis (bench/broker_recovery.py, e2e on RabbitMQ).
+    "CELERY_BROKER_URL": os.environ.get("BENCH_BROKER_URL", ""),
     "WHATSAPP_APP_SECRET": APP_SECRET,
     "WHATSAPP_VERIFY_TOKEN": "bench-verify-token",
     "PAYMENT_WEBHOOK_SECRET": PAYMENT_SECRET,
@@ -58,8 +60,8 @@ ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
 }
 
-for _url in (ENV["DATABASE_URL"], ENV["REDIS_URL"]):
-    if "127.0.0.1" not in _url:
+for _url in (ENV["DATABASE_URL"], ENV["REDIS_URL"], ENV["CELERY_BROKER_URL"]):
+    if _url and "127.0.0.1" not in _url:
         raise SystemExit(f"benchmarks only run against 127.0.0.1: {_url}")
 
 

@@ -115,11 +115,18 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# "memory://localhost/" rather than "memory://": without a host, kombu warns "No hostname was
-# supplied" each time it opens a connection, i.e. on every abandonment in the embedded mode.
-CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
-# No Redis: tasks run in-process right after the transaction that queued them commits.
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# The broker is Redis unless another is named (RabbitMQ: amqp://); Redis stays required for
+# the send limiter and the cache either way. "memory://localhost/" rather than "memory://":
+# without a host, kombu warns "No hostname was supplied" each time it opens a connection, i.e.
+# on every abandonment in the embedded mode.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://localhost/"
+BROKER_IS_AMQP = CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://"))
+_NO_BROKER = CELERY_BROKER_URL.startswith("memory://")
+if not _NO_BROKER and not REDIS_URL:
+    # Without Redis each process would keep its own send limiter: Meta's rate, times N.
+    raise ImproperlyConfigured("REDIS_URL must be set with CELERY_BROKER_URL: it carries the send limiter.")
+# No broker: tasks run in-process right after the transaction that queued them commits.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=_NO_BROKER)
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -138,8 +145,19 @@ CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
 CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=100)
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
-# An unacknowledged task is redelivered after this long; every task finishes far sooner.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
+if BROKER_IS_AMQP:
+    # RabbitMQ hands an unacknowledged task back the moment its worker's connection drops, so
+    # there is no visibility timeout to wait out. Its consumer_timeout (30 min by default) must
+    # stay longer than any task plus any retry countdown held by a worker (90 s + ≈10 s).
+    # Publisher confirms: delay() returns only once RabbitMQ has the task. Queues are durable
+    # and messages persistent (Celery's defaults), so a broker restart keeps them.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+    CELERY_BROKER_HEARTBEAT = 60
+else:
+    # An unacknowledged task is redelivered after this long; every task finishes far sooner.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers keep Django's LOGGING (JSON lines with the trace id) instead of Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False

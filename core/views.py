@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
+from core.broker import broker_check, broker_kind
 from core.http import error_body
 
 
@@ -18,7 +19,7 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def ready(request: HttpRequest) -> JsonResponse:
-    """PostgreSQL and Redis both answer; 503 naming what does not."""
+    """PostgreSQL, Redis and Celery's broker (when it is not Redis) answer; 503 naming what does not."""
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:
@@ -36,6 +37,9 @@ def ready(request: HttpRequest) -> JsonResponse:
             checks["redis"] = f"down: {exc.__class__.__name__}"
     else:
         checks["redis"] = "not configured"
+    if broker_kind() != "memory" and settings.CELERY_BROKER_URL != settings.REDIS_URL:
+        # A broker of its own (RabbitMQ): Redis above still carries the limiter and the cache.
+        checks["broker"] = broker_check()
     ok = all(not value.startswith("down") for value in checks.values())
     return JsonResponse(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503

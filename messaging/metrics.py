@@ -9,13 +9,14 @@ from django.conf import settings
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from core.broker import broker_kind, queue_depths
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
 
 
 class QueueDepthCollector(Collector):
-    """Work waiting, read at scrape time: Celery's Redis queue and the rows still due."""
+    """Work waiting, read at scrape time: Celery's queues (Redis or RabbitMQ) and the rows still due."""
 
     def describe(self) -> list:
         return []  # nothing to read at registration: the database may not be there yet
@@ -28,16 +29,17 @@ class QueueDepthCollector(Collector):
         except Exception:  # a scrape must not fail because the database is away
             logger.warning("queue depth: database unavailable")
         yield rows
-        if settings.REDIS_URL:
-            import redis
-
-            depth = GaugeMetricFamily(
-                "sara_queue_depth", "Tasks waiting in the Celery queue.", labels=["queue"]
-            )
-            try:
-                client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1)
-                for queue in settings.CELERY_TASK_QUEUES:
-                    depth.add_metric([queue], client.llen(queue))
-            except redis.RedisError:
-                logger.warning("queue depth: redis unavailable")
-            yield depth
+        kind = broker_kind()
+        if kind == "memory":
+            return
+        depth = GaugeMetricFamily("sara_queue_depth", "Tasks waiting in the Celery queue.", labels=["queue"])
+        depths = queue_depths(list(settings.CELERY_TASK_QUEUES))
+        for queue, count in (depths or {}).items():
+            depth.add_metric([queue], count)
+        yield depth
+        # An empty gauge could mean "nothing waiting" or "could not look": this says which.
+        up = GaugeMetricFamily(
+            "sara_broker_up", "1 when Celery's broker answered the queue-depth read.", labels=["broker"]
+        )
+        up.add_metric([kind], 0 if depths is None else 1)
+        yield up

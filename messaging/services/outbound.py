@@ -12,7 +12,7 @@ import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from compliance.gate import Decision, Reason, check_send
@@ -102,7 +102,17 @@ def _claim(message_id: int, *, retrying: bool) -> bool:
     if not retrying:
         # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
         due = due.filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-    return bool(due.update(claimed_at=now))
+    # Taking over a claim that was never released means its worker died mid-send: whoever
+    # takes it (the sweep, or the broker handing the task back at once, as RabbitMQ does when
+    # the connection drops) sends of unknown outcome, flagged for ops.
+    return bool(
+        due.update(
+            claimed_at=now,
+            possible_duplicate=Case(
+                When(claimed_at__isnull=False, then=Value(True)), default=F("possible_duplicate")
+            ),
+        )
+    )
 
 
 def _release(message_id: int, **fields: Any) -> None:

@@ -22,7 +22,7 @@ PRINT_SETTINGS = (
 )
 
 
-def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def start(env: dict[str, str], code: str = PRINT_SETTINGS) -> subprocess.CompletedProcess[str]:
     """Load the settings in a fresh process with only the given environment (as a deploy would)."""
     base = {
         "PATH": os.environ["PATH"],
@@ -30,7 +30,7 @@ def start(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         "HOME": os.environ.get("HOME", "/"),
     }
     return subprocess.run(  # noqa: S603 - our own interpreter, fixed arguments
-        [sys.executable, "-c", PRINT_SETTINGS],
+        [sys.executable, "-c", code],
         cwd=ROOT,
         env={**base, **env},
         capture_output=True,
@@ -66,6 +66,31 @@ def test_variables_switch_each_part_to_the_real_thing():
         "messaging.whatsapp.cloud.CloudAPIBackend",
         "openai",
     ]
+
+
+BROKER_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.CELERY_BROKER_URL, s.CELERY_TASK_ALWAYS_EAGER, sorted(s.CELERY_BROKER_TRANSPORT_OPTIONS))"
+)
+
+
+def test_rabbitmq_as_broker_confirms_publishes_and_has_no_visibility_timeout():
+    env = {"REDIS_URL": "redis://127.0.0.1:6379/0", "CELERY_BROKER_URL": "amqp://u:p@127.0.0.1:5672/sara"}
+    result = start(env, code=BROKER_SETTINGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["amqp://u:p@127.0.0.1:5672/sara", "False", "['confirm_publish']"]
+
+
+def test_redis_as_broker_keeps_its_visibility_timeout():
+    result = start({"REDIS_URL": "redis://127.0.0.1:6379/0"}, code=BROKER_SETTINGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["redis://127.0.0.1:6379/0", "False", "['visibility_timeout']"]
+
+
+def test_a_broker_without_redis_refuses_to_start_naming_redis_url():
+    result = start({"CELERY_BROKER_URL": "amqp://u:p@127.0.0.1:5672/sara"})
+    assert result.returncode != 0
+    assert "REDIS_URL must be set with CELERY_BROKER_URL" in result.stderr
 
 
 @pytest.mark.parametrize("missing", sorted(PROD_SECRETS))

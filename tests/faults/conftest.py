@@ -1,12 +1,15 @@
-"""Real Celery worker processes against the test database, Redis and a Graph fake server."""
+"""Real Celery worker processes against the test database, Redis (or RabbitMQ) and a Graph fake."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connection
+from kombu import Connection
+from kombu.exceptions import OperationalError
 
 from config.celery import app as celery_app
 from messaging import whatsapp
@@ -45,6 +50,106 @@ def graph_server(settings: Any) -> Iterator[GraphFake]:
     yield fake
     fake.stop()
     whatsapp._backend.cache_clear()
+
+
+RABBITMQ_URL = os.environ.get("TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")
+_RABBITMQ_QUEUES = ("celery", "send")
+
+
+def _rabbitmq_reachable() -> bool:
+    with Connection(f"{RABBITMQ_URL}//", connect_timeout=2) as conn:
+        try:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        except (OperationalError, OSError):
+            return False
+    return True
+
+
+def _rabbitmqctl(*args: str) -> bool:
+    if not shutil.which("rabbitmqctl"):
+        return False
+    result = subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, timeout=60)  # noqa: S603, S607
+    return result.returncode == 0
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """A vhost of this run's own, so parallel runs on one RabbitMQ never share a queue.
+
+    Without rabbitmqctl (a remote RabbitMQ) the default vhost is used and its queues are
+    purged around each test instead.
+    """
+    if not _rabbitmq_reachable():
+        pytest.skip(f"needs RabbitMQ at {RABBITMQ_URL} (start it with `rabbitmq-server -detached`)")
+    vhost = f"sara-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    if _rabbitmqctl("add_vhost", vhost) and _rabbitmqctl(
+        "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"
+    ):
+        yield f"{RABBITMQ_URL}/{vhost}"
+        _rabbitmqctl("delete_vhost", vhost)
+    else:
+        yield f"{RABBITMQ_URL}//"
+
+
+class BrokerUnderTest:
+    """The broker the test process publishes to and the workers consume from."""
+
+    def __init__(self, kind: str, url: str) -> None:
+        self.kind = kind
+        self.url = url
+
+    def depth(self, queue: str) -> int:
+        """Tasks waiting in a queue (not those a worker holds unacknowledged)."""
+        with Connection(self.url) as conn:
+            channel = conn.channel()
+            try:
+                return channel.queue_declare(queue=queue, passive=True).message_count
+            except conn.channel_errors:
+                return 0  # never declared, or (Redis) emptied
+
+    def lose_everything(self) -> None:
+        """Everything the broker carried is gone, as after a crash without persistence."""
+        if self.kind == "redis":
+            redis.Redis.from_url(self.url).flushdb()
+            return
+        with Connection(self.url) as conn:
+            for queue in _RABBITMQ_QUEUES:
+                with contextlib.suppress(*conn.channel_errors):  # not declared yet: nothing to lose
+                    conn.channel().queue_purge(queue)
+
+
+def _point_celery_at(url: str, transport_options: dict[str, Any]) -> None:
+    """This process's Celery app publishes to `url` from now on (its pools are rebuilt)."""
+    celery_app.conf.broker_url = url
+    celery_app.conf.broker_transport_options = transport_options
+    # kombu keeps one pool per broker URL; dropping the app's reference is enough to switch.
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def any_broker(request: pytest.FixtureRequest, settings: Any) -> Iterator[BrokerUnderTest]:
+    """The same test on Redis and on RabbitMQ as Celery's broker (Redis keeps the limiter)."""
+    if request.param == "rabbitmq":
+        url = request.getfixturevalue("rabbitmq_url")
+        options: dict[str, Any] = {"confirm_publish": True}
+    else:
+        url = settings.REDIS_URL
+        options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+    under_test = BrokerUnderTest(request.param, url)
+    saved = (celery_app.conf.broker_url, celery_app.conf.broker_transport_options)
+    settings.CELERY_BROKER_URL = url
+    _point_celery_at(url, options)
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the limiter's keys, and Redis's queues
+    under_test.lose_everything()
+    celery_app.conf.task_always_eager = False
+    settings.SARA_STUCK_AFTER_SECONDS = 1
+    settings.SARA_CLAIM_LEASE_SECONDS = 3
+    yield under_test
+    celery_app.conf.task_always_eager = True
+    under_test.lose_everything()
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    _point_celery_at(*saved)
 
 
 @pytest.fixture
@@ -82,6 +187,7 @@ class Workers:
             "DJANGO_SETTINGS_MODULE": "config.settings",
             "DATABASE_URL": database_url,
             "REDIS_URL": settings.REDIS_URL,
+            "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "WHATSAPP_BACKEND": "messaging.whatsapp.cloud.CloudAPIBackend",
             "WHATSAPP_ACCESS_TOKEN": "test-token",
@@ -109,7 +215,7 @@ class Workers:
         )  # fmt: skip
         self.processes.append(process)
         wait_until(lambda: bool(celery_app.control.ping(destination=[name.replace("%h", os.uname().nodename)], timeout=0.5)),
-                   timeout=30, what="the worker to answer ping")  # fmt: skip
+                   timeout=60, what="the worker to answer ping")  # fmt: skip
         return process
 
     def kill(self, process: subprocess.Popen[bytes]) -> None:
@@ -130,7 +236,11 @@ class Workers:
 
 
 @pytest.fixture
-def workers(graph_server: GraphFake, broker: redis.Redis, tmp_path: Path) -> Iterator[Callable[..., Workers]]:
+def workers(
+    request: pytest.FixtureRequest, graph_server: GraphFake, tmp_path: Path
+) -> Iterator[Callable[..., Workers]]:
+    # Set up the test's broker first, so the workers are stopped before it is emptied.
+    request.getfixturevalue("any_broker" if "any_broker" in request.fixturenames else "broker")
     made: list[Workers] = []
 
     def make(**extra_env: str) -> Workers:

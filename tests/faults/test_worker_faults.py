@@ -67,13 +67,15 @@ def assert_each_inbound_answered_once(conversations: list[Conversation]) -> None
     assert set(per_message.values()) == {1}, "a customer message got more than one reply row"
 
 
-def test_redis_emptied_while_inbound_work_is_queued_loses_nothing(post_signed, broker, workers, graph_server):
+def test_broker_emptied_while_inbound_work_is_queued_loses_nothing(
+    post_signed, any_broker, workers, graph_server
+):
     conversations = open_conversations(50)
     for n, conversation in enumerate(conversations):
         customer_writes(post_signed, conversation, "Quanto custa o frete?", n)
-    assert broker.llen("celery") == 50  # fifty process_inbound tasks waiting for a worker
+    assert any_broker.depth("celery") == 50  # fifty process_inbound tasks waiting for a worker
 
-    broker.flushall()  # Redis loses everything it carried
+    any_broker.lose_everything()  # Redis flushed, or RabbitMQ's queues purged
     pool = workers()
     pool.start()
     time.sleep(1.2)  # older than SARA_STUCK_AFTER_SECONDS, as the every-minute beat would see it
@@ -95,7 +97,7 @@ def test_redis_emptied_while_inbound_work_is_queued_loses_nothing(post_signed, b
     }
 
 
-def test_replies_wait_in_their_own_queue_and_the_metrics_show_both_queues(post_signed, broker, client):
+def test_replies_wait_in_their_own_queue_and_the_metrics_show_both_queues(post_signed, any_broker, client):
     conversations = open_conversations(3)
     for n, conversation in enumerate(conversations):
         customer_writes(post_signed, conversation, "Quanto custa?", n)
@@ -104,10 +106,11 @@ def test_replies_wait_in_their_own_queue_and_the_metrics_show_both_queues(post_s
         inbound_process(message_id=message_id)
 
     # A backlog of customer messages to read never stands in front of replies already written.
-    assert (broker.llen("celery"), broker.llen("send")) == (3, 2)
+    assert (any_broker.depth("celery"), any_broker.depth("send")) == (3, 2)
     metrics = client.get("/metrics").content.decode()
     assert 'sara_queue_depth{queue="celery"} 3.0' in metrics
     assert 'sara_queue_depth{queue="send"} 2.0' in metrics
+    assert f'sara_broker_up{{broker="{any_broker.kind}"}} 1.0' in metrics
 
 
 def test_redis_emptied_while_replies_are_queued_sends_each_reply_once(
@@ -132,7 +135,7 @@ def test_redis_emptied_while_replies_are_queued_sends_each_reply_once(
 
 
 def test_worker_killed_mid_batch_every_message_answered_and_only_unknown_sends_repeat(
-    post_signed, broker, workers, graph_server
+    post_signed, any_broker, workers, graph_server
 ):
     graph_server.latency = 0.3  # sends in flight when the worker dies
     conversations = open_conversations(40)

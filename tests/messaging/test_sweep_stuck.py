@@ -12,7 +12,7 @@ import responses
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from messaging.tasks import sweep_stuck
+from messaging.tasks import send_message, sweep_stuck
 from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload
 from tests.factories import ConversationFactory, OutboundMessageFactory
 
@@ -141,6 +141,26 @@ def test_send_of_unknown_outcome_is_sent_once_more_and_marked_possible_duplicate
     assert reply.possible_duplicate
     assert reply.attempts == 2
     assert graph_body(graph, 0)["text"]["body"] == reply.text
+
+
+def test_send_handed_back_by_the_broker_after_its_worker_died_is_marked_possible_duplicate(
+    graph, time_machine
+):
+    # RabbitMQ returns a dead worker's task as soon as the connection drops: the task itself,
+    # not the sweep, finds the claim that was never released.
+    time_machine.move_to(T0, tick=False)
+    conversation = ConversationFactory(
+        abandonment__customer__phone=PHONE, status=Conversation.Status.ACTIVE, last_user_message_at=T0
+    )
+    reply = claimed_by_a_worker_that_died(conversation)
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.redelivered"))
+
+    time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
+    send_message.delay(reply.pk)
+
+    reply.refresh_from_db()
+    assert (reply.status, reply.whatsapp_message_id) == (Message.Status.SENT, "wamid.redelivered")
+    assert reply.possible_duplicate
 
 
 def test_fresh_work_is_left_to_its_own_task(

@@ -40,3 +40,19 @@ def test_dockerfile_is_multi_stage_non_root_with_a_health_check():
     assert "HEALTHCHECK" in dockerfile and "/health" in dockerfile
     assert "collectstatic" in dockerfile
     assert 'CMD ["gunicorn", "config.wsgi"' in dockerfile
+
+
+def test_rabbitmq_override_points_every_celery_process_at_its_broker_and_keeps_redis():
+    base = yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+    override = yaml.safe_load((ROOT / "compose.rabbitmq.yaml").read_text())["services"]
+    rabbit = override["rabbitmq"]["environment"]
+    expected = (
+        f"amqp://{rabbit['RABBITMQ_DEFAULT_USER']}:{rabbit['RABBITMQ_DEFAULT_PASS']}"
+        f"@rabbitmq:5672/{rabbit['RABBITMQ_DEFAULT_VHOST']}"
+    )
+    for name in ("web", "worker", "beat"):
+        assert override[name]["environment"]["CELERY_BROKER_URL"] == expected
+        assert override[name]["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        # Compose merges the override's environment into the base one: Redis stays for the limiter.
+        assert base[name]["environment"]["REDIS_URL"].startswith("redis://")
+    assert "healthcheck" in override["rabbitmq"]
