@@ -254,6 +254,10 @@ def _sent_record(message: Message, *, wamid: str) -> None:
 
 def _customer_hold(customer_id: int) -> None:
     """Share-lock the customer's row for this transaction: an opt-out's update waits for it."""
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded default) has no row locks and runs one writer at a time; its
+        # sends are made in-process, one after the other.
+        return
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
 
