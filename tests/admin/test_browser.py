@@ -558,7 +558,7 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     }
     last = page.locator(".sara-bubble").last
     assert "suporte" in last.inner_text()
-    assert "sent" in last.inner_text()
+    assert "enviada" in last.inner_text()  # the status, in the staff's language
     screenshot(page, "admin-handoff.png")
 
     page.click("#handoff-resolve")

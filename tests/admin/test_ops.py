@@ -9,6 +9,7 @@ import pytest
 import responses
 import time_machine
 from django.contrib.admin.models import LogEntry
+from django.test import override_settings
 from django.utils import timezone
 
 from messaging.models import Conversation, Message, WebhookEvent
@@ -52,6 +53,7 @@ def sent_json(graph: responses.RequestsMock) -> dict:
     return json.loads(graph.calls[0].request.body)
 
 
+@override_settings(LANGUAGE_CODE="en")
 def test_retry_of_a_message_of_a_held_out_cart_is_blocked_by_the_gate_without_calling_graph(
     ops_client, run_action, graph
 ):
