@@ -97,6 +97,7 @@ def test_phones_are_masked_in_the_documented_shape():
     assert line["recipient"] == "+55XXXXXXX881"
 
 
+@pytest.mark.postgres  # PostgreSQL's jsonb error and its CONTEXT line are what is tried here
 @pytest.mark.django_db(transaction=True)
 def test_a_database_error_on_an_inbound_message_logs_no_message_text(post_signed, log_lines, monkeypatch):
     from django.db import connection
