@@ -271,7 +271,7 @@ def test_flagging_by_hand_puts_the_conversation_in_the_inbox_and_silences_sara(s
     assert conversation.handoff_reason == Conversation.HandoffReason.MANUAL
     assert conversation.handoff_at == NOW
     rows = support_client.get(INBOX).context["rows"]
-    assert [(r["conversation"], r["reason"]) for r in rows] == [(conversation, "By hand")]
+    assert [(r["conversation"], r["reason"]) for r in rows] == [(conversation, "Flagged by hand")]
     say("Alguém aí?")
     assert outbox == []
 
