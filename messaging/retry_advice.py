@@ -69,12 +69,10 @@ def retry_advice(message: Message) -> RetryAdvice:
         return RetryAdvice(False, _("The customer opted out: nothing more is sent to them."))
     if code == Reason.CONVERSATION_CLOSED:
         return RetryAdvice(False, _("The conversation was closed before it went out."))
-    if code == Reason.NEEDS_HUMAN:
-        return RetryAdvice(
-            False, _("The conversation waits for a person; Sara stays silent until it is given back.")
-        )
     if code == Reason.HELD_OUT:
         return RetryAdvice(False, _("The cart is in the holdout group, which is never contacted."))
+    if code == Reason.NEEDS_HUMAN:
+        return RetryAdvice(False, _("Waiting for a person; Sara stays silent."))
     if code in PERMANENT_REASONS:
         return RetryAdvice(False, str(PERMANENT_REASONS[code]))
     if code.isdigit() and int(code) in TRANSIENT_CODES:

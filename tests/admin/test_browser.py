@@ -540,7 +540,7 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
 
     page.click(f"#inbox-{maria.pk} button.sara-take")
     page.wait_for_selector("#reply-form")
-    assert "taken by suporte" in page.inner_text("#handoff-state")
+    assert "assumida por suporte" in page.inner_text("#handoff-state")
     page.fill("#id_text", "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já.")
     page.click("#reply-send")
 
@@ -558,7 +558,7 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     }
     last = page.locator(".sara-bubble").last
     assert "suporte" in last.inner_text()
-    assert "enviada" in last.inner_text()  # the status, in the staff's language
+    assert "enviada" in last.inner_text()
     screenshot(page, "admin-handoff.png")
 
     page.click("#handoff-resolve")

@@ -9,7 +9,6 @@ import pytest
 import responses
 import time_machine
 from django.contrib.admin.models import LogEntry
-from django.test import override_settings
 from django.utils import timezone
 
 from messaging.models import Conversation, Message, WebhookEvent
@@ -53,7 +52,6 @@ def sent_json(graph: responses.RequestsMock) -> dict:
     return json.loads(graph.calls[0].request.body)
 
 
-@override_settings(LANGUAGE_CODE="en")
 def test_retry_of_a_message_of_a_held_out_cart_is_blocked_by_the_gate_without_calling_graph(
     ops_client, run_action, graph
 ):
@@ -68,8 +66,8 @@ def test_retry_of_a_message_of_a_held_out_cart_is_blocked_by_the_gate_without_ca
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "held_out")
     assert flash(response) == [
-        f"Message {message.pk} to Maria Silva ({MASKED}): not sent, blocked by the send-time check: "
-        "held_out — The cart is in the holdout group, which is never contacted."
+        f"Mensagem {message.pk} para Maria Silva ({MASKED}): não enviada, bloqueada pela verificação no envio: "
+        "held_out — O carrinho está no grupo de controle, que nunca é contatado."
     ]
 
 

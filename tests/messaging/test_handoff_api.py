@@ -92,7 +92,7 @@ def test_a_reply_outside_the_window_is_409_window_closed_and_nothing_is_stored(c
     assert response.status_code == 409
     error = response.json()["error"]
     assert error["code"] == "WINDOW_CLOSED"
-    assert "24 hours" in error["message"]
+    assert "24 horas" in error["message"]  # the default language, pt-br
     assert not conversation.messages.exists()
     conversation.refresh_from_db()
     assert conversation.assigned_to is None
