@@ -231,6 +231,11 @@ def _is_known(wamid: str) -> bool:
 
 def pending_statuses_apply(*, wamid: str) -> None:
     """Apply statuses that arrived before this wamid was stored, lowest first."""
+    # Every send asks; almost always there is none, and a plain SELECT answers that cheaply.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM messaging_statusupdate WHERE whatsapp_message_id = %s LIMIT 1", [wamid])
+        if cursor.fetchone() is None:
+            return
     pending = sorted(StatusUpdate.objects.filter(whatsapp_message_id=wamid), key=lambda s: RANK[s.status])
     for update in pending:
         status_apply(

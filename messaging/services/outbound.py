@@ -12,11 +12,11 @@ import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F
 from django.utils import timezone
 
 from compliance.gate import Decision, Reason, check_send
-from core import metrics
+from core import metrics, rows
 from core.db import release_connection
 from messaging import ratelimit
 from messaging.models import Conversation, Message
@@ -24,7 +24,7 @@ from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
 from recovery import lifecycle
-from recovery.models import Customer
+from recovery.models import Abandonment, Customer
 
 logger = logging.getLogger(__name__)
 
@@ -90,29 +90,56 @@ def queue_send(message_id: int) -> None:
     send_message.delay(message_id)
 
 
+# The send path runs for every message Sara sends: its statements are plain SQL (see core.rows).
+# The claim is a conditional UPDATE: of all workers holding this id, exactly one gets to send.
+# Taking over a claim that was never released means its worker died mid-send: whoever takes it
+# (the sweep, or the broker handing the task back at once, as RabbitMQ does when the connection
+# drops) sends of unknown outcome, flagged for ops (possible_duplicate).
+_CLAIM_SQL = (
+    "UPDATE messaging_message SET claimed_at = %s, "
+    "possible_duplicate = (claimed_at IS NOT NULL OR possible_duplicate) "
+    "WHERE id = %s AND direction = 'out' AND status = 'pending' AND whatsapp_message_id IS NULL "
+    "AND (claimed_at IS NULL OR claimed_at < %s)"
+)
+# A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
+_CLAIM_DUE_SQL = _CLAIM_SQL + " AND (send_after IS NULL OR send_after <= %s)"
+
+
 def _claim(message_id: int, *, retrying: bool) -> bool:
-    """A conditional UPDATE: of all workers holding this id, exactly one gets to send."""
+    """Claim the send for this worker; False when another has it, or it is done or not due."""
     now = timezone.now()
-    due = Message.objects.filter(
-        pk=message_id,
-        direction=Message.Direction.OUT,
-        status=Message.Status.PENDING,
-        whatsapp_message_id__isnull=True,
-    ).filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_lease()))
-    if not retrying:
-        # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
-        due = due.filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-    # Taking over a claim that was never released means its worker died mid-send: whoever
-    # takes it (the sweep, or the broker handing the task back at once, as RabbitMQ does when
-    # the connection drops) sends of unknown outcome, flagged for ops.
-    return bool(
-        due.update(
-            claimed_at=now,
-            possible_duplicate=Case(
-                When(claimed_at__isnull=False, then=Value(True)), default=F("possible_duplicate")
-            ),
-        )
-    )
+    params = [rows.db_datetime(now), message_id, rows.db_datetime(now - claim_lease())]
+    if retrying:
+        return bool(rows.execute(_CLAIM_SQL, params))
+    return bool(rows.execute(_CLAIM_DUE_SQL, [*params, rows.db_datetime(now)]))
+
+
+# The message with what the gate reads: its conversation, the customer and the cart.
+_OUTBOUND_SQL = (
+    f"SELECT {rows.columns(Message, 'm')}, {rows.columns(Conversation, 'c')}, "  # noqa: S608
+    f"{rows.columns(Customer, 'p')}, {rows.columns(Abandonment, 'a')} "
+    "FROM messaging_message m "
+    "JOIN messaging_conversation c ON c.id = m.conversation_id "
+    "JOIN recovery_customer p ON p.id = c.customer_id "
+    "JOIN recovery_abandonment a ON a.id = c.abandonment_id "
+    "WHERE m.id = %s"
+)
+
+
+def _outbound(message_id: int) -> Message:
+    """One outbound message, its conversation, customer and cart, in one statement."""
+    loaded = rows.fetch_one(_OUTBOUND_SQL, [message_id], (Message, Conversation, Customer, Abandonment))
+    if loaded is None:
+        raise Message.DoesNotExist(f"No outbound message {message_id} with a conversation.")
+    message, conversation, customer, abandonment = loaded
+    conversation.customer = customer
+    conversation.abandonment = abandonment
+    message.conversation = conversation
+    return message
+
+
+def _attempts_add(message_id: int, delta: int) -> None:
+    rows.execute("UPDATE messaging_message SET attempts = attempts + %s WHERE id = %s", [delta, message_id])
 
 
 def _release(message_id: int, **fields: Any) -> None:
@@ -140,9 +167,7 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
     """
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
-    message = Message.objects.select_related("conversation__customer", "conversation__abandonment").get(
-        pk=message_id
-    )
+    message = _outbound(message_id)
     # A first look before taking a slot: a send that cannot go out should not use one up.
     stopped = _gate(message)
     if stopped is not None:
@@ -178,7 +203,7 @@ def _stop(message: Message, decision: Decision) -> SendOutcome | None:
 def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutcome:
     """One attempt at Graph: Meta's result, or the outcome of a permanent failure."""
     message_id = message.pk
-    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
+    _attempts_add(message_id, 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     try:
@@ -195,7 +220,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     failure: WhatsAppError | None = None
     with transaction.atomic():
         _customer_hold(message.conversation.customer_id)
-        message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+        message = _outbound(message_id)
         cancelled = message.status != Message.Status.PENDING
         decision = None if cancelled else check_send(message, now=timezone.now())
         if decision is not None and decision.allowed:
@@ -206,7 +231,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     if failure is None:
         # Cancelled while it waited (an opt-out fails the pending replies it makes pointless), or
         # refused by the gate: nothing reached Meta, so the attempt is given back.
-        Message.objects.filter(pk=message_id).update(attempts=F("attempts") - 1)
+        _attempts_add(message_id, -1)
         if cancelled:
             Message.objects.filter(pk=message_id).update(claimed_at=None)
             return SendOutcome.BLOCKED
@@ -232,18 +257,16 @@ def _send_failed(message: Message, exc: WhatsAppError, *, final_attempt: bool) -
     raise exc
 
 
+_SENT_SQL = (
+    "UPDATE messaging_message SET whatsapp_message_id = %s, status = 'sent', sent_at = %s, "
+    "claimed_at = NULL, send_after = NULL, error_code = '', error_detail = '' WHERE id = %s"
+)
+
+
 def _sent_record(message: Message, *, wamid: str) -> None:
     """Meta accepted the message: its wamid, and any status that raced ahead of it."""
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            whatsapp_message_id=wamid,
-            status=Message.Status.SENT,
-            sent_at=timezone.now(),
-            claimed_at=None,
-            send_after=None,
-            error_code="",
-            error_detail="",
-        )
+        rows.execute(_SENT_SQL, [wamid, rows.db_datetime(timezone.now()), message.pk])
         pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
