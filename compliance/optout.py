@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import enum
 
+from django.db import connection
+
 from compliance.models import OptOutKeyword
 from core.text import fold
 
@@ -22,8 +24,11 @@ class Match(enum.Enum):
 
 
 def active_keywords() -> list[str]:
-    # Read on every message (a dozen rows): a keyword added in the admin counts at once.
-    return [fold(k) for k in OptOutKeyword.objects.filter(active=True).values_list("keyword", flat=True)]
+    # Read on every message (a dozen rows): a keyword added in the admin counts at once. Plain
+    # SQL: building the ORM query cost three times the CPU of running it, on every message.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT keyword FROM {OptOutKeyword._meta.db_table} WHERE active")  # noqa: S608
+        return [fold(keyword) for (keyword,) in cursor.fetchall()]
 
 
 def detect(text: str, keywords: list[str] | None = None) -> Match:
