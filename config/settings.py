@@ -158,6 +158,9 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
     }
+    if CELERY_BROKER_URL.startswith("redis://"):
+        # kombu's Redis transport with one client object per channel (core/kombu_redis.py).
+        CELERY_BROKER_TRANSPORT = "core.kombu_redis:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers keep Django's LOGGING (JSON lines with the trace id) instead of Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
