@@ -158,9 +158,6 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
     }
-    if CELERY_BROKER_URL.startswith("redis://"):
-        # kombu's Redis transport with one client object per channel (core/kombu_redis.py).
-        CELERY_BROKER_TRANSPORT = "core.kombu_redis:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Workers keep Django's LOGGING (JSON lines with the trace id) instead of Celery's own format.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -325,6 +322,11 @@ LOGGING = {
         # "AI interpretation" line (with its latency); failures are still logged.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # Celery's "Task … received" and "Task … succeeded" lines: two per task, four per
+        # customer message, each repeating what Sara logs with its ids ("inbound processed",
+        # "message sent"). Failures are still Celery's to log (ERROR); Sara logs its retries.
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
     },
 }
 

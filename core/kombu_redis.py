@@ -5,14 +5,15 @@ every publish, and, with `acks_late`, the bookkeeping of every task delivered (k
 `unacked` hash until its ack) and of every ack. Building a client (its table of response
 callbacks) cost more CPU than the command itself: about a tenth of a worker's CPU per task
 (bench/RESULTS.md). A client is only a handle on the channel's connection pool and is
-thread-safe, so one per channel serves every thread. Used when the broker is Redis
-(`CELERY_BROKER_TRANSPORT` in settings); everything else is kombu's own.
+thread-safe, so one per channel serves every thread. `install()` (config/celery.py) makes it
+what kombu uses for `redis://` URLs; everything else is kombu's own.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu import transport
 from kombu.transport import redis as kombu_redis
 
 
@@ -31,3 +32,8 @@ class Channel(kombu_redis.Channel):
 
 class Transport(kombu_redis.Transport):
     Channel = Channel
+
+
+def install() -> None:
+    """Use this transport for every `redis://` broker URL of the process (kombu's alias table)."""
+    transport.TRANSPORT_ALIASES["redis"] = f"{__name__}:Transport"

@@ -11,7 +11,7 @@ runs it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from typing import Any
 
@@ -72,3 +72,54 @@ def execute(sql: str, params: Sequence[Any]) -> int:
 def db_datetime(value: Any) -> Any:
     """A datetime as the database driver takes it (SQLite wants text)."""
     return connection.ops.adapt_datetimefield_value(value)
+
+
+def save_fields(instance: Model, fields: Iterable[str]) -> None:
+    """`instance.save(update_fields=fields)` as one plain UPDATE by primary key.
+
+    Values are prepared by each field as `save()` prepares them (`auto_now` included); no
+    signal is sent (Sara connects none to its models).
+    """
+    meta = instance._meta
+    quote = connection.ops.quote_name
+    assignments = []
+    params = []
+    for name in fields:
+        field = meta.get_field(name)
+        value = field.pre_save(instance, False)  # sets auto_now fields on the instance too
+        assignments.append(f"{quote(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    params.append(instance.pk)
+    execute(
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608
+        params,
+    )
+
+
+def insert(instance: Model) -> None:
+    """`instance.save()` of a new row as one plain INSERT … RETURNING its primary key.
+
+    Every concrete field but an automatic primary key is written, prepared by the field as
+    `save()` prepares it (`auto_now_add` included); no signal is sent. Where the database
+    cannot return the key from the INSERT, or a value is a database expression, it is the
+    ORM's own `save()`.
+    """
+    meta = instance._meta
+    fields = [f for f in meta.concrete_fields if not (f.primary_key and f.db_returning)]
+    values = [field.pre_save(instance, True) for field in fields]
+    if not connection.features.can_return_columns_from_insert or any(
+        hasattr(value, "resolve_expression") for value in values
+    ):
+        instance.save(force_insert=True)
+        return
+    quote = connection.ops.quote_name
+    params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias

@@ -16,7 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from compliance.gate import Decision, Reason, check_send
-from core import metrics, rows
+from core import broker, metrics, rows
 from core.db import release_connection
 from messaging import ratelimit
 from messaging.models import Conversation, Message
@@ -65,7 +65,7 @@ def message_queue(
     data = dict(metadata or {})
     if template:
         data["template"] = template
-    message = Message.objects.create(
+    message = Message(
         conversation=conversation,
         direction=Message.Direction.OUT,
         kind=Message.Kind.TEMPLATE if template else Message.Kind.TEXT,
@@ -76,6 +76,8 @@ def message_queue(
         metadata=data,
         sent_by=sent_by,
     )
+    # Every message Sara writes goes through here: a plain INSERT (core.rows).
+    rows.insert(message)
     if update_conversation:
         Conversation.objects.filter(pk=conversation.pk).update(
             message_count=F("message_count") + 1, last_message_at=message.created_at
@@ -87,7 +89,7 @@ def message_queue(
 def queue_send(message_id: int) -> None:
     from messaging.tasks import send_message
 
-    send_message.delay(message_id)
+    broker.publish(send_message, message_id)
 
 
 # The send path runs for every message Sara sends: its statements are plain SQL (see core.rows).

@@ -12,6 +12,7 @@ import re
 import pytest
 from django.db.models import NOT_PROVIDED, Model
 
+from core import rows
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services import inbound, outbound
 from recovery import services as recovery_services
@@ -74,3 +75,44 @@ def test_the_send_paths_plain_read_gives_what_the_orm_gives() -> None:
     assert not loaded.get_deferred_fields()
     assert isinstance(loaded.conversation, Conversation)
     assert isinstance(loaded.conversation.abandonment, Abandonment)
+
+
+@pytest.mark.django_db
+def test_a_plain_insert_stores_what_the_orms_save_stores() -> None:
+    conversation = factories.ConversationFactory()
+    fields = {
+        "conversation": conversation,
+        "direction": Message.Direction.OUT,
+        "kind": Message.Kind.TEXT,
+        "purpose": Message.Purpose.REPLY,
+        "wa_id": "5548999327881",
+        "text": "Olá!",
+        "status": Message.Status.PENDING,
+        "metadata": {"in_reply_to": 7, "nested": {"a": [1, 2]}},
+    }
+    ours = Message(**fields)
+    rows.insert(ours)
+    theirs = Message.objects.create(**fields)
+
+    stored_ours, stored_theirs = Message.objects.get(pk=ours.pk), Message.objects.get(pk=theirs.pk)
+    different = {"id", "created_at"}
+    assert {k: v for k, v in _values(stored_ours).items() if k not in different} == {
+        k: v for k, v in _values(stored_theirs).items() if k not in different
+    }
+    assert ours.created_at == stored_ours.created_at
+    assert not ours._state.adding
+
+
+@pytest.mark.django_db
+def test_a_plain_update_writes_the_fields_named_and_the_auto_now_ones() -> None:
+    conversation = factories.ConversationFactory()
+    before = conversation.updated_at
+    conversation.message_count = 7
+    conversation.status = Conversation.Status.ACTIVE
+    conversation.close_reason = "not saved"
+
+    rows.save_fields(conversation, ["message_count", "status", "updated_at"])
+
+    stored = Conversation.objects.get(pk=conversation.pk)
+    assert (stored.message_count, stored.status, stored.close_reason) == (7, "active", "")
+    assert stored.updated_at == conversation.updated_at > before
