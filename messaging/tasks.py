@@ -8,9 +8,10 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from messaging.services import conversation, inbound, outbound, sweeps
+from messaging.services import inbound, outbound, sweeps
 from messaging.whatsapp import WhatsAppError
 from messaging.whatsapp.base import PAIR_RATE_LIMIT_CODE
+from recovery import conversation
 from recovery.services import early_payments_reconcile
 
 MAX_SEND_RETRIES = 4

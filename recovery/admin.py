@@ -20,12 +20,13 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from compliance.lgpd import PhoneCheck, customer_export, is_erased, phone_check, phone_digest
+from compliance.lgpd import is_erased, phone_digest
+from core.phones import InvalidPhone, normalize_phone
 from core.text import brl
 from messaging.models import Conversation
+from recovery.lgpd import PhoneCheck, customer_export, phone_check
 from recovery.lifecycle import customer_erase, optout_register
 from recovery.models import Abandonment, Customer, Product, Shop
-from recovery.phones import InvalidPhone, normalize_phone
 
 # Only digits and what people type between them: "+55 (48) 99932-7881", "48 9932.7881".
 _PHONE_LIKE = re.compile(r"^[\d\s+\-().]+$")

@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.http import ValidationFailed
+from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
 from recovery.models import Product, SourceCheckout
-from recovery.phones import InvalidPhone, normalize_phone
 from recovery.sources import lifecycle
 from recovery.sources.base import CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event

@@ -16,8 +16,8 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from messaging.services.conversation import inbound_process
 from messaging.tasks import sweep_stuck
+from recovery.conversation import inbound_process
 from recovery.lifecycle import optout_register
 from tests.conftest import meta_payload
 from tests.factories import ConversationFactory, CustomerFactory

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.lgpd import customer_for_request
+from recovery.lgpd import customer_for_request
 from recovery.lifecycle import customer_erase
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from compliance import optout
 from core import metrics
 from core.db import release_connection
+from core.phones import InvalidPhone, phone_from_wa_id
 from messaging import pricing
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
@@ -20,7 +21,6 @@ from messaging.services.voice import message_transcribe
 from recovery import lifecycle
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
-from recovery.phones import InvalidPhone, phone_from_wa_id
 from recovery.quotes import quote_keep
 from recovery.selectors import shop_knowledge
 from sara import agent, rules
