@@ -5,7 +5,9 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sentry_sdk
@@ -15,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from compliance.gate import Decision, Reason, check_send
+from compliance.gate import Decision, Outgoing, Reason, check_send
 from core import metrics
 from core.db import release_connection
 from messaging import ratelimit
@@ -23,8 +25,6 @@ from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
-from recovery import lifecycle
-from recovery.models import Customer
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,26 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
 
 def _gate(message: Message) -> SendOutcome | None:
     """The send-time check: None to go ahead, or why the message waits or never goes."""
-    return _stop(message, check_send(message, now=timezone.now()))
+    return _stop(message, check_send(outgoing(message), now=timezone.now()))
+
+
+def outgoing(message: Message) -> Outgoing:
+    """The message as the gate reads it (its conversation, customer and cart loaded)."""
+    conversation = message.conversation
+    customer = conversation.customer
+    return Outgoing(
+        phone=customer.phone,
+        opted_out=customer.opted_out,
+        held_out=conversation.abandonment.held_out,
+        conversation_open=conversation.is_open,
+        needs_human=conversation.needs_human,
+        last_user_message_at=conversation.last_user_message_at,
+        template=message.kind == Message.Kind.TEMPLATE,
+        proactive=message.is_proactive,
+        farewell=message.purpose == Message.Purpose.FAREWELL,
+        from_sara=message.purpose in Message.SARA_PURPOSES,
+        quiet_hours_waived=bool(message.metadata.get("quiet_hours_waived")),
+    )
 
 
 def _stop(message: Message, decision: Decision) -> SendOutcome | None:
@@ -197,7 +216,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
         _customer_hold(message.conversation.customer_id)
         message = Message.objects.select_related("conversation__customer").get(pk=message_id)
         cancelled = message.status != Message.Status.PENDING
-        decision = None if cancelled else check_send(message, now=timezone.now())
+        decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
         if decision is not None and decision.allowed:
             try:
                 return get_backend().send(outbound_for(message))
@@ -248,7 +267,7 @@ def _sent_record(message: Message, *, wamid: str) -> None:
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
             # all, so the conversation awaits a reply again (and gets its follow-up).
-            lifecycle.first_contact_delivered(conversation_id=message.conversation_id, now=timezone.now())
+            _first_contact_settled(conversation_id=message.conversation_id, sent=True, now=timezone.now())
     logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
 
 
@@ -259,7 +278,34 @@ def _customer_hold(customer_id: int) -> None:
         # sends are made in-process, one after the other.
         return
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
+        cursor.execute(f"SELECT 1 FROM {_customer_table()} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
+
+
+@cache
+def _customer_table() -> str:
+    # The customer is the recovery's model, which messaging does not import: its table is found
+    # through the conversation's foreign key.
+    return Conversation._meta.get_field("customer").related_model._meta.db_table
+
+
+# What a first contact's fate does to its conversation (failed for good: an error for ops; sent
+# after an ops retry: the recovery starts after all) is the recovery lifecycle's to write, and
+# messaging does not import the recovery. The recovery app hands its lifecycle step over at
+# start-up (`RecoveryConfig.ready`); it runs inside the transaction that records the outcome,
+# so no worker can die between the message's new state and its conversation's.
+FirstContactSettled = Callable[..., object]
+_first_contact_hooks: list[FirstContactSettled] = []
+
+
+def on_first_contact_settled(hook: FirstContactSettled) -> None:
+    """Run `hook(conversation_id=, sent=, now=)` when a first contact is sent or fails for good."""
+    if hook not in _first_contact_hooks:
+        _first_contact_hooks.append(hook)
+
+
+def _first_contact_settled(*, conversation_id: int, sent: bool, now: datetime) -> None:
+    for hook in _first_contact_hooks:
+        hook(conversation_id=conversation_id, sent=sent, now=now)
 
 
 # Taken this long before the slot opens: the gate's read then runs on a connection in hand,
@@ -302,7 +348,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     metrics.SEND_FAILURES.labels(code[:50]).inc()
     if message.purpose == Message.Purpose.FIRST_CONTACT and code not in (Reason.OPTED_OUT, Reason.HELD_OUT):
         # The recovery never started: the conversation shows as an error for ops.
-        lifecycle.first_contact_failed(conversation_id=message.conversation_id)
+        _first_contact_settled(conversation_id=message.conversation_id, sent=False, now=timezone.now())
     logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})
     if report:
         with sentry_sdk.new_scope() as scope:
