@@ -19,7 +19,9 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
+from core.admin_helpers import admin_link
 from core.text import brl
 from messaging import selectors
 from messaging.admin_handoff import HandoffAdminMixin
@@ -28,7 +30,6 @@ from messaging.retry_advice import retry_advice
 from messaging.services.ops import failed_sends_dismiss, stuck_events_redrive, stuck_messages_redrive
 from messaging.services.outbound import SendOutcome, message_retry
 from messaging.whatsapp import WhatsAppError
-from recovery.admin import PhoneSearchMixin, admin_link, close_reason_label, opt_out_reason_label
 from recovery.lifecycle import conversation_close
 
 
@@ -155,7 +156,7 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("close reason"), ordering="close_reason")
     def close_reason_display(self, obj: Conversation) -> str:
-        return close_reason_label(obj.close_reason)
+        return obj.close_reason_label
 
     @admin.display(description=gettext_lazy("cart"), ordering="abandonment__value")
     def cart_value(self, obj: Conversation) -> str:
