@@ -192,8 +192,8 @@ class Message(models.Model):
     intent = models.CharField(max_length=20, blank=True, verbose_name=_("intent"))
     sentiment = models.CharField(max_length=10, blank=True, verbose_name=_("sentiment"))
     tokens_used = models.PositiveIntegerField(default=0, verbose_name=_("tokens used"))
-    # Defaults in the database too: inbound messages are stored by a plain INSERT that does
-    # not name these columns (messaging.services.inbound).
+    # Defaults in the database too, so that a plain INSERT may leave these columns out
+    # (messaging.sql builds its statements from the fields and their defaults).
     # The chat model that spent tokens_used, priced by SARA_MODEL_PRICES_USD.
     ai_model = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Meta's `pricing` block from this message's status webhooks (SPEC §13); null/blank until
