@@ -82,6 +82,47 @@ def failed_sends_dismiss(*, message_ids: Iterable[int], now: datetime) -> list[i
     return ids
 
 
+@dataclass
+class Retry:
+    queued: list[int] = field(default_factory=list)  # failed sends back to pending, queued
+    accepted: list[int] = field(default_factory=list)  # Meta accepted them once: never sent again
+    not_failed: list[int] = field(default_factory=list)  # pending, or inbound: left alone
+
+
+def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
+    """Put the picked failed sends back in the queue, to go out through the same claim and gate
+    as any send, in a worker: nothing here waits for a send slot or for Graph.
+
+    A message Meta already accepted (it has a wamid) is never sent again, whatever its status.
+    """
+    from messaging.tasks import send_message
+
+    ids = set(message_ids)
+    result = Retry()
+    with transaction.atomic():
+        picked = (
+            Message.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", "direction", "status", "whatsapp_message_id")
+        )
+        for message_id, direction, status, wamid in picked:
+            if direction != Message.Direction.OUT:
+                continue
+            if wamid is not None:
+                result.accepted.append(message_id)
+            elif status == Message.Status.FAILED:
+                result.queued.append(message_id)
+        result.not_failed = sorted(ids - set(result.queued) - set(result.accepted))
+        Message.objects.filter(pk__in=result.queued).update(
+            status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
+        )
+        for message_id in result.queued:
+            transaction.on_commit(lambda m=message_id: send_message.delay(m), robust=True)
+    logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
+    return result
+
+
 def deferred_sends() -> QuerySet[Message]:
     """Proactive messages waiting out quiet hours (first templates, follow-ups)."""
     return Message.objects.filter(

@@ -355,16 +355,3 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
             scope.set_tag("error_code", code)
             scope.set_context("message", {"id": message.pk, "purpose": message.purpose})
             sentry_sdk.capture_message(f"WhatsApp send failed ({code})", level="error")
-
-
-def message_retry(*, message: Message) -> SendOutcome:
-    """Ops' retry of a failed send: back to pending, then the same claim and gate as any send."""
-    updated = Message.objects.filter(
-        pk=message.pk,
-        direction=Message.Direction.OUT,
-        status=Message.Status.FAILED,
-        whatsapp_message_id__isnull=True,
-    ).update(status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None)
-    if not updated:
-        return SendOutcome.SKIPPED
-    return message_send(message_id=message.pk, final_attempt=True)
