@@ -62,7 +62,7 @@ def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | No
     return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
 
 
-def inbound_process(*, message_id: int) -> Outcome:
+def process_inbound(*, message_id: int) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
 
     The AI is asked first, reading without locks and holding no connection during the call

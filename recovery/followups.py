@@ -18,7 +18,7 @@ from recovery.services import template_queue
 logger = logging.getLogger(__name__)
 
 
-def windows_sweep(*, now: datetime | None = None) -> dict[str, int]:
+def sweep_windows(*, now: datetime | None = None) -> dict[str, int]:
     """One follow-up to the silent, expiry for the long silent (SPEC §7). Safe to run twice."""
     now = now or timezone.now()
     followups = 0

@@ -65,7 +65,7 @@ def whatsapp_webhook_receive(*, payload: Any) -> None:
             )
 
 
-def whatsapp_event_fan_out(*, event_id: int) -> None:
+def fan_out_event(*, event_id: int) -> None:
     """Store the messages and statuses of a large batch kept raw by the webhook."""
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().filter(pk=event_id, processed=False).first()
@@ -266,6 +266,6 @@ def _queue_processing(message_ids: list[int]) -> None:
 
 
 def _queue_event(event_id: int) -> None:
-    from messaging.tasks import fan_out_event
+    from messaging import tasks
 
-    fan_out_event.delay(event_id)
+    tasks.fan_out_event.delay(event_id)

@@ -85,9 +85,9 @@ def message_queue(
 
 
 def queue_send(message_id: int) -> None:
-    from messaging.tasks import send_message
+    from messaging import tasks
 
-    send_message.delay(message_id)
+    tasks.send_message.delay(message_id)
 
 
 def _claim(message_id: int, *, retrying: bool) -> bool:
@@ -132,7 +132,7 @@ def outbound_for(message: Message) -> OutboundMessage:
     return OutboundMessage(to=to, text=message.text)
 
 
-def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool = False) -> SendOutcome:
+def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool = False) -> SendOutcome:
     """Send one pending message. A transient WhatsAppError is re-raised for the task to retry.
 
     `retrying` is true for a Celery retry of this same send: it may claim before the

@@ -290,7 +290,7 @@ def _event_close(stored: WebhookEvent, result: SourceResult) -> None:
 # --- the Shopify wait -------------------------------------------------------------------------
 
 
-def source_checkouts_open_due(*, now: datetime) -> int:
+def sweep_source_checkouts(*, now: datetime) -> int:
     """Open every cart whose wait is over. Overlapping sweeps are harmless: each row is taken
     under a lock and only while still waiting."""
     due = list(
@@ -322,7 +322,7 @@ def source_checkouts_open_due(*, now: datetime) -> int:
 # --- Nuvemshop: polled checkouts and fetched orders ------------------------------------------
 
 
-def nuvemshop_poll(*, client: NuvemshopClient) -> dict[str, int]:
+def poll_nuvemshop(*, client: NuvemshopClient) -> dict[str, int]:
     """Read every page of the store's abandoned checkouts; a checkout not seen before opens,
     one seen with `completed_at` converts. Raises NuvemshopError (the task retries or fails)."""
     counts: dict[str, int] = {}
