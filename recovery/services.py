@@ -78,6 +78,19 @@ def abandonment_open(
 
 def _open(**data: Any) -> AbandonmentResult:
     customer, created = _customer_for_cart(phone=data["phone"], name=data["name"])
+    abandonment = _cart_store(customer, data)
+    if customer.opted_out:
+        logger.info("abandonment skipped: customer opted out", extra={"abandonment_id": abandonment.pk})
+        return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
+    now = timezone.now()
+    if not created:
+        # One open conversation per customer: the newer cart supersedes the older one.
+        lifecycle.conversations_supersede(customer=customer, now=now)
+    return _recovery_start(abandonment, customer, now=now)
+
+
+def _cart_store(customer: Customer, data: dict[str, Any]) -> Abandonment:
+    """The cart, drawn for the holdout group, and the audit copy of its webhook."""
     if is_erased(customer):
         # An erased person who had opted out: skip the cart without storing their phone again.
         data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
@@ -101,14 +114,11 @@ def _open(**data: Any) -> AbandonmentResult:
         payload=data["payload"],
         processed=True,
     )
-    if customer.opted_out:
-        logger.info("abandonment skipped: customer opted out", extra={"abandonment_id": abandonment.pk})
-        return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
+    return abandonment
 
-    now = timezone.now()
-    if not created:
-        # One open conversation per customer: the newer cart supersedes the older one.
-        lifecycle.conversations_supersede(customer=customer, now=now)
+
+def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: datetime) -> AbandonmentResult:
+    """The first template goes out, unless a payment for the cart came first or it is held out."""
     early_payment, refused_payment = _payment_received_before(abandonment)
     if abandonment.held_out:
         # No conversation at all: nothing can be queued, followed up or answered for this cart.
