@@ -11,9 +11,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.http import ValidationFailed
 from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
+from recovery.errors import PayloadUnusable
 from recovery.models import Product, SourceCheckout
 from recovery.sources import lifecycle
 from recovery.sources.base import CheckoutEvent, Kind
@@ -332,7 +332,7 @@ def poll_nuvemshop(*, client: NuvemshopClient) -> dict[str, int]:
         for checkout in page.checkouts:
             try:
                 events.append((checkout_event(checkout), checkout))
-            except ValidationFailed:
+            except PayloadUnusable:
                 counts["invalid"] = counts.get("invalid", 0) + 1
         # Most checkouts were seen by an earlier poll: one query spares a failed insert each.
         seen = set(
@@ -379,7 +379,7 @@ def nuvemshop_order_fetch(*, event_id: int, client: NuvemshopClient) -> SourceRe
         else:
             try:
                 result = _paid(order_event(order, event_id=stored.external_id or ""), stored)
-            except ValidationFailed as exc:
+            except PayloadUnusable as exc:
                 result = SourceResult(Outcome.INVALID, exc.message)
         _event_close(stored, result)
     return result
