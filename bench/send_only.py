@@ -57,6 +57,18 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--max-seconds", type=float, default=180)
+    parser.add_argument(
+        "--cpu-hog",
+        type=int,
+        default=0,
+        metavar="N",
+        help="N busy processes competing for the CPU while the worker sends (a loaded machine)",
+    )
+    parser.add_argument(
+        "--fake-priority",
+        action="store_true",
+        help="run the Graph fake ahead of everything else, so its arrival stamps are not delayed by the load",
+    )
     args = parser.parse_args()
 
     common.setup_django()
@@ -80,8 +92,9 @@ def main() -> None:
         common.PAYMENT_SECRET,
     )
 
-    common.start_fakes(status_webhook=False)
+    common.start_fakes(status_webhook=False, fake_priority=args.fake_priority)
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.cpu_hog)]
     started = time.time()
     worker = common.start_worker(args.concurrency, extra_env=worker_env)
     time.sleep(12)
@@ -96,17 +109,26 @@ def main() -> None:
         time.sleep(1)
     sends = common.get_json(f"http://127.0.0.1:{common.GRAPH_PORT}/sends")
     common.stop(worker)
+    for hog in hogs:
+        hog.kill()
 
     arrivals = sorted(s["arrived"] for s in sends)
     per_second = Counter(int(a) for a in arrivals)
     counts = [per_second.get(sec, 0) for sec in range(int(arrivals[0]), int(arrivals[-1]) + 1)]
-    window_max, j = 0, 0
+    window_max, j, worst = 0, 0, (0, 0)
     for i, t in enumerate(arrivals):
         while arrivals[j] <= t - 1.0:
             j += 1
-        window_max = max(window_max, i - j + 1)
+        if i - j + 1 > window_max:
+            window_max, worst = i - j + 1, (j, i)
     result = {
-        "config": {"carts": args.carts, "concurrency": args.concurrency, "worker_env": worker_env},
+        "config": {
+            "carts": args.carts,
+            "concurrency": args.concurrency,
+            "worker_env": worker_env,
+            "cpu_hog": args.cpu_hog,
+            "fake_priority": args.fake_priority,
+        },
         "sent": len(sends),
         "recipients_sent_twice": sum(1 for c in Counter(s["to"] for s in sends).values() if c > 1),
         "seconds": round(arrivals[-1] - arrivals[0], 1),
@@ -115,6 +137,10 @@ def main() -> None:
         "sends_in_any_1s_window_max": window_max,
         "seconds_over_80": sum(1 for c in counts if c > burst.MPS),
         "sending_threads_12s_in": states,
+        # The worst window's arrivals, ms after its first: where the sends bunched up.
+        "worst_window_ms": [
+            round((a - arrivals[worst[0]]) * 1000) for a in arrivals[worst[0] : worst[1] + 1]
+        ],
         "py_spy_dump_seconds": round(dump_seconds, 1),
         "sends_per_second": counts,
     }

@@ -1,26 +1,38 @@
 """A send rate cap per phone-number id shared by every worker process (SPEC §6).
 
-Sends are spaced evenly: each reserves a slot, a moment at which it may leave, at least
-WINDOW_SECONDS / cap after the slot before it, and sleeps until then (no polling; each waiting
-send has a slot of its own). So no second, wherever it starts, holds more than the cap, and a
-busy minute goes out as a steady stream rather than a burst at the turn of each second (fixed
-one-second windows let twice the cap through around that turn). Slots are reserved in Redis,
-on Redis's own clock, so workers on different machines share one budget. Without Redis (the
-embedded default) they are reserved in this process.
+Two steps, because Meta counts requests where they arrive, not where a slot was granted:
+
+1. Pacing. Each send reserves a slot, a moment at which it may leave, at least
+   WINDOW_SECONDS / cap after the slot before it, and sleeps until then (no polling; each
+   waiting send has a slot of its own). A busy minute goes out as a steady stream rather than a
+   burst at the turn of each second.
+2. Departure. Between a slot and the request leaving there is work (the gate's read, building
+   the request) and, on a loaded machine, a thread that wakes late: two late sends followed by
+   two on time bunch up. So right before the request leaves, `depart` records the moment in a
+   log of the last WINDOW_SECONDS of departures and, when the log already holds the cap, waits
+   until the oldest leaves it. No window of WINDOW_SECONDS then holds more than the cap
+   departures, whatever the slots did; the part of a second beyond one covers the few
+   milliseconds between leaving this process and reaching Graph.
+
+Both live in Redis, on Redis's own clock, so workers on different machines share one budget.
+Without Redis (the embedded default) they live in this process.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections import deque
 from functools import cache
 
 import redis
 from django.conf import settings
 
-# A little over a second: a request leaves a few milliseconds after its slot and Meta counts
-# arrivals, so the spacing leaves room for one late send in any second.
-WINDOW_SECONDS = 1.02
+# A little over a second: a request reaches Graph a few milliseconds after it leaves, and those
+# milliseconds vary, so departures are counted over a longer window than the second Meta counts.
+# Slots are spaced by the same window, so the departure log only waits for late bunches.
+WINDOW_SECONDS = 1.04
 
 # KEYS[1]: the id's latest slot (µs on Redis's clock). ARGV: spacing µs, longest wait µs.
 # Returns the µs to wait before sending, or -1 when the slot would be too far off.
@@ -34,6 +46,24 @@ return math.floor(slot - t)
 """
 
 
+# KEYS[1]: the id's departure log (a sorted set of µs on Redis's clock).
+# ARGV: window µs, cap, this departure's unique member.
+# Returns 0 when the departure is recorded, else the µs until the oldest leaves the window.
+_DEPART = """
+local now = redis.call('TIME')
+local t = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local window = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t - window)
+if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
+  redis.call('ZADD', KEYS[1], t, ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000) + 1000)
+  return 0
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(1, math.floor(tonumber(oldest[2]) + window - t))
+"""
+
+
 class RateLimitTimeout(Exception):
     """No send slot in time, or no way to count one: the send is tried again later."""
 
@@ -44,8 +74,15 @@ def _redis_script():  # noqa: ANN202 - redis' Script type is private
     return client.register_script(_RESERVE)
 
 
+@cache
+def _redis_depart_script():  # noqa: ANN202 - redis' Script type is private
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return client.register_script(_DEPART)
+
+
 _local_lock = threading.Lock()
 _local_slots: dict[str, float] = {}
+_local_departures: dict[str, deque[float]] = {}
 
 
 def _reserve_local(key: str, spacing: float, max_wait: float) -> float:
@@ -81,4 +118,45 @@ def acquire(phone_number_id: str, *, limit: int | None = None, max_wait: float =
     """Block until this process may send one message for the phone-number id."""
     wait = reserve(phone_number_id, limit=limit, max_wait=max_wait)
     if wait > 0:
+        time.sleep(wait)
+
+
+def _depart_local(key: str, cap: int) -> float:
+    """The same departure log as the Redis script, in this process (seconds to wait, or 0)."""
+    with _local_lock:
+        now = time.monotonic()
+        log = _local_departures.setdefault(key, deque())
+        while log and log[0] <= now - WINDOW_SECONDS:
+            log.popleft()
+        if len(log) < cap:
+            log.append(now)
+            return 0.0
+        return max(log[0] + WINDOW_SECONDS - now, 0.000_001)
+
+
+def depart(phone_number_id: str, *, limit: int | None = None, max_wait: float = 5.0) -> None:
+    """Record a request leaving now, first waiting while the last window already holds the cap.
+
+    Called as late as possible, right before the request goes to Graph: a wait here is a few
+    milliseconds (the slots already pace the stream), and the moment recorded is the one Meta
+    will count, give or take the network.
+    """
+    cap = limit or settings.WHATSAPP_MPS
+    key = f"sara:send-departures:{phone_number_id}"
+    deadline = time.monotonic() + max_wait
+    while True:
+        if settings.REDIS_URL:
+            try:
+                waited = _redis_depart_script()(
+                    keys=[key], args=[int(WINDOW_SECONDS * 1_000_000), cap, uuid.uuid4().hex]
+                )
+            except redis.RedisError as exc:
+                raise RateLimitTimeout(f"Rate limiter unavailable: {exc}") from exc
+            wait = int(waited) / 1_000_000
+        else:
+            wait = _depart_local(key, cap)
+        if wait <= 0:
+            return
+        if time.monotonic() + wait > deadline:
+            raise RateLimitTimeout(f"No departure for {phone_number_id} within {max_wait}s.")
         time.sleep(wait)

@@ -200,28 +200,32 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
+    failure: WhatsAppError | None = None
     try:
         _wait_for_slot()
+        # The gate again, on fresh rows, as the request leaves: the slot may have taken seconds,
+        # and an opt-out (or a hand-off) committed meanwhile must win over a reply already
+        # claimed. The customer's row stays share-locked until Graph answers: an opt-out waits
+        # for a request already leaving, and any request after it sees the opt-out (none slips
+        # between read and post).
+        with transaction.atomic():
+            _customer_hold(message.conversation.customer_id)
+            message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+            cancelled = message.status != Message.Status.PENDING
+            decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
+            if decision is not None and decision.allowed:
+                outbound = outbound_for(message)
+                # Counted as it leaves, where Meta counts it (see messaging.ratelimit).
+                ratelimit.depart(settings.WHATSAPP_PHONE_NUMBER_ID)
+                try:
+                    return get_backend().send(outbound)
+                except WhatsAppError as exc:
+                    failure = exc
     except ratelimit.RateLimitTimeout as exc:
         # Nothing reached Meta: give the claim (and the attempt) back so a retry or the sweep
         # sends it, and never as a "possible duplicate".
         _release(message_id, send_after=timezone.now() + RETRY_HORIZON, attempts=F("attempts") - 1)
         raise WhatsAppError(str(exc), permanent=False) from exc
-    # The gate again, on fresh rows, as the request leaves: the slot may have taken seconds,
-    # and an opt-out (or a hand-off) committed meanwhile must win over a reply already claimed.
-    # The customer's row stays share-locked until Graph answers: an opt-out waits for a request
-    # already leaving, and any request after it sees the opt-out (none slips between read and post).
-    failure: WhatsAppError | None = None
-    with transaction.atomic():
-        _customer_hold(message.conversation.customer_id)
-        message = Message.objects.select_related("conversation__customer").get(pk=message_id)
-        cancelled = message.status != Message.Status.PENDING
-        decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
-        if decision is not None and decision.allowed:
-            try:
-                return get_backend().send(outbound_for(message))
-            except WhatsAppError as exc:
-                failure = exc
     if failure is None:
         # Cancelled while it waited (an opt-out fails the pending replies it makes pointless), or
         # refused by the gate: nothing reached Meta, so the attempt is given back.

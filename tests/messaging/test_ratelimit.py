@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 import time
 import uuid
@@ -15,6 +17,7 @@ from django.utils import timezone
 
 from messaging import ratelimit
 from messaging.models import Conversation, Message
+from messaging.services import outbound
 from messaging.tasks import send_message, sweep_stuck
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
@@ -157,3 +160,73 @@ def test_send_that_cannot_reach_the_limiter_gives_its_claim_back_and_goes_out_la
     # Meta never saw the first try: this is no duplicate.
     assert not reply.possible_duplicate
     assert reply.attempts == 1
+
+
+def depart_from_threads(phone_number_id: str, *, limit: int, threads: int, each: int) -> list[float]:
+    """Departures with no slots at all, as when every waiting thread wakes late at once."""
+    moments: list[float] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def sender() -> None:
+        start.wait()
+        for _ in range(each):
+            ratelimit.depart(phone_number_id, limit=limit)
+            with lock:
+                moments.append(time.monotonic())
+
+    workers = [threading.Thread(target=sender) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sorted(moments)
+
+
+@pytest.mark.redis
+def test_departures_in_redis_never_exceed_the_cap_in_any_second_even_when_slots_bunch():
+    moments = depart_from_threads(f"test-{uuid.uuid4().hex}", limit=20, threads=4, each=12)
+
+    assert len(moments) == 48
+    assert most_in_any_window(moments, 1 - WAKE_UP_TOLERANCE) <= 20
+    # 48 departures at 20 a window: the last ones waited two windows.
+    assert moments[-1] - moments[0] >= 2 * ratelimit.WINDOW_SECONDS - WAKE_UP_TOLERANCE
+
+
+def test_in_process_departures_never_exceed_the_cap_in_any_second(settings: Any):
+    settings.REDIS_URL = ""
+
+    moments = depart_from_threads(f"test-{uuid.uuid4().hex}", limit=20, threads=4, each=12)
+
+    assert len(moments) == 48
+    assert most_in_any_window(moments, 1 - WAKE_UP_TOLERANCE) <= 20
+
+
+@pytest.mark.django_db
+def test_sends_whose_slots_bunch_still_reach_graph_under_the_cap(graph, settings, monkeypatch):
+    """Late wake-ups make slots useless as a count; the request is counted again as it leaves."""
+    settings.WHATSAPP_MPS = 3
+    settings.WHATSAPP_PHONE_NUMBER_ID = f"test-{uuid.uuid4().hex}"
+    reached_graph: list[float] = []
+
+    def accept(request: Any) -> tuple[int, dict, str]:
+        reached_graph.append(time.monotonic())
+        return 200, {}, json.dumps(graph_ok(f"wamid.{uuid.uuid4().hex}"))
+
+    graph.add_callback(responses.POST, re.compile(r"https://graph\.test/.*/messages"), callback=accept)
+    # Every slot granted at once, as when every waiting thread of a busy worker wakes late.
+    monkeypatch.setattr(ratelimit, "reserve", lambda *args, **kwargs: 0.0)
+    replies = []
+    for n in range(7):
+        conversation = ConversationFactory(
+            abandonment__customer__phone=f"+55489993278{n:02d}",
+            status=Conversation.Status.ACTIVE,
+            last_user_message_at=timezone.now(),
+        )
+        replies.append(OutboundMessageFactory(conversation=conversation, text="Segue o link."))
+
+    for reply in replies:
+        outbound.send_message(message_id=reply.pk)
+
+    assert len(reached_graph) == 7
+    assert most_in_any_window(reached_graph, 1 - WAKE_UP_TOLERANCE) <= 3
