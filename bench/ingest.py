@@ -242,7 +242,7 @@ def fan_out_pending(threads: int = 8) -> dict[str, Any]:
     from django.db import connection
 
     from messaging.models import WebhookEvent
-    from messaging.services.inbound import whatsapp_event_fan_out
+    from messaging.services.inbound import fan_out_event
 
     ids = list(WebhookEvent.objects.filter(processed=False).values_list("pk", flat=True))
     updates = 0
@@ -252,7 +252,7 @@ def fan_out_pending(threads: int = 8) -> dict[str, Any]:
 
     def fan_out(event_id: int) -> None:
         try:
-            whatsapp_event_fan_out(event_id=event_id)
+            fan_out_event(event_id=event_id)
         finally:
             connection.close()
 

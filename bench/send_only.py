@@ -42,7 +42,7 @@ def thread_states(pid: int) -> dict[str, int]:
     states: Counter[str] = Counter()
     for block in dump.split("\nThread ")[1:]:
         frames = [line.strip() for line in block.splitlines()[1:] if line.strip()]
-        if not any("message_send" in f for f in frames):
+        if not any("send_message" in f for f in frames):
             continue  # idle pool threads, the consumer loop, the pools' own threads
         state = next((label for key, label in telling if any(key in f for f in frames)), "other")
         states[state] += 1

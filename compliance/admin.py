@@ -1,14 +1,69 @@
-"""Opt-out keywords, edited by support; the next inbound message already uses them (no cache)."""
+"""Compliance in the admin: opt-out keywords, edited by support (the next inbound message already
+uses them, no cache); the phone search every admin uses, which also finds an erased person's
+record (LGPD); and opt-out reasons as support reads them."""
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin
+from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from compliance.lgpd import phone_digest
 from compliance.models import OptOutKeyword
+from core.phones import InvalidPhone, normalize_phone
 from core.text import fold
+
+# Only digits and what people type between them: "+55 (48) 99932-7881", "48 9932.7881".
+_PHONE_LIKE = re.compile(r"^[\d\s+\-().]+$")
+MIN_PHONE_DIGITS = 4
+
+
+def phone_lookup(field: str, term: str) -> Q | None:
+    """The filter a phone-like search term means, whatever its format; None for other terms.
+
+    A whole number (with or without +55, the area code's 0, or Brazil's ninth digit) finds the
+    stored E.164 phone exactly; a fragment ("9932-7881") matches the phones containing its digits.
+    """
+    term = term.strip()
+    digits = "".join(ch for ch in term if ch.isdigit())
+    if not _PHONE_LIKE.match(term) or len(digits) < MIN_PHONE_DIGITS:
+        return None
+    try:
+        phone = normalize_phone(term)
+    except InvalidPhone:
+        return Q(**{f"{field}__contains": digits})
+    # An erased person's row carries the keyed digest of their phone, never the phone: the
+    # whole number typed still finds it, so support sees the erasure (and the opt-out it keeps).
+    return Q(**{field: phone}) | Q(**{field: phone_digest(phone)})
+
+
+class PhoneSearchMixin:
+    """Admin search that also understands a customer's phone typed in any format."""
+
+    phone_field = "phone"
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        lookup = phone_lookup(self.phone_field, search_term)
+        if lookup is not None:
+            results = results | queryset.filter(lookup)
+        return results, may_have_duplicates
+
+
+# Opt-out reasons as stored (the channel the wish came through) → what support reads.
+OPT_OUT_REASONS = {
+    "keyword": gettext_lazy("a keyword in their message"),
+    "ai": gettext_lazy("their message, as the AI read it"),
+    "support": gettext_lazy("support, at their request"),
+}
+
+
+def opt_out_reason_label(code: str) -> str:
+    return str(OPT_OUT_REASONS.get(code, code)) if code else "—"
 
 
 class OptOutKeywordForm(forms.ModelForm):

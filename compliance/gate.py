@@ -1,17 +1,23 @@
-"""The send-time gate: the checks that run right before every send (SPEC §6)."""
+"""The send-time gate: the checks that run right before every send (SPEC §6).
+
+It reads plain values (`Outgoing`), filled in by the send path from its rows, the way the
+agent reads a Context: the policy knows nothing of messages, conversations or carts.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from compliance.quiet_hours import next_allowed_at
-from messaging.models import Message
 
 WINDOW = timedelta(hours=24)
 
 
-class Reason:
+class Reason(enum.StrEnum):
+    """Why the gate stops a send; stored as the message's error_code."""
+
     OPTED_OUT = "opted_out"
     WINDOW_CLOSED = "window_closed"
     CONVERSATION_CLOSED = "conversation_closed"
@@ -20,8 +26,21 @@ class Reason:
     HELD_OUT = "held_out"
 
 
-# What Sara says on her own; a conversation waiting for a person hears none of it (SPEC §8).
-SARA_PURPOSES = (Message.Purpose.FIRST_CONTACT, Message.Purpose.FOLLOWUP, Message.Purpose.REPLY)
+@dataclass(frozen=True)
+class Outgoing:
+    """A message about to leave, as the gate reads it."""
+
+    phone: str  # the recipient, E.164: its area code sets the local time of quiet hours
+    opted_out: bool
+    held_out: bool  # the cart is in the holdout group (SPEC §13)
+    conversation_open: bool
+    needs_human: bool  # the conversation waits for a person (SPEC §8)
+    last_user_message_at: datetime | None
+    template: bool  # an approved template, allowed outside the 24 h window
+    proactive: bool  # first contact or follow-up: Sara writes first
+    farewell: bool  # the one message an opted-out person may receive
+    from_sara: bool  # Sara speaking on her own (first contact, follow-up, reply)
+    quiet_hours_waived: bool = False  # a person chose to send it now (send_deferred_now)
 
 
 @dataclass(frozen=True)
@@ -38,29 +57,25 @@ class Decision:
 ALLOW = Decision(allowed=True)
 
 
-def check_send(message: Message, *, now: datetime) -> Decision:
+def check_send(outgoing: Outgoing, *, now: datetime) -> Decision:
     """May this outbound message leave now? Blocked for good, deferred, or allowed."""
-    conversation = message.conversation
-    customer = conversation.customer
-    if conversation.abandonment.held_out:
+    if outgoing.held_out:
         # The holdout group is never contacted, by any path: its payments measure what Sara
         # adds, and a single message would spoil the comparison. No exception, not even a farewell.
         return Decision(allowed=False, reason=Reason.HELD_OUT)
     # The farewell after an opt-out is the one message an opted-out person may receive.
-    if customer.opted_out and message.purpose != Message.Purpose.FAREWELL:
+    if outgoing.opted_out and not outgoing.farewell:
         return Decision(allowed=False, reason=Reason.OPTED_OUT)
-    if conversation.needs_human and message.purpose in SARA_PURPOSES:
+    if outgoing.needs_human and outgoing.from_sara:
         return Decision(allowed=False, reason=Reason.NEEDS_HUMAN)
-    if message.kind != Message.Kind.TEMPLATE and not in_service_window(
-        conversation.last_user_message_at, now
-    ):
+    if not outgoing.template and not in_service_window(outgoing.last_user_message_at, now):
         return Decision(allowed=False, reason=Reason.WINDOW_CLOSED)
-    if message.is_proactive and not conversation.is_open:
+    if outgoing.proactive and not outgoing.conversation_open:
         # Queued (or deferred to the morning) before the customer paid, a newer cart superseded
         # this one or it expired: chasing a closed recovery would be plain spam.
         return Decision(allowed=False, reason=Reason.CONVERSATION_CLOSED)
-    if message.is_proactive and not message.metadata.get("quiet_hours_waived"):
-        until = next_allowed_at(customer.phone, now)
+    if outgoing.proactive and not outgoing.quiet_hours_waived:
+        until = next_allowed_at(outgoing.phone, now)
         if until is not None:
             return Decision(allowed=False, reason=Reason.QUIET_HOURS, defer_until=until)
     return ALLOW

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from recovery.phones import area_code
+from core.phones import area_code
 
 DEFAULT_TZ = "America/Sao_Paulo"
 

@@ -6,9 +6,9 @@ from celery import shared_task
 
 # The task's name is the contract's (SPEC §7), the work is the lifecycle's: the one place a
 # compliance module calls into recovery (listed in pyproject's import-linter contracts).
-from recovery.followups import windows_sweep
+from recovery import followups
 
 
 @shared_task(name="compliance.tasks.sweep_windows")
 def sweep_windows() -> dict[str, int]:
-    return windows_sweep()
+    return followups.sweep_windows()

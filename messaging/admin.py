@@ -19,16 +19,20 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
+from core.admin_helpers import admin_link
 from core.text import brl
 from messaging import selectors
 from messaging.admin_handoff import HandoffAdminMixin
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from messaging.retry_advice import retry_advice
-from messaging.services.ops import failed_sends_dismiss, stuck_events_redrive, stuck_messages_redrive
-from messaging.services.outbound import SendOutcome, message_retry
-from messaging.whatsapp import WhatsAppError
-from recovery.admin import PhoneSearchMixin, admin_link, close_reason_label, opt_out_reason_label
+from messaging.services.ops import (
+    failed_sends_dismiss,
+    failed_sends_retry,
+    stuck_events_redrive,
+    stuck_messages_redrive,
+)
 from recovery.lifecycle import conversation_close
 
 
@@ -155,7 +159,7 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("close reason"), ordering="close_reason")
     def close_reason_display(self, obj: Conversation) -> str:
-        return close_reason_label(obj.close_reason)
+        return obj.close_reason_label
 
     @admin.display(description=gettext_lazy("cart"), ordering="abandonment__value")
     def cart_value(self, obj: Conversation) -> str:
@@ -398,22 +402,35 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.action(description=gettext_lazy("Retry selected sends"), permissions=["retry_send"])
     def retry_sends(self, request, queryset):
-        for message in queryset.select_related("conversation__customer").order_by("pk"):
-            try:
-                outcome = message_retry(message=message)
-            except WhatsAppError:
-                # Only a transient error gets out of a final attempt (the shared rate limit was
-                # busy): the message is pending again and the sweep sends it in a minute.
-                outcome = None
-            message.refresh_from_db()
-            level, report = retry_report(message, outcome)
+        # Queued, never sent here: a send may wait seconds for a slot and for Graph, and the
+        # request must not. The worker runs the same claim and send-time checks as for any send.
+        result = failed_sends_retry(message_ids=queryset.values_list("pk", flat=True))
+        for message in Message.objects.filter(pk__in=result.queued):
+            self.log_change(request, message, _("Retried by hand: queued for sending."))
+        if result.queued:
+            self.message_user(
+                request,
+                _(
+                    "Queued for sending again: %(count)s send(s). Each goes out after the send-time "
+                    "checks; one that fails again returns to the failed sends with its reason."
+                )
+                % {"count": len(result.queued)},
+                messages.SUCCESS,
+            )
+        left_alone = Message.objects.filter(pk__in=[*result.accepted, *result.not_failed])
+        for message in left_alone.select_related("conversation__customer").order_by("pk"):
+            if message.pk in result.accepted:
+                report = _("not retried: Meta already accepted it once, and a message is never sent twice.")
+            else:
+                report = _("not retried: it is %(status)s, not a failed send.") % {
+                    "status": message.get_status_display().lower()
+                }
             self.message_user(
                 request,
                 _("Message %(id)s to %(customer)s: %(report)s")
-                % {"id": message.pk, "customer": message.conversation.customer, "report": report},
-                level,
+                % {"id": message.pk, "customer": self.customer(message), "report": report},
+                messages.WARNING,
             )
-            self.log_change(request, message, _("Retried send: %(report)s") % {"report": report})
 
     @admin.action(description=gettext_lazy("Re-drive selected stuck work"), permissions=["redrive_work"])
     def redrive_stuck(self, request, queryset):
@@ -438,40 +455,6 @@ class MessageAdmin(ReadOnlyAdmin):
                 % {"ids": ", ".join(map(str, result.not_stuck))},
                 messages.WARNING,
             )
-
-
-def retry_report(message: Message, outcome: SendOutcome | None) -> tuple[int, str]:
-    """What a retry did, in the words ops need: the outcome, and the gate's or Meta's reason."""
-    if outcome is None:
-        return messages.WARNING, _("still pending: WhatsApp's rate limit is busy, the sweep will send it.")
-    if outcome == SendOutcome.SENT:
-        return messages.SUCCESS, _("sent (%(wamid)s).") % {"wamid": message.whatsapp_message_id}
-    if outcome == SendOutcome.DEFERRED:
-        until = timezone.localtime(message.send_after)
-        return messages.WARNING, _("waiting for quiet hours to end; it goes out at %(until)s.") % {
-            "until": f"{until:%d/%m %H:%M}"
-        }
-    if outcome == SendOutcome.BLOCKED:
-        # The gate's own refusals are explained in the reader's language; Meta's words stay as sent.
-        detail = retry_advice(message).why
-        return (
-            messages.WARNING,
-            _("not sent, blocked by the send-time check: %(code)s — %(detail)s")
-            % {"code": message.error_code, "detail": detail},
-        )
-    if outcome == SendOutcome.FAILED:
-        return messages.ERROR, _("failed again: %(code)s — %(detail)s") % {
-            "code": message.error_code,
-            "detail": message.error_detail,
-        }
-    if message.whatsapp_message_id:
-        return (
-            messages.WARNING,
-            _("not retried: Meta already accepted it once, and a message is never sent twice."),
-        )
-    return messages.WARNING, _("not retried: it is %(status)s, not a failed send.") % {
-        "status": message.get_status_display().lower()
-    }
 
 
 # --- Webhook audit --------------------------------------------------------------------------

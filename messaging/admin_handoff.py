@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from compliance.gate import in_service_window
 from messaging import selectors
 from messaging.models import Conversation
-from messaging.services import handoff
+from recovery import handoff
 
 # The inbox page fetches its rows again this often (seconds); the server renders them.
 INBOX_REFRESH_SECONDS = 15

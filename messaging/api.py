@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from core.http import error_body
 from messaging.models import Conversation, Message
-from messaging.services import handoff
+from recovery import handoff
 from recovery.lifecycle import conversation_close
 from recovery.models import Abandonment, Customer
 

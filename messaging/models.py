@@ -7,8 +7,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from recovery.models import Abandonment, Customer
-
 
 class Conversation(models.Model):
     class Status(models.TextChoices):
@@ -37,11 +35,16 @@ class Conversation(models.Model):
         PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
         MANUAL = "manual", _("Flagged by hand")
 
+    # The recovery's models by name: messaging is the transport below the recovery and imports
+    # nothing of it (docs/architecture.md).
     abandonment = models.OneToOneField(
-        Abandonment, on_delete=models.PROTECT, related_name="conversation", verbose_name=_("cart")
+        "recovery.Abandonment", on_delete=models.PROTECT, related_name="conversation", verbose_name=_("cart")
     )
     customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, related_name="conversations", verbose_name=_("customer")
+        "recovery.Customer",
+        on_delete=models.PROTECT,
+        related_name="conversations",
+        verbose_name=_("customer"),
     )
     status = models.CharField(
         max_length=20, choices=Status, default=Status.AWAITING_RESPONSE, verbose_name=_("status")
@@ -106,6 +109,16 @@ class Conversation(models.Model):
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
 
+    @property
+    def close_reason_label(self) -> str:
+        """The close reason as people read it: a known code translated, a typed reason as typed."""
+        code = self.close_reason
+        if not code:
+            return "—"
+        if code in self.CloseReason.values:
+            return str(self.CloseReason(code).label)
+        return code
+
 
 class Message(models.Model):
     class Direction(models.TextChoices):
@@ -151,6 +164,8 @@ class Message(models.Model):
         STAFF_REPLY = "staff_reply", _("Staff reply")  # a person, in the back-office or through the API
 
     PROACTIVE_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP)
+    # What Sara says on her own; a conversation waiting for a person hears none of it (SPEC §8).
+    SARA_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP, Purpose.REPLY)
 
     conversation = models.ForeignKey(
         Conversation,
@@ -177,8 +192,8 @@ class Message(models.Model):
     intent = models.CharField(max_length=20, blank=True, verbose_name=_("intent"))
     sentiment = models.CharField(max_length=10, blank=True, verbose_name=_("sentiment"))
     tokens_used = models.PositiveIntegerField(default=0, verbose_name=_("tokens used"))
-    # Defaults in the database too: inbound messages are stored by a plain INSERT that does
-    # not name these columns (messaging.services.inbound).
+    # Defaults in the database too, so that a plain INSERT may leave these columns out
+    # (messaging.sql builds its statements from the fields and their defaults).
     # The chat model that spent tokens_used, priced by SARA_MODEL_PRICES_USD.
     ai_model = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Meta's `pricing` block from this message's status webhooks (SPEC §13); null/blank until

@@ -8,9 +8,10 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from messaging.services import conversation, inbound, outbound, sweeps
+from messaging.services import inbound, outbound, sweeps
 from messaging.whatsapp import WhatsAppError
 from messaging.whatsapp.base import PAIR_RATE_LIMIT_CODE
+from recovery import conversation
 from recovery.services import early_payments_reconcile
 
 MAX_SEND_RETRIES = 4
@@ -26,14 +27,14 @@ def backoff_seconds(retries: int, error: WhatsAppError) -> float:
 
 @shared_task(name="messaging.tasks.process_inbound", acks_late=True)
 def process_inbound(message_id: int) -> str:
-    return str(conversation.inbound_process(message_id=message_id))
+    return str(conversation.process_inbound(message_id=message_id))
 
 
 @shared_task(bind=True, name="messaging.tasks.send_message", acks_late=True, max_retries=MAX_SEND_RETRIES)
 def send_message(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound task
     try:
         return str(
-            outbound.message_send(
+            outbound.send_message(
                 message_id=message_id,
                 final_attempt=self.request.retries >= self.max_retries,
                 retrying=self.request.retries > 0,
@@ -45,7 +46,7 @@ def send_message(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound
 
 @shared_task(name="messaging.tasks.fan_out_event", acks_late=True)
 def fan_out_event(event_id: int) -> None:
-    inbound.whatsapp_event_fan_out(event_id=event_id)
+    inbound.fan_out_event(event_id=event_id)
 
 
 @shared_task(name="messaging.tasks.sweep_stuck")
@@ -53,6 +54,6 @@ def sweep_stuck() -> dict[str, int]:
     # A payment kept (404) while its cart was in flight is stuck work too, but converting it is
     # the recovery's: the one call from messaging's tasks into recovery (see pyproject's
     # import-linter contracts).
-    counts = sweeps.stuck_work_redrive()
+    counts = sweeps.sweep_stuck()
     counts["payments"] = early_payments_reconcile(older_than=timezone.now() - timedelta(seconds=30))
     return counts

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -20,67 +19,14 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from compliance.lgpd import PhoneCheck, customer_export, is_erased, phone_check, phone_digest
+from compliance.admin import PhoneSearchMixin, opt_out_reason_label
+from compliance.lgpd import is_erased
+from core.admin_helpers import admin_link
 from core.text import brl
 from messaging.models import Conversation
+from recovery.lgpd import PhoneCheck, customer_export, phone_check
 from recovery.lifecycle import customer_erase, optout_register
 from recovery.models import Abandonment, Customer, Product, Shop
-from recovery.phones import InvalidPhone, normalize_phone
-
-# Only digits and what people type between them: "+55 (48) 99932-7881", "48 9932.7881".
-_PHONE_LIKE = re.compile(r"^[\d\s+\-().]+$")
-MIN_PHONE_DIGITS = 4
-
-
-def phone_lookup(field: str, term: str) -> Q | None:
-    """The filter a phone-like search term means, whatever its format; None for other terms.
-
-    A whole number (with or without +55, the area code's 0, or Brazil's ninth digit) finds the
-    stored E.164 phone exactly; a fragment ("9932-7881") matches the phones containing its digits.
-    """
-    term = term.strip()
-    digits = "".join(ch for ch in term if ch.isdigit())
-    if not _PHONE_LIKE.match(term) or len(digits) < MIN_PHONE_DIGITS:
-        return None
-    try:
-        phone = normalize_phone(term)
-    except InvalidPhone:
-        return Q(**{f"{field}__contains": digits})
-    # An erased person's row carries the keyed digest of their phone, never the phone: the
-    # whole number typed still finds it, so support sees the erasure (and the opt-out it keeps).
-    return Q(**{field: phone}) | Q(**{field: phone_digest(phone)})
-
-
-class PhoneSearchMixin:
-    """Admin search that also understands a customer's phone typed in any format."""
-
-    phone_field = "phone"
-
-    def get_search_results(self, request, queryset, search_term):
-        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        lookup = phone_lookup(self.phone_field, search_term)
-        if lookup is not None:
-            results = results | queryset.filter(lookup)
-        return results, may_have_duplicates
-
-
-def admin_link(obj, label: str | None = None) -> str:
-    if obj is None:
-        return "—"
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, label or str(obj))
-
-
-# Opt-out reasons as stored (the channel the wish came through) → what support reads.
-OPT_OUT_REASONS = {
-    "keyword": gettext_lazy("a keyword in their message"),
-    "ai": gettext_lazy("their message, as the AI read it"),
-    "support": gettext_lazy("support, at their request"),
-}
-
-
-def opt_out_reason_label(code: str) -> str:
-    return str(OPT_OUT_REASONS.get(code, code)) if code else "—"
 
 
 def local_time(value) -> str:
@@ -162,16 +108,7 @@ class ConversationInline(ReadOnlyInline):
 
     @admin.display(description=gettext_lazy("close reason"))
     def close_reason_label(self, obj: Conversation) -> str:
-        return close_reason_label(obj.close_reason)
-
-
-def close_reason_label(code: str) -> str:
-    """A close reason as people read it: the known codes translated, a typed reason as typed."""
-    if not code:
-        return "—"
-    if code in Conversation.CloseReason.values:
-        return str(Conversation.CloseReason(code).label)
-    return code
+        return obj.close_reason_label
 
 
 class PhoneCheckForm(forms.Form):

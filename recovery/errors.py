@@ -1,4 +1,4 @@
-"""What can go wrong converting a cart, as the services say it (views choose the HTTP answer)."""
+"""What can go wrong with a cart, as the services say it (views choose the HTTP answer)."""
 
 from __future__ import annotations
 
@@ -19,3 +19,7 @@ class AmountMismatch(RecoveryError):
 
 class PaymentIdReused(RecoveryError):
     """The platform sent a paymentId already received for another abandonment."""
+
+
+class PayloadUnusable(DomainError):
+    """An authentic platform event Sara cannot read: a field missing or of the wrong type."""

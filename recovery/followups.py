@@ -1,15 +1,16 @@
-"""The window sweep (SPEC §7): one follow-up to the silent, expiry for the long silent."""
+"""The window sweep (SPEC §7): one follow-up to the silent, expiry for the long silent, and the
+due work it finds."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from compliance import selectors
 from messaging.models import Conversation, Message
 from recovery import lifecycle
 from recovery.services import template_queue
@@ -17,11 +18,11 @@ from recovery.services import template_queue
 logger = logging.getLogger(__name__)
 
 
-def windows_sweep(*, now: datetime | None = None) -> dict[str, int]:
+def sweep_windows(*, now: datetime | None = None) -> dict[str, int]:
     """One follow-up to the silent, expiry for the long silent (SPEC §7). Safe to run twice."""
     now = now or timezone.now()
     followups = 0
-    for conversation in selectors.conversations_due_followup(now=now).select_related(
+    for conversation in conversations_due_followup(now=now).select_related(
         "customer", "abandonment__product", "abandonment__customer"
     )[:1000]:
         with transaction.atomic():
@@ -39,7 +40,7 @@ def windows_sweep(*, now: datetime | None = None) -> dict[str, int]:
             followups += 1
 
     expired = 0
-    for conversation_id, abandonment_id in selectors.conversations_due_expiry(now=now).values_list(
+    for conversation_id, abandonment_id in conversations_due_expiry(now=now).values_list(
         "pk", "abandonment_id"
     )[:1000]:
         with transaction.atomic():
@@ -49,3 +50,30 @@ def windows_sweep(*, now: datetime | None = None) -> dict[str, int]:
     if followups or expired:
         logger.info("windows swept", extra={"followups": followups, "expired": expired})
     return {"followups": followups, "expired": expired}
+
+
+def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:
+    """Awaiting a first reply, no follow-up yet, first template sent FOLLOWUP_AFTER_HOURS ago."""
+    first_contact_sent = Message.objects.filter(
+        conversation=OuterRef("pk"),
+        purpose=Message.Purpose.FIRST_CONTACT,
+        sent_at__lte=now - timedelta(hours=settings.FOLLOWUP_AFTER_HOURS),
+    )
+    return Conversation.objects.filter(
+        status=Conversation.Status.AWAITING_RESPONSE,
+        followup_sent=False,
+        customer__opted_out=False,
+        # Waiting for a person (a payment that did not match, say): Sara chases no one meanwhile.
+        needs_human=False,
+    ).filter(Exists(first_contact_sent))
+
+
+def conversations_due_expiry(*, now: datetime) -> QuerySet[Conversation]:
+    """Open, and no customer message for SARA_EXPIRE_AFTER_HOURS (counted from the start if none).
+
+    One waiting for a person stays in the inbox until someone resolves it or gives it back.
+    """
+    cutoff = now - timedelta(hours=settings.SARA_EXPIRE_AFTER_HOURS)
+    return Conversation.objects.filter(status__in=Conversation.OPEN_STATUSES, needs_human=False).filter(
+        Q(last_user_message_at__lt=cutoff) | Q(last_user_message_at__isnull=True, created_at__lt=cutoff)
+    )

@@ -238,6 +238,13 @@ def conversations_erase(*, conversation_ids: list[int], now: datetime) -> int:
     )
 
 
+def first_contact_settled(*, conversation_id: int, sent: bool, now: datetime) -> int:
+    """The first template went out or failed for good (called by the send path, in its transaction)."""
+    if sent:
+        return first_contact_delivered(conversation_id=conversation_id, now=now)
+    return first_contact_failed(conversation_id=conversation_id)
+
+
 def first_contact_failed(*, conversation_id: int) -> int:
     """The first template failed for good: the recovery never started, ops see an error."""
     return Conversation.objects.filter(

@@ -9,7 +9,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from recovery.phones import InvalidPhone, normalize_phone
+from core.phones import InvalidPhone, normalize_phone
 
 MAX_MONEY = Decimal("9999999999.99")
 DECIMAL_STRING = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")

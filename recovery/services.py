@@ -11,17 +11,18 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance.lgpd import is_erased, phone_digest
 from core import metrics
+from messaging import sql as messaging_sql
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
-from recovery import lifecycle
+from recovery import lifecycle, sql
 from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
 from recovery.holdout import holdout_draw
-from recovery.models import Abandonment, Customer, Product
+from recovery.models import Abandonment, Customer
 from recovery.quotes import expected_amounts
 from sara import agent
 
@@ -77,10 +78,23 @@ def abandonment_open(
 
 def _open(**data: Any) -> AbandonmentResult:
     customer, created = _customer_for_cart(phone=data["phone"], name=data["name"])
+    abandonment = _cart_store(customer, data)
+    if customer.opted_out:
+        logger.info("abandonment skipped: customer opted out", extra={"abandonment_id": abandonment.pk})
+        return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
+    now = timezone.now()
+    if not created:
+        # One open conversation per customer: the newer cart supersedes the older one.
+        lifecycle.conversations_supersede(customer=customer, now=now)
+    return _recovery_start(abandonment, customer, now=now)
+
+
+def _cart_store(customer: Customer, data: dict[str, Any]) -> Abandonment:
+    """The cart, drawn for the holdout group, and the audit copy of its webhook."""
     if is_erased(customer):
         # An erased person who had opted out: skip the cart without storing their phone again.
         data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
-    product = _active_product(data["external_product_id"])
+    product = sql.active_product(data["external_product_id"])
     # Opted-out customers are skipped before the draw: they are in neither group.
     draw = None if customer.opted_out else holdout_draw(external_id=data["external_id"])
     abandonment = lifecycle.abandonment_create(
@@ -94,15 +108,17 @@ def _open(**data: Any) -> AbandonmentResult:
         value=data["value"],
         payment_link=data["payment_link"],
     )
-    _event_store(external_id=data["external_id"], payload=data["payload"])
-    if customer.opted_out:
-        logger.info("abandonment skipped: customer opted out", extra={"abandonment_id": abandonment.pk})
-        return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
+    messaging_sql.webhook_event_insert(
+        event_type=WebhookEvent.Type.ABANDONMENT,
+        external_id=data["external_id"],
+        payload=data["payload"],
+        processed=True,
+    )
+    return abandonment
 
-    now = timezone.now()
-    if not created:
-        # One open conversation per customer: the newer cart supersedes the older one.
-        lifecycle.conversations_supersede(customer=customer, now=now)
+
+def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: datetime) -> AbandonmentResult:
+    """The first template goes out, unless a payment for the cart came first or it is held out."""
     early_payment, refused_payment = _payment_received_before(abandonment)
     if abandonment.held_out:
         # No conversation at all: nothing can be queued, followed up or answered for this cart.
@@ -154,47 +170,13 @@ def _open(**data: Any) -> AbandonmentResult:
     return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
 
 
-# Four of the cart's statements are plain SQL: building them with the ORM cost more CPU than
-# running them (bench/percall.py, "abandonment"). Each names the ORM query it stands for.
-
-# Customer.objects.create(...) unless the phone is taken or is an erased opt-out's. Most carts
-# come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
-# no savepoint, and an insert racing a concurrent cart's waits for it to commit and yields.
-# A known phone still uses up a value of the id sequence; bigint ids have room.
-INSERT_CUSTOMER = """
-    INSERT INTO recovery_customer (phone, name, opted_out, opted_out_reason, created_at, updated_at)
-    SELECT %s, %s, FALSE, '', %s, %s
-    WHERE NOT EXISTS (SELECT 1 FROM recovery_customer WHERE phone = %s AND opted_out)
-    ON CONFLICT (phone) DO NOTHING
-    RETURNING id
-"""
-
-# WebhookEvent.objects.create(type=ABANDONMENT, external_id=..., payload=..., processed=True):
-# the audit copy of the cart, whose id nothing reads.
-INSERT_EVENT = """
-    INSERT INTO messaging_webhookevent (type, external_id, reference, payload, processed, error, created_at)
-    VALUES (%s, %s, '', %s, TRUE, '', %s)
-"""
-
-# Product.objects.filter(product_id=..., active=True)
-ACTIVE_PRODUCT = "SELECT * FROM recovery_product WHERE product_id = %s AND active"
-
-# WebhookEvent.objects.filter(type=PAYMENT, reference=..., processed=False,
-# external_id__isnull=False).order_by("created_at"): asked by every cart, rarely answered.
-KEPT_PAYMENTS = """
-    SELECT * FROM messaging_webhookevent
-    WHERE reference = %s AND type = %s AND NOT processed AND external_id IS NOT NULL
-    ORDER BY created_at
-"""
-
-
 def _customer_for_cart(*, phone: str, name: str) -> tuple[Customer, bool]:
     """The cart's customer, locked until the transaction ends, and whether it was just created.
 
     An erased person who had opted out is their erased record: the phone is not stored again.
     """
     digest = phone_digest(phone)
-    customer = _customer_insert(phone=phone, name=name, erased_phone=digest)
+    customer = sql.customer_insert(phone=phone, name=name, erased_phone=digest)
     if customer is not None:
         return customer, True
     # One customer's carts open one at a time: a new row is its transaction's until it commits,
@@ -209,35 +191,6 @@ def _customer_for_cart(*, phone: str, name: str) -> tuple[Customer, bool]:
         customer.name = name
         customer.save(update_fields=["name", "updated_at"])
     return customer, False
-
-
-def _customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | None:
-    """A new customer; None if the phone is taken or belongs to an erased person who opted out."""
-    now = timezone.now()
-    stamp = connection.ops.adapt_datetimefield_value(now)
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_CUSTOMER, [phone, name, stamp, stamp, erased_phone])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    customer = Customer(pk=row[0], phone=phone, name=name, created_at=now, updated_at=now)
-    customer._state.adding = False  # stored, as bulk_create marks the rows it inserts
-    return customer
-
-
-def _event_store(*, external_id: str, payload: dict[str, Any]) -> None:
-    params = [
-        WebhookEvent.Type.ABANDONMENT,
-        external_id,
-        connection.ops.adapt_json_value(payload, None),
-        connection.ops.adapt_datetimefield_value(timezone.now()),
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(INSERT_EVENT, params)
-
-
-def _active_product(product_id: str) -> Product | None:
-    return next(iter(Product.objects.raw(ACTIVE_PRODUCT, [product_id])), None)
 
 
 def template_queue(
@@ -425,9 +378,7 @@ def _count_conversion(link_type: str, value: Decimal) -> None:
 def _payment_received_before(abandonment: Abandonment) -> tuple[WebhookEvent | None, bool]:
     """A "paid" event kept for this abandonment that converts it, and whether any was kept at all."""
     kept = False
-    for event in WebhookEvent.objects.raw(
-        KEPT_PAYMENTS, [abandonment.external_id, WebhookEvent.Type.PAYMENT]
-    ):
+    for event in messaging_sql.payments_kept(reference=abandonment.external_id):
         kept = True
         link_type = event.payload.get("linkType") or "original"
         try:

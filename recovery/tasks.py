@@ -26,7 +26,7 @@ def backoff_seconds(retries: int) -> float:
 
 @shared_task(name="recovery.tasks.sweep_source_checkouts")
 def sweep_source_checkouts() -> int:
-    return services.source_checkouts_open_due(now=timezone.now())
+    return services.sweep_source_checkouts(now=timezone.now())
 
 
 @shared_task(bind=True, name="recovery.tasks.poll_nuvemshop", max_retries=MAX_POLL_RETRIES)
@@ -35,7 +35,7 @@ def poll_nuvemshop(self) -> dict[str, int | str]:  # noqa: ANN001 - Celery's bou
         return {"skipped": "Nuvemshop is not connected"}
     client = NuvemshopClient.from_settings()
     try:
-        counts: dict[str, int | str] = dict(services.nuvemshop_poll(client=client))
+        counts: dict[str, int | str] = dict(services.poll_nuvemshop(client=client))
     except NuvemshopError as exc:
         if exc.permanent:
             # A revoked token never heals by itself: ops see it on the Sources page (and Sentry).

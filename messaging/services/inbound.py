@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import broker, metrics
-from messaging import pricing
+from messaging import pricing, sql
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
 
@@ -65,7 +65,7 @@ def whatsapp_webhook_receive(*, payload: Any) -> None:
             )
 
 
-def whatsapp_event_fan_out(*, event_id: int) -> None:
+def fan_out_event(*, event_id: int) -> None:
     """Store the messages and statuses of a large batch kept raw by the webhook."""
     with transaction.atomic():
         event = WebhookEvent.objects.select_for_update().filter(pk=event_id, processed=False).first()
@@ -88,12 +88,7 @@ def store_parsed(parsed: Parsed) -> list[int]:
     return new_ids
 
 
-_INSERT_COLUMNS = (
-    "direction, kind, purpose, wa_id, text, whatsapp_message_id, status, error_code, error_detail, "
-    "attempts, intent, sentiment, tokens_used, metadata, possible_duplicate, whatsapp_timestamp, created_at"
-)
-_INSERT_ROW = "(%s, %s, '', %s, %s, %s, %s, '', '', 0, '', '', 0, %s, %s, %s, %s)"
-_INSERT_CHUNK = 500  # rows per statement: 5,000 parameters, far below PostgreSQL's and SQLite's limits
+_INSERT_CHUNK = 500  # rows per statement: 4,500 parameters, far below PostgreSQL's and SQLite's limits
 
 
 def _insert_inbound(events: list[InboundEvent]) -> list[int]:
@@ -111,7 +106,7 @@ def _insert_inbound(events: list[InboundEvent]) -> list[int]:
             metadata = {"whatsapp": event.raw}
             if event.profile_name:
                 metadata["profile_name"] = event.profile_name
-            params += [
+            params += [  # in the order of sql.INBOUND_GIVEN; the other columns get their defaults
                 Message.Direction.IN,
                 event.kind,
                 event.wa_id,
@@ -119,16 +114,11 @@ def _insert_inbound(events: list[InboundEvent]) -> list[int]:
                 event.wamid,
                 Message.Status.RECEIVED,
                 json.dumps(metadata),
-                False,
                 connection.ops.adapt_datetimefield_value(event.timestamp),
                 now,
             ]
-        sql = (
-            f"INSERT INTO messaging_message ({_INSERT_COLUMNS}) VALUES {', '.join([_INSERT_ROW] * len(chunk))} "  # noqa: S608
-            "ON CONFLICT (whatsapp_message_id) DO NOTHING RETURNING id"
-        )
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql.inbound_insert_sql(len(chunk)), params)
             new_ids += sorted(row[0] for row in cursor.fetchall())
     return new_ids
 
@@ -275,6 +265,6 @@ def _queue_processing(message_ids: list[int]) -> None:
 
 
 def _queue_event(event_id: int) -> None:
-    from messaging.tasks import fan_out_event
+    from messaging import tasks
 
-    fan_out_event.delay(event_id)
+    tasks.fan_out_event.delay(event_id)

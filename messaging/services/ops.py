@@ -30,7 +30,7 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     Only rows the sweep's selectors call stuck are queued, so a re-drive never sends a message
     twice or reprocesses one; the tasks claim their row before acting anyway.
     """
-    from messaging.tasks import process_inbound, send_message
+    from messaging import tasks
 
     ids = set(message_ids)
     result = Redrive(
@@ -44,9 +44,9 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     # As in the sweep: a send whose worker died mid-send goes once more, flagged (SPEC §6).
     unknown_outcome.update(possible_duplicate=True)
     for message_id in result.inbound:
-        transaction.on_commit(lambda m=message_id: process_inbound.delay(m), robust=True)
+        transaction.on_commit(lambda m=message_id: tasks.process_inbound.delay(m), robust=True)
     for message_id in result.outbound:
-        transaction.on_commit(lambda m=message_id: send_message.delay(m), robust=True)
+        transaction.on_commit(lambda m=message_id: tasks.send_message.delay(m), robust=True)
     logger.info(
         "stuck work re-driven by hand",
         extra={"inbound": len(result.inbound), "outbound": len(result.outbound)},
@@ -56,7 +56,7 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
 
 def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     """Queue again the fan-out of picked Meta batches that were stored but never fanned out."""
-    from messaging.tasks import fan_out_event
+    from messaging import tasks
 
     ids = set(event_ids)
     result = Redrive(
@@ -66,7 +66,7 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     )
     result.not_stuck = sorted(ids - set(result.events))
     for event_id in result.events:
-        transaction.on_commit(lambda e=event_id: fan_out_event.delay(e), robust=True)
+        transaction.on_commit(lambda e=event_id: tasks.fan_out_event.delay(e), robust=True)
     logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
     return result
 
@@ -80,6 +80,47 @@ def failed_sends_dismiss(*, message_ids: Iterable[int], now: datetime) -> list[i
     Message.objects.filter(pk__in=ids, dismissed_at__isnull=True).update(dismissed_at=now)
     logger.info("failed sends dismissed", extra={"message_ids": ids})
     return ids
+
+
+@dataclass
+class Retry:
+    queued: list[int] = field(default_factory=list)  # failed sends back to pending, queued
+    accepted: list[int] = field(default_factory=list)  # Meta accepted them once: never sent again
+    not_failed: list[int] = field(default_factory=list)  # pending, or inbound: left alone
+
+
+def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
+    """Put the picked failed sends back in the queue, to go out through the same claim and gate
+    as any send, in a worker: nothing here waits for a send slot or for Graph.
+
+    A message Meta already accepted (it has a wamid) is never sent again, whatever its status.
+    """
+    from messaging import tasks
+
+    ids = set(message_ids)
+    result = Retry()
+    with transaction.atomic():
+        picked = (
+            Message.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", "direction", "status", "whatsapp_message_id")
+        )
+        for message_id, direction, status, wamid in picked:
+            if direction != Message.Direction.OUT:
+                continue
+            if wamid is not None:
+                result.accepted.append(message_id)
+            elif status == Message.Status.FAILED:
+                result.queued.append(message_id)
+        result.not_failed = sorted(ids - set(result.queued) - set(result.accepted))
+        Message.objects.filter(pk__in=result.queued).update(
+            status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
+        )
+        for message_id in result.queued:
+            transaction.on_commit(lambda m=message_id: tasks.send_message.delay(m), robust=True)
+    logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
+    return result
 
 
 def deferred_sends() -> QuerySet[Message]:
@@ -100,7 +141,7 @@ def deferred_sends_now(*, message_ids: Iterable[int]) -> dict[str, int]:
     Every other check of the gate still runs: an opted-out customer or a closed conversation
     gets nothing. The waiver is recorded on the message (metadata `quiet_hours_waived`).
     """
-    from messaging.services.outbound import message_send
+    from messaging.services import outbound
 
     outcomes: dict[str, int] = {}
     for message in deferred_sends().filter(pk__in=list(message_ids)):
@@ -108,7 +149,7 @@ def deferred_sends_now(*, message_ids: Iterable[int]) -> dict[str, int]:
         Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
             metadata=message.metadata, send_after=None, error_code=""
         )
-        outcome = str(message_send(message_id=message.pk))
+        outcome = str(outbound.send_message(message_id=message.pk))
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     logger.info("deferred sends sent now", extra=outcomes)
     return outcomes

@@ -5,17 +5,19 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Model
 from django.utils import timezone
 
-from compliance.gate import Decision, Reason, check_send
+from compliance.gate import Decision, Outgoing, Reason, check_send
 from core import broker, metrics, rows
 from core.db import release_connection
 from messaging import ratelimit
@@ -23,8 +25,6 @@ from messaging.models import Conversation, Message
 from messaging.services.inbound import pending_statuses_apply
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
 from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
-from recovery import lifecycle
-from recovery.models import Abandonment, Customer
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +87,9 @@ def message_queue(
 
 
 def queue_send(message_id: int) -> None:
-    from messaging.tasks import send_message
+    from messaging import tasks
 
-    broker.publish(send_message, message_id)
+    broker.publish(tasks.send_message, message_id)
 
 
 # The send path runs for every message Sara sends: its statements are plain SQL (see core.rows).
@@ -116,21 +116,29 @@ def _claim(message_id: int, *, retrying: bool) -> bool:
     return bool(rows.execute(_CLAIM_DUE_SQL, [*params, rows.db_datetime(now)]))
 
 
-# The message with what the gate reads: its conversation, the customer and the cart.
-_OUTBOUND_SQL = (
-    f"SELECT {rows.columns(Message, 'm')}, {rows.columns(Conversation, 'c')}, "  # noqa: S608
-    f"{rows.columns(Customer, 'p')}, {rows.columns(Abandonment, 'a')} "
-    "FROM messaging_message m "
-    "JOIN messaging_conversation c ON c.id = m.conversation_id "
-    "JOIN recovery_customer p ON p.id = c.customer_id "
-    "JOIN recovery_abandonment a ON a.id = c.abandonment_id "
-    "WHERE m.id = %s"
-)
+@cache
+def _outbound_query() -> tuple[str, tuple[type[Model], ...]]:
+    """The message with what the gate reads: its conversation, the customer and the cart."""
+    # The customer and the cart are the recovery's models, which messaging does not import:
+    # found through the conversation's foreign keys.
+    customer = Conversation._meta.get_field("customer").related_model
+    cart = Conversation._meta.get_field("abandonment").related_model
+    sql = (
+        f"SELECT {rows.columns(Message, 'm')}, {rows.columns(Conversation, 'c')}, "  # noqa: S608
+        f"{rows.columns(customer, 'p')}, {rows.columns(cart, 'a')} "
+        f"FROM {Message._meta.db_table} m "
+        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
+        f"JOIN {customer._meta.db_table} p ON p.id = c.customer_id "
+        f"JOIN {cart._meta.db_table} a ON a.id = c.abandonment_id "
+        "WHERE m.id = %s"
+    )
+    return sql, (Message, Conversation, customer, cart)
 
 
 def _outbound(message_id: int) -> Message:
     """One outbound message, its conversation, customer and cart, in one statement."""
-    loaded = rows.fetch_one(_OUTBOUND_SQL, [message_id], (Message, Conversation, Customer, Abandonment))
+    sql, models = _outbound_query()
+    loaded = rows.fetch_one(sql, [message_id], models)
     if loaded is None:
         raise Message.DoesNotExist(f"No outbound message {message_id} with a conversation.")
     message, conversation, customer, abandonment = loaded
@@ -161,7 +169,7 @@ def outbound_for(message: Message) -> OutboundMessage:
     return OutboundMessage(to=to, text=message.text)
 
 
-def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool = False) -> SendOutcome:
+def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool = False) -> SendOutcome:
     """Send one pending message. A transient WhatsAppError is re-raised for the task to retry.
 
     `retrying` is true for a Celery retry of this same send: it may claim before the
@@ -183,7 +191,26 @@ def message_send(*, message_id: int, final_attempt: bool = True, retrying: bool 
 
 def _gate(message: Message) -> SendOutcome | None:
     """The send-time check: None to go ahead, or why the message waits or never goes."""
-    return _stop(message, check_send(message, now=timezone.now()))
+    return _stop(message, check_send(outgoing(message), now=timezone.now()))
+
+
+def outgoing(message: Message) -> Outgoing:
+    """The message as the gate reads it (its conversation, customer and cart loaded)."""
+    conversation = message.conversation
+    customer = conversation.customer
+    return Outgoing(
+        phone=customer.phone,
+        opted_out=customer.opted_out,
+        held_out=conversation.abandonment.held_out,
+        conversation_open=conversation.is_open,
+        needs_human=conversation.needs_human,
+        last_user_message_at=conversation.last_user_message_at,
+        template=message.kind == Message.Kind.TEMPLATE,
+        proactive=message.is_proactive,
+        farewell=message.purpose == Message.Purpose.FAREWELL,
+        from_sara=message.purpose in Message.SARA_PURPOSES,
+        quiet_hours_waived=bool(message.metadata.get("quiet_hours_waived")),
+    )
 
 
 def _stop(message: Message, decision: Decision) -> SendOutcome | None:
@@ -220,7 +247,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
             _customer_hold(message.conversation.customer_id)
             message = _outbound(message_id)
             cancelled = message.status != Message.Status.PENDING
-            decision = None if cancelled else check_send(message, now=timezone.now())
+            decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
             if decision is not None and decision.allowed:
                 outbound = outbound_for(message)
                 # Counted as it leaves, where Meta counts it (see messaging.ratelimit).
@@ -277,7 +304,7 @@ def _sent_record(message: Message, *, wamid: str) -> None:
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
             # all, so the conversation awaits a reply again (and gets its follow-up).
-            lifecycle.first_contact_delivered(conversation_id=message.conversation_id, now=timezone.now())
+            _first_contact_settled(conversation_id=message.conversation_id, sent=True, now=timezone.now())
     logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
 
 
@@ -288,7 +315,34 @@ def _customer_hold(customer_id: int) -> None:
         # sends are made in-process, one after the other.
         return
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
+        cursor.execute(f"SELECT 1 FROM {_customer_table()} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
+
+
+@cache
+def _customer_table() -> str:
+    # The customer is the recovery's model, which messaging does not import: its table is found
+    # through the conversation's foreign key.
+    return Conversation._meta.get_field("customer").related_model._meta.db_table
+
+
+# What a first contact's fate does to its conversation (failed for good: an error for ops; sent
+# after an ops retry: the recovery starts after all) is the recovery lifecycle's to write, and
+# messaging does not import the recovery. The recovery app hands its lifecycle step over at
+# start-up (`RecoveryConfig.ready`); it runs inside the transaction that records the outcome,
+# so no worker can die between the message's new state and its conversation's.
+FirstContactSettled = Callable[..., object]
+_first_contact_hooks: list[FirstContactSettled] = []
+
+
+def on_first_contact_settled(hook: FirstContactSettled) -> None:
+    """Run `hook(conversation_id=, sent=, now=)` when a first contact is sent or fails for good."""
+    if hook not in _first_contact_hooks:
+        _first_contact_hooks.append(hook)
+
+
+def _first_contact_settled(*, conversation_id: int, sent: bool, now: datetime) -> None:
+    for hook in _first_contact_hooks:
+        hook(conversation_id=conversation_id, sent=sent, now=now)
 
 
 # Taken this long before the slot opens: the gate's read then runs on a connection in hand,
@@ -331,23 +385,10 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     metrics.SEND_FAILURES.labels(code[:50]).inc()
     if message.purpose == Message.Purpose.FIRST_CONTACT and code not in (Reason.OPTED_OUT, Reason.HELD_OUT):
         # The recovery never started: the conversation shows as an error for ops.
-        lifecycle.first_contact_failed(conversation_id=message.conversation_id)
+        _first_contact_settled(conversation_id=message.conversation_id, sent=False, now=timezone.now())
     logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})
     if report:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("error_code", code)
             scope.set_context("message", {"id": message.pk, "purpose": message.purpose})
             sentry_sdk.capture_message(f"WhatsApp send failed ({code})", level="error")
-
-
-def message_retry(*, message: Message) -> SendOutcome:
-    """Ops' retry of a failed send: back to pending, then the same claim and gate as any send."""
-    updated = Message.objects.filter(
-        pk=message.pk,
-        direction=Message.Direction.OUT,
-        status=Message.Status.FAILED,
-        whatsapp_message_id__isnull=True,
-    ).update(status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None)
-    if not updated:
-        return SendOutcome.SKIPPED
-    return message_send(message_id=message.pk, final_attempt=True)

@@ -31,7 +31,7 @@ def unknown_statuses_purge(*, older_than: datetime) -> int:
     return deleted
 
 
-def stuck_work_redrive() -> dict[str, int]:
+def sweep_stuck() -> dict[str, int]:
     """Queue again what is stuck. Safe to run twice at once: every task claims its row first."""
     from messaging.tasks import fan_out_event, process_inbound, send_message
 

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import Promise
 
-from core.http import ValidationFailed
+from recovery.errors import PayloadUnusable
 
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("9999999999.99")
@@ -97,7 +97,7 @@ class Source:
         return ""
 
     def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
-        """The payload's events; raises ValidationFailed for an authentic but unusable payload."""
+        """The payload's events; raises PayloadUnusable for an authentic but unusable payload."""
         raise NotImplementedError
 
 
@@ -176,12 +176,12 @@ def buyer_cart_key(product_id: str, email: str, phone: str) -> str:
 def require_object(payload: Any, field: str) -> dict[str, Any]:
     value = payload.get(field) if isinstance(payload, dict) else None
     if not isinstance(value, dict):
-        raise ValidationFailed(f"`{field}` must be an object.", {field: ["Expected an object."]})
+        raise PayloadUnusable(f"`{field}` must be an object.", {field: ["Expected an object."]})
     return value
 
 
 def require_id(value: Any, field: str) -> str:
     found = text(value, 150)
     if not found:
-        raise ValidationFailed(f"`{field}` is required.", {field: ["This field is required."]})
+        raise PayloadUnusable(f"`{field}` is required.", {field: ["This field is required."]})
     return found

@@ -11,10 +11,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.http import ValidationFailed
+from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
+from recovery.errors import PayloadUnusable
 from recovery.models import Product, SourceCheckout
-from recovery.phones import InvalidPhone, normalize_phone
 from recovery.sources import lifecycle
 from recovery.sources.base import CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event
@@ -290,7 +290,7 @@ def _event_close(stored: WebhookEvent, result: SourceResult) -> None:
 # --- the Shopify wait -------------------------------------------------------------------------
 
 
-def source_checkouts_open_due(*, now: datetime) -> int:
+def sweep_source_checkouts(*, now: datetime) -> int:
     """Open every cart whose wait is over. Overlapping sweeps are harmless: each row is taken
     under a lock and only while still waiting."""
     due = list(
@@ -322,7 +322,7 @@ def source_checkouts_open_due(*, now: datetime) -> int:
 # --- Nuvemshop: polled checkouts and fetched orders ------------------------------------------
 
 
-def nuvemshop_poll(*, client: NuvemshopClient) -> dict[str, int]:
+def poll_nuvemshop(*, client: NuvemshopClient) -> dict[str, int]:
     """Read every page of the store's abandoned checkouts; a checkout not seen before opens,
     one seen with `completed_at` converts. Raises NuvemshopError (the task retries or fails)."""
     counts: dict[str, int] = {}
@@ -332,7 +332,7 @@ def nuvemshop_poll(*, client: NuvemshopClient) -> dict[str, int]:
         for checkout in page.checkouts:
             try:
                 events.append((checkout_event(checkout), checkout))
-            except ValidationFailed:
+            except PayloadUnusable:
                 counts["invalid"] = counts.get("invalid", 0) + 1
         # Most checkouts were seen by an earlier poll: one query spares a failed insert each.
         seen = set(
@@ -379,7 +379,7 @@ def nuvemshop_order_fetch(*, event_id: int, client: NuvemshopClient) -> SourceRe
         else:
             try:
                 result = _paid(order_event(order, event_id=stored.external_id or ""), stored)
-            except ValidationFailed as exc:
+            except PayloadUnusable as exc:
                 result = SourceResult(Outcome.INVALID, exc.message)
         _event_close(stored, result)
     return result

@@ -21,6 +21,7 @@ from core.http import (
     loads,
     parse_json_object,
 )
+from recovery.errors import PayloadUnusable
 from recovery.sources import services
 from recovery.sources.registry import source as source_named
 
@@ -62,6 +63,9 @@ def source_webhook(request: HttpRequest, platform: str) -> JsonResponse:
                 {"body": ["Not storable JSON."]},
             )
         events = source.parse(request, payload)
+    except PayloadUnusable as exc:
+        # The adapter's domain error, answered in the contract's shape (400 VALIDATION_ERROR).
+        return _unusable(source, request, body, ValidationFailed(exc.message, exc.details))
     except ValidationFailed as exc:
         return _unusable(source, request, body, exc)
     results = [services.source_event_receive(event=event, payload=payload) for event in events]

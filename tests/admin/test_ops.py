@@ -52,23 +52,51 @@ def sent_json(graph: responses.RequestsMock) -> dict:
     return json.loads(graph.calls[0].request.body)
 
 
+QUEUED_ONE = (
+    "De volta à fila de envio: 1 envio(s). Cada um sai depois das verificações no envio; o que "
+    "falhar de novo volta aos envios com falha com o motivo."
+)
+
+
+@pytest.fixture
+def retry(ops_client, run_action, django_capture_on_commit_callbacks):
+    """Post the retry action; the sends it queued are returned, not run: the worker's, later."""
+
+    def post(*message_ids: int, client=None) -> tuple[object, list]:
+        with django_capture_on_commit_callbacks() as queued:
+            response = run_action(client or ops_client, MESSAGES, "retry_sends", list(message_ids))
+        return response, queued
+
+    return post
+
+
+def worker_runs(queued: list) -> None:
+    for send in queued:
+        send()
+
+
+def retry_help(ops_client) -> str:
+    """What the failed sends list says about a retry, for the one failed send on it."""
+    page = ops_client.get(MESSAGES, {"ops": "failed"}).content.decode()
+    return page.split('class="field-retry_help"', 1)[1].split("</td>", 1)[0]
+
+
 def test_retry_of_a_message_of_a_held_out_cart_is_blocked_by_the_gate_without_calling_graph(
-    ops_client, run_action, graph
+    ops_client, retry, graph
 ):
     message = failed_reply()
     Abandonment.objects.filter(pk=message.conversation.abandonment_id).update(
         status=Abandonment.Status.HELD_OUT, held_out=True, holdout_percent=10
     )
 
-    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+    response, queued = retry(message.pk)
+    assert flash(response) == [QUEUED_ONE]
+    worker_runs(queued)
 
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "held_out")
-    assert flash(response) == [
-        f"Mensagem {message.pk} para Maria Silva ({MASKED}): não enviada, bloqueada pela verificação no envio: "
-        "held_out — O carrinho está no grupo de controle, que nunca é contatado."
-    ]
+    assert "O carrinho está no grupo de controle, que nunca é contatado." in retry_help(ops_client)
 
 
 # --- Failed sends -----------------------------------------------------------------------------
@@ -98,11 +126,22 @@ def test_failed_sends_filter_by_error_code(ops_client):
     assert list(response.context["cl"].result_list) == [undeliverable]
 
 
-def test_retry_sends_the_failed_message_to_graph_and_reports_it(ops_client, ops_user, run_action, graph):
+def test_retry_queues_the_failed_send_and_the_worker_sends_it_to_graph(ops_user, retry, graph):
     message = failed_reply()
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
 
-    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+    response, queued = retry(message.pk)
+
+    # Queued, not sent: the request waited neither for a send slot nor for Graph.
+    assert len(queued) == 1
+    assert len(graph.calls) == 0
+    message.refresh_from_db()
+    assert message.status == Message.Status.PENDING
+    assert flash(response) == [QUEUED_ONE]
+    entry = LogEntry.objects.get(object_id=str(message.pk), user=ops_user)
+    assert entry.get_change_message() == "Reenviado à mão: na fila para envio."
+
+    worker_runs(queued)
 
     assert sent_json(graph) == {
         "messaging_product": "whatsapp",
@@ -113,44 +152,39 @@ def test_retry_sends_the_failed_message_to_graph_and_reports_it(ops_client, ops_
     }
     message.refresh_from_db()
     assert (message.status, message.whatsapp_message_id, message.error_code) == ("sent", WAMID, "")
-    assert flash(response) == [f"Mensagem {message.pk} para Maria Silva ({MASKED}): enviada ({WAMID})."]
-    entry = LogEntry.objects.get(object_id=str(message.pk), user=ops_user)
-    assert entry.get_change_message() == f"Reenvio: enviada ({WAMID})."
 
 
 def test_retry_to_a_customer_who_opted_out_is_blocked_by_the_gate_without_calling_graph(
-    ops_client, run_action, graph
+    ops_client, retry, graph
 ):
     message = failed_reply(opted_out=True, opted_out_reason="keyword")
 
-    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+    response, queued = retry(message.pk)
+    assert flash(response) == [QUEUED_ONE]
+    worker_runs(queued)
 
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "opted_out")
-    assert flash(response) == [
-        f"Mensagem {message.pk} para Maria Silva ({MASKED}): não enviada, bloqueada pela verificação no envio: "
-        "opted_out — O cliente se descadastrou: nada mais é enviado a ele."
-    ]
+    assert "O cliente se descadastrou: nada mais é enviado a ele." in retry_help(ops_client)
 
 
-def test_retry_of_a_text_after_the_24h_window_is_blocked_without_calling_graph(ops_client, run_action, graph):
+def test_retry_of_a_text_after_the_24h_window_is_blocked_without_calling_graph(ops_client, retry, graph):
     message = failed_reply(minutes_since_customer_wrote=25 * 60)
 
-    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+    _, queued = retry(message.pk)
+    worker_runs(queued)
 
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert (message.status, message.error_code) == ("failed", "window_closed")
-    assert flash(response)[0].endswith(
-        "bloqueada pela verificação no envio: window_closed — O cliente escreveu pela última vez há mais de "
-        "24 horas: mensagens livres só quando ele escrever de novo."
+    assert (
+        "O cliente escreveu pela última vez há mais de 24 horas: mensagens livres só quando ele escrever de novo."
+        in retry_help(ops_client)
     )
 
 
-def test_retry_of_a_first_contact_in_quiet_hours_waits_for_the_morning(
-    ops_client, run_action, graph, settings
-):
+def test_retry_of_a_first_contact_in_quiet_hours_waits_for_the_morning(retry, graph, settings):
     settings.SARA_QUIET_HOURS = "21:00-08:00"
     with time_machine.travel(datetime(2025, 11, 25, 2, 0, tzinfo=UTC), tick=False):  # 23:00 in Florianópolis
         message = failed_reply()
@@ -160,16 +194,17 @@ def test_retry_of_a_first_contact_in_quiet_hours_waits_for_the_morning(
             metadata={"template": {"name": "recovery_invitation", "language": "pt_BR", "parameters": []}},
         )
 
-        response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+        response, queued = retry(message.pk)
+        worker_runs(queued)
 
+    assert flash(response) == [QUEUED_ONE]
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert message.status == Message.Status.PENDING
     assert timezone.localtime(message.send_after).strftime("%d/%m %H:%M") == "25/11 08:00"
-    assert "aguardando o fim do horário de silêncio; sai às 25/11 08:00." in flash(response)[0]
 
 
-def test_retry_that_meta_refuses_again_stays_failed_with_metas_reason(ops_client, run_action, graph):
+def test_retry_that_meta_refuses_again_stays_failed_with_metas_reason(ops_client, retry, graph):
     message = failed_reply()
     graph.add(
         responses.POST,
@@ -178,37 +213,41 @@ def test_retry_that_meta_refuses_again_stays_failed_with_metas_reason(ops_client
         status=400,
     )
 
-    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+    _, queued = retry(message.pk)
+    worker_runs(queued)
 
     message.refresh_from_db()
     assert (message.status, message.error_code, message.attempts) == ("failed", "131026", 6)
-    assert flash(response)[0].startswith(
-        f"Mensagem {message.pk} para Maria Silva ({MASKED}): falhou de novo: 131026"
-    )
+    assert "Recipient cannot receive" in retry_help(ops_client)
 
 
-def test_retry_of_several_sends_reports_each_one(ops_client, run_action, graph):
+def test_retry_of_several_sends_queues_the_failed_and_says_why_the_others_were_left(retry, graph):
     failed = failed_reply()
     already_sent = OutboundMessageFactory(status=Message.Status.SENT, whatsapp_message_id="wamid.ok")
+    inbound = InboundMessageFactory()
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
 
-    response = run_action(ops_client, MESSAGES, "retry_sends", [failed.pk, already_sent.pk])
+    response, queued = retry(failed.pk, already_sent.pk, inbound.pk)
 
     reports = flash(response)
-    assert reports[0].endswith(f"enviada ({WAMID}).")
+    assert reports[0] == QUEUED_ONE
     assert reports[1].endswith(
         "não reenviada: a Meta já a aceitou uma vez, e uma mensagem nunca é enviada duas vezes."
     )
+    assert reports[2].endswith("não reenviada: está recebida, não é um envio com falha.")
+    assert len(queued) == 1
+    worker_runs(queued)
     assert len(graph.calls) == 1
 
 
-def test_support_staff_cannot_retry_sends(support_client, run_action, graph):
+def test_support_staff_cannot_retry_sends(support_client, retry, graph):
     message = failed_reply()
 
     listing = support_client.get(MESSAGES, {"ops": "failed"})
-    response = run_action(support_client, MESSAGES, "retry_sends", [message.pk])
+    response, queued = retry(message.pk, client=support_client)
 
     assert "Reenviar as mensagens selecionadas" not in listing.content.decode()
+    assert queued == []
     assert len(graph.calls) == 0
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED

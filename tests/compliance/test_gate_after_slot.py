@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from messaging import ratelimit
 from messaging.models import Conversation, Message
-from messaging.services.outbound import SendOutcome, message_send
+from messaging.services.outbound import SendOutcome, send_message
 from recovery.lifecycle import optout_register
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
@@ -52,7 +52,7 @@ def test_an_optout_committed_while_a_reply_waits_for_its_slot_stops_the_reply(gr
         ),
     )
 
-    assert message_send(message_id=message.pk) == SendOutcome.BLOCKED
+    assert send_message(message_id=message.pk) == SendOutcome.BLOCKED
 
     assert len(graph.calls) == 0
     message.refresh_from_db()
@@ -65,7 +65,7 @@ def test_a_reply_cancelled_by_an_optout_while_it_waits_never_reaches_graph(graph
         monkeypatch, lambda: optout_register(phone=message.conversation.customer.phone, reason="keyword")
     )
 
-    assert message_send(message_id=message.pk) == SendOutcome.BLOCKED
+    assert send_message(message_id=message.pk) == SendOutcome.BLOCKED
 
     assert len(graph.calls) == 0
     message.refresh_from_db()
@@ -86,8 +86,8 @@ def test_an_optout_cancels_the_pending_replies_but_not_the_farewell(graph):
     assert (reply.status, reply.error_code) == (Message.Status.FAILED, "opted_out")
     assert farewell.status == Message.Status.PENDING
     graph.add(responses.POST, GRAPH_URL, json=graph_ok())
-    assert message_send(message_id=farewell.pk) == SendOutcome.SENT
-    assert message_send(message_id=reply.pk) == SendOutcome.SKIPPED
+    assert send_message(message_id=farewell.pk) == SendOutcome.SENT
+    assert send_message(message_id=reply.pk) == SendOutcome.SKIPPED
 
 
 def test_a_conversation_handed_to_a_person_while_the_reply_waited_gets_no_reply_from_sara(graph, monkeypatch):
@@ -100,7 +100,7 @@ def test_a_conversation_handed_to_a_person_while_the_reply_waited_gets_no_reply_
         ),
     )
 
-    assert message_send(message_id=message.pk) == SendOutcome.BLOCKED
+    assert send_message(message_id=message.pk) == SendOutcome.BLOCKED
 
     assert len(graph.calls) == 0
     message.refresh_from_db()
@@ -112,7 +112,7 @@ def test_a_reply_still_allowed_after_the_slot_goes_out_once(graph, monkeypatch):
     while_waiting_for_the_slot(monkeypatch, lambda: None)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok())
 
-    assert message_send(message_id=message.pk) == SendOutcome.SENT
+    assert send_message(message_id=message.pk) == SendOutcome.SENT
 
     message.refresh_from_db()
     assert (message.status, message.attempts) == (Message.Status.SENT, 1)

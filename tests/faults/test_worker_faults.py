@@ -16,8 +16,8 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from messaging.services.conversation import inbound_process
 from messaging.tasks import sweep_stuck
+from recovery.conversation import process_inbound
 from recovery.lifecycle import optout_register
 from tests.conftest import meta_payload
 from tests.factories import ConversationFactory, CustomerFactory
@@ -103,7 +103,7 @@ def test_replies_wait_in_their_own_queue_and_the_metrics_show_both_queues(post_s
         customer_writes(post_signed, conversation, "Quanto custa?", n)
     inbound = Message.objects.filter(direction="in").values_list("pk", flat=True)
     for message_id in inbound[:2]:
-        inbound_process(message_id=message_id)
+        process_inbound(message_id=message_id)
 
     # A backlog of customer messages to read never stands in front of replies already written.
     assert (any_broker.depth("celery"), any_broker.depth("send")) == (3, 2)
@@ -121,7 +121,7 @@ def test_redis_emptied_while_replies_are_queued_sends_each_reply_once(
         customer_writes(post_signed, conversation, "Quanto custa?", n)
     broker.flushdb()
     for message_id in Message.objects.filter(direction="in").values_list("pk", flat=True):
-        inbound_process(message_id=message_id)  # replies stored, their sends queued in Redis
+        process_inbound(message_id=message_id)  # replies stored, their sends queued in Redis
     assert broker.llen("send") == 50
 
     broker.flushall()
@@ -229,12 +229,12 @@ def test_opt_out_stored_while_replies_are_queued_stops_them_all(post_signed, bro
         customer_writes(post_signed, conversation, f"Pergunta {n}: qual o preço?", n)
     broker.flushdb()
     for message_id in Message.objects.filter(direction="in").order_by("pk").values_list("pk", flat=True):
-        inbound_process(message_id=message_id)
+        process_inbound(message_id=message_id)
     assert broker.llen("send") == 3  # three replies waiting for a worker, in the send queue
 
     customer_writes(post_signed, conversation, "PARAR", 99)
     [stop] = Message.objects.filter(direction="in", text="PARAR")
-    inbound_process(message_id=stop.pk)  # the opt-out is stored before any worker runs
+    process_inbound(message_id=stop.pk)  # the opt-out is stored before any worker runs
     opted_out_at = timezone.now()
 
     workers().start(concurrency=4)
@@ -254,7 +254,7 @@ def test_registering_an_opt_out_by_phone_blocks_queued_sends(post_signed, broker
     [conversation] = open_conversations(1)
     customer_writes(post_signed, conversation, "Quanto custa?", 0)
     broker.flushdb()
-    inbound_process(message_id=Message.objects.get(direction="in").pk)
+    process_inbound(message_id=Message.objects.get(direction="in").pk)
     optout_register(phone=conversation.customer.phone, reason="support")
     workers().start(concurrency=2)
     wait_until(

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from messaging import ratelimit
 from messaging.models import Conversation, Message
-from messaging.services.outbound import message_send
+from messaging.services import outbound
 from messaging.tasks import send_message, sweep_stuck
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
@@ -226,7 +226,7 @@ def test_sends_whose_slots_bunch_still_reach_graph_under_the_cap(graph, settings
         replies.append(OutboundMessageFactory(conversation=conversation, text="Segue o link."))
 
     for reply in replies:
-        message_send(message_id=reply.pk)
+        outbound.send_message(message_id=reply.pk)
 
     assert len(reached_graph) == 7
     assert most_in_any_window(reached_graph, 1 - WAKE_UP_TOLERANCE) <= 3

@@ -13,7 +13,8 @@ from django.db import connection
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from messaging.services.outbound import SendOutcome, message_retry
+from messaging.services.ops import failed_sends_retry
+from messaging.services.outbound import SendOutcome
 from messaging.tasks import send_message
 from tests.conftest import GRAPH_URL, graph_error, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory, ProductFactory
@@ -153,13 +154,16 @@ def test_a_message_that_already_has_a_wamid_is_never_sent_again(graph):
     assert len(graph.calls) == 0
 
 
-def test_ops_retry_of_a_message_already_sent_sends_nothing(graph):
+def test_ops_retry_of_a_message_already_sent_sends_nothing(graph, django_capture_on_commit_callbacks):
     message = reply_in_window()
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
     send_message.delay(message.pk)
     message.refresh_from_db()
 
-    assert message_retry(message=message) == SendOutcome.SKIPPED
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        retried = failed_sends_retry(message_ids=[message.pk])
+
+    assert (retried.queued, retried.accepted, queued) == ([], [message.pk], [])
     assert len(graph.calls) == 1
 
 
@@ -211,7 +215,7 @@ def test_meta_outside_window_error_on_a_text_fails_it_as_window_closed(graph):
 
 
 def test_ops_retry_of_a_text_whose_window_has_since_closed_stays_failed_without_calling_graph(
-    graph, time_machine
+    graph, time_machine, django_capture_on_commit_callbacks
 ):
     time_machine.move_to("2025-11-22 15:00:00+00:00", tick=False)
     message = reply_in_window()
@@ -222,15 +226,18 @@ def test_ops_retry_of_a_text_whose_window_has_since_closed_stays_failed_without_
     assert (message.status, message.error_code) == (Message.Status.FAILED, "131000")
 
     time_machine.move_to("2025-11-23 15:00:00+00:00", tick=False)
-    outcome = message_retry(message=message)
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = failed_sends_retry(message_ids=[message.pk])
 
     message.refresh_from_db()
-    assert outcome == SendOutcome.BLOCKED
+    assert retried.queued == [message.pk]
     assert (message.status, message.error_code) == (Message.Status.FAILED, "window_closed")
     assert len(graph.calls) == 5
 
 
-def test_ops_retry_of_a_transient_failure_sends_it_once_graph_recovers(graph):
+def test_ops_retry_of_a_transient_failure_sends_it_once_graph_recovers(
+    graph, django_capture_on_commit_callbacks
+):
     message = reply_in_window()
     for _ in range(5):
         graph.add(responses.POST, GRAPH_URL, json=graph_error(130429, "Rate limit hit"), status=400)
@@ -239,10 +246,10 @@ def test_ops_retry_of_a_transient_failure_sends_it_once_graph_recovers(graph):
     assert (message.status, message.error_code) == (Message.Status.FAILED, "130429")
 
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
-    outcome = message_retry(message=message)
+    with django_capture_on_commit_callbacks(execute=True):
+        failed_sends_retry(message_ids=[message.pk])
 
     message.refresh_from_db()
-    assert outcome == SendOutcome.SENT
     assert message.status == Message.Status.SENT
     assert message.whatsapp_message_id == WAMID
     assert message.error_code == ""
@@ -275,7 +282,10 @@ def test_ops_retry_that_delivers_a_failed_first_contact_reopens_the_recovery(
     assert conversation.status == Conversation.Status.ERROR
 
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
-    assert message_retry(message=template) == SendOutcome.SENT
+    with django_capture_on_commit_callbacks(execute=True):
+        failed_sends_retry(message_ids=[template.pk])
+    template.refresh_from_db()
+    assert template.status == Message.Status.SENT
 
     conversation.refresh_from_db()
     # Sent after all: the customer is now awaiting a reply like any other, follow-up included.

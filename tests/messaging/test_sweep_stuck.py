@@ -243,7 +243,7 @@ def test_overlapping_sweeps_send_each_stuck_message_once(graph, post_signed, tim
 
 
 def test_a_send_waiting_out_its_retry_countdown_is_left_to_its_own_retry(graph, time_machine):
-    from messaging.services.outbound import message_send
+    from messaging.services import outbound
     from messaging.whatsapp import WhatsAppError
 
     time_machine.move_to(T0, tick=False)
@@ -252,20 +252,20 @@ def test_a_send_waiting_out_its_retry_countdown_is_left_to_its_own_retry(graph, 
     time_machine.move_to(T0 + timedelta(minutes=5), tick=False)  # an old message, e.g. an ops retry
     graph.add(responses.POST, GRAPH_URL, status=503, json={})
     with pytest.raises(WhatsAppError):
-        message_send(message_id=reply.pk, final_attempt=False)
+        outbound.send_message(message_id=reply.pk, final_attempt=False)
 
     # The Celery retry is counting down (1–8 s): the sweep must not start a second chain.
     time_machine.move_to(T0 + timedelta(minutes=5, seconds=2), tick=False)
     assert sweep_stuck.delay().get()["outbound"] == 0
 
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.retried"))
-    assert message_send(message_id=reply.pk, final_attempt=False, retrying=True) == "sent"
+    assert outbound.send_message(message_id=reply.pk, final_attempt=False, retrying=True) == "sent"
     reply.refresh_from_db()
     assert (reply.status, reply.attempts, reply.possible_duplicate) == (Message.Status.SENT, 2, False)
 
 
 def test_a_send_whose_retry_was_lost_with_redis_is_picked_up_by_the_sweep(graph, time_machine):
-    from messaging.services.outbound import message_send
+    from messaging.services import outbound
     from messaging.whatsapp import WhatsAppError
 
     time_machine.move_to(T0, tick=False)
@@ -273,7 +273,7 @@ def test_a_send_whose_retry_was_lost_with_redis_is_picked_up_by_the_sweep(graph,
     reply = OutboundMessageFactory(conversation=conversation, text="Segue o link")
     graph.add(responses.POST, GRAPH_URL, status=503, json={})
     with pytest.raises(WhatsAppError):
-        message_send(message_id=reply.pk, final_attempt=False)
+        outbound.send_message(message_id=reply.pk, final_attempt=False)
 
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.swept"))
     time_machine.move_to(T0 + timedelta(minutes=2), tick=False)  # the retry never came

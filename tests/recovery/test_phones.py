@@ -1,8 +1,8 @@
-"""recovery.phones: one canonical E.164 form, whichever way a checkout or WhatsApp writes a number."""
+"""core.phones: one canonical E.164 form, whichever way a checkout or WhatsApp writes a number."""
 
 import pytest
 
-from recovery.phones import InvalidPhone, area_code, normalize_phone, phone_from_wa_id
+from core.phones import InvalidPhone, area_code, normalize_phone, phone_from_wa_id
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from recovery.followups import windows_sweep
+from recovery.followups import sweep_windows
 from recovery.models import Abandonment, Product
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
@@ -111,7 +111,7 @@ def test_a_paid_payment_refused_stops_the_chase_and_flags_the_conversation(cart,
         sent_at=timezone.now() - timedelta(days=2),
     )
     Conversation.objects.filter(pk=conversation.pk).update(status=Conversation.Status.AWAITING_RESPONSE)
-    assert windows_sweep(now=timezone.now())["followups"] == 0
+    assert sweep_windows(now=timezone.now())["followups"] == 0
     assert len(outbox) == sent_before
     assert not Message.objects.filter(conversation=conversation, purpose=Message.Purpose.REPLY).exists()
 

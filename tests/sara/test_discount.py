@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from messaging.models import Conversation, Message
-from messaging.services.conversation import cart_figures
+from recovery.conversation import cart_figures
 from recovery.models import Abandonment
 from sara import agent
 from tests.conftest import openai_completion

@@ -9,6 +9,8 @@ itself go through the recovery lifecycle, like every status change.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from django.conf import settings
@@ -124,13 +126,7 @@ def conversation_reply(
     right before the send: the window may close while the reply waits.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        conversation = _locked_open(conversation_id)
-        if conversation.customer.opted_out:
-            raise CustomerOptedOut(conversation_id)
-        if not in_service_window(conversation.last_user_message_at, now):
-            raise WindowClosed(conversation_id)
-        _save(conversation, _take_over(conversation, user=user, now=now))
+    with _staff_writes(conversation_id, user=user, now=now, free_form=True) as conversation:
         message = message_queue(
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
@@ -147,11 +143,7 @@ def conversation_reply_template(
 ) -> Message:
     """Outside the 24 h window a person may only send the approved follow-up template."""
     now = now or timezone.now()
-    with transaction.atomic():
-        conversation = _locked_open(conversation_id)
-        if conversation.customer.opted_out:
-            raise CustomerOptedOut(conversation_id)
-        _save(conversation, _take_over(conversation, user=user, now=now))
+    with _staff_writes(conversation_id, user=user, now=now, free_form=False) as conversation:
         message = template_queue(
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
@@ -161,6 +153,22 @@ def conversation_reply_template(
         )
     logger.info("staff template queued", extra={"conversation_id": conversation_id, "message_id": message.pk})
     return message
+
+
+@contextmanager
+def _staff_writes(
+    conversation_id: int, *, user: AbstractBaseUser, now: datetime, free_form: bool
+) -> Iterator[Conversation]:
+    """The locked, open conversation a person writes in, taken over by them; refused up front
+    for an opted-out customer, and for free-form text outside the 24 h window."""
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        if conversation.customer.opted_out:
+            raise CustomerOptedOut(conversation_id)
+        if free_form and not in_service_window(conversation.last_user_message_at, now):
+            raise WindowClosed(conversation_id)
+        _save(conversation, _take_over(conversation, user=user, now=now))
+        yield conversation
 
 
 def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:

@@ -12,6 +12,7 @@ from django.utils import timezone
 from compliance import optout
 from core import metrics
 from core.db import release_connection
+from core.phones import InvalidPhone, phone_from_wa_id
 from messaging import pricing
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
@@ -20,10 +21,10 @@ from messaging.services.voice import message_transcribe
 from recovery import lifecycle
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
-from recovery.phones import InvalidPhone, phone_from_wa_id
 from recovery.quotes import quote_keep
 from recovery.selectors import shop_knowledge
 from sara import agent, rules
+from sara.guardrails import Guarded
 from sara.interpretation import Context, Interpretation, Turn
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | No
     return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
 
 
-def inbound_process(*, message_id: int) -> Outcome:
+def process_inbound(*, message_id: int) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
 
     The AI is asked first, reading without locks and holding no connection during the call
@@ -168,42 +169,64 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
 
 
 def _process(message: Message, interpretation: Interpretation | None) -> Outcome | Context:
+    """Decide and write, under the locks; or, with nothing written, the Context to read first."""
     phone, customer, conversation, match = _situation(message, lock=True)
-
     if conversation is None:
-        # An opt-out from any number is honoured, even with no conversation to close. With no
-        # cart to talk about, a weak match is judged by the rules alone (no AI call for it).
-        wants_out = match is optout.Match.STRONG or (
-            match is optout.Match.WEAK and rules.is_optout(Context(text=message.text))
-        )
-        if phone and wants_out:
-            optout_register(phone=phone, reason="keyword")
-            return Outcome.OPT_OUT_REGISTERED
-        if customer is not None:
-            # Kept in the customer's latest transcript, so support sees what they wrote.
-            message.conversation = customer.conversations.order_by("-created_at").first()
-        return Outcome.NO_CONVERSATION
+        return _without_conversation(message, phone=phone, customer=customer, match=match)
     message.conversation = conversation
     if customer.opted_out:
         return Outcome.OPTED_OUT
-
     reads = _wants_interpretation(conversation, message, match)
+    if reads and interpretation is None:
+        # Nothing is written yet: the transaction ends untouched and the AI is asked.
+        return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
     if reads:
-        if interpretation is None:
-            # Nothing is written yet: the transaction ends untouched and the AI is asked.
-            return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
-        message.intent = interpretation.intent
-        message.sentiment = interpretation.sentiment
-        message.tokens_used = interpretation.tokens_used
-        if interpretation.tokens_used:
-            message.ai_model = settings.OPENAI_MODEL
-            transaction.on_commit(lambda: _count_model_cost(message.ai_model, message.tokens_used))
-
+        _reading_keep(message, interpretation)
     turn = _Turn(conversation)
     turn.customer_wrote(message)
-    if match is optout.Match.STRONG or (reads and interpretation.intent == "opt_out"):
+    return _answer(turn, message, match=match, reading=interpretation if reads else None)
+
+
+def _without_conversation(
+    message: Message, *, phone: str, customer: Customer | None, match: optout.Match
+) -> Outcome:
+    """A message from a number with no open conversation: kept, unanswered, an opt-out honoured.
+
+    With no cart to talk about, a weak keyword match is judged by the rules alone (no AI call).
+    """
+    wants_out = match is optout.Match.STRONG or (
+        match is optout.Match.WEAK and rules.is_optout(Context(text=message.text))
+    )
+    if phone and wants_out:
+        optout_register(phone=phone, reason="keyword")
+        return Outcome.OPT_OUT_REGISTERED
+    if customer is not None:
+        # Kept in the customer's latest transcript, so support sees what they wrote.
+        message.conversation = customer.conversations.order_by("-created_at").first()
+    return Outcome.NO_CONVERSATION
+
+
+def _reading_keep(message: Message, interpretation: Interpretation) -> None:
+    """The interpreter's reading, kept on the message (its model's cost counted once committed)."""
+    message.intent = interpretation.intent
+    message.sentiment = interpretation.sentiment
+    message.tokens_used = interpretation.tokens_used
+    if interpretation.tokens_used:
+        message.ai_model = settings.OPENAI_MODEL
+        transaction.on_commit(lambda: _count_model_cost(message.ai_model, message.tokens_used))
+
+
+def _answer(turn: _Turn, message: Message, *, match: optout.Match, reading: Interpretation | None) -> Outcome:
+    """What Sara does with the customer's message: let them go, wait for a person, or answer.
+
+    `reading` is None when the message was not for the interpreter (no words to read, or a
+    conversation at its limit with no opt-out to judge).
+    """
+    conversation = turn.conversation
+    intent = reading.intent if reading is not None else ""
+    if match is optout.Match.STRONG or intent == "opt_out":
         turn.save()
-        reason = "keyword" if match is optout.Match.STRONG else _optout_reason(interpretation)
+        reason = "keyword" if match is optout.Match.STRONG else _optout_reason(reading)
         _opt_out(conversation, reason=reason)
         return Outcome.OPT_OUT_REGISTERED
     if _at_limit(conversation):
@@ -212,14 +235,20 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
             return Outcome.WAITING_FOR_HUMAN
         _hand_off(turn, reason=Conversation.HandoffReason.EXCHANGE_LIMIT)
         return Outcome.HANDED_OFF
-    if reads and interpretation.intent == "human":
+    if intent == "human":
         # The customer asked for a person: one short note, and Sara is silent from now on.
         _hand_off(turn, reason=Conversation.HandoffReason.ASKED_FOR_PERSON)
         return Outcome.HANDED_OFF
-    if not reads:
+    if reading is None:
         turn.answer(purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
         return Outcome.ASKED_FOR_TEXT
+    _reply(turn, message, reading, weak_optout=match is optout.Match.WEAK)
+    return Outcome.REPLIED
 
+
+def _reply(turn: _Turn, message: Message, interpretation: Interpretation, *, weak_optout: bool) -> None:
+    """Sara's answer: the discount rule decides the offer, the guardrails check the words."""
+    conversation = turn.conversation
     abandonment = conversation.abandonment
     cart = cart_figures(abandonment)
     offer = agent.should_offer_discount(cart, interpretation)
@@ -228,11 +257,26 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         quote_keep(abandonment=abandonment, at=timezone.now())
         turn.cart_fields |= {"discount_offers", "quotes"}
     guarded = agent.guarded_reply(
-        _context(conversation, message, weak_optout=match is optout.Match.WEAK, history=False),
+        _context(conversation, message, weak_optout=weak_optout, history=False),
         interpretation,
         offer_discount=offer,
     )
-    metadata = {"in_reply_to": message.pk, "discount_offered": offer, "fallback": interpretation.fallback}
+    turn.answer(
+        purpose=Message.Purpose.REPLY,
+        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer),
+        metadata=_reply_metadata(message, interpretation, offer=offer, guarded=guarded),
+    )
+
+
+def _reply_metadata(
+    message: Message, interpretation: Interpretation, *, offer: bool, guarded: Guarded
+) -> dict[str, object]:
+    """What the reply keeps for ops: what it answers, the offer, the tokens, any guardrail."""
+    metadata: dict[str, object] = {
+        "in_reply_to": message.pk,
+        "discount_offered": offer,
+        "fallback": interpretation.fallback,
+    }
     if interpretation.tokens_used:
         metadata["tokens"] = {
             "in": interpretation.tokens_in,
@@ -245,12 +289,7 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
             "dropped_sentences": guarded.dropped,
             "action": "replaced" if guarded.replaced else "dropped",
         }
-    turn.answer(
-        purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer),
-        metadata=metadata,
-    )
-    return Outcome.REPLIED
+    return metadata
 
 
 def _hand_off(turn: _Turn, *, reason: str) -> None:

@@ -1,17 +1,17 @@
-"""`manage.py customer_export <phone>`: a JSON of everything Sara stores about a person."""
+"""What the LGPD commands share: the customer a typed phone names, or a clear refusal."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from compliance.lgpd import customer_export, customer_for_request
+from recovery.lgpd import customer_for_request
+from recovery.models import Customer
 
 
-class Command(BaseCommand):
-    help = "Print a JSON export of everything stored about the customer with this phone (LGPD)."
+class CustomerCommand(BaseCommand):
+    """A command about one person, named by their phone typed any way (`+55 (48) 99932-7881`)."""
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("phone", help="The phone in any format, e.g. +5548999327881")
@@ -21,4 +21,7 @@ class Command(BaseCommand):
             customer = customer_for_request(options["phone"])
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(json.dumps(customer_export(customer=customer), ensure_ascii=False, indent=2))
+        self.handle_customer(customer)
+
+    def handle_customer(self, customer: Customer) -> None:
+        raise NotImplementedError
