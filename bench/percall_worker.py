@@ -66,6 +66,7 @@ def main() -> None:
     total = n + worker_warm + args.worker_n
     percall.measure(app, "store", [("POST", "/webhook/messages", body) for body, _ in e2e.bodies(total, run)])
     redis.Redis.from_url(common.ENV["REDIS_URL"]).flushdb()  # the tasks run here, not in a worker
+    tasks.process_inbound.app.control.purge()  # the same on RabbitMQ (BENCH_BROKER_URL)
     inbound = list(
         Message.objects.filter(direction=Message.Direction.IN).order_by("pk").values_list("pk", flat=True)
     )
