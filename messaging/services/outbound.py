@@ -294,12 +294,31 @@ _SENT_SQL = (
     "UPDATE messaging_message SET whatsapp_message_id = %s, status = 'sent', sent_at = %s, "
     "claimed_at = NULL, send_after = NULL, error_code = '', error_detail = '' WHERE id = %s"
 )
+# The same, and whether a status for the wamid was kept before it was known: one statement.
+_SENT_EARLY_SQL = (
+    f"WITH sent AS ({_SENT_SQL} RETURNING id) "  # noqa: S608
+    "SELECT EXISTS (SELECT 1 FROM messaging_statusupdate WHERE whatsapp_message_id = %s)"
+)
 
 
 def _sent_record(message: Message, *, wamid: str) -> None:
     """Meta accepted the message: its wamid, and any status that raced ahead of it."""
+    sent_at = rows.db_datetime(timezone.now())
+    if message.purpose != Message.Purpose.FIRST_CONTACT and connection.vendor == "postgresql":
+        # Every reply: one statement in autocommit, no BEGIN and COMMIT round trips. A status
+        # kept before the wamid was known (rare) is applied right after; should the worker die
+        # in between, the sweep applies it (orphan_statuses_apply). Statuses only move forward,
+        # so it does not matter which of the two lands first.
+        with connection.cursor() as cursor:
+            cursor.execute(_SENT_EARLY_SQL, [wamid, sent_at, message.pk, wamid])
+            early = cursor.fetchone()[0]
+        if early:
+            with transaction.atomic():
+                pending_statuses_apply(wamid=wamid)
+        logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
+        return
     with transaction.atomic():
-        rows.execute(_SENT_SQL, [wamid, rows.db_datetime(timezone.now()), message.pk])
+        rows.execute(_SENT_SQL, [wamid, sent_at, message.pk])
         pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
