@@ -248,8 +248,10 @@ def main() -> None:
     # 80 customer messages/s means 80 replies/s plus status traffic: above Meta's default 80
     # sends/s per number (the limiter lets ~77/s out), so the bench runs at the upgraded tier.
     parser.add_argument("--mps", type=int, default=1000, help="the workers' WHATSAPP_MPS (Meta's tier)")
+    parser.add_argument("--worker-env", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     n = int(args.rate * args.duration)
+    worker_env = dict(item.split("=", 1) for item in args.worker_env)
 
     common.setup_django()
     common.reset_data()
@@ -267,7 +269,7 @@ def main() -> None:
             args.concurrency,
             name=f"worker{k}",
             nice=args.worker_nice,
-            extra_env={"WHATSAPP_MPS": str(args.mps)},
+            extra_env={"WHATSAPP_MPS": str(args.mps), **worker_env},
         )
         for k in range(args.worker_processes)
     ]
@@ -315,7 +317,8 @@ def main() -> None:
             "web": f"gunicorn sync, {args.web_workers} workers",
             "worker": f"{args.worker_processes} × celery --pool threads --concurrency {args.concurrency}"
             + (f", nice {args.worker_nice}" if args.worker_nice else "")
-            + f", WHATSAPP_MPS {args.mps}",
+            + f", WHATSAPP_MPS {args.mps}"
+            + "".join(f", {k}={v}" for k, v in worker_env.items()),
         },
         "offered_rate": round(n / (max(s.started for s in sent) - min(s.started for s in sent)), 1),
         "webhook_non200": sum(1 for s in sent if s.status != 200),
