@@ -74,11 +74,15 @@ def process_inbound(*, message_id: int) -> Outcome:
     if received is None or received.status != Message.Status.RECEIVED:
         # Processed already (a status never goes back to received), or no such inbound message.
         return Outcome.ALREADY_PROCESSED
-    with sender_turn(received.wa_id):
+    with sender_turn(received.wa_id) as waited:
         if received.kind == Message.Kind.AUDIO:
             # A voice note becomes text first: the download and the transcription hold no lock.
             message_transcribe(message_id=message_id)
-        look = _interpret_ahead(message_id)
+        # Read again only if it may have changed: transcribed, or processed by whoever held the
+        # sender's turn meanwhile (the locked decision re-checks everything in any case).
+        look = _interpret_ahead(
+            message_id, None if waited or received.kind == Message.Kind.AUDIO else received
+        )
         decision = _decide_and_write(message_id, look)
         while isinstance(decision, Context):
             # The answer needs a reading the first look did not foresee: ask, then decide again.
@@ -107,9 +111,10 @@ class _Look:
         )
 
 
-def _interpret_ahead(message_id: int) -> _Look:
+def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
     """The interpreter's reading, when a look without locks says the answer will need one."""
-    message = messaging_sql.inbound_message(message_id)
+    if message is None:
+        message = messaging_sql.inbound_message(message_id)
     if message is None or message.status != Message.Status.RECEIVED:
         return _Look()
     _, customer, conversation, match = _situation(message, lock=False)

@@ -97,8 +97,9 @@ def queue_send(message_id: int) -> None:
 # Taking over a claim that was never released means its worker died mid-send: whoever takes it
 # (the sweep, or the broker handing the task back at once, as RabbitMQ does when the connection
 # drops) sends of unknown outcome, flagged for ops (possible_duplicate).
+# The attempt is counted in the same statement; every path that stops before Graph gives it back.
 _CLAIM_SQL = (
-    "UPDATE messaging_message SET claimed_at = %s, "
+    "UPDATE messaging_message SET claimed_at = %s, attempts = attempts + 1, "
     "possible_duplicate = (claimed_at IS NOT NULL OR possible_duplicate) "
     "WHERE id = %s AND direction = 'out' AND status = 'pending' AND whatsapp_message_id IS NULL "
     "AND (claimed_at IS NULL OR claimed_at < %s)"
@@ -191,7 +192,12 @@ def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool 
 
 def _gate(message: Message) -> SendOutcome | None:
     """The send-time check: None to go ahead, or why the message waits or never goes."""
-    return _stop(message, check_send(outgoing(message), now=timezone.now()))
+    decision = check_send(outgoing(message), now=timezone.now())
+    if decision.allowed:
+        return None
+    # Nothing reached Meta: the attempt counted by the claim is given back.
+    _attempts_add(message.pk, -1)
+    return _stop(message, decision)
 
 
 def outgoing(message: Message) -> Outgoing:
@@ -232,7 +238,6 @@ def _stop(message: Message, decision: Decision) -> SendOutcome | None:
 def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutcome:
     """One attempt at Graph: Meta's result, or the outcome of a permanent failure."""
     message_id = message.pk
-    _attempts_add(message_id, 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     failure: WhatsAppError | None = None
