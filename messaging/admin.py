@@ -60,6 +60,19 @@ class CloseForm(forms.Form):
     )
 
 
+# A conversation's counters and times: shown folded on its page, never edited by hand.
+COUNTER_FIELDS = [
+    "exchanges",
+    "message_count",
+    "followup_sent",
+    "last_message_at",
+    "last_user_message_at",
+    "closed_at",
+    "created_at",
+    "updated_at",
+]
+
+
 @admin.register(Conversation)
 class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
     phone_field = "customer__phone"
@@ -88,16 +101,7 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
             gettext_lazy("Counters and times"),
             {
                 "classes": ["collapse"],
-                "fields": [
-                    "exchanges",
-                    "message_count",
-                    "followup_sent",
-                    "last_message_at",
-                    "last_user_message_at",
-                    "closed_at",
-                    "created_at",
-                    "updated_at",
-                ],
+                "fields": COUNTER_FIELDS,
             },
         ),
     ]
@@ -108,14 +112,7 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
         "close_reason_display",
         "human_wait",
         "transcript",
-        "exchanges",
-        "message_count",
-        "followup_sent",
-        "last_message_at",
-        "last_user_message_at",
-        "closed_at",
-        "created_at",
-        "updated_at",
+        *COUNTER_FIELDS,
     ]
     actions = ["close_selected"]
 

@@ -11,8 +11,8 @@ Two steps, because Meta counts requests where they arrive, not where a slot was 
    two on time bunch up. So right before the request leaves, `depart` records the moment in a
    log of the last WINDOW_SECONDS of departures and, when the log already holds the cap, waits
    until the oldest leaves it. No window of WINDOW_SECONDS then holds more than the cap
-   departures, whatever the slots did; the part of a second beyond one covers the few
-   milliseconds between leaving this process and reaching Graph.
+   departures, whatever the slots did; the part of a second beyond one covers the time
+   between being counted and reaching Graph.
 
 Both live in Redis, on Redis's own clock, so workers on different machines share one budget.
 Without Redis (the embedded default) they live in this process.
@@ -29,10 +29,12 @@ from functools import cache
 import redis
 from django.conf import settings
 
-# A little over a second: a request reaches Graph a few milliseconds after it leaves, and those
-# milliseconds vary, so departures are counted over a longer window than the second Meta counts.
-# Slots are spaced by the same window, so the departure log only waits for late bunches.
-WINDOW_SECONDS = 1.04
+# A tenth of a second over one: on a loaded machine a request reaches Graph up to about 0.1 s
+# after it is counted (a thread waiting for the CPU or the GIL between the count and the socket;
+# bench/RESULTS.md, "The limiter at Graph"), so departures are counted over a window that much
+# longer than the second Meta counts. Slots are spaced by the same window, so the departure log
+# only waits for late bunches. The cost: at most cap / 1.1 sends a second (72.7 at 80).
+WINDOW_SECONDS = 1.1
 
 # KEYS[1]: the id's latest slot (µs on Redis's clock). ARGV: spacing µs, longest wait µs.
 # Returns the µs to wait before sending, or -1 when the slot would be too far off.

@@ -6,6 +6,7 @@ import enum
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -397,19 +398,26 @@ _BLOCK_DETAIL = {
 
 def message_fail(*, message: Message, code: str, detail: str, report: bool = True) -> None:
     """Mark a send failed for good, with the reason ops will see in the admin."""
-    updated = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
-        status=Message.Status.FAILED,
-        error_code=code[:50],
-        error_detail=detail[:2000],
-        failed_at=timezone.now(),
-        claimed_at=None,
+    first_contact = message.purpose == Message.Purpose.FIRST_CONTACT and code not in (
+        Reason.OPTED_OUT,
+        Reason.HELD_OUT,
     )
+    # A failed first contact and its conversation's error are written together: a worker that
+    # dies in between cannot leave the recovery looking as if it had started.
+    with transaction.atomic() if first_contact else nullcontext():
+        updated = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
+            status=Message.Status.FAILED,
+            error_code=code[:50],
+            error_detail=detail[:2000],
+            failed_at=timezone.now(),
+            claimed_at=None,
+        )
+        if updated and first_contact:
+            # The recovery never started: the conversation shows as an error for ops.
+            _first_contact_settled(conversation_id=message.conversation_id, sent=False, now=timezone.now())
     if not updated:
         return
     metrics.SEND_FAILURES.labels(code[:50]).inc()
-    if message.purpose == Message.Purpose.FIRST_CONTACT and code not in (Reason.OPTED_OUT, Reason.HELD_OUT):
-        # The recovery never started: the conversation shows as an error for ops.
-        _first_contact_settled(conversation_id=message.conversation_id, sent=False, now=timezone.now())
     logger.warning("send failed", extra={"message_id": message.pk, "error_code": code})
     if report:
         with sentry_sdk.new_scope() as scope:
