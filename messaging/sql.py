@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
-from core import rows
+from core import sql as core_sql
 from core.sql import insert_parts
 from messaging.models import Message, WebhookEvent
 
@@ -77,19 +77,19 @@ def payments_kept(*, reference: str) -> RawQuerySet[WebhookEvent]:
 
 
 # Reads of the worker's hot path (recovery.conversation): every customer message runs them.
-# Their select lists come from the model's fields (core.rows).
+# Their select lists come from the model's fields (core.sql).
 
 
 @cache
 def _inbound_select(*, lock: bool) -> str:
     table = Message._meta.db_table
-    sql = f"SELECT {rows.columns(Message, 'm')} FROM {table} m WHERE m.id = %s AND m.direction = 'in'"  # noqa: S608
+    sql = f"SELECT {core_sql.columns(Message, 'm')} FROM {table} m WHERE m.id = %s AND m.direction = 'in'"  # noqa: S608
     return sql + (" FOR UPDATE" if lock and connection.features.has_select_for_update else "")
 
 
 def inbound_message(message_id: int, *, lock: bool = False) -> Message | None:
     """Message.objects[.select_for_update()].filter(pk=..., direction=IN).first()"""
-    found = rows.fetch_one(_inbound_select(lock=lock), [message_id], (Message,))
+    found = core_sql.fetch_one(_inbound_select(lock=lock), [message_id], (Message,))
     return None if found is None else found[0]
 
 

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from compliance import optout
-from core import metrics, rows
+from core import metrics
+from core import sql as core_sql
 from core.db import release_connection
 from core.phones import InvalidPhone, phone_from_wa_id
 from messaging import pricing
@@ -141,7 +142,7 @@ def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
             return outcome
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
-        rows.save_fields(
+        core_sql.save_fields(
             message,
             ["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used", "ai_model"],
         )
@@ -374,10 +375,10 @@ class _Turn:
         self.save()
 
     def save(self) -> None:
-        # Plain UPDATEs of the fields named (core.rows): one turn per customer message.
-        rows.save_fields(self.conversation, [*sorted(self.fields), "updated_at"])
+        # Plain UPDATEs of the fields named (core.sql): one turn per customer message.
+        core_sql.save_fields(self.conversation, [*sorted(self.fields), "updated_at"])
         if self.cart_fields:
-            rows.save_fields(self.conversation.abandonment, [*sorted(self.cart_fields), "updated_at"])
+            core_sql.save_fields(self.conversation.abandonment, [*sorted(self.cart_fields), "updated_at"])
 
 
 def cart_figures(abandonment: Abandonment) -> agent.CartFigures:

@@ -33,7 +33,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from core import rows
+from core import sql as core_sql
 from messaging import pricing
 from messaging.models import Message
 from recovery.models import Abandonment, Product, Shop
@@ -406,9 +406,9 @@ def _steps(contacted: list[Cart], held: list[Cart]) -> list[Row]:
 
 def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
     """The shop's row (or its defaults, should the row be missing) and the cart's product."""
-    # Read for every customer message: plain SQL, as core.rows explains.
-    found = rows.fetch_one(
-        f"SELECT {rows.columns(Shop, 's')} FROM {Shop._meta.db_table} s ORDER BY s.id LIMIT 1",  # noqa: S608
+    # Read for every customer message: plain SQL, as core.sql explains.
+    found = core_sql.fetch_one(
+        f"SELECT {core_sql.columns(Shop, 's')} FROM {Shop._meta.db_table} s ORDER BY s.id LIMIT 1",  # noqa: S608
         [],
         (Shop,),
     )

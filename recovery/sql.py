@@ -11,7 +11,7 @@ from functools import cache
 from django.db import connection
 from django.utils import timezone
 
-from core import rows
+from core import sql as core_sql
 from core.sql import insert_parts
 from messaging.models import Conversation
 from recovery.models import Abandonment, Customer, Product
@@ -60,8 +60,8 @@ _OPEN = "('" + "', '".join(Conversation.OPEN_STATUSES) + "')"
 @cache
 def _open_conversation_select(*, lock: bool) -> str:
     sql = (
-        f"SELECT {rows.columns(Conversation, 'c')}, {rows.columns(Customer, 'p')}, "  # noqa: S608
-        f"{rows.columns(Abandonment, 'a')}, {rows.columns(Product, 'pr')} "
+        f"SELECT {core_sql.columns(Conversation, 'c')}, {core_sql.columns(Customer, 'p')}, "  # noqa: S608
+        f"{core_sql.columns(Abandonment, 'a')}, {core_sql.columns(Product, 'pr')} "
         f"FROM {Conversation._meta.db_table} c "
         f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
         f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
@@ -89,7 +89,7 @@ def open_conversation(phone: str, *, lock: bool) -> Conversation | None:
     if lock:
         with connection.cursor() as cursor:
             cursor.execute(_open_cart_lock(), [phone])
-    found = rows.fetch_one(
+    found = core_sql.fetch_one(
         _open_conversation_select(lock=lock), [phone], (Conversation, Customer, Abandonment, Product)
     )
     if found is None:

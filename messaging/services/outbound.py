@@ -19,7 +19,8 @@ from django.db.models import F, Model
 from django.utils import timezone
 
 from compliance.gate import Decision, Outgoing, Reason, check_send
-from core import broker, metrics, rows
+from core import broker, metrics
+from core import sql as core_sql
 from core.db import release_connection
 from messaging import ratelimit
 from messaging.models import Conversation, Message
@@ -77,8 +78,8 @@ def message_queue(
         metadata=data,
         sent_by=sent_by,
     )
-    # Every message Sara writes goes through here: a plain INSERT (core.rows).
-    rows.insert(message)
+    # Every message Sara writes goes through here: a plain INSERT (core.sql).
+    core_sql.insert(message)
     if update_conversation:
         Conversation.objects.filter(pk=conversation.pk).update(
             message_count=F("message_count") + 1, last_message_at=message.created_at
@@ -93,7 +94,7 @@ def queue_send(message_id: int) -> None:
     broker.publish(tasks.send_message, message_id)
 
 
-# The send path runs for every message Sara sends: its statements are plain SQL (see core.rows).
+# The send path runs for every message Sara sends: its statements are plain SQL (see core.sql).
 # The claim is a conditional UPDATE: of all workers holding this id, exactly one gets to send.
 # Taking over a claim that was never released means its worker died mid-send: whoever takes it
 # (the sweep, or the broker handing the task back at once, as RabbitMQ does when the connection
@@ -112,10 +113,10 @@ _CLAIM_DUE_SQL = _CLAIM_SQL + " AND (send_after IS NULL OR send_after <= %s)"
 def _claim(message_id: int, *, retrying: bool) -> bool:
     """Claim the send for this worker; False when another has it, or it is done or not due."""
     now = timezone.now()
-    params = [rows.db_datetime(now), message_id, rows.db_datetime(now - claim_lease())]
+    params = [core_sql.db_datetime(now), message_id, core_sql.db_datetime(now - claim_lease())]
     if retrying:
-        return bool(rows.execute(_CLAIM_SQL, params))
-    return bool(rows.execute(_CLAIM_DUE_SQL, [*params, rows.db_datetime(now)]))
+        return bool(core_sql.execute(_CLAIM_SQL, params))
+    return bool(core_sql.execute(_CLAIM_DUE_SQL, [*params, core_sql.db_datetime(now)]))
 
 
 @cache
@@ -126,8 +127,8 @@ def _outbound_query() -> tuple[str, tuple[type[Model], ...]]:
     customer = Conversation._meta.get_field("customer").related_model
     cart = Conversation._meta.get_field("abandonment").related_model
     sql = (
-        f"SELECT {rows.columns(Message, 'm')}, {rows.columns(Conversation, 'c')}, "  # noqa: S608
-        f"{rows.columns(customer, 'p')}, {rows.columns(cart, 'a')} "
+        f"SELECT {core_sql.columns(Message, 'm')}, {core_sql.columns(Conversation, 'c')}, "  # noqa: S608
+        f"{core_sql.columns(customer, 'p')}, {core_sql.columns(cart, 'a')} "
         f"FROM {Message._meta.db_table} m "
         f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
         f"JOIN {customer._meta.db_table} p ON p.id = c.customer_id "
@@ -140,7 +141,7 @@ def _outbound_query() -> tuple[str, tuple[type[Model], ...]]:
 def _outbound(message_id: int) -> Message:
     """One outbound message, its conversation, customer and cart, in one statement."""
     sql, models = _outbound_query()
-    loaded = rows.fetch_one(sql, [message_id], models)
+    loaded = core_sql.fetch_one(sql, [message_id], models)
     if loaded is None:
         raise Message.DoesNotExist(f"No outbound message {message_id} with a conversation.")
     message, conversation, customer, abandonment = loaded
@@ -151,7 +152,9 @@ def _outbound(message_id: int) -> Message:
 
 
 def _attempts_add(message_id: int, delta: int) -> None:
-    rows.execute("UPDATE messaging_message SET attempts = attempts + %s WHERE id = %s", [delta, message_id])
+    core_sql.execute(
+        "UPDATE messaging_message SET attempts = attempts + %s WHERE id = %s", [delta, message_id]
+    )
 
 
 def _release(message_id: int, **fields: Any) -> None:
@@ -309,7 +312,7 @@ _SENT_EARLY_SQL = (
 
 def _sent_record(message: Message, *, wamid: str) -> None:
     """Meta accepted the message: its wamid, and any status that raced ahead of it."""
-    sent_at = rows.db_datetime(timezone.now())
+    sent_at = core_sql.db_datetime(timezone.now())
     if message.purpose != Message.Purpose.FIRST_CONTACT and connection.vendor == "postgresql":
         # Every reply: one statement in autocommit, no BEGIN and COMMIT round trips. A status
         # kept before the wamid was known (rare) is applied right after; should the worker die
@@ -324,7 +327,7 @@ def _sent_record(message: Message, *, wamid: str) -> None:
         logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
         return
     with transaction.atomic():
-        rows.execute(_SENT_SQL, [wamid, sent_at, message.pk])
+        core_sql.execute(_SENT_SQL, [wamid, sent_at, message.pk])
         pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after

@@ -1,4 +1,4 @@
-"""Rows read and written with plain SQL (core.rows) are the ones the ORM reads and writes.
+"""Rows read and written with plain SQL (core.sql) are the ones the ORM reads and writes.
 
 The select lists are built from the models' fields, so a field added to a model is read too;
 these tests hold the values, the converters and the relations to what the ORM gives.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from django.db.models import Model
 
-from core import rows
+from core import sql as core_sql
 from messaging.models import Conversation, Message
 from messaging.services import outbound
 from recovery.models import Abandonment
@@ -53,7 +53,7 @@ def test_a_plain_insert_stores_what_the_orms_save_stores() -> None:
         "metadata": {"in_reply_to": 7, "nested": {"a": [1, 2]}},
     }
     ours = Message(**fields)
-    rows.insert(ours)
+    core_sql.insert(ours)
     theirs = Message.objects.create(**fields)
 
     stored_ours, stored_theirs = Message.objects.get(pk=ours.pk), Message.objects.get(pk=theirs.pk)
@@ -73,7 +73,7 @@ def test_a_plain_update_writes_the_fields_named_and_the_auto_now_ones() -> None:
     conversation.status = Conversation.Status.ACTIVE
     conversation.close_reason = "not saved"
 
-    rows.save_fields(conversation, ["message_count", "status", "updated_at"])
+    core_sql.save_fields(conversation, ["message_count", "status", "updated_at"])
 
     stored = Conversation.objects.get(pk=conversation.pk)
     assert (stored.message_count, stored.status, stored.close_reason) == (7, "active", "")
