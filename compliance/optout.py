@@ -8,6 +8,9 @@ weak match: the interpreter decides ("vou sair pra pagar no pix" is not an opt-o
 from __future__ import annotations
 
 import enum
+from functools import lru_cache
+
+from django.db import connection
 
 from compliance.models import OptOutKeyword
 from core.text import fold
@@ -22,8 +25,17 @@ class Match(enum.Enum):
 
 
 def active_keywords() -> list[str]:
-    # Read on every message (a dozen rows): a keyword added in the admin counts at once.
-    return [fold(k) for k in OptOutKeyword.objects.filter(active=True).values_list("keyword", flat=True)]
+    # Read on every message (a dozen rows): a keyword added in the admin counts at once. Plain
+    # SQL: building the ORM query cost three times the CPU of running it, on every message.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT keyword FROM {OptOutKeyword._meta.db_table} WHERE active")  # noqa: S608
+        return list(_folded(tuple(keyword for (keyword,) in cursor.fetchall())))
+
+
+@lru_cache(maxsize=16)
+def _folded(keywords: tuple[str, ...]) -> tuple[str, ...]:
+    # The list changes when staff edit it, rarely: folded once per version of it.
+    return tuple(fold(keyword) for keyword in keywords)
 
 
 def detect(text: str, keywords: list[str] | None = None) -> Match:

@@ -6,7 +6,10 @@ import os
 
 from celery import Celery
 
+from core import kombu_redis
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+kombu_redis.install()
 
 app = Celery("config")
 app.config_from_object("django.conf:settings", namespace="CELERY")

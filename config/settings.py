@@ -105,6 +105,10 @@ elif _POSTGRES:
     # one request at a time): each process keeps its one connection open between requests.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if _POSTGRES and env.bool("DATABASE_BEHIND_PGBOUNCER", default=False):
+    # PgBouncer in transaction mode hands each transaction a server connection of its own: a
+    # server-side cursor (QuerySet.iterator()) would outlive it (docs/scaling.md).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis, cache and Celery ----------------------------------------------------------------
@@ -322,6 +326,11 @@ LOGGING = {
         # "AI interpretation" line (with its latency); failures are still logged.
         "httpx": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
+        # Celery's "Task … received" and "Task … succeeded" lines: two per task, four per
+        # customer message, each repeating what Sara logs with its ids ("inbound processed",
+        # "message sent"). Failures are still Celery's to log (ERROR); Sara logs its retries.
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
     },
 }
 

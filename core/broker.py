@@ -7,10 +7,14 @@ the queue-depth gauge read whichever one is configured, through the same calls.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from kombu import Connection
 from kombu.exceptions import OperationalError
+
+if TYPE_CHECKING:
+    from celery import Task
 
 logger = logging.getLogger(__name__)
 
@@ -68,3 +72,23 @@ def queue_depths(queues: list[str]) -> dict[str, int] | None:
         logger.warning("queue depth: broker unavailable (%s)", exc.__class__.__name__)
         return None
     return depths
+
+
+# --- Publishing ------------------------------------------------------------------------------
+
+
+def publish(task: Task, *args: Any) -> None:
+    """Queue `task(*args)` for a worker (Celery's own publish)."""
+    task.apply_async(args)
+
+
+def publish_each(task: Task, calls: list[tuple[Any, ...]]) -> None:
+    """Queue one `task(*args)` per entry of `calls`, in that order, through one producer: on
+    Redis its publishes go out together in one pipeline (each publish on its own costs about
+    a millisecond of CPU, more than storing the message)."""
+    if len(calls) == 1:
+        task.apply_async(calls[0])
+        return
+    with task.app.producer_or_acquire() as producer, producer.batch():
+        for args in calls:
+            task.apply_async(args, producer=producer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 MAX_DEPTH = 64
@@ -98,7 +99,22 @@ def loads(body: bytes) -> Any:
         raise
     except ValueError as exc:
         raise HostileJSON(f"{exc.__class__.__name__}: {exc}"[:200]) from exc
-    return _check(value)
+    if _needs_check(text):
+        return _check(value)
+    return value
+
+
+# What `_check` looks for can only come from the text in two ways: a lone surrogate or a NUL
+# from a \u escape (raw surrogate bytes fail the UTF-8 decoding, raw control characters the
+# JSON one), and depth from brackets. A body with neither (Meta's statuses, most messages) is
+# taken as decoded: the walk over every value cost more than the decoding (bench/RESULTS.md).
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89abcdefABCDEF])")
+
+
+def _needs_check(text: str) -> bool:
+    if text.count("{") + text.count("[") > MAX_DEPTH:
+        return True  # maybe deep: counted, not parsed, so strings' brackets count too
+    return _SUSPECT_ESCAPE.search(text) is not None
 
 
 def check(value: Any, *, repair_text: bool = False) -> Any:

@@ -32,20 +32,28 @@ def _client() -> redis.Redis:
 
 
 @contextmanager
-def sender_turn(sender: str) -> Iterator[None]:
-    """Hold the turn of one sender's messages; go ahead anyway if it cannot be had in time."""
+def sender_turn(sender: str) -> Iterator[bool]:
+    """Hold the turn of one sender's messages; go ahead anyway if it cannot be had in time.
+
+    Yields whether another message held the turn first: what the caller read before may have
+    changed meanwhile (it is the only way it could, as far as this lock goes).
+    """
     if not sender:
-        yield
+        yield False
         return
     if settings.REDIS_URL:
         lock = _client().lock(f"sara:turn:{sender}", timeout=LOCK_TTL_SECONDS, blocking_timeout=WAIT_SECONDS)
+        waited = True
         try:
-            acquired = lock.acquire()
+            acquired = lock.acquire(blocking=False)
+            waited = not acquired
+            if not acquired:
+                acquired = lock.acquire()
         except redis.RedisError:
             logger.warning("sender lock unavailable; processing without it")
             acquired = False
         try:
-            yield
+            yield waited
         finally:
             if acquired:
                 # Expired or Redis gone: the TTL cleans up.
@@ -54,5 +62,10 @@ def sender_turn(sender: str) -> Iterator[None]:
         return
     with _local_guard:
         local = _local_locks.setdefault(sender, threading.Lock())
-    with local:
-        yield
+    waited = not local.acquire(blocking=False)
+    if waited:
+        local.acquire()
+    try:
+        yield waited
+    finally:
+        local.release()

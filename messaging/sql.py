@@ -7,12 +7,14 @@ tables through the functions here, never with SQL of their own.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from django.db import connection
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
+from core import sql as core_sql
 from core.sql import insert_parts
 from messaging.models import Message, WebhookEvent
 
@@ -72,3 +74,35 @@ _KEPT_PAYMENTS = (
 def payments_kept(*, reference: str) -> RawQuerySet[WebhookEvent]:
     """The "paid" payment events kept unprocessed for this abandonment id, oldest first."""
     return WebhookEvent.objects.raw(_KEPT_PAYMENTS, [reference, WebhookEvent.Type.PAYMENT])
+
+
+# Reads of the worker's hot path (recovery.conversation): every customer message runs them.
+# Their select lists come from the model's fields (core.sql).
+
+
+@cache
+def _inbound_select(*, lock: bool) -> str:
+    table = Message._meta.db_table
+    sql = f"SELECT {core_sql.columns(Message, 'm')} FROM {table} m WHERE m.id = %s AND m.direction = 'in'"  # noqa: S608
+    return sql + (" FOR UPDATE" if lock and connection.features.has_select_for_update else "")
+
+
+def inbound_message(message_id: int, *, lock: bool = False) -> Message | None:
+    """Message.objects[.select_for_update()].filter(pk=..., direction=IN).first()"""
+    found = core_sql.fetch_one(_inbound_select(lock=lock), [message_id], (Message,))
+    return None if found is None else found[0]
+
+
+@cache
+def _history_select() -> str:
+    return (
+        f"SELECT direction, text FROM {Message._meta.db_table} "  # noqa: S608
+        "WHERE conversation_id = %s AND id <> %s AND text <> '' ORDER BY created_at DESC, id DESC LIMIT %s"
+    )
+
+
+def recent_texts(*, conversation_id: int, exclude: int, size: int) -> list[tuple[str, str]]:
+    """The conversation's last `size` messages with words, newest first: (direction, text)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_history_select(), [conversation_id, exclude, size])
+        return cursor.fetchall()

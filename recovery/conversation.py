@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
@@ -11,14 +12,17 @@ from django.utils import timezone
 
 from compliance import optout
 from core import metrics
+from core import sql as core_sql
 from core.db import release_connection
 from core.phones import InvalidPhone, phone_from_wa_id
 from messaging import pricing
+from messaging import sql as messaging_sql
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from messaging.services.voice import message_transcribe
 from recovery import lifecycle
+from recovery import sql as recovery_sql
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.quotes import quote_keep
@@ -26,6 +30,7 @@ from recovery.selectors import shop_knowledge
 from sara import agent, rules
 from sara.guardrails import Guarded
 from sara.interpretation import Context, Interpretation, Turn
+from sara.knowledge import ShopKnowledge
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +55,10 @@ def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | No
     one), so there is nothing to choose between. With `lock`, the cart and the conversation
     rows stay locked until the transaction ends.
     """
-    conversations = Conversation.objects.select_related("abandonment__product", "customer")
-    if lock:
-        # Lock the cart before the conversation, in the payment webhook's order: the other way
-        # round, a reply that counts a discount offer deadlocks with a payment arriving meanwhile.
-        list(
-            Abandonment.objects.select_for_update(of=("self",))
-            .filter(conversation__customer__phone=phone, conversation__status__in=Conversation.OPEN_STATUSES)
-            .values_list("pk", flat=True)
-        )
-        conversations = conversations.select_for_update(of=("self",))
-    return conversations.filter(customer__phone=phone, status__in=Conversation.OPEN_STATUSES).first()
+    # Lock the cart before the conversation, in the payment webhook's order: the other way
+    # round, a reply that counts a discount offer deadlocks with a payment arriving meanwhile.
+    # Plain SQL (recovery.sql): every customer message reads it twice.
+    return recovery_sql.open_conversation(phone, lock=lock)
 
 
 def process_inbound(*, message_id: int) -> Outcome:
@@ -73,65 +71,90 @@ def process_inbound(*, message_id: int) -> Outcome:
     did not foresee (the conversation changed meanwhile), it stops before writing anything, the
     AI is asked, and the decision runs again.
     """
-    sender = Message.objects.filter(pk=message_id).values_list("wa_id", flat=True).first() or ""
-    with sender_turn(sender):
-        # A voice note becomes text first: the download and the transcription hold no lock.
-        message_transcribe(message_id=message_id)
-        decision = _decide_and_write(message_id, _interpret_ahead(message_id))
+    received = messaging_sql.inbound_message(message_id)
+    if received is None or received.status != Message.Status.RECEIVED:
+        # Processed already (a status never goes back to received), or no such inbound message.
+        return Outcome.ALREADY_PROCESSED
+    with sender_turn(received.wa_id) as waited:
+        if received.kind == Message.Kind.AUDIO:
+            # A voice note becomes text first: the download and the transcription hold no lock.
+            message_transcribe(message_id=message_id)
+        # Read again only if it may have changed: transcribed, or processed by whoever held the
+        # sender's turn meanwhile (the locked decision re-checks everything in any case).
+        look = _interpret_ahead(
+            message_id, None if waited or received.kind == Message.Kind.AUDIO else received
+        )
+        decision = _decide_and_write(message_id, look)
         while isinstance(decision, Context):
             # The answer needs a reading the first look did not foresee: ask, then decide again.
             release_connection()
-            decision = _decide_and_write(message_id, agent.interpret(decision))
+            decision = _decide_and_write(message_id, replace(look, interpretation=agent.interpret(decision)))
         return decision
 
 
-def _interpret_ahead(message_id: int) -> Interpretation | None:
+@dataclass(frozen=True)
+class _Look:
+    """What the look without locks found, so that the decision does not read it again.
+
+    The message's words do not change once it is received (a voice note is transcribed
+    before the look), so neither does their opt-out match; the shop's knowledge is kept for
+    the product it was read with.
+    """
+
+    interpretation: Interpretation | None = None
+    match: optout.Match | None = None
+    knowledge: ShopKnowledge | None = None
+    knowledge_product_id: int | None = None
+
+    def knowledge_for(self, product_id: int | None) -> ShopKnowledge | None:
+        return (
+            self.knowledge if self.knowledge is not None and self.knowledge_product_id == product_id else None
+        )
+
+
+def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
     """The interpreter's reading, when a look without locks says the answer will need one."""
-    message = Message.objects.filter(
-        pk=message_id, direction=Message.Direction.IN, status=Message.Status.RECEIVED
-    ).first()
     if message is None:
-        return None
+        message = messaging_sql.inbound_message(message_id)
+    if message is None or message.status != Message.Status.RECEIVED:
+        return _Look()
     _, customer, conversation, match = _situation(message, lock=False)
     if conversation is None or customer.opted_out or not _wants_interpretation(conversation, message, match):
-        return None
+        return _Look(match=match)
     context = _context(conversation, message, weak_optout=match is optout.Match.WEAK)
     release_connection()
-    return agent.interpret(context)
+    return _Look(
+        interpretation=agent.interpret(context),
+        match=match,
+        knowledge=context.knowledge,
+        knowledge_product_id=conversation.abandonment.product_id,
+    )
 
 
-def _decide_and_write(message_id: int, interpretation: Interpretation | None) -> Outcome | Context:
+def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
     """The decision, written; or, with nothing written, the Context the AI must read first."""
     with transaction.atomic():
-        message = (
-            Message.objects.select_for_update().filter(pk=message_id, direction=Message.Direction.IN).first()
-        )
+        message = messaging_sql.inbound_message(message_id, lock=True)
         if message is None or message.status != Message.Status.RECEIVED:
             return Outcome.ALREADY_PROCESSED
-        outcome = _process(message, interpretation)
+        outcome = _process(message, look)
         if isinstance(outcome, Context):
             return outcome
         message.status = Message.Status.PROCESSED
         message.processed_at = timezone.now()
-        message.save(
-            update_fields=[
-                "status",
-                "processed_at",
-                "conversation",
-                "intent",
-                "sentiment",
-                "tokens_used",
-                "ai_model",
-            ]
+        core_sql.save_fields(
+            message,
+            ["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used", "ai_model"],
         )
     logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
     return outcome
 
 
 def _situation(
-    message: Message, *, lock: bool
+    message: Message, *, lock: bool, match: optout.Match | None = None
 ) -> tuple[str, Customer | None, Conversation | None, optout.Match]:
-    """The sender's phone, customer and open conversation, and the message's opt-out match."""
+    """The sender's phone, customer and open conversation, and the message's opt-out match
+    (`match` when the caller has it already)."""
     try:
         phone = phone_from_wa_id(message.wa_id)
     except InvalidPhone:
@@ -141,7 +164,8 @@ def _situation(
         customer = conversation.customer
     else:
         customer = Customer.objects.filter(phone=phone).first() if phone else None
-    match = optout.detect(message.text) if _reads_as_text(message) else optout.Match.NONE
+    if match is None:
+        match = optout.detect(message.text) if _reads_as_text(message) else optout.Match.NONE
     return phone, customer, conversation, match
 
 
@@ -168,9 +192,10 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
     return _is_readable(message)
 
 
-def _process(message: Message, interpretation: Interpretation | None) -> Outcome | Context:
+def _process(message: Message, look: _Look) -> Outcome | Context:
     """Decide and write, under the locks; or, with nothing written, the Context to read first."""
-    phone, customer, conversation, match = _situation(message, lock=True)
+    phone, customer, conversation, match = _situation(message, lock=True, match=look.match)
+    interpretation = look.interpretation
     if conversation is None:
         return _without_conversation(message, phone=phone, customer=customer, match=match)
     message.conversation = conversation
@@ -184,7 +209,8 @@ def _process(message: Message, interpretation: Interpretation | None) -> Outcome
         _reading_keep(message, interpretation)
     turn = _Turn(conversation)
     turn.customer_wrote(message)
-    return _answer(turn, message, match=match, reading=interpretation if reads else None)
+    knowledge = look.knowledge_for(conversation.abandonment.product_id)
+    return _answer(turn, message, match=match, reading=interpretation if reads else None, knowledge=knowledge)
 
 
 def _without_conversation(
@@ -216,7 +242,14 @@ def _reading_keep(message: Message, interpretation: Interpretation) -> None:
         transaction.on_commit(lambda: _count_model_cost(message.ai_model, message.tokens_used))
 
 
-def _answer(turn: _Turn, message: Message, *, match: optout.Match, reading: Interpretation | None) -> Outcome:
+def _answer(
+    turn: _Turn,
+    message: Message,
+    *,
+    match: optout.Match,
+    reading: Interpretation | None,
+    knowledge: ShopKnowledge | None = None,
+) -> Outcome:
     """What Sara does with the customer's message: let them go, wait for a person, or answer.
 
     `reading` is None when the message was not for the interpreter (no words to read, or a
@@ -242,11 +275,18 @@ def _answer(turn: _Turn, message: Message, *, match: optout.Match, reading: Inte
     if reading is None:
         turn.answer(purpose=Message.Purpose.REPLY, text=agent.ASK_FOR_TEXT)
         return Outcome.ASKED_FOR_TEXT
-    _reply(turn, message, reading, weak_optout=match is optout.Match.WEAK)
+    _reply(turn, message, reading, weak_optout=match is optout.Match.WEAK, knowledge=knowledge)
     return Outcome.REPLIED
 
 
-def _reply(turn: _Turn, message: Message, interpretation: Interpretation, *, weak_optout: bool) -> None:
+def _reply(
+    turn: _Turn,
+    message: Message,
+    interpretation: Interpretation,
+    *,
+    weak_optout: bool,
+    knowledge: ShopKnowledge | None = None,
+) -> None:
     """Sara's answer: the discount rule decides the offer, the guardrails check the words."""
     conversation = turn.conversation
     abandonment = conversation.abandonment
@@ -257,7 +297,7 @@ def _reply(turn: _Turn, message: Message, interpretation: Interpretation, *, wea
         quote_keep(abandonment=abandonment, at=timezone.now())
         turn.cart_fields |= {"discount_offers", "quotes"}
     guarded = agent.guarded_reply(
-        _context(conversation, message, weak_optout=weak_optout, history=False),
+        _context(conversation, message, weak_optout=weak_optout, history=False, knowledge=knowledge),
         interpretation,
         offer_discount=offer,
     )
@@ -335,9 +375,10 @@ class _Turn:
         self.save()
 
     def save(self) -> None:
-        self.conversation.save(update_fields=[*sorted(self.fields), "updated_at"])
+        # Plain UPDATEs of the fields named (core.sql): one turn per customer message.
+        core_sql.save_fields(self.conversation, [*sorted(self.fields), "updated_at"])
         if self.cart_fields:
-            self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
+            core_sql.save_fields(self.conversation.abandonment, [*sorted(self.cart_fields), "updated_at"])
 
 
 def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
@@ -355,7 +396,12 @@ def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
 
 
 def _context(
-    conversation: Conversation, message: Message, *, weak_optout: bool, history: bool = True
+    conversation: Conversation,
+    message: Message,
+    *,
+    weak_optout: bool,
+    history: bool = True,
+    knowledge: ShopKnowledge | None = None,
 ) -> Context:
     """What the interpreter reads: the message, the cart, the shop's knowledge and the last turns."""
     abandonment = conversation.abandonment
@@ -369,7 +415,7 @@ def _context(
         value=abandonment.value,
         history=_history(conversation, exclude=message.pk) if history else [],
         weak_optout=weak_optout,
-        knowledge=shop_knowledge(product=product),
+        knowledge=knowledge or shop_knowledge(product=product),
         payment_link=cart.payment_link,
         discount_link=cart.discount_link if cart.discount_available else "",
         discount_percent=cart.discount_percent,
@@ -389,12 +435,7 @@ def _opt_out(conversation: Conversation, *, reason: str) -> None:
 
 
 def _history(conversation: Conversation, *, exclude: int) -> list[Turn]:
-    recent = (
-        conversation.messages.exclude(pk=exclude)
-        .exclude(text="")
-        .order_by("-created_at", "-id")
-        .values_list("direction", "text")[:HISTORY_SIZE]
-    )
+    recent = messaging_sql.recent_texts(conversation_id=conversation.pk, exclude=exclude, size=HISTORY_SIZE)
     return [
         Turn(role="customer" if d == Message.Direction.IN else "sara", text=t) for d, t in reversed(recent)
     ]

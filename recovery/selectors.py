@@ -33,6 +33,7 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core import sql as core_sql
 from messaging import pricing
 from messaging.models import Message
 from recovery.models import Abandonment, Product, Shop
@@ -405,7 +406,13 @@ def _steps(contacted: list[Cart], held: list[Cart]) -> list[Row]:
 
 def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
     """The shop's row (or its defaults, should the row be missing) and the cart's product."""
-    shop = Shop.objects.order_by("pk").first() or Shop()
+    # Read for every customer message: plain SQL, as core.sql explains.
+    found = core_sql.fetch_one(
+        f"SELECT {core_sql.columns(Shop, 's')} FROM {Shop._meta.db_table} s ORDER BY s.id LIMIT 1",  # noqa: S608
+        [],
+        (Shop,),
+    )
+    shop = found[0] if found else Shop()
     return ShopKnowledge(
         name=shop.name,
         about=shop.about,

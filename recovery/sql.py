@@ -6,11 +6,15 @@ Opening a cart runs these: building them with the ORM cost more CPU than running
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.db import connection
 from django.utils import timezone
 
+from core import sql as core_sql
 from core.sql import insert_parts
-from recovery.models import Customer, Product
+from messaging.models import Conversation
+from recovery.models import Abandonment, Customer, Product
 
 # Customer.objects.create(...) unless the phone is taken or is an erased opt-out's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
@@ -46,3 +50,53 @@ _ACTIVE_PRODUCT = f"SELECT * FROM {Product._meta.db_table} WHERE product_id = %s
 
 def active_product(product_id: str) -> Product | None:
     return next(iter(Product.objects.raw(_ACTIVE_PRODUCT, [product_id])), None)
+
+
+# The sender's open conversation with everything the worker reads of it (customer, cart,
+# product), by phone: read twice per customer message, without locks and then under them.
+_OPEN = "('" + "', '".join(Conversation.OPEN_STATUSES) + "')"
+
+
+@cache
+def _open_conversation_select(*, lock: bool) -> str:
+    sql = (
+        f"SELECT {core_sql.columns(Conversation, 'c')}, {core_sql.columns(Customer, 'p')}, "  # noqa: S608
+        f"{core_sql.columns(Abandonment, 'a')}, {core_sql.columns(Product, 'pr')} "
+        f"FROM {Conversation._meta.db_table} c "
+        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
+        f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
+        f"LEFT JOIN {Product._meta.db_table} pr ON pr.id = a.product_id "
+        f"WHERE p.phone = %s AND c.status IN {_OPEN} ORDER BY c.created_at DESC LIMIT 1"
+    )
+    return sql + (" FOR UPDATE OF c" if lock else "")
+
+
+@cache
+def _open_cart_lock() -> str:
+    return (
+        f"SELECT a.id FROM {Abandonment._meta.db_table} a "  # noqa: S608
+        f"JOIN {Conversation._meta.db_table} c ON c.abandonment_id = a.id "
+        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
+        f"WHERE p.phone = %s AND c.status IN {_OPEN} FOR UPDATE OF a"
+    )
+
+
+def open_conversation(phone: str, *, lock: bool) -> Conversation | None:
+    """The open conversation of the customer with this phone, its customer, cart and product
+    loaded; with `lock`, the cart's row and then the conversation's stay locked until the
+    transaction ends (that order: see recovery.conversation.open_conversation_for)."""
+    lock = lock and connection.features.has_select_for_update
+    if lock:
+        with connection.cursor() as cursor:
+            cursor.execute(_open_cart_lock(), [phone])
+    found = core_sql.fetch_one(
+        _open_conversation_select(lock=lock), [phone], (Conversation, Customer, Abandonment, Product)
+    )
+    if found is None:
+        return None
+    conversation, customer, abandonment, product = found
+    if product.pk is not None:
+        abandonment.product = product
+    conversation.customer = customer
+    conversation.abandonment = abandonment
+    return conversation

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from core.text import fold
 from sara.interpretation import Context
@@ -61,12 +62,27 @@ class Guarded:
     replaced: bool = False
 
 
+@lru_cache(maxsize=256)
+def _knowledge_figures(knowledge: str) -> tuple[frozenset, frozenset, frozenset, str]:
+    """The amounts, percentages and codes written in the shop's knowledge, and its folded text.
+
+    The same few texts (the shop's, with each product's) come back with every reply: read once.
+    """
+    return (
+        frozenset(amounts_in(knowledge)),
+        frozenset(_percents(knowledge)),
+        frozenset(_codes(knowledge)),
+        fold(knowledge),
+    )
+
+
 def allowance_for(context: Context, *, offer_discount: bool) -> Allowance:
     knowledge = context.knowledge.all_text()
+    known_amounts, known_percents, known_codes, knowledge_folded = _knowledge_figures(knowledge)
     urls = {context.payment_link} if context.payment_link else set()
-    amounts = {Decimal(context.value).quantize(Decimal("0.01")), *amounts_in(knowledge)}
-    percents = set(_percents(knowledge))
-    codes = set(_codes(knowledge))
+    amounts = {Decimal(context.value).quantize(Decimal("0.01")), *known_amounts}
+    percents = set(known_percents)
+    codes = set(known_codes)
     if context.knowledge.product_price is not None:
         amounts.add(context.knowledge.product_price)
     if offer_discount and context.discount_link:
@@ -82,7 +98,7 @@ def allowance_for(context: Context, *, offer_discount: bool) -> Allowance:
         percents=frozenset(percents),
         codes=frozenset(codes),
         discount_offered=offer_discount,
-        knowledge_folded=fold(knowledge),
+        knowledge_folded=knowledge_folded,
     )
 
 

@@ -15,11 +15,12 @@ import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db.models import F, Model
 from django.utils import timezone
 
 from compliance.gate import Decision, Outgoing, Reason, check_send
-from core import metrics
+from core import broker, metrics
+from core import sql as core_sql
 from core.db import release_connection
 from messaging import ratelimit
 from messaging.models import Conversation, Message
@@ -66,7 +67,7 @@ def message_queue(
     data = dict(metadata or {})
     if template:
         data["template"] = template
-    message = Message.objects.create(
+    message = Message(
         conversation=conversation,
         direction=Message.Direction.OUT,
         kind=Message.Kind.TEMPLATE if template else Message.Kind.TEXT,
@@ -77,6 +78,8 @@ def message_queue(
         metadata=data,
         sent_by=sent_by,
     )
+    # Every message Sara writes goes through here: a plain INSERT (core.sql).
+    core_sql.insert(message)
     if update_conversation:
         Conversation.objects.filter(pk=conversation.pk).update(
             message_count=F("message_count") + 1, last_message_at=message.created_at
@@ -88,31 +91,69 @@ def message_queue(
 def queue_send(message_id: int) -> None:
     from messaging import tasks
 
-    tasks.send_message.delay(message_id)
+    broker.publish(tasks.send_message, message_id)
+
+
+# The send path runs for every message Sara sends: its statements are plain SQL (see core.sql).
+# The claim is a conditional UPDATE: of all workers holding this id, exactly one gets to send.
+# Taking over a claim that was never released means its worker died mid-send: whoever takes it
+# (the sweep, or the broker handing the task back at once, as RabbitMQ does when the connection
+# drops) sends of unknown outcome, flagged for ops (possible_duplicate).
+# The attempt is counted in the same statement; every path that stops before Graph gives it back.
+_CLAIM_SQL = (
+    "UPDATE messaging_message SET claimed_at = %s, attempts = attempts + 1, "
+    "possible_duplicate = (claimed_at IS NOT NULL OR possible_duplicate) "
+    "WHERE id = %s AND direction = 'out' AND status = 'pending' AND whatsapp_message_id IS NULL "
+    "AND (claimed_at IS NULL OR claimed_at < %s)"
+)
+# A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
+_CLAIM_DUE_SQL = _CLAIM_SQL + " AND (send_after IS NULL OR send_after <= %s)"
 
 
 def _claim(message_id: int, *, retrying: bool) -> bool:
-    """A conditional UPDATE: of all workers holding this id, exactly one gets to send."""
+    """Claim the send for this worker; False when another has it, or it is done or not due."""
     now = timezone.now()
-    due = Message.objects.filter(
-        pk=message_id,
-        direction=Message.Direction.OUT,
-        status=Message.Status.PENDING,
-        whatsapp_message_id__isnull=True,
-    ).filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - claim_lease()))
-    if not retrying:
-        # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
-        due = due.filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
-    # Taking over a claim that was never released means its worker died mid-send: whoever
-    # takes it (the sweep, or the broker handing the task back at once, as RabbitMQ does when
-    # the connection drops) sends of unknown outcome, flagged for ops.
-    return bool(
-        due.update(
-            claimed_at=now,
-            possible_duplicate=Case(
-                When(claimed_at__isnull=False, then=Value(True)), default=F("possible_duplicate")
-            ),
-        )
+    params = [core_sql.db_datetime(now), message_id, core_sql.db_datetime(now - claim_lease())]
+    if retrying:
+        return bool(core_sql.execute(_CLAIM_SQL, params))
+    return bool(core_sql.execute(_CLAIM_DUE_SQL, [*params, core_sql.db_datetime(now)]))
+
+
+@cache
+def _outbound_query() -> tuple[str, tuple[type[Model], ...]]:
+    """The message with what the gate reads: its conversation, the customer and the cart."""
+    # The customer and the cart are the recovery's models, which messaging does not import:
+    # found through the conversation's foreign keys.
+    customer = Conversation._meta.get_field("customer").related_model
+    cart = Conversation._meta.get_field("abandonment").related_model
+    sql = (
+        f"SELECT {core_sql.columns(Message, 'm')}, {core_sql.columns(Conversation, 'c')}, "  # noqa: S608
+        f"{core_sql.columns(customer, 'p')}, {core_sql.columns(cart, 'a')} "
+        f"FROM {Message._meta.db_table} m "
+        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
+        f"JOIN {customer._meta.db_table} p ON p.id = c.customer_id "
+        f"JOIN {cart._meta.db_table} a ON a.id = c.abandonment_id "
+        "WHERE m.id = %s"
+    )
+    return sql, (Message, Conversation, customer, cart)
+
+
+def _outbound(message_id: int) -> Message:
+    """One outbound message, its conversation, customer and cart, in one statement."""
+    sql, models = _outbound_query()
+    loaded = core_sql.fetch_one(sql, [message_id], models)
+    if loaded is None:
+        raise Message.DoesNotExist(f"No outbound message {message_id} with a conversation.")
+    message, conversation, customer, abandonment = loaded
+    conversation.customer = customer
+    conversation.abandonment = abandonment
+    message.conversation = conversation
+    return message
+
+
+def _attempts_add(message_id: int, delta: int) -> None:
+    core_sql.execute(
+        "UPDATE messaging_message SET attempts = attempts + %s WHERE id = %s", [delta, message_id]
     )
 
 
@@ -141,9 +182,7 @@ def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool 
     """
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
-    message = Message.objects.select_related("conversation__customer", "conversation__abandonment").get(
-        pk=message_id
-    )
+    message = _outbound(message_id)
     # A first look before taking a slot: a send that cannot go out should not use one up.
     stopped = _gate(message)
     if stopped is not None:
@@ -157,7 +196,12 @@ def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool 
 
 def _gate(message: Message) -> SendOutcome | None:
     """The send-time check: None to go ahead, or why the message waits or never goes."""
-    return _stop(message, check_send(outgoing(message), now=timezone.now()))
+    decision = check_send(outgoing(message), now=timezone.now())
+    if decision.allowed:
+        return None
+    # Nothing reached Meta: the attempt counted by the claim is given back.
+    _attempts_add(message.pk, -1)
+    return _stop(message, decision)
 
 
 def outgoing(message: Message) -> Outgoing:
@@ -198,7 +242,6 @@ def _stop(message: Message, decision: Decision) -> SendOutcome | None:
 def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutcome:
     """One attempt at Graph: Meta's result, or the outcome of a permanent failure."""
     message_id = message.pk
-    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + 1)
     # Waiting for a send slot and for Graph holds no database connection (see release_connection).
     release_connection()
     failure: WhatsAppError | None = None
@@ -211,7 +254,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
         # between read and post).
         with transaction.atomic():
             _customer_hold(message.conversation.customer_id)
-            message = Message.objects.select_related("conversation__customer").get(pk=message_id)
+            message = _outbound(message_id)
             cancelled = message.status != Message.Status.PENDING
             decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
             if decision is not None and decision.allowed:
@@ -230,7 +273,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     if failure is None:
         # Cancelled while it waited (an opt-out fails the pending replies it makes pointless), or
         # refused by the gate: nothing reached Meta, so the attempt is given back.
-        Message.objects.filter(pk=message_id).update(attempts=F("attempts") - 1)
+        _attempts_add(message_id, -1)
         if cancelled:
             Message.objects.filter(pk=message_id).update(claimed_at=None)
             return SendOutcome.BLOCKED
@@ -256,18 +299,35 @@ def _send_failed(message: Message, exc: WhatsAppError, *, final_attempt: bool) -
     raise exc
 
 
+_SENT_SQL = (
+    "UPDATE messaging_message SET whatsapp_message_id = %s, status = 'sent', sent_at = %s, "
+    "claimed_at = NULL, send_after = NULL, error_code = '', error_detail = '' WHERE id = %s"
+)
+# The same, and whether a status for the wamid was kept before it was known: one statement.
+_SENT_EARLY_SQL = (
+    f"WITH sent AS ({_SENT_SQL} RETURNING id) "  # noqa: S608
+    "SELECT EXISTS (SELECT 1 FROM messaging_statusupdate WHERE whatsapp_message_id = %s)"
+)
+
+
 def _sent_record(message: Message, *, wamid: str) -> None:
     """Meta accepted the message: its wamid, and any status that raced ahead of it."""
+    sent_at = core_sql.db_datetime(timezone.now())
+    if message.purpose != Message.Purpose.FIRST_CONTACT and connection.vendor == "postgresql":
+        # Every reply: one statement in autocommit, no BEGIN and COMMIT round trips. A status
+        # kept before the wamid was known (rare) is applied right after; should the worker die
+        # in between, the sweep applies it (orphan_statuses_apply). Statuses only move forward,
+        # so it does not matter which of the two lands first.
+        with connection.cursor() as cursor:
+            cursor.execute(_SENT_EARLY_SQL, [wamid, sent_at, message.pk, wamid])
+            early = cursor.fetchone()[0]
+        if early:
+            with transaction.atomic():
+                pending_statuses_apply(wamid=wamid)
+        logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
+        return
     with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            whatsapp_message_id=wamid,
-            status=Message.Status.SENT,
-            sent_at=timezone.now(),
-            claimed_at=None,
-            send_after=None,
-            error_code="",
-            error_detail="",
-        )
+        core_sql.execute(_SENT_SQL, [wamid, sent_at, message.pk])
         pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after

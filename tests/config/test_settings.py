@@ -107,3 +107,17 @@ def test_production_start_with_every_secret_succeeds_and_never_prints_them():
     assert result.returncode == 0, result.stderr
     for value in PROD_SECRETS.values():
         assert value not in result.stdout + result.stderr
+
+
+DATABASE_SETTINGS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASES['default'].get('DISABLE_SERVER_SIDE_CURSORS', False))"
+)
+
+
+@pytest.mark.parametrize(("behind", "disabled"), [("1", "True"), ("0", "False")])
+def test_behind_pgbouncer_no_server_side_cursor_outlives_its_transaction(behind, disabled):
+    env = {"DATABASE_URL": "postgres://u:p@127.0.0.1:6432/sara", "DATABASE_BEHIND_PGBOUNCER": behind}
+    result = start(env, code=DATABASE_SETTINGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [disabled]

@@ -288,8 +288,8 @@ def test_a_cart_opened_between_the_first_look_and_the_decision_gets_the_ais_answ
     customer = CustomerFactory(phone=PHONE, name="Maria Silva")
     first_look = processing._interpret_ahead
 
-    def look_then_a_cart_opens(message_id: int):
-        reading = first_look(message_id)  # no open recovery yet: nothing for the AI to read
+    def look_then_a_cart_opens(message_id: int, *read):
+        reading = first_look(message_id, *read)  # no open recovery yet: nothing for the AI to read
         # Meanwhile the checkout reports Maria's cart (the abandonment webhook's transaction).
         ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
         return reading
