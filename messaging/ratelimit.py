@@ -71,15 +71,10 @@ class RateLimitTimeout(Exception):
 
 
 @cache
-def _redis_script():  # noqa: ANN202 - redis' Script type is private
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return client.register_script(_RESERVE)
-
-
-@cache
-def _redis_depart_script():  # noqa: ANN202 - redis' Script type is private
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-    return client.register_script(_DEPART)
+def _redis_scripts(url: str) -> tuple:
+    """The reservation and departure scripts of this Redis, on one client (one connection pool)."""
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    return client.register_script(_RESERVE), client.register_script(_DEPART)
 
 
 _local_lock = threading.Lock()
@@ -104,7 +99,9 @@ def reserve(phone_number_id: str, *, limit: int | None = None, max_wait: float =
     key = f"sara:send-slot:{phone_number_id}"
     if settings.REDIS_URL:
         try:
-            waited = _redis_script()(keys=[key], args=[int(spacing * 1_000_000), int(max_wait * 1_000_000)])
+            waited = _redis_scripts(settings.REDIS_URL)[0](
+                keys=[key], args=[int(spacing * 1_000_000), int(max_wait * 1_000_000)]
+            )
         except redis.RedisError as exc:
             # Without the shared count no slot can be granted safely; the send waits instead.
             raise RateLimitTimeout(f"Rate limiter unavailable: {exc}") from exc
@@ -149,7 +146,7 @@ def depart(phone_number_id: str, *, limit: int | None = None, max_wait: float = 
     while True:
         if settings.REDIS_URL:
             try:
-                waited = _redis_depart_script()(
+                waited = _redis_scripts(settings.REDIS_URL)[1](
                     keys=[key], args=[int(WINDOW_SECONDS * 1_000_000), cap, uuid.uuid4().hex]
                 )
             except redis.RedisError as exc:

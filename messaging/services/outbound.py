@@ -273,10 +273,10 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     if failure is None:
         # Cancelled while it waited (an opt-out fails the pending replies it makes pointless), or
         # refused by the gate: nothing reached Meta, so the attempt is given back.
-        _attempts_add(message_id, -1)
         if cancelled:
-            Message.objects.filter(pk=message_id).update(claimed_at=None)
+            Message.objects.filter(pk=message_id).update(claimed_at=None, attempts=F("attempts") - 1)
             return SendOutcome.BLOCKED
+        _attempts_add(message_id, -1)
         return _stop(message, decision)
     return _send_failed(message, failure, final_attempt=final_attempt)
 
