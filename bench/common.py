@@ -375,6 +375,8 @@ def _kind(cmdline: str) -> str:
         return "postgres"
     if "bin/postgres" in cmdline or "redis-server" in cmdline:
         return "postgres" if "postgres" in cmdline else "redis"
+    if "beam.smp" in cmdline and "rabbit" in cmdline:
+        return "rabbitmq"  # idle unless it is the broker (BENCH_BROKER_URL)
     return "other"
 
 

@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--worker-n", type=int, default=600, help="messages through a real worker (0: skip)")
     parser.add_argument("--worker-concurrency", type=int, default=50)
     parser.add_argument("--worker-profile", action="store_true", help="py-spy on the worker's measured run")
+    parser.add_argument("--show-queries", action="store_true", help="print one message's SQL statements")
     args = parser.parse_args()
     common.setup_django()
     common.reset_data()
@@ -101,10 +102,17 @@ def main() -> None:
         with CaptureQueriesContext(connection) as captured:
             tasks.process_inbound.run(message_id)
         queries["process"] = len(captured)
+        shown = {"process": [q["sql"] for q in captured]}
         reply = reply_of(message_id)
         with CaptureQueriesContext(connection) as captured:
             tasks.send_message.run(reply)
         queries["send"] = len(captured)
+        shown["send"] = [q["sql"] for q in captured]
+    if args.show_queries:
+        for task, statements in shown.items():
+            print(f"{task}:")
+            for sql in statements:
+                print(f"  {sql[:300]}")
     cpu = {"process": 0.0, "send": 0.0}
     profiler = None
     if args.profile:

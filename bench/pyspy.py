@@ -10,7 +10,9 @@ share of all samples, inclusive (itself and what it calls) and self.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -46,7 +48,18 @@ _SKIP = (
 def record(name: str, pid: int, seconds: int, subprocesses: bool = False) -> subprocess.Popen:
     """Start py-spy on pid for `seconds`, in the background; it writes bench/out/profile-<name>.txt."""
     out = common.OUT / f"profile-{name}.txt"
-    argv = ["py-spy", "record", "--gil", "--nonblocking", "--rate", "100", "--format", "raw"]
+    # The venv's own (`uv sync --frozen --group bench`), else one on the PATH.
+    beside = Path(sys.executable).parent / "py-spy"
+    argv = [
+        str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy",
+        "record",
+        "--gil",
+        "--nonblocking",
+        "--rate",
+        "100",
+        "--format",
+        "raw",
+    ]
     argv += ["--duration", str(seconds), "--pid", str(pid), "--output", str(out)]
     if subprocesses:
         argv.append("--subprocesses")
@@ -80,7 +93,79 @@ def summarize(path: Path, top: int = 40) -> str:
     lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in shown]
     lines.append("  self:")
     lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(15)]
+    lines.append("  by layer (innermost frame outside the standard library):")
+    lines += [f"    {100 * n / total:5.1f}%  {f}" for f, n in by_layer(path).most_common()]
     return "\n".join(lines)
+
+
+# Where a sample's CPU is charged: the innermost frame outside the standard library decides
+# (a json.dumps called by logging is logging's; a socket read by psycopg is the driver's).
+# py-spy names a file from its package: "psycopg/cursor.py", "threading.py".
+_OPENAI = "OpenAI SDK, httpx, pydantic"
+_CELERY = "Celery, kombu, the broker's client"
+_LAYERS = {
+    "psycopg": "PostgreSQL driver (psycopg)",
+    "psycopg_pool": "PostgreSQL driver (psycopg)",
+    "openai": _OPENAI,
+    "httpx": _OPENAI,
+    "httpx2": _OPENAI,
+    "httpcore": _OPENAI,
+    "pydantic": _OPENAI,
+    "pydantic_core": _OPENAI,
+    "h11": _OPENAI,
+    "anyio": _OPENAI,
+    "requests": "Graph client (requests, urllib3)",
+    "urllib3": "Graph client (requests, urllib3)",
+    "celery": _CELERY,
+    "kombu": _CELERY,
+    "amqp": _CELERY,
+    "vine": _CELERY,
+    "billiard": _CELERY,
+    "redis": "Redis client",
+    "logging": "logging (JSON lines)",
+    "pythonjsonlogger": "logging (JSON lines)",
+    "prometheus_client": "metrics",
+    "sentry_sdk": "Sentry",
+}
+_OWN = {"core", "messaging", "recovery", "sara", "compliance", "config", "backoffice"}
+_THIRD_PARTY = {"phonenumbers", "environ", "rest_framework", "click", "dateutil", "tzdata"}
+
+
+def layer_of(stack: list[str]) -> str:
+    redis = False
+    for frame in reversed(stack):
+        if " (" not in frame:
+            continue
+        path = frame.rsplit(" (", 1)[1].split(":")[0]
+        top = path.split("/")[0] if "/" in path else ""
+        if top == "redis":
+            # Redis serves three masters: charged to whoever called it.
+            redis = True
+            continue
+        if redis and top in _OWN:
+            return f"Redis client, called from {path}"
+        if redis and top not in _LAYERS:
+            continue
+        if top == "django":
+            return "Django's database layer" if path.startswith("django/db/") else "Django, other"
+        if top in _LAYERS:
+            return _LAYERS[top]
+        if top in _OWN:
+            return "Sara's own code"
+        if top in _THIRD_PARTY:
+            return "other libraries"
+        # The standard library (threading.py, json/encoder.py, concurrent/...): its caller decides.
+    return _LAYERS["redis"] if redis else "Python runtime (threads, stdlib)"
+
+
+def by_layer(path: Path) -> Counter[str]:
+    """Samples per layer (see _LAYERS), for the 'where does a message's CPU go' tables."""
+    layers: Counter[str] = Counter()
+    for line in path.read_text().splitlines():
+        if line.strip():
+            stack, count = line.rsplit(" ", 1)
+            layers[layer_of(stack.split(";"))] += int(count)
+    return layers
 
 
 def main() -> None:
