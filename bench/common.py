@@ -278,7 +278,7 @@ def _descendants(pid: int) -> list[int]:
 
 # --- database -------------------------------------------------------------------------------
 def reset_data() -> None:
-    """Empty the bench database's business tables and Redis DB 9 (never anything else)."""
+    """Empty the bench database's business tables, Redis DB 9 and the broker's queues (nothing else)."""
     import redis
     from django.db import connection
 
@@ -289,6 +289,11 @@ def reset_data() -> None:
             "RESTART IDENTITY CASCADE"
         )
     redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    if ENV["CELERY_BROKER_URL"]:
+        # RabbitMQ keeps its queues: an earlier run's tasks would be worked off in this one.
+        from config.celery import app
+
+        app.control.purge()
 
 
 def vacuum_analyze() -> None:

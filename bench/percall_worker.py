@@ -192,16 +192,27 @@ def through_worker(message_ids: list[int], warm: int, concurrency: int, *, profi
     measured = message_ids[warm:]
     finished = answer(measured, time.time() + 600)
     cpu = process_cpu(worker.pid) - cpu0
+    rss = common.rss_mb(worker.pid)
+    threads = int(Path(f"/proc/{worker.pid}/status").read_text().split("Threads:")[1].split()[0])
+    cpu_ms = 1000 * cpu / len(measured)
+    layers_ms = {}
     if spy is not None:
         spy.send_signal(signal.SIGINT)  # py-spy writes what it has recorded and exits
         spy.wait(timeout=30)
         print(pyspy.summarize(common.OUT / "profile-percall-worker.txt", 45))
+        # The message's CPU shared out by the profile's layers.
+        layers = pyspy.by_layer(common.OUT / "profile-percall-worker.txt")
+        samples = sum(layers.values())
+        layers_ms = {layer: round(cpu_ms * n / samples, 2) for layer, n in layers.most_common()}
     common.stop(worker)
     return {
         "n": len(measured),
         "concurrency": concurrency,
-        "cpu_ms": round(1000 * cpu / len(measured), 2),
+        "cpu_ms": round(cpu_ms, 2),
         "seconds": round(finished - started, 1),
+        "rss_mb": round(rss, 1),
+        "threads": threads,
+        "layers_ms": layers_ms,
     }
 
 
