@@ -258,10 +258,29 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def sample_rss(pids: list[int], samples: list[float], stop: threading.Event) -> None:
-    """Every second until `stop`: the processes' resident memory together, in MB."""
+def pss_mb(pid: int) -> float:
+    """Proportional memory of a process and its descendants, in MB: a page shared by n processes
+    counts 1/n in each (summed RSS counts the shared libraries' pages once per process)."""
+    total = 0
+    for p in [pid, *_descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def sample_rss(
+    pids: list[int], samples: list[float], stop: threading.Event, pss: list[float] | None = None
+) -> None:
+    """Every second until `stop`: the processes' resident memory together, in MB (and their
+    proportional memory together, into `pss`)."""
     while not stop.is_set():
         samples.append(sum(rss_mb(pid) for pid in pids))
+        if pss is not None:
+            pss.append(sum(pss_mb(pid) for pid in pids))
         stop.wait(1.0)
 
 

@@ -275,9 +275,10 @@ def main() -> None:
     ]
     worker = workers[0]
     rss: list[float] = []
+    pss: list[float] = []
     stop = threading.Event()
     threading.Thread(
-        target=common.sample_rss, args=([w.pid for w in workers], rss, stop), daemon=True
+        target=common.sample_rss, args=([w.pid for w in workers], rss, stop, pss), daemon=True
     ).start()
     load.post_paced(common.WEB_PORT, "/webhook/messages", warm, rate=20)
     deadline = time.time() + 60
@@ -329,6 +330,7 @@ def main() -> None:
         },
         "drain_after_load_s": round(drained, 1),
         "worker_rss_mb": {"max": round(max(rss), 1), "last": round(rss[-1], 1)} if rss else None,
+        "worker_pss_mb": {"max": round(max(pss), 1), "last": round(pss[-1], 1)} if pss else None,
         "openai_calls": openai_calls,
         "status_webhooks": graph_stats,
         "cores_by_process": cores,
