@@ -18,6 +18,6 @@ USER sara
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
     CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=2).status == 200 else 1)"
-# Worker (one process per core): celery -A config worker --pool threads --concurrency 50 -l info
+# Worker (one process per core): celery -A config worker --pool threads --concurrency 60 -l info
 # Beat:   celery -A config beat -l info
 CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]

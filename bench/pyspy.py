@@ -45,13 +45,17 @@ _SKIP = (
 )
 
 
+def binary() -> str:
+    """The venv's own py-spy (`uv sync --frozen --group bench`), else one on the PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
+
+
 def record(name: str, pid: int, seconds: int, subprocesses: bool = False) -> subprocess.Popen:
     """Start py-spy on pid for `seconds`, in the background; it writes bench/out/profile-<name>.txt."""
     out = common.OUT / f"profile-{name}.txt"
-    # The venv's own (`uv sync --frozen --group bench`), else one on the PATH.
-    beside = Path(sys.executable).parent / "py-spy"
     argv = [
-        str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy",
+        binary(),
         "record",
         "--gil",
         "--nonblocking",

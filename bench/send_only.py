@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import burst
 import common
 import percall
+import pyspy
 
 
 def thread_states(pid: int) -> dict[str, int]:
     """What each thread of the worker is doing now: the innermost frame that tells."""
     dump = subprocess.run(
-        ["py-spy", "dump", "--pid", str(pid)], capture_output=True, text=True, check=False
+        [pyspy.binary(), "dump", "--pid", str(pid)], capture_output=True, text=True, check=False
     ).stdout
     telling = (
         ("_getconn", "waiting for a pooled database connection"),
@@ -94,7 +95,10 @@ def main() -> None:
 
     common.start_fakes(status_webhook=False, fake_priority=args.fake_priority)
     worker_env = dict(item.split("=", 1) for item in args.worker_env)
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.cpu_hog)]
+    # Started like the other processes, so that they are stopped whatever happens to this run.
+    hogs = [
+        common.start(f"cpu-hog-{i}", [sys.executable, "-c", "while True: pass"]) for i in range(args.cpu_hog)
+    ]
     started = time.time()
     worker = common.start_worker(args.concurrency, extra_env=worker_env)
     time.sleep(12)

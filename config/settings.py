@@ -146,7 +146,9 @@ CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
 CELERY_TASK_ROUTES = {"messaging.tasks.send_message": {"queue": "send"}}
 # The work is I/O bound (OpenAI ≈ 1 s, Graph ≈ 0.3 s): threads keep up where prefork cannot.
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")
-CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=100)
+# 60 threads a process: a message holds a thread ≈ 1.2 s (OpenAI, then Graph), so two processes
+# can carry ≈ 100 messages/s; more threads only add memory (bench/RESULTS.md, issue 16).
+CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=60)
 CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 if BROKER_IS_AMQP:
