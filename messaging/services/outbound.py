@@ -242,7 +242,8 @@ def _stop(message: Message, decision: Decision) -> SendOutcome | None:
 def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutcome:
     """One attempt at Graph: Meta's result, or the outcome of a permanent failure."""
     message_id = message.pk
-    # Waiting for a send slot and for Graph holds no database connection (see release_connection).
+    # Waiting for a send slot holds no database connection (see release_connection); the gate
+    # below keeps one through the Graph request, which is what sizes the pool (settings).
     release_connection()
     failure: WhatsAppError | None = None
     try:
