@@ -245,31 +245,28 @@ def get_json(url: str) -> Any:
         return json.loads(response.read())
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants, in MB."""
+def _memory_mb(pid: int, proc_file: str, field: str) -> float:
+    """A memory field of /proc/<pid>/<proc_file> summed over the process and its descendants, in MB."""
     total = 0
     for p in [pid, *_descendants(pid)]:
         try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in Path(f"/proc/{p}/{proc_file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             pass
     return total / 1024
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants, in MB."""
+    return _memory_mb(pid, "status", "VmRSS:")
 
 
 def pss_mb(pid: int) -> float:
     """Proportional memory of a process and its descendants, in MB: a page shared by n processes
     counts 1/n in each (summed RSS counts the shared libraries' pages once per process)."""
-    total = 0
-    for p in [pid, *_descendants(pid)]:
-        try:
-            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    return _memory_mb(pid, "smaps_rollup", "Pss:")
 
 
 def sample_rss(
