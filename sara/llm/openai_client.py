@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 from django.conf import settings
 from openai._base_client import make_request_options
@@ -90,7 +89,8 @@ def _default_client() -> openai.OpenAI:
     return build_client()
 
 
-def build_client(http_client: httpx.Client | None = None) -> openai.OpenAI:
+def build_client(http_client: Any = None) -> openai.OpenAI:
+    """The SDK's client; `http_client` replaces its own (tests pass httpx's with a MockTransport)."""
     return openai.OpenAI(
         api_key=settings.OPENAI_API_KEY,
         base_url=settings.OPENAI_BASE_URL,
@@ -118,8 +118,9 @@ class OpenAIInterpreter(Interpreter):
             interpretation = future.result(timeout=settings.OPENAI_TIMEOUT_SECONDS)
         except (
             FutureTimeout,
+            # Network and HTTP errors arrive as the SDK's own (APIConnectionError, APITimeoutError,
+            # APIStatusError), whichever HTTP client carried the call.
             openai.OpenAIError,
-            httpx.HTTPError,
             ValueError,
             KeyError,
             TypeError,

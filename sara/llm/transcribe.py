@@ -6,7 +6,6 @@ import logging
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 
-import httpx
 import openai
 from django.conf import settings
 
@@ -41,7 +40,7 @@ def transcribe(audio: bytes, *, mime_type: str, client: openai.OpenAI | None = N
     )
     try:
         text = future.result(timeout=settings.OPENAI_TRANSCRIBE_TIMEOUT_SECONDS)
-    except (FutureTimeout, openai.OpenAIError, httpx.HTTPError, ValueError, TypeError) as exc:
+    except (FutureTimeout, openai.OpenAIError, ValueError, TypeError) as exc:
         metrics.TRANSCRIPTIONS.labels("failed").inc()
         logger.warning(
             "transcription failed",
