@@ -174,6 +174,24 @@ def test_a_failed_transcription_gets_the_ask_for_text_reply(conversation, speak,
     assert inbound.metadata["transcription_error"] == "InternalServerError"
 
 
+def test_a_transcription_that_cannot_reach_openai_gets_the_ask_for_text_reply(
+    conversation, speak, graph, openai_fake
+):
+    media_on_graph(graph)
+    sent = reply_accepted(graph)
+
+    def refused(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    openai_fake(refused)
+
+    inbound = speak()
+
+    assert sent == [agent.ASK_FOR_TEXT]
+    inbound.refresh_from_db()
+    assert inbound.metadata["transcription_error"] == "APIConnectionError"
+
+
 def test_media_graph_cannot_find_is_not_sent_for_transcription(conversation, speak, graph, openai_fake):
     graph.add(
         responses.GET,

@@ -123,6 +123,14 @@ def _timeout(request: httpx.Request) -> httpx.Response:
     raise httpx.ReadTimeout("timed out", request=request)
 
 
+def _connection_refused(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)
+
+
+def _answer_cut_off(request: httpx.Request) -> httpx.Response:
+    raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
 def _server_error(request: httpx.Request) -> httpx.Response:
     return httpx.Response(500, json={"error": {"message": "The server had an error", "type": "server_error"}})
 
@@ -141,7 +149,18 @@ def _outside_the_schema(request: httpx.Request) -> httpx.Response:
     return openai_completion({"intent": "buy_now", "sentiment": "neutral", "reply": "Compre!"})
 
 
-@pytest.mark.parametrize("failure", [_timeout, _server_error, _malformed_json, _refusal, _outside_the_schema])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        _timeout,
+        _connection_refused,
+        _answer_cut_off,
+        _server_error,
+        _malformed_json,
+        _refusal,
+        _outside_the_schema,
+    ],
+)
 def test_when_the_ai_fails_the_customer_gets_the_holding_reply_with_the_payment_link(
     conversation, say, outbox, openai_fake, failure
 ):
