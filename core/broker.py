@@ -77,11 +77,6 @@ def queue_depths(queues: list[str]) -> dict[str, int] | None:
 # --- Publishing ------------------------------------------------------------------------------
 
 
-def publish(task: Task, *args: Any) -> None:
-    """Queue `task(*args)` for a worker (Celery's own publish)."""
-    task.apply_async(args)
-
-
 def publish_each(task: Task, calls: list[tuple[Any, ...]]) -> None:
     """Queue one `task(*args)` per entry of `calls`, in that order, through one producer: on
     Redis its publishes go out together in one pipeline (each publish on its own costs about

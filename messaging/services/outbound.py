@@ -19,7 +19,7 @@ from django.db.models import F, Model
 from django.utils import timezone
 
 from compliance.gate import Decision, Outgoing, Reason, check_send
-from core import broker, metrics
+from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
 from messaging import ratelimit
@@ -91,7 +91,7 @@ def message_queue(
 def queue_send(message_id: int) -> None:
     from messaging import tasks
 
-    broker.publish(tasks.send_message, message_id)
+    tasks.send_message.delay(message_id)
 
 
 # The send path runs for every message Sara sends: its statements are plain SQL (see core.sql).
