@@ -54,3 +54,43 @@ def _with_ninth_digit(number: phonenumbers.PhoneNumber) -> phonenumbers.PhoneNum
 def area_code(phone: str) -> str | None:
     """The Brazilian DDD of a canonical phone, or None for other countries."""
     return phone[3:5] if phone.startswith("+55") and len(phone) >= 5 else None
+
+
+# Where a country's numbering plan cannot tell mobiles from landlines (the US and Canada share
+# one plan), phonenumbers answers FIXED_LINE_OR_MOBILE; refusing those would refuse every buyer
+# there. Brazil's plan does tell them apart, so a Brazilian landline is always refused.
+MESSAGEABLE_TYPES = frozenset(
+    {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
+)
+
+
+def mobile_phone(raw: str, *, country: str = "") -> str:
+    """A phone a buyer typed at a checkout → canonical E.164, only if it is a valid mobile.
+
+    The number is read in its own country (`country`, an ISO 3166 code; Brazil when empty), never
+    coerced into Brazil: "555-555-SHIP" on a US address is no Brazilian number. Raises InvalidPhone.
+    """
+    text = (raw or "").strip()
+    if not text:
+        raise InvalidPhone("Phone is empty.")
+    if any(ch.isalpha() for ch in text):
+        # phonenumbers reads vanity letters as digits ("SHIP" → 7447): nobody types a WhatsApp
+        # number that way, and the digits it makes belong to a stranger.
+        raise InvalidPhone("Phone has letters.")
+    code = (country or "BR").strip().upper()
+    # An unknown country reads only numbers written with their + country code.
+    region = code if code in phonenumbers.SUPPORTED_REGIONS else "ZZ"
+    candidates = [text]
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if not text.startswith("+") and len(digits) > 11 and not digits.startswith("0"):
+        # Digits with their country code but no "+" (as Hotmart and WhatsApp write them); no
+        # national number of the plans Sara meets is longer than 11 digits.
+        candidates.insert(0, "+" + digits)
+    for candidate in candidates:
+        try:
+            number = _with_ninth_digit(phonenumbers.parse(candidate, region))
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number) and phonenumbers.number_type(number) in MESSAGEABLE_TYPES:
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    raise InvalidPhone("Not a valid mobile number.")

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from messaging.models import Conversation, Message
 from recovery import lifecycle
+from recovery.models import SourceCheckout
 from recovery.services import template_queue
 
 logger = logging.getLogger(__name__)
@@ -59,13 +60,19 @@ def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:
         purpose=Message.Purpose.FIRST_CONTACT,
         sent_at__lte=now - timedelta(hours=settings.FOLLOWUP_AFTER_HOURS),
     )
-    return Conversation.objects.filter(
-        status=Conversation.Status.AWAITING_RESPONSE,
-        followup_sent=False,
-        customer__opted_out=False,
-        # Waiting for a person (a payment that did not match, say): Sara chases no one meanwhile.
-        needs_human=False,
-    ).filter(Exists(first_contact_sent))
+    # A platform said the cart was paid and the order is still being read: not chased meanwhile.
+    payment_pending = SourceCheckout.objects.filter(abandonment=OuterRef("abandonment"), payment_pending=True)
+    return (
+        Conversation.objects.filter(
+            status=Conversation.Status.AWAITING_RESPONSE,
+            followup_sent=False,
+            customer__opted_out=False,
+            # Waiting for a person (a payment that did not match, say): Sara chases no one meanwhile.
+            needs_human=False,
+        )
+        .filter(Exists(first_contact_sent))
+        .exclude(Exists(payment_pending))
+    )
 
 
 def conversations_due_expiry(*, now: datetime) -> QuerySet[Conversation]:

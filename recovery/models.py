@@ -258,6 +258,10 @@ class SourceCheckout(models.Model):
     value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     link = models.URLField(max_length=1000, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
+    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
+    source_updated_at = models.DateTimeField(null=True, blank=True)
+    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
+    payment_pending = models.BooleanField(default=False)
     abandonment = models.ForeignKey(
         Abandonment, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_checkouts"
     )
@@ -266,8 +270,8 @@ class SourceCheckout(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = _("source checkout")
-        verbose_name_plural = _("sources")
+        verbose_name = _("platform cart")
+        verbose_name_plural = _("platform carts")
         constraints = [
             models.UniqueConstraint(fields=["platform", "checkout_id"], name="sourcecheckout_unique_key"),
         ]

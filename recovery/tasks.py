@@ -45,7 +45,9 @@ def poll_nuvemshop(self) -> dict[str, int | str]:  # noqa: ANN001 - Celery's bou
             )
             return {"failed": str(exc)}
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
-    for event_id in services.nuvemshop_orders_pending(older_than=timedelta(minutes=5)):
+    # The token works again (this poll read the store): re-drive the order fetches that failed
+    # or never ran.
+    for event_id in services.nuvemshop_orders_due(older_than=timedelta(minutes=5)):
         nuvemshop_order_fetch.delay(event_id)
     return counts
 
@@ -63,5 +65,7 @@ def nuvemshop_order_fetch(self, event_id: int) -> str:  # noqa: ANN001 - Celery'
             services.nuvemshop_order_fetch(event_id=event_id, client=NuvemshopClient.from_settings()).outcome
         )
     except NuvemshopError as exc:
-        # Left pending when retries run out: the next poll drives it again.
+        if self.request.retries >= self.max_retries:
+            # Written on the event, which stays due: the next successful poll drives it again.
+            return "failed"
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc

@@ -13,15 +13,19 @@ import enum
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 from django.http import HttpRequest
 from django.utils.functional import Promise
 
+from core.phones import InvalidPhone, mobile_phone
 from recovery.errors import PayloadUnusable
 
 CENT = Decimal("0.01")
@@ -56,6 +60,13 @@ class CheckoutEvent:
     link: str = ""
     amount: Decimal | None = None
     order_id: str = ""
+    # When the platform last changed this object: an older state never overwrites a newer one.
+    updated_at: datetime | None = None
+    # The key a payment is remembered under when no cart matches it (the platform names no
+    # cart: Hotmart's transaction, Kiwify's order).
+    paid_id: str = ""
+    # Why `phone` is empty: "no_phone" (none given) or "invalid_phone" (none a valid mobile).
+    phone_problem: str = ""
     # Only an id came (Nuvemshop's order webhooks): the order is fetched before it converts.
     needs_fetch: bool = False
     note: str = ""
@@ -144,24 +155,80 @@ def first_text(*values: Any, limit: int = 200) -> str:
     return ""
 
 
-def money(value: Any, *, cents: bool = False) -> Decimal | None:
+def money(value: Any, *, field: str, cents: bool = False) -> Decimal | None:
     """A platform's amount (number or decimal text; cents when the platform counts in them) →
-    Decimal in reais, never through a float's rounding; None when absent or not a positive amount."""
+    Decimal in reais, never through a float's rounding; None when absent or not a positive amount.
+
+    An amount no cart can have (past MAX_MONEY) raises PayloadUnusable: the bound is checked
+    before quantizing, which past 28 digits raises InvalidOperation instead of answering.
+    """
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None
-    raw = str(value).strip()
-    if not DECIMAL_TEXT.fullmatch(raw):
-        return None
+    raw = repr(value) if isinstance(value, float) else str(value).strip()
     try:
         amount = Decimal(raw)
     except InvalidOperation:
         return None
+    if not amount.is_finite() or (isinstance(value, str) and not DECIMAL_TEXT.fullmatch(raw)):
+        return None
     if cents:
-        amount = amount / 100
+        amount = amount.scaleb(-2)
+    if amount > MAX_MONEY:
+        raise PayloadUnusable(f"`{field}` is larger than any cart.", {field: [f"At most {MAX_MONEY} reais."]})
     amount = amount.quantize(CENT)
-    if amount <= 0 or amount > MAX_MONEY:
+    if amount <= 0:
         return None
     return amount
+
+
+def https_link(value: Any) -> str:
+    """A link Sara may send a customer: https only ("" for none; "invalid" marks a refused one)."""
+    link = text(value, 1000)
+    if not link:
+        return ""
+    try:
+        HTTPS_ONLY(link)
+    except ValidationError:
+        return INVALID_LINK
+    return link
+
+
+# A sentinel that no real link equals: the cart is skipped with reason invalid_link.
+INVALID_LINK = "invalid:"
+HTTPS_ONLY = URLValidator(schemes=["https"])
+
+
+def first_mobile(candidates: Iterable[tuple[Any, Any]]) -> tuple[str, str]:
+    """(phone, country) pairs in the platform's documented order → (E.164, "") for the first
+    valid mobile, else ("", "no_phone" | "invalid_phone")."""
+    seen_any = False
+    for raw, country in candidates:
+        phone = text(raw, 40)
+        if not phone:
+            continue
+        seen_any = True
+        try:
+            return mobile_phone(phone, country=text(country, 2)), ""
+        except InvalidPhone:
+            continue
+    return "", "invalid_phone" if seen_any else "no_phone"
+
+
+def timestamp(value: Any) -> datetime | None:
+    """An ISO 8601 time (with its offset) or epoch milliseconds → aware datetime, else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return datetime.fromtimestamp(value / 1000, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    raw = text(value, 40)
+    if not raw:
+        return None
+    try:
+        found = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
 
 
 def buyer_cart_key(product_id: str, email: str, phone: str) -> str:

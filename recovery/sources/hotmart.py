@@ -20,11 +20,12 @@ from recovery.sources.base import (
     Source,
     buyer_cart_key,
     dig,
-    first_text,
+    first_mobile,
     money,
     require_id,
     same,
     text,
+    timestamp,
 )
 
 ABANDONED = "PURCHASE_OUT_OF_SHOPPING_CART"
@@ -53,27 +54,44 @@ class Hotmart(Source):
         buyer = data.get("buyer") if isinstance(data.get("buyer"), dict) else {}
         product_id = text(dig(data, "product", "id"), 100)
         email = text(buyer.get("email"), 254).lower()
-        phone = first_text(buyer.get("checkout_phone"), buyer.get("phone"), limit=40)
-        # Hotmart names no cart: the buyer and the product are the cart, so the purchase that
-        # follows finds its abandonment by the same pair.
-        cart = buyer_cart_key(product_id, email, phone)
+        country = (
+            dig(buyer, "address", "country_iso")
+            or dig(data, "checkout_country", "iso")
+            or dig(data, "purchase", "checkout_country", "iso")
+        )
+        code = "".join(ch for ch in text(buyer.get("checkout_phone_code"), 10) if ch.isdigit())
+        phone, problem = first_mobile(
+            [
+                (buyer.get("checkout_phone"), country),
+                # Whether checkout_phone_code is the country's calling code is not documented
+                # (Hotmart's own sample has "999999999"): tried only when it can be one.
+                ("+" + code + text(buyer.get("checkout_phone"), 30) if 0 < len(code) <= 3 else "", ""),
+                (buyer.get("phone"), country),
+            ]
+        )
+        # Hotmart names no cart: the abandonment event is the cart (its id is its identity), and
+        # the buyer and product are a second key by which the purchase that follows finds it.
         common = {
             "platform": self.name,
             "event_id": event_id,
-            "checkout_id": cart,
+            "token": buyer_cart_key(product_id, email, phone),
             "phone": phone,
+            "phone_problem": problem,
             "name": text(buyer.get("name")),
             "email": email,
             "product_id": product_id,
+            "updated_at": timestamp(payload.get("creation_date")),
         }
         if event == ABANDONED:
-            return [CheckoutEvent(kind=Kind.ABANDONED, **common)]
+            return [CheckoutEvent(kind=Kind.ABANDONED, checkout_id=f"event:{event_id}", **common)]
         if event in PAID:
+            transaction = text(dig(data, "purchase", "transaction"), 100)
             return [
                 CheckoutEvent(
                     kind=Kind.PAID,
-                    amount=money(dig(data, "purchase", "price", "value")),
-                    order_id=text(dig(data, "purchase", "transaction"), 100),
+                    amount=money(dig(data, "purchase", "price", "value"), field="data.purchase.price.value"),
+                    order_id=transaction,
+                    paid_id=f"transaction:{transaction}" if transaction else f"event:{event_id}",
                     **common,
                 )
             ]

@@ -20,12 +20,14 @@ from recovery.sources.base import (
     Source,
     buyer_cart_key,
     dig,
-    first_text,
+    first_mobile,
     hmac_hex,
+    https_link,
     money,
     require_id,
     same,
     text,
+    timestamp,
 )
 
 
@@ -59,17 +61,22 @@ class Kiwify(Source):
         cart_id = require_id(cart.get("id"), "id")
         product_id = text(cart.get("product_id"), 100)
         email = text(cart.get("email"), 254).lower()
-        phone = text(cart.get("phone"), 40)
+        phone, problem = first_mobile([(cart.get("phone"), cart.get("country"))])
+        # The cart's own id is its identity: a new cart by the same buyer is a new recovery.
+        # The buyer and product are the key an order (which names no cart) finds it by.
         return CheckoutEvent(
             kind=Kind.ABANDONED,
             platform=self.name,
             event_id=f"cart:{cart_id}",
-            checkout_id=buyer_cart_key(product_id, email, phone) or cart_id,
+            checkout_id=f"cart:{cart_id}",
+            token=buyer_cart_key(product_id, email, phone),
             phone=phone,
+            phone_problem=problem,
             name=text(cart.get("name")),
             email=email,
             product_id=product_id,
-            link=text(cart.get("checkout_link"), 1000),
+            link=https_link(cart.get("checkout_link")),
+            updated_at=timestamp(cart.get("created_at")),
         )
 
     def _order(self, order: dict[str, Any]) -> CheckoutEvent:
@@ -77,16 +84,21 @@ class Kiwify(Source):
         customer = order.get("Customer") if isinstance(order.get("Customer"), dict) else {}
         product_id = text(dig(order, "Product", "product_id"), 100)
         email = text(customer.get("email"), 254).lower()
-        phone = first_text(customer.get("mobile"), customer.get("phone"), limit=40)
+        # Kiwify sells in Brazil and its order has no country field: Brazilian numbers.
+        phone, problem = first_mobile([(customer.get("mobile"), "BR"), (customer.get("phone"), "BR")])
         return CheckoutEvent(
             kind=Kind.PAID,
             platform=self.name,
             event_id=f"order:{order_id}",
-            checkout_id=buyer_cart_key(product_id, email, phone),
+            token=buyer_cart_key(product_id, email, phone),
+            paid_id=f"order:{order_id}",
             phone=phone,
+            phone_problem=problem,
             name=text(customer.get("full_name")),
             email=email,
             product_id=product_id,
-            amount=money(dig(order, "Commissions", "charge_amount"), cents=True),
+            amount=money(
+                dig(order, "Commissions", "charge_amount"), field="Commissions.charge_amount", cents=True
+            ),
             order_id=order_id,
         )

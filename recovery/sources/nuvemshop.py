@@ -21,12 +21,15 @@ from recovery.sources.base import (
     Kind,
     Source,
     dig,
+    first_mobile,
     first_text,
     hmac_hex,
+    https_link,
     money,
     require_id,
     same,
     text,
+    timestamp,
 )
 
 PAGE_SIZE = 200  # Nuvemshop's largest page
@@ -75,40 +78,62 @@ def checkout_event(checkout: dict[str, Any]) -> CheckoutEvent:
     """A polled checkout: abandoned, or paid once it has `completed_at`."""
     checkout_id = require_id(checkout.get("id"), "id")
     completed = bool(checkout.get("completed_at"))
+    total = money(checkout.get("total"), field="total")
+    shipping_country = checkout.get("shipping_country")
+    billing_country = checkout.get("billing_country")
+    # The contact's phone first, then the shipping and billing ones, each in its address's
+    # country (the contact's in the shipping one). The documented sample's are all a landline.
+    phone, problem = first_mobile(
+        [
+            (checkout.get("contact_phone"), shipping_country or billing_country),
+            (checkout.get("shipping_phone"), shipping_country),
+            (checkout.get("billing_phone"), billing_country),
+        ]
+    )
     return CheckoutEvent(
         kind=Kind.PAID if completed else Kind.ABANDONED,
         platform=Nuvemshop.name,
         event_id=f"checkout:{checkout_id}:{'completed' if completed else 'abandoned'}",
         checkout_id=checkout_id,
         token=text(checkout.get("token"), 200),
-        phone=first_text(
-            checkout.get("contact_phone"),
-            checkout.get("shipping_phone"),
-            checkout.get("billing_phone"),
-            limit=40,
-        ),
+        phone=phone,
+        phone_problem=problem,
         name=first_text(checkout.get("contact_name"), checkout.get("shipping_name")),
         email=text(checkout.get("contact_email"), 254),
         product_id=text(dig(checkout, "products", 0, "product_id"), 100),
-        value=None if completed else money(checkout.get("total")),
-        amount=money(checkout.get("total")) if completed else None,
-        link=text(checkout.get("abandoned_checkout_url"), 1000),
+        value=None if completed else total,
+        amount=total if completed else None,
+        link=https_link(checkout.get("abandoned_checkout_url")),
+        updated_at=timestamp(checkout.get("updated_at")),
     )
 
 
 def order_event(order: dict[str, Any], *, event_id: str) -> CheckoutEvent:
-    """A fetched order, paid: it converts the checkout with the same token (or id)."""
+    """A fetched order, paid: it converts the checkout with the same id (a Nuvemshop checkout
+    becomes its order, keeping its id and token)."""
     order_id = require_id(order.get("id"), "id")
+    shipping = order.get("shipping_address") if isinstance(order.get("shipping_address"), dict) else {}
+    phone, problem = first_mobile(
+        [
+            (order.get("contact_phone"), shipping.get("country") or order.get("billing_country")),
+            (dig(order, "customer", "phone"), shipping.get("country") or order.get("billing_country")),
+            (shipping.get("phone"), shipping.get("country")),
+            (order.get("billing_phone"), order.get("billing_country")),
+        ]
+    )
     return CheckoutEvent(
         kind=Kind.PAID,
         platform=Nuvemshop.name,
         event_id=event_id,
         checkout_id=order_id,
         token=text(order.get("token"), 200),
-        phone=first_text(dig(order, "customer", "phone"), order.get("contact_phone"), limit=40),
+        phone=phone,
+        phone_problem=problem,
         name=first_text(dig(order, "customer", "name"), order.get("contact_name")),
         email=first_text(dig(order, "customer", "email"), order.get("contact_email"), limit=254),
-        amount=money(order.get("total")),
+        # The list example has `total`; the single-order example (GET /orders/{id}, what Sara
+        # reads) has only `price`, which equals subtotal plus shipping there.
+        amount=money(order.get("total"), field="total") or money(order.get("price"), field="price"),
         order_id=order_id,
     )
 

@@ -8,15 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
 from recovery.errors import PayloadUnusable
 from recovery.models import Product, SourceCheckout
 from recovery.sources import lifecycle
-from recovery.sources.base import CheckoutEvent, Kind
+from recovery.sources.base import HTTPS_ONLY, INVALID_LINK, CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event
 from recovery.sources.registry import source as source_named
 
@@ -25,6 +25,11 @@ logger = logging.getLogger(__name__)
 # 20 pages of 200: the 30 days of checkouts Nuvemshop keeps, for a busy store.
 MAX_POLL_PAGES = 20
 SWEEP_BATCH = 200
+# Nuvemshop retries an order webhook for three days; Sara keeps trying a failed fetch longer,
+# long enough for a person to restore a revoked token after a weekend.
+RETRY_FOR = timedelta(days=7)
+# A cart whose paid order is still being fetched waits this long before it is looked at again.
+PAYMENT_CHECK_WAIT = timedelta(minutes=10)
 
 
 class Outcome(enum.StrEnum):
@@ -54,9 +59,14 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
             external_id=event.key, reference=_reference(event), payload=payload, outcome=Outcome.PENDING
         )
         if stored is None:
-            return SourceResult(Outcome.DUPLICATE, "delivery already received")
-        result = _act(event, stored)
-        _event_close(stored, result)
+            stored = _retryable(event)
+            if stored is None:
+                return SourceResult(Outcome.DUPLICATE, "delivery already received")
+            # The platform's own retry of work that failed here: attempted again, not a duplicate.
+            result = SourceResult(Outcome.PENDING, "retrying: " + (stored.error or "order to fetch"))
+        else:
+            result = _act(event, stored)
+            _event_close(stored, result)
     if result.outcome == Outcome.PENDING:
         from recovery import tasks  # the task module imports this one
 
@@ -96,16 +106,35 @@ def source_failure_record(*, platform: str, what: str, status: int | None, error
 
 
 def source_event_fail(*, event_id: int, error: str) -> None:
-    """A pending event that cannot be completed: failed, with why, for ops."""
-    stored = WebhookEvent.objects.filter(pk=event_id, outcome=Outcome.PENDING).first()
-    if stored is not None:
-        _event_close(stored, SourceResult(Outcome.FAILED, error))
+    """Work that failed for a reason a person can fix (a refused token, a platform that was
+    down): failed, with why, for ops, and still due (processed stays false) so the sweep and
+    the platform's retries attempt it again."""
+    WebhookEvent.objects.filter(pk=event_id, processed=False).filter(
+        outcome__in=(Outcome.PENDING, Outcome.FAILED)
+    ).update(outcome=Outcome.FAILED, error=error[:1000])
+
+
+def _retryable(event: CheckoutEvent) -> WebhookEvent | None:
+    """The stored event of this delivery when it is work still due (an order not yet fetched)."""
+    if not event.needs_fetch:
+        return None
+    stored = (
+        WebhookEvent.objects.select_for_update()
+        .filter(type=WebhookEvent.Type.SOURCE, external_id=event.key, processed=False)
+        .first()
+    )
+    return stored if stored is not None and stored.outcome in (Outcome.PENDING, Outcome.FAILED) else None
 
 
 def _act(event: CheckoutEvent, stored: WebhookEvent) -> SourceResult:
     if event.kind == Kind.IGNORED:
         return SourceResult(Outcome.IGNORED, event.note)
     if event.needs_fetch:
+        # Nuvemshop: a checkout becomes its order, keeping its id. Until the order is read, the
+        # cart it paid is not chased.
+        SourceCheckout.objects.filter(platform=event.platform, checkout_id=event.order_id).update(
+            payment_pending=True
+        )
         return SourceResult(Outcome.PENDING, "order to fetch")
     if event.kind == Kind.ABANDONED:
         return _abandoned(event)
@@ -120,7 +149,18 @@ def _abandoned(event: CheckoutEvent) -> SourceResult:
     )
     if not created and row.status != SourceCheckout.Status.WAITING:
         return SourceResult(Outcome.DUPLICATE, f"cart already {row.status}")
+    if _stale(row, event):
+        # Webhooks arrive in any order: an older state of the cart changes nothing, not even
+        # the wait.
+        return SourceResult(Outcome.DUPLICATE, "an older state of the cart: ignored")
     _fill(row, event)
+    if created and _paid_since(row, event):
+        # The payment arrived first (platforms deliver in any order): never chased.
+        return _settle(
+            row,
+            SourceCheckout.Status.COMPLETED,
+            SourceResult(Outcome.COMPLETED, "paid before Sara wrote: never chased"),
+        )
     delay = source_named(event.platform).abandoned_after()
     if delay:
         # Every change restarts the wait: abandoned means unchanged for the whole delay.
@@ -133,6 +173,31 @@ def _abandoned(event: CheckoutEvent) -> SourceResult:
     return checkout_open(row=row)
 
 
+def _stale(row: SourceCheckout, event: CheckoutEvent) -> bool:
+    return (
+        row.source_updated_at is not None
+        and event.updated_at is not None
+        and event.updated_at < row.source_updated_at
+    )
+
+
+def _paid_since(row: SourceCheckout, event: CheckoutEvent) -> bool:
+    """Whether the buyer paid for this product after this cart was made (platforms that name no
+    cart: the payment is matched by the buyer and product)."""
+    if not row.token or event.updated_at is None:
+        return False
+    return (
+        SourceCheckout.objects.filter(
+            platform=row.platform,
+            token=row.token,
+            status=SourceCheckout.Status.COMPLETED,
+            updated_at__gte=event.updated_at,
+        )
+        .exclude(pk=row.pk)
+        .exists()
+    )
+
+
 def _fill(row: SourceCheckout, event: CheckoutEvent) -> None:
     for field in ("token", "phone", "name", "product_id", "link"):
         value = getattr(event, field)
@@ -140,23 +205,35 @@ def _fill(row: SourceCheckout, event: CheckoutEvent) -> None:
             setattr(row, field, value)
     if event.value is not None:
         row.value = event.value
+    if event.updated_at is not None:
+        row.source_updated_at = event.updated_at
+    if event.phone_problem and not event.phone:
+        # Kept so that the skip says why: no phone given, or none a valid mobile.
+        row.skip_reason = event.phone_problem
 
 
 def checkout_open(*, row: SourceCheckout) -> SourceResult:
     """Open the recovery of a (locked) source cart, or skip it and say why."""
-    try:
-        phone = normalize_phone(row.phone)
-    except InvalidPhone:
+    if row.payment_pending or _order_being_fetched(row):
+        # A paid order for this cart is still being read from the platform: look again later.
+        row.status = SourceCheckout.Status.WAITING
+        row.due_at = timezone.now() + PAYMENT_CHECK_WAIT
+        row.save()
+        return SourceResult(Outcome.WAITING, "a payment for this cart is being confirmed")
+    # Only a valid mobile reaches the row (the adapters read each phone in its own country).
+    phone = row.phone
+    if not phone:
         return _settle(
-            row,
-            SourceCheckout.Status.SKIPPED,
-            SourceResult(Outcome.SKIPPED, "no_phone" if not row.phone else "invalid_phone"),
+            row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, row.skip_reason or "no_phone")
         )
     product = (
         Product.objects.filter(product_id=row.product_id, active=True).first() if row.product_id else None
     )
     value = row.value if row.value is not None else (product.price if product else None)
     link = row.link or (product.payment_link if product else "")
+    if link and not _https(link):
+        # A link the customer would tap: anything but https (javascript:, http:) is refused.
+        return _settle(row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, "invalid_link"))
     if value is None or value <= 0 or not link:
         # Kept with its event for ops: mapping the product in the admin lets the next cart open.
         reason = (
@@ -196,11 +273,40 @@ def checkout_open(*, row: SourceCheckout) -> SourceResult:
     )
 
 
+def _https(link: str) -> bool:
+    if link == INVALID_LINK:
+        return False
+    try:
+        HTTPS_ONLY(link)
+    except ValidationError:
+        return False
+    return True
+
+
+def _order_being_fetched(row: SourceCheckout) -> bool:
+    """A Nuvemshop order/paid for this checkout whose order is not yet read (or failed to be)."""
+    if row.platform != "nuvemshop":
+        return False
+    return WebhookEvent.objects.filter(
+        type=WebhookEvent.Type.SOURCE,
+        external_id=f"nuvemshop:order/paid:{row.checkout_id}",
+        processed=False,
+        outcome__in=(Outcome.PENDING, Outcome.FAILED),
+    ).exists()
+
+
 def _settle(row: SourceCheckout, status: str, result: SourceResult) -> SourceResult:
+    was_waiting = row.status == SourceCheckout.Status.WAITING and row.pk is not None
     row.status = status
     row.due_at = None
+    row.payment_pending = False
     if status == SourceCheckout.Status.SKIPPED:
         row.skip_reason = result.detail
+    elif row.skip_reason in ("no_phone", "invalid_phone"):
+        row.skip_reason = ""
+    if was_waiting and status == SourceCheckout.Status.COMPLETED:
+        # The events that started the wait said "opens at ... unless paid": now they say paid.
+        _waiting_events_close(row, result)
     # Contact data is needed only while a cart waits; the customer row holds it from here.
     row.phone = row.name = ""
     row.save()
@@ -210,11 +316,12 @@ def _settle(row: SourceCheckout, status: str, result: SourceResult) -> SourceRes
 def _paid(event: CheckoutEvent, stored: WebhookEvent) -> SourceResult:
     row = _cart_for(event)
     if row is None:
-        if not event.checkout_id:
+        remembered_as = event.checkout_id or event.paid_id
+        if not remembered_as:
             return SourceResult(Outcome.IGNORED, "no cart matches this order")
         # Paid before the cart ever reached Sara: remembered, so the cart is never chased.
         row, _ = SourceCheckout.objects.select_for_update().get_or_create(
-            platform=event.platform, checkout_id=event.checkout_id, defaults={"token": event.token}
+            platform=event.platform, checkout_id=remembered_as, defaults={"token": event.token}
         )
     if row.status == SourceCheckout.Status.COMPLETED:
         return SourceResult(Outcome.DUPLICATE, "cart already paid")
@@ -233,30 +340,39 @@ def _paid(event: CheckoutEvent, stored: WebhookEvent) -> SourceResult:
     converted = lifecycle.cart_convert(abandonment_id=row.abandonment_id, event=stored, amount=event.amount)
     result = SourceResult(Outcome.CONVERTED if converted.converted else Outcome.DUPLICATE, converted.detail)
     row.status = SourceCheckout.Status.COMPLETED
-    row.save(update_fields=["status", "updated_at"])
+    row.payment_pending = False
+    row.save(update_fields=["status", "payment_pending", "updated_at"])
     return result
 
 
 def _cart_for(event: CheckoutEvent) -> SourceCheckout | None:
-    """The cart an order pays: by its id, its token, else the buyer's latest open cart there."""
+    """The cart an order pays: by its id, its token (the cart's, or the buyer and product where
+    the platform names no cart: the latest one not yet paid), else the buyer's latest open cart."""
     carts = SourceCheckout.objects.select_for_update().filter(platform=event.platform)
     if event.checkout_id:
         found = carts.filter(checkout_id=event.checkout_id).first()
         if found is not None:
             return found
     if event.token:
-        found = carts.filter(token=event.token).first()
+        same_key = carts.filter(token=event.token).order_by("-created_at")
+        found = same_key.exclude(status=SourceCheckout.Status.COMPLETED).first() or same_key.first()
         if found is not None:
             return found
-    try:
-        phone = normalize_phone(event.phone)
-    except InvalidPhone:
+    if not event.phone:
         return None
     return (
-        carts.filter(status=SourceCheckout.Status.OPENED, abandonment__customer__phone=phone)
+        carts.filter(status=SourceCheckout.Status.OPENED, abandonment__customer__phone=event.phone)
         .order_by("-created_at")
         .first()
     )
+
+
+def _waiting_events_close(row: SourceCheckout, result: SourceResult) -> None:
+    WebhookEvent.objects.filter(
+        type=WebhookEvent.Type.SOURCE,
+        reference=f"{row.platform}:{row.checkout_id}"[:200],
+        outcome=Outcome.WAITING,
+    ).update(outcome=result.outcome, error=result.detail)
 
 
 def _reference(event: CheckoutEvent) -> str:
@@ -355,23 +471,24 @@ def poll_nuvemshop(*, client: NuvemshopClient) -> dict[str, int]:
 def nuvemshop_order_fetch(*, event_id: int, client: NuvemshopClient) -> SourceResult:
     """Read the order an order/paid webhook named, then convert its checkout.
 
-    Raises NuvemshopError when the API fails for now (the task retries); a permanent refusal
-    is recorded on the event for ops.
+    Any failure is written on the event, which stays due: the task retries what may pass by
+    itself (429, 5xx), and the poller's sweep and Nuvemshop's own retries attempt it again
+    later, so a token restored after days still converts the carts paid meanwhile. Raises
+    NuvemshopError when retrying soon may help.
     """
-    stored = WebhookEvent.objects.filter(pk=event_id, outcome=Outcome.PENDING).first()
+    stored = _due_order_event(event_id, lock=False)
     if stored is None:
         return SourceResult(Outcome.DUPLICATE, "already handled")
     order_id = str(stored.payload.get("id", ""))
     try:
         order = client.order(order_id)
     except NuvemshopError as exc:
+        source_event_fail(event_id=event_id, error=f"{exc} Sara tries again.")
         if not exc.permanent:
             raise
-        result = SourceResult(Outcome.FAILED, str(exc))
-        _event_close(stored, result)
-        return result
+        return SourceResult(Outcome.FAILED, str(exc))
     with transaction.atomic():
-        stored = WebhookEvent.objects.select_for_update().filter(pk=event_id, outcome=Outcome.PENDING).first()
+        stored = _due_order_event(event_id, lock=True)
         if stored is None:
             return SourceResult(Outcome.DUPLICATE, "already handled")
         if order.get("payment_status") not in (None, "paid"):
@@ -381,17 +498,37 @@ def nuvemshop_order_fetch(*, event_id: int, client: NuvemshopClient) -> SourceRe
                 result = _paid(order_event(order, event_id=stored.external_id or ""), stored)
             except PayloadUnusable as exc:
                 result = SourceResult(Outcome.INVALID, exc.message)
+        if result.outcome in (Outcome.IGNORED, Outcome.INVALID):
+            # Not a payment after all: the cart may be chased again.
+            SourceCheckout.objects.filter(platform="nuvemshop", checkout_id=order_id).update(
+                payment_pending=False
+            )
         _event_close(stored, result)
     return result
 
 
-def nuvemshop_orders_pending(*, older_than: timedelta) -> list[int]:
-    """Order events whose fetch never ran or kept failing: the poller drives them again."""
+def _due_order_event(event_id: int, *, lock: bool) -> WebhookEvent | None:
+    events = WebhookEvent.objects.select_for_update() if lock else WebhookEvent.objects
+    return (
+        events.filter(pk=event_id, processed=False, outcome__in=(Outcome.PENDING, Outcome.FAILED))
+        .exclude(external_id=None)
+        .first()
+    )
+
+
+def nuvemshop_orders_due(*, older_than: timedelta, now: datetime | None = None) -> list[int]:
+    """Order events whose fetch never ran or failed (a refused token, Nuvemshop down), from the
+    last RETRY_FOR: the poller's sweep drives them again."""
+    now = now or timezone.now()
     return list(
         WebhookEvent.objects.filter(
             type=WebhookEvent.Type.SOURCE,
-            outcome=Outcome.PENDING,
-            reference__startswith="nuvemshop:",
-            created_at__lt=timezone.now() - older_than,
-        ).values_list("pk", flat=True)[:SWEEP_BATCH]
+            external_id__startswith="nuvemshop:order/paid:",
+            processed=False,
+            outcome__in=(Outcome.PENDING, Outcome.FAILED),
+            created_at__lt=now - older_than,
+            created_at__gte=now - RETRY_FOR,
+        )
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
     )

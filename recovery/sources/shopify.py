@@ -15,20 +15,28 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from recovery.errors import PayloadUnusable
 from recovery.sources.base import (
     CheckoutEvent,
     Kind,
     Source,
     dig,
-    first_text,
+    first_mobile,
     hmac_base64,
+    https_link,
     money,
     require_id,
     same,
     text,
+    timestamp,
 )
 
 CHECKOUT_TOPICS = {"checkouts/create", "checkouts/update"}
+ORDER_TOPICS = {"orders/paid"}
+# Fields only an order carries, and one only a checkout carries (Shopify's REST Order and
+# Checkout resources, as the webhook samples show them).
+ORDER_ONLY = ("order_number", "financial_status", "order_status_url", "checkout_token")
+CHECKOUT_ONLY = "abandoned_checkout_url"
 
 
 class Shopify(Source):
@@ -58,9 +66,15 @@ class Shopify(Source):
             self.delivery_id(request, payload)
             or f"{topic}:{text(payload.get('id'), 60)}:{text(payload.get('updated_at'), 40)}"
         )
+        # The HMAC covers the body, not the topic header: a signed checkout re-posted as
+        # orders/paid must not convert anything, so the body's shape has to agree.
         if topic in CHECKOUT_TOPICS:
+            if _looks_like_order(payload):
+                raise _mismatch(topic, "an order")
             return [self._checkout(payload, event_id)]
-        if topic == "orders/paid":
+        if topic in ORDER_TOPICS:
+            if not _looks_like_order(payload) or CHECKOUT_ONLY in payload:
+                raise _mismatch(topic, "a checkout" if CHECKOUT_ONLY in payload else "no order")
             return [self._order(payload, event_id)]
         return [
             CheckoutEvent(
@@ -70,16 +84,19 @@ class Shopify(Source):
 
     def _checkout(self, checkout: dict[str, Any], event_id: str) -> CheckoutEvent:
         token = require_id(checkout.get("token"), "token")
-        total = money(checkout.get("total_price"))
+        total = money(checkout.get("total_price"), field="total_price")
+        phone, problem = _phone(checkout)
         common = {
             "platform": self.name,
             "event_id": event_id,
             "checkout_id": token,
             "token": token,
-            "phone": _phone(checkout),
+            "phone": phone,
+            "phone_problem": problem,
             "name": _name(checkout),
             "email": text(checkout.get("email"), 254),
             "product_id": text(dig(checkout, "line_items", 0, "product_id"), 100),
+            "updated_at": timestamp(checkout.get("updated_at")),
         }
         if checkout.get("completed_at"):
             # Completed: the customer paid. Before the wait ends it is never chased.
@@ -87,35 +104,59 @@ class Shopify(Source):
         return CheckoutEvent(
             kind=Kind.ABANDONED,
             value=total,
-            link=text(checkout.get("abandoned_checkout_url"), 1000),
+            link=https_link(checkout.get("abandoned_checkout_url")),
             **common,
         )
 
     def _order(self, order: dict[str, Any], event_id: str) -> CheckoutEvent:
         token = text(order.get("checkout_token"), 200)
+        phone, problem = _phone(order)
         return CheckoutEvent(
             kind=Kind.PAID,
             platform=self.name,
             event_id=event_id,
             checkout_id=token,
             token=token,
-            phone=_phone(order),
+            phone=phone,
+            phone_problem=problem,
             name=_name(order),
             email=text(order.get("email"), 254),
-            amount=money(order.get("current_total_price")) or money(order.get("total_price")),
+            amount=money(order.get("current_total_price"), field="current_total_price")
+            or money(order.get("total_price"), field="total_price"),
             order_id=require_id(order.get("id"), "id"),
         )
 
 
-def _phone(resource: dict[str, Any]) -> str:
-    # Shopify keeps the phone wherever the customer typed it: on the checkout, the customer,
-    # or one of the addresses.
-    return first_text(
-        resource.get("phone"),
-        dig(resource, "customer", "phone"),
-        dig(resource, "shipping_address", "phone"),
-        dig(resource, "billing_address", "phone"),
-        limit=40,
+def _looks_like_order(payload: dict[str, Any]) -> bool:
+    return any(key in payload for key in ORDER_ONLY)
+
+
+def _mismatch(topic: str, shape: str) -> PayloadUnusable:
+    return PayloadUnusable(
+        f"X-Shopify-Topic {topic} does not match the body, which is {shape}.",
+        {"X-Shopify-Topic": [f"{topic} with {shape}."]},
+    )
+
+
+def _phone(resource: dict[str, Any]) -> tuple[str, str]:
+    """The first valid mobile, in this order: the checkout's (or order's) phone, the shipping
+    address's, the billing address's, the customer's, the customer's default address's, the SMS
+    marketing phone. Each is read in its address's country; the ones on no address in the
+    buyer's (shipping, else billing) country."""
+    shipping = resource.get("shipping_address") if isinstance(resource.get("shipping_address"), dict) else {}
+    billing = resource.get("billing_address") if isinstance(resource.get("billing_address"), dict) else {}
+    default = dig(resource, "customer", "default_address")
+    default = default if isinstance(default, dict) else {}
+    buyer_country = shipping.get("country_code") or billing.get("country_code")
+    return first_mobile(
+        [
+            (resource.get("phone"), buyer_country),
+            (shipping.get("phone"), shipping.get("country_code")),
+            (billing.get("phone"), billing.get("country_code")),
+            (dig(resource, "customer", "phone"), buyer_country),
+            (default.get("phone"), default.get("country_code")),
+            (resource.get("sms_marketing_phone"), buyer_country),
+        ]
     )
 
 

@@ -17,8 +17,10 @@ from recovery.sources.base import (
     Kind,
     Source,
     dig,
+    first_mobile,
     first_text,
     hmac_base64,
+    https_link,
     money,
     require_id,
     require_object,
@@ -49,19 +51,26 @@ class Yampi(Source):
         event_id = f"{event}:{resource_id}"
         # The resource comes "with all its includes": the customer under customer.data, items
         # under items.data.
+        # The cart in Yampi's API reference names its buyer in `tracking_data` (name, email)
+        # and `customer_id`; the phone is only in the customer include. Yampi sells in Brazil:
+        # its numbers are read as Brazilian.
         customer = dig(resource, "customer", "data") or {}
+        phone, problem = first_mobile(
+            [
+                (dig(customer, "phone", "full_number"), "BR"),
+                (dig(customer, "phone", "formated_number"), "BR"),
+                (dig(resource, "tracking_data", "phone"), "BR"),
+            ]
+        )
         person = {
-            "phone": first_text(
-                dig(customer, "phone", "full_number"),
-                dig(customer, "phone", "formated_number"),
-                customer.get("phone") if isinstance(customer, dict) else None,
-                limit=40,
-            ),
+            "phone": phone,
+            "phone_problem": problem,
             "name": first_text(
                 dig(customer, "name"),
                 " ".join(filter(None, (text(dig(customer, "first_name")), text(dig(customer, "last_name"))))),
+                dig(resource, "tracking_data", "name"),
             ),
-            "email": text(dig(customer, "email"), 254),
+            "email": first_text(dig(customer, "email"), dig(resource, "tracking_data", "email"), limit=254),
         }
         if event == "cart.reminder":
             return [
@@ -72,8 +81,10 @@ class Yampi(Source):
                     checkout_id=resource_id,
                     token=text(resource.get("token"), 200),
                     product_id=text(dig(resource, "items", "data", 0, "product_id"), 100),
-                    value=money(dig(resource, "totalizers", "total")),
-                    link=first_text(resource.get("simulate_url"), resource.get("checkout_url"), limit=1000),
+                    value=money(dig(resource, "totalizers", "total"), field="resource.totalizers.total"),
+                    link=https_link(
+                        first_text(resource.get("simulate_url"), resource.get("checkout_url"), limit=1000)
+                    ),
                     **person,
                 )
             ]
@@ -86,7 +97,7 @@ class Yampi(Source):
                     event_id=event_id,
                     checkout_id=cart_id,
                     token=text(resource.get("cart_token"), 200),
-                    amount=money(resource.get("value_total")),
+                    amount=money(resource.get("value_total"), field="resource.value_total"),
                     order_id=resource_id,
                     **person,
                 )
