@@ -7,7 +7,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from recovery.models import SourceCheckout
-from recovery.sources.selectors import sources_summary
+from recovery.sources.selectors import generic_webhook_summary, sources_summary
 
 OUTCOMES = {
     "opened": _("opened"),
@@ -44,6 +44,7 @@ class SourceCheckoutAdmin(admin.ModelAdmin):
     def changelist_view(self, request, extra_context=None):
         context = {
             "sources": sources_summary(request=request),
+            "generic": generic_webhook_summary(request=request),
             "outcome_labels": OUTCOMES,
             **(extra_context or {}),
         }

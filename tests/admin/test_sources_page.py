@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import responses
 
-from tests.recovery.platforms import SECRETS, payload, post
+from messaging.models import WebhookEvent
+from recovery.tasks import nuvemshop_order_fetch
+from tests.recovery.platforms import NUVEMSHOP_API, SECRETS, payload, post, shopify_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -45,3 +48,63 @@ def test_ops_see_each_platforms_url_whether_its_secret_is_set_and_its_last_event
 def test_support_can_read_the_sources_page_but_change_nothing(support_client):
     assert support_client.get(URL).status_code == 200
     assert support_client.get(URL + "add/").status_code == 403
+
+
+def test_carts_from_the_generic_webhook_show_on_the_sources_page(post_signed, ops_client):
+    body = {
+        "userId": "user-42",
+        "name": "Maria Silva",
+        "phone": "+5548999327881",
+        "productId": "curso-python",
+        "paymentLink": "https://pay.example.com/cart/123",
+        "abandonmentId": "ab-1001",
+        "value": "1299.00",
+    }
+    assert post_signed("/webhook/abandonment", body).status_code == 200
+
+    response = ops_client.get(URL)
+    page = response.content.decode()
+    generic = response.context["generic"]
+    assert generic.cart_count == 1
+    assert [cart.external_id for cart in generic.carts] == ["ab-1001"]
+    assert "http://testserver/webhook/abandonment" in page
+    assert "ab-1001" in page and "R$ 1.299,00" in page
+    assert "0 plataformas" not in page
+
+
+def test_a_shopify_checkout_paid_during_the_wait_no_longer_says_waiting(client, ops_client, settings):
+    settings.SHOPIFY_WEBHOOK_SECRET = SECRETS["SHOPIFY_WEBHOOK_SECRET"]
+    post(
+        client,
+        "shopify",
+        payload("shopify", "checkouts_create"),
+        headers=shopify_headers("checkouts/create", "e1"),
+    )
+    post(client, "shopify", payload("shopify", "orders_paid"), headers=shopify_headers("orders/paid", "e2"))
+
+    response = ops_client.get(URL)
+    shopify = {source.name: source for source in response.context["sources"]}["shopify"]
+    assert [(e.external_id, e.outcome) for e in shopify.events] == [
+        ("shopify:e2", "completed"),
+        ("shopify:e1", "completed"),
+    ]
+    assert "unless paid" not in response.content.decode()
+
+
+def test_failed_nuvemshop_work_shows_with_the_count_of_what_waits(client, ops_client, settings):
+    for name in ("NUVEMSHOP_APP_SECRET", "NUVEMSHOP_STORE_ID", "NUVEMSHOP_ACCESS_TOKEN"):
+        setattr(settings, name, SECRETS[name])
+    for order_id in (1, 2):
+        post(client, "nuvemshop", {"store_id": 167985134, "event": "order/paid", "id": order_id})
+    # The fetch is queued after the commit: run it as the worker would.
+    for event in WebhookEvent.objects.filter(outcome="pending"):
+        with responses.RequestsMock() as api:
+            api.get(f"{NUVEMSHOP_API}/orders/{event.payload['id']}", json={"code": 401}, status=401)
+            nuvemshop_order_fetch.apply(args=[event.pk])
+
+    response = ops_client.get(URL)
+    nuvem = {source.name: source for source in response.context["sources"]}["nuvemshop"]
+    assert nuvem.due_work == 2
+    page = response.content.decode()
+    assert "2 eventos aguardam nova tentativa" in page
+    assert "recusou o token de acesso" in page or "refused the access token" in page
