@@ -26,7 +26,7 @@ from compliance.tasks import sweep_windows
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, SourceCheckout
 from recovery.sources import nuvemshop
-from recovery.tasks import poll_nuvemshop, sweep_source_checkouts
+from recovery.tasks import nuvemshop_order_fetch, poll_nuvemshop, sweep_source_checkouts
 from tests.factories import ProductFactory
 from tests.recovery.platforms import NUVEMSHOP_API, SECRETS, payload, post, shopify_headers
 
@@ -382,16 +382,14 @@ def test_six_500s_leave_a_failed_event_that_the_platforms_retry_completes(
 
 
 def test_a_checkout_whose_paid_order_is_still_being_fetched_is_not_opened(
-    api, client, outbox, django_capture_on_commit_callbacks
+    api, client, outbox, django_capture_on_commit_callbacks, monkeypatch
 ):
+    """Webhooks come before the poll sees the checkout: its order/paid, not yet read, holds it."""
     capture = django_capture_on_commit_callbacks
     checkout = nuvem_checkout(0)
     api.get(f"{NUVEMSHOP_API}/orders/{checkout['id']}", json={"code": 503}, status=503, match=[AUTH])
-    with time_machine.travel(T0, tick=False), pytest.MonkeyPatch.context() as patch:
-        patch.setattr("recovery.tasks.ORDER_FETCH_RETRIES", 0)
-        from recovery import tasks
-
-        patch.setattr(tasks.nuvemshop_order_fetch, "max_retries", 0)
+    monkeypatch.setattr(nuvemshop_order_fetch, "max_retries", 0)
+    with time_machine.travel(T0, tick=False):
         order_webhook(client, capture, checkout)
     api.get(f"{NUVEMSHOP_API}/checkouts", json=[checkout], match=[AUTH])
     with time_machine.travel(T0 + timedelta(minutes=5), tick=False), capture(execute=True):
