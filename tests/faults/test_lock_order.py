@@ -140,3 +140,110 @@ def test_a_second_staff_reply_while_a_worker_holds_the_cart_waits_instead_of_dea
         ("Oi Maria, aqui é o Pedro.", "pedro")
     ]
     assert conversation.message_count == 1
+
+
+@pytest.fixture
+def first_conversation_write_crosses_another():
+    """PostgreSQL ends the first transaction that writes a conversation as a deadlock victim
+    (SQLSTATE 40P01), as it does to one of two transactions that cross; later ones go through.
+
+    A trigger raises it from inside the database: the service sees exactly what a real
+    deadlock gives it. The sequence counts the writes, and is not rolled back with them.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE SEQUENCE sara_fault_crossed")
+        cursor.execute(
+            "CREATE FUNCTION sara_fault_crossed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF nextval('sara_fault_crossed') = 1 THEN "
+            "RAISE EXCEPTION 'deadlock detected' USING ERRCODE = '40P01'; END IF; RETURN NEW; END $$"
+        )
+        cursor.execute(
+            f"CREATE TRIGGER sara_fault_crossed BEFORE UPDATE ON {CONVERSATION} "
+            "FOR EACH ROW EXECUTE FUNCTION sara_fault_crossed()"
+        )
+
+    def writes() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT last_value FROM sara_fault_crossed")
+            return cursor.fetchone()[0]
+
+    yield writes
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TRIGGER sara_fault_crossed ON {CONVERSATION}")
+        cursor.execute("DROP FUNCTION sara_fault_crossed()")
+        cursor.execute("DROP SEQUENCE sara_fault_crossed")
+
+
+def test_a_staff_reply_whose_transaction_is_a_deadlock_victim_is_queued_once_not_a_500(
+    first_conversation_write_crosses_another, outbox
+):
+    conversation = talking()
+    response = Client().post(
+        f"/conversations/{conversation.pk}/reply",
+        {"text": "Oi Maria, aqui é o Pedro."},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token_of(staff('pedro'))}",
+    )
+
+    assert response.status_code == 202, response.content
+    assert first_conversation_write_crosses_another() >= 2  # it did fail once, and ran again
+    assert [sent.text for _, sent in outbox] == ["Oi Maria, aqui é o Pedro."]
+    conversation.refresh_from_db()
+    assert (conversation.assigned_to.username, conversation.message_count) == ("pedro", 1)
+
+
+def test_closing_through_the_api_when_the_transaction_is_a_deadlock_victim_closes_it(
+    first_conversation_write_crosses_another,
+):
+    conversation = talking()
+    response = Client().post(
+        f"/conversations/{conversation.pk}/close",
+        {"reason": "resolvido por telefone"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token_of(staff('pedro'))}",
+    )
+
+    assert response.status_code == 200, response.content
+    assert first_conversation_write_crosses_another() >= 2
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.close_reason) == ("closed", "resolvido por telefone")
+
+
+def test_a_customer_message_whose_turn_is_a_deadlock_victim_is_answered_at_once_not_left_received(
+    first_conversation_write_crosses_another, say, outbox
+):
+    conversation = talking()
+
+    message = say("Quanto custa o frete?", wa_id="5548999327881")
+
+    assert first_conversation_write_crosses_another() >= 2
+    message.refresh_from_db()
+    assert message.status == Message.Status.PROCESSED
+    replies = Message.objects.filter(conversation=conversation, purpose=Message.Purpose.REPLY)
+    assert [r.metadata["in_reply_to"] for r in replies] == [message.pk]
+    assert len(outbox) == 1
+
+
+def test_a_payment_whose_transaction_is_a_deadlock_victim_converts_the_cart_not_a_500(
+    first_conversation_write_crosses_another, post_signed
+):
+    conversation = talking()
+    cart = conversation.abandonment
+    response = post_signed(
+        "/webhook/payment",
+        {
+            "abandonmentId": cart.external_id,
+            "paymentId": "pay-crossed-1",
+            "status": "paid",
+            "amount": str(cart.value),
+            "linkType": "original",
+        },
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "converted"
+    assert first_conversation_write_crosses_another() >= 2
+    cart.refresh_from_db()
+    conversation.refresh_from_db()
+    assert (cart.status, conversation.close_reason) == ("converted", "converted")
+    assert Message.objects.filter(conversation=conversation, purpose=Message.Purpose.THANK_YOU).count() == 1
