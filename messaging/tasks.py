@@ -6,8 +6,10 @@ import random
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import OperationalError
 from django.utils import timezone
 
+from core.db import is_lock_conflict
 from messaging.services import inbound, outbound, sweeps
 from messaging.whatsapp import WhatsAppError
 from messaging.whatsapp.base import PAIR_RATE_LIMIT_CODE
@@ -25,9 +27,22 @@ def backoff_seconds(retries: int, error: WhatsAppError) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-@shared_task(name="messaging.tasks.process_inbound", acks_late=True)
-def process_inbound(message_id: int) -> str:
-    return str(conversation.process_inbound(message_id=message_id))
+# A customer's message whose transaction crossed another (a staff reply, a payment, a sweep on
+# the same cart) runs again at once, not a sweep later: nothing of it was written.
+MAX_INBOUND_RETRIES = 5
+
+
+@shared_task(
+    bind=True, name="messaging.tasks.process_inbound", acks_late=True, max_retries=MAX_INBOUND_RETRIES
+)
+def process_inbound(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    try:
+        return str(conversation.process_inbound(message_id=message_id))
+    except OperationalError as exc:
+        if not is_lock_conflict(exc):
+            raise
+        countdown = 0.2 * 2**self.request.retries * random.uniform(0.8, 1.2)
+        raise self.retry(exc=exc, countdown=countdown) from exc
 
 
 @shared_task(bind=True, name="messaging.tasks.send_message", acks_late=True, max_retries=MAX_SEND_RETRIES)

@@ -48,17 +48,19 @@ class Outcome(enum.StrEnum):
     REPLIED = "replied"
 
 
-def open_conversation_for(phone: str, *, lock: bool = True) -> Conversation | None:
+def open_conversation_for(
+    phone: str, *, lock: bool = True, lock_customer: bool = False
+) -> Conversation | None:
     """The open conversation of the customer with this phone, if any.
 
     The database allows one open conversation per customer (a new cart supersedes the older
     one), so there is nothing to choose between. With `lock`, the cart and the conversation
-    rows stay locked until the transaction ends.
+    rows stay locked until the transaction ends; with `lock_customer`, the customer's too.
     """
-    # Lock the cart before the conversation, in the payment webhook's order: the other way
+    # The one lock order (recovery.lifecycle): customer, cart, conversation. The other way
     # round, a reply that counts a discount offer deadlocks with a payment arriving meanwhile.
     # Plain SQL (recovery.sql): every customer message reads it twice.
-    return recovery_sql.open_conversation(phone, lock=lock)
+    return recovery_sql.open_conversation(phone, lock=lock, lock_customer=lock_customer)
 
 
 def process_inbound(*, message_id: int) -> Outcome:
@@ -106,6 +108,14 @@ class _Look:
     knowledge: ShopKnowledge | None = None
     knowledge_product_id: int | None = None
 
+    @property
+    def may_opt_out(self) -> bool:
+        """Whether the decision may opt the customer out: the customer's row is then locked
+        first, as an opt-out writes it before the cart (the one lock order)."""
+        reading = self.interpretation
+        wants_out = self.match in (optout.Match.STRONG, optout.Match.WEAK)
+        return wants_out or (reading is not None and reading.intent == "opt_out")
+
     def knowledge_for(self, product_id: int | None) -> ShopKnowledge | None:
         return (
             self.knowledge if self.knowledge is not None and self.knowledge_product_id == product_id else None
@@ -151,7 +161,7 @@ def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
 
 
 def _situation(
-    message: Message, *, lock: bool, match: optout.Match | None = None
+    message: Message, *, lock: bool, match: optout.Match | None = None, lock_customer: bool = False
 ) -> tuple[str, Customer | None, Conversation | None, optout.Match]:
     """The sender's phone, customer and open conversation, and the message's opt-out match
     (`match` when the caller has it already)."""
@@ -159,7 +169,7 @@ def _situation(
         phone = phone_from_wa_id(message.wa_id)
     except InvalidPhone:
         phone = ""
-    conversation = open_conversation_for(phone, lock=lock) if phone else None
+    conversation = open_conversation_for(phone, lock=lock, lock_customer=lock_customer) if phone else None
     if conversation is not None:
         customer = conversation.customer
     else:
@@ -194,7 +204,9 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
 
 def _process(message: Message, look: _Look) -> Outcome | Context:
     """Decide and write, under the locks; or, with nothing written, the Context to read first."""
-    phone, customer, conversation, match = _situation(message, lock=True, match=look.match)
+    phone, customer, conversation, match = _situation(
+        message, lock=True, match=look.match, lock_customer=look.may_opt_out
+    )
     interpretation = look.interpretation
     if conversation is None:
         return _without_conversation(message, phone=phone, customer=customer, match=match)

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from core.db import retry_on_lock_conflict
 from messaging.models import Conversation, Message
 from recovery import lifecycle
 from recovery.models import SourceCheckout
@@ -26,31 +27,46 @@ def sweep_windows(*, now: datetime | None = None) -> dict[str, int]:
     for conversation in conversations_due_followup(now=now).select_related(
         "customer", "abandonment__product", "abandonment__customer"
     )[:1000]:
-        with transaction.atomic():
-            # The conditional UPDATE is the claim: of two sweeps, one wins and one sends.
-            won = Conversation.objects.filter(
-                pk=conversation.pk, followup_sent=False, status=Conversation.Status.AWAITING_RESPONSE
-            ).update(followup_sent=True, updated_at=now)
-            if not won:
-                continue
-            template_queue(
-                conversation=conversation,
-                purpose=Message.Purpose.FOLLOWUP,
-                name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
-            )
-            followups += 1
+        followups += _followup_send(conversation, now=now)
 
     expired = 0
     for conversation_id, abandonment_id in conversations_due_expiry(now=now).values_list(
         "pk", "abandonment_id"
     )[:1000]:
-        with transaction.atomic():
-            expired += lifecycle.conversation_expire(
-                conversation_id=conversation_id, abandonment_id=abandonment_id, now=now
-            )
+        expired += _expire(conversation_id=conversation_id, abandonment_id=abandonment_id, now=now)
     if followups or expired:
         logger.info("windows swept", extra={"followups": followups, "expired": expired})
     return {"followups": followups, "expired": expired}
+
+
+@retry_on_lock_conflict
+def _followup_send(conversation: Conversation, *, now: datetime) -> int:
+    """The one follow-up template for a silent customer; 0 if another sweep sent it."""
+    with transaction.atomic():
+        # The cart first (the one lock order, recovery.lifecycle): the claim and the queued
+        # template write the conversation twice, and a customer's turn or a payment holds the
+        # cart while it waits for the conversation.
+        lifecycle.cart_lock(conversation.abandonment_id)
+        # The conditional UPDATE is the claim: of two sweeps, one wins and one sends.
+        won = Conversation.objects.filter(
+            pk=conversation.pk, followup_sent=False, status=Conversation.Status.AWAITING_RESPONSE
+        ).update(followup_sent=True, updated_at=now)
+        if not won:
+            return 0
+        template_queue(
+            conversation=conversation,
+            purpose=Message.Purpose.FOLLOWUP,
+            name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
+        )
+        return 1
+
+
+@retry_on_lock_conflict
+def _expire(*, conversation_id: int, abandonment_id: int, now: datetime) -> int:
+    with transaction.atomic():
+        return lifecycle.conversation_expire(
+            conversation_id=conversation_id, abandonment_id=abandonment_id, now=now
+        )
 
 
 def conversations_due_followup(*, now: datetime) -> QuerySet[Conversation]:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.gate import in_service_window
+from core.db import retry_on_lock_conflict
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery import lifecycle
@@ -57,11 +58,8 @@ class CustomerOptedOut(HandoffError):
 
 
 def _locked_open(conversation_id: int) -> Conversation:
-    conversation = (
-        Conversation.objects.select_for_update(of=("self",))
-        .select_related("customer")
-        .get(pk=conversation_id)
-    )
+    # The cart first, then the conversation: the one lock order (recovery.lifecycle).
+    conversation = lifecycle.conversation_lock(conversation_id)
     if not conversation.is_open:
         raise ConversationNotOpen(conversation_id)
     return conversation
@@ -87,6 +85,7 @@ def _save(conversation: Conversation, fields: list[str]) -> None:
         conversation.save(update_fields=[*fields, "updated_at"])
 
 
+@retry_on_lock_conflict
 def conversation_flag(
     *,
     conversation_id: int,
@@ -102,6 +101,7 @@ def conversation_flag(
     return conversation
 
 
+@retry_on_lock_conflict
 def conversation_take(
     *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
 ) -> Conversation:
@@ -116,6 +116,7 @@ def conversation_take(
     return conversation
 
 
+@retry_on_lock_conflict
 def conversation_reply(
     *, conversation_id: int, user: AbstractBaseUser, text: str, now: datetime | None = None
 ) -> Message:
@@ -133,11 +134,13 @@ def conversation_reply(
             text=text,
             metadata={"staff_name": _name(user)},
             sent_by=user,
+            update_conversation=False,
         )
     logger.info("staff reply queued", extra={"conversation_id": conversation_id, "message_id": message.pk})
     return message
 
 
+@retry_on_lock_conflict
 def conversation_reply_template(
     *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
 ) -> Message:
@@ -150,6 +153,7 @@ def conversation_reply_template(
             name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
             metadata={"staff_name": _name(user)},
             sent_by=user,
+            update_conversation=False,
         )
     logger.info("staff template queued", extra={"conversation_id": conversation_id, "message_id": message.pk})
     return message
@@ -160,15 +164,23 @@ def _staff_writes(
     conversation_id: int, *, user: AbstractBaseUser, now: datetime, free_form: bool
 ) -> Iterator[Conversation]:
     """The locked, open conversation a person writes in, taken over by them; refused up front
-    for an opted-out customer, and for free-form text outside the 24 h window."""
+    for an opted-out customer, and for free-form text outside the 24 h window.
+
+    The caller queues one message without touching the conversation; the take-over and the
+    message's count are then written in one UPDATE (one write per transaction: see
+    recovery.lifecycle on the lock order).
+    """
     with transaction.atomic():
         conversation = _locked_open(conversation_id)
         if conversation.customer.opted_out:
             raise CustomerOptedOut(conversation_id)
         if free_form and not in_service_window(conversation.last_user_message_at, now):
             raise WindowClosed(conversation_id)
-        _save(conversation, _take_over(conversation, user=user, now=now))
+        fields = _take_over(conversation, user=user, now=now)
         yield conversation
+        conversation.message_count += 1
+        conversation.last_message_at = now
+        _save(conversation, [*fields, "message_count", "last_message_at"])
 
 
 def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
@@ -177,6 +189,7 @@ def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datet
     return fields + _assign(conversation, user=user, now=now)
 
 
+@retry_on_lock_conflict
 def conversation_resolve(
     *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
 ) -> Conversation:
@@ -184,13 +197,15 @@ def conversation_resolve(
     now = now or timezone.now()
     with transaction.atomic():
         conversation = _locked_open(conversation_id)
-        # Whoever resolves it is the last owner: the history and the page name them.
-        _save(conversation, _assign(conversation, user=user, now=now))
-        conversation = lifecycle.conversation_resolve(conversation_id=conversation_id)
+        # Whoever resolves it is the last owner: the history and the page name them. One
+        # UPDATE for both (one write per transaction: see recovery.lifecycle on the lock order).
+        fields = _assign(conversation, user=user, now=now)
+        _save(conversation, [*fields, *sorted(lifecycle.conversation_resolve(conversation, now=now))])
     logger.info("conversation resolved", extra={"conversation_id": conversation_id, "user_id": user.pk})
     return conversation
 
 
+@retry_on_lock_conflict
 def conversation_handback(*, conversation_id: int) -> Conversation:
     """Give the conversation back to Sara: she answers the customer's next message again.
 

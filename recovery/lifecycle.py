@@ -6,6 +6,12 @@ function, and nothing else in the code writes `Conversation.status`, `close_reas
 
 It only writes rows: callers own the transaction, the locks and what goes out (a template, a
 thank-you, a farewell), so that any service may call it without an import cycle.
+
+One lock order for every transaction that writes a cart and its conversation: the cart, then
+the conversation (`conversation_lock`). PostgreSQL re-checks a conversation's foreign key to its
+cart at COMMIT when the row was written twice in one transaction, taking a share lock on the
+cart: a path that held the conversation first would then wait for a cart held by someone who
+waits for the conversation (docs/architecture.md, "Locks").
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from django.utils import timezone
 
 from compliance.gate import Reason
 from compliance.lgpd import is_erased, phone_digest
+from core.db import retry_on_lock_conflict
 from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
 from recovery.models import Abandonment, Customer
 
@@ -27,6 +34,46 @@ logger = logging.getLogger(__name__)
 
 # A cart still being chased: the states an opt-out declines and the window sweep expires.
 _CHASED = (Abandonment.Status.INITIATED, Abandonment.Status.ACTIVE)
+
+
+def cart_lock(abandonment_id: int) -> None:
+    """Lock a cart's row until the transaction ends: always before its conversation's.
+
+    FOR NO KEY UPDATE, the lock an UPDATE that keeps the keys takes: it orders the writers of
+    the cart and lets foreign-key checks (FOR KEY SHARE) of rows that point at it through.
+    """
+    list(Abandonment.objects.select_for_update(no_key=True).filter(pk=abandonment_id).values_list("pk"))
+
+
+def _open_carts_lock(customer: Customer) -> list[int]:
+    """Lock the carts of the customer's open conversations (before writing those conversations)."""
+    ids = list(
+        Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
+        .order_by("abandonment_id")
+        .values_list("abandonment_id", flat=True)
+    )
+    for abandonment_id in ids:
+        cart_lock(abandonment_id)
+    return ids
+
+
+def conversation_lock(conversation_id: int) -> Conversation:
+    """The conversation, locked until the transaction ends, its cart locked first.
+
+    Raises Conversation.DoesNotExist. The cart of a conversation never changes, so reading it
+    before the locks is safe.
+    """
+    abandonment_id = (
+        Conversation.objects.filter(pk=conversation_id).values_list("abandonment_id", flat=True).first()
+    )
+    if abandonment_id is None:
+        raise Conversation.DoesNotExist(f"No conversation {conversation_id}.")
+    cart_lock(abandonment_id)
+    return (
+        Conversation.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("customer")
+        .get(pk=conversation_id)
+    )
 
 
 def abandonment_create(*, customer: Customer, held_out: bool = False, **fields: Any) -> Abandonment:
@@ -49,6 +96,7 @@ def abandonment_create(*, customer: Customer, held_out: bool = False, **fields: 
 
 def conversations_supersede(*, customer: Customer, now: datetime) -> int:
     """Close the customer's open conversation: the newer cart takes its place (one open each)."""
+    _open_carts_lock(customer)
     return Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES).update(
         status=Conversation.Status.CLOSED,
         close_reason=Conversation.CloseReason.SUPERSEDED,
@@ -90,7 +138,11 @@ def abandonment_convert(
         return None
     abandonment.status = Abandonment.Status.CONVERTED
     abandonment.save(update_fields=["status", *fields])
-    conversation = Conversation.objects.select_for_update().filter(abandonment=abandonment).first()
+    conversation = (
+        Conversation.objects.select_for_update(of=("self",), no_key=True)
+        .filter(abandonment=abandonment)
+        .first()
+    )
     if conversation is None:
         return None
     conversation.status = Conversation.Status.CLOSED
@@ -102,6 +154,7 @@ def abandonment_convert(
 
 def conversation_expire(*, conversation_id: int, abandonment_id: int, now: datetime) -> int:
     """Close a conversation silent for too long and expire its cart; 0 if it closed meanwhile."""
+    cart_lock(abandonment_id)
     closed = Conversation.objects.filter(pk=conversation_id, status__in=Conversation.OPEN_STATUSES).update(
         status=Conversation.Status.CLOSED,
         close_reason=Conversation.CloseReason.EXPIRED,
@@ -130,8 +183,8 @@ def optout_register(*, phone: str, reason: str, note: str = "") -> Customer:
     Customer.objects.filter(pk=customer.pk, opted_out=False).update(
         opted_out=True, opted_out_at=now, opted_out_reason=reason[:50], opt_out_note=note
     )
+    abandonment_ids = _open_carts_lock(customer)
     open_conversations = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
-    abandonment_ids = list(open_conversations.values_list("abandonment_id", flat=True))
     open_conversations.update(
         status=Conversation.Status.CLOSED,
         close_reason=Conversation.CloseReason.OPTED_OUT,
@@ -198,37 +251,38 @@ def conversation_hand_off(conversation: Conversation, *, reason: str, now: datet
     return {"needs_human", "handoff_reason", "handoff_at"}
 
 
+@retry_on_lock_conflict
 def conversation_close(*, conversation_id: int, reason: str) -> Conversation:
     """Close a conversation by hand (support staff or an integration); its cart stops being chased.
 
     The staff's words are kept as the reason (the transcript shows why); none given is MANUAL.
+    A closed conversation waits for nobody and belongs to nobody: it leaves the inbox and the
+    person's list (the hand-off's reason and time stay, as history).
     """
     now = timezone.now()
     with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
+        conversation = conversation_lock(conversation_id)
         if conversation.is_open:
             conversation.status = Conversation.Status.CLOSED
             conversation.close_reason = reason[:200] or Conversation.CloseReason.MANUAL
             conversation.closed_at = now
-            conversation.save(update_fields=["status", "close_reason", "closed_at", "updated_at"])
+            conversation.needs_human = False
+            conversation.assigned_to = None
+            conversation.assigned_at = None
+            fields = ["status", "close_reason", "closed_at", "needs_human", "assigned_to", "assigned_at"]
+            conversation.save(update_fields=[*fields, "updated_at"])
             # Pending sends of a closed conversation stay pending; the gate still checks them.
     return conversation
 
 
-def conversation_resolve(*, conversation_id: int) -> Conversation:
-    """A person finished the conversation from the back-office: closed (resolved), no one waits."""
-    now = timezone.now()
-    with transaction.atomic():
-        conversation = Conversation.objects.select_for_update().get(pk=conversation_id)
-        if conversation.is_open:
-            conversation.status = Conversation.Status.CLOSED
-            conversation.close_reason = Conversation.CloseReason.RESOLVED
-            conversation.closed_at = now
-            conversation.needs_human = False
-            conversation.save(
-                update_fields=["status", "close_reason", "closed_at", "needs_human", "updated_at"]
-            )
-    return conversation
+def conversation_resolve(conversation: Conversation, *, now: datetime) -> set[str]:
+    """A person finished the open, locked conversation: closed (resolved), no one waits (in
+    memory; the hand-off saves it with the resolver, in one UPDATE)."""
+    conversation.status = Conversation.Status.CLOSED
+    conversation.close_reason = Conversation.CloseReason.RESOLVED
+    conversation.closed_at = now
+    conversation.needs_human = False
+    return {"status", "close_reason", "closed_at", "needs_human"}
 
 
 def conversations_erase(*, conversation_ids: list[int], now: datetime) -> int:

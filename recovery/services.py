@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from compliance.lgpd import is_erased, phone_digest
 from core import metrics
+from core.db import retry_on_lock_conflict
 from messaging import sql as messaging_sql
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.services.outbound import message_queue
@@ -43,6 +44,7 @@ class AbandonmentResult:
     conversation: Conversation | None = None
 
 
+@retry_on_lock_conflict
 def abandonment_open(
     *,
     external_id: str,
@@ -252,6 +254,7 @@ def payment_ignore(*, payload: dict[str, Any]) -> PaymentResult:
     return PaymentResult(PaymentOutcome.IGNORED)
 
 
+@retry_on_lock_conflict
 def payment_receive(
     *, abandonment_external_id: str, payment_id: str, amount: Decimal, link_type: str, payload: dict[str, Any]
 ) -> PaymentResult:

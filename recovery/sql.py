@@ -68,7 +68,9 @@ def _open_conversation_select(*, lock: bool) -> str:
         f"LEFT JOIN {Product._meta.db_table} pr ON pr.id = a.product_id "
         f"WHERE p.phone = %s AND c.status IN {_OPEN} ORDER BY c.created_at DESC LIMIT 1"
     )
-    return sql + (" FOR UPDATE OF c" if lock else "")
+    # FOR NO KEY UPDATE, as an UPDATE that keeps the keys takes: foreign-key checks of rows
+    # pointing here (a message inserted for this conversation) do not wait for it.
+    return sql + (" FOR NO KEY UPDATE OF c" if lock else "")
 
 
 @cache
@@ -77,17 +79,25 @@ def _open_cart_lock() -> str:
         f"SELECT a.id FROM {Abandonment._meta.db_table} a "  # noqa: S608
         f"JOIN {Conversation._meta.db_table} c ON c.abandonment_id = a.id "
         f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"WHERE p.phone = %s AND c.status IN {_OPEN} FOR UPDATE OF a"
+        f"WHERE p.phone = %s AND c.status IN {_OPEN} FOR NO KEY UPDATE OF a"
     )
 
 
-def open_conversation(phone: str, *, lock: bool) -> Conversation | None:
+# Customer.objects.select_for_update().filter(phone=...): taken first, before the cart, by a
+# customer's message that opts them out (the opt-out writes the customer, then the cart).
+_CUSTOMER_LOCK = f"SELECT id FROM {Customer._meta.db_table} WHERE phone = %s FOR UPDATE"  # noqa: S608
+
+
+def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) -> Conversation | None:
     """The open conversation of the customer with this phone, its customer, cart and product
     loaded; with `lock`, the cart's row and then the conversation's stay locked until the
-    transaction ends (that order: see recovery.conversation.open_conversation_for)."""
+    transaction ends (that order: see recovery.lifecycle), and with `lock_customer` the
+    customer's before them."""
     lock = lock and connection.features.has_select_for_update
     if lock:
         with connection.cursor() as cursor:
+            if lock_customer:
+                cursor.execute(_CUSTOMER_LOCK, [phone])
             cursor.execute(_open_cart_lock(), [phone])
     found = core_sql.fetch_one(
         _open_conversation_select(lock=lock), [phone], (Conversation, Customer, Abandonment, Product)

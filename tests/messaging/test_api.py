@@ -66,6 +66,40 @@ def test_closing_a_conversation_records_the_reason(client, token):
     assert conversation.closed_at is not None
 
 
+def test_closing_a_conversation_a_person_holds_leaves_it_waiting_for_nobody_and_owned_by_nobody(
+    client, token
+):
+    from recovery import handoff
+
+    conversation = ConversationFactory(status=Conversation.Status.ACTIVE)
+    person = get_user_model().objects.create_user("julia", password="x")
+    handoff.conversation_take(conversation_id=conversation.pk, user=person)
+
+    response = client.post(
+        f"/conversations/{conversation.pk}/close",
+        {"reason": "resolvido por telefone"},
+        content_type="application/json",
+        **auth(token),
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["status"], body["needs_human"], body["assigned_to"], body["assigned_at"]) == (
+        "closed",
+        False,
+        None,
+        None,
+    )
+    conversation.refresh_from_db()
+    assert (conversation.needs_human, conversation.assigned_to, conversation.close_reason) == (
+        False,
+        None,
+        "resolvido por telefone",
+    )
+    # The hand-off's reason stays as history of why a person was called.
+    assert conversation.handoff_reason == Conversation.HandoffReason.MANUAL
+
+
 def test_closing_without_a_reason_is_a_validation_error(client, token):
     conversation = ConversationFactory()
     response = client.post(
