@@ -101,7 +101,7 @@ def test_a_malformed_item_is_reported_without_losing_the_rest_of_the_batch():
     assert [m.text for m in parsed.messages] == ["Tem desconto no boleto?", "Pode mandar o link de novo?"]
     assert [s.status for s in parsed.statuses] == ["sent", "failed"]
     assert parsed.errors == [
-        "message without id or from",
+        "message without id or sender",
         "status without id or with an unknown status",
         "status without id or with an unknown status",
     ]
