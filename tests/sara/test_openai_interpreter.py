@@ -156,7 +156,9 @@ def _content_filter(request: httpx.Request) -> httpx.Response:
 
 def _cut_by_length(request: httpx.Request) -> httpx.Response:
     # Cut at max_tokens, yet still valid JSON: sent as it is, the customer gets half a sentence.
-    body = openai_completion({"intent": "question", "sentiment": "neutral", "reply": "Aceitamos Pix e o"}).json()
+    body = openai_completion(
+        {"intent": "question", "sentiment": "neutral", "reply": "Aceitamos Pix e o"}
+    ).json()
     body["choices"][0]["finish_reason"] = "length"
     return httpx.Response(200, json=body)
 
