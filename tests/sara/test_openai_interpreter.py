@@ -208,7 +208,7 @@ def test_when_the_ai_fails_the_rules_answer_in_the_same_turn_with_the_payment_li
     assert len(seen) == 1, "a failed call is not retried: the deadline is the whole budget"
     assert texts(outbox) == [expected]
     assert HOLDING not in expected
-    answer_text, links = expected.split(LINKS, 1)
+    answer_text, _links = expected.split(LINKS, 1)
     assert answer_text.strip(), "an answer, not the link alone"
     inbound.refresh_from_db()
     assert inbound.tokens_used == 0
