@@ -320,8 +320,9 @@ def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if is_erased(customer):
         return customer
-    phone = customer.phone
-    wa_ids = {phone.lstrip("+")}
+    # A person known only by BSUID has no phone: nothing to digest (the row keeps its opt-out).
+    phone = customer.phone or ""
+    wa_ids = {phone.lstrip("+")} - {""}
     conversation_ids = list(Conversation.objects.filter(customer=customer).values_list("pk", flat=True))
     messages = Message.objects.filter(conversation_id__in=conversation_ids)
     inbound_wa_ids = set(messages.values_list("wa_id", flat=True))
@@ -338,7 +339,7 @@ def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
         payload={"erased": True}
     )
     conversations_erase(conversation_ids=conversation_ids, now=timezone.now())
-    customer.phone = phone_digest(phone)
+    customer.phone = phone_digest(phone) if phone else None
     customer.name = ""
     customer.erased_at = timezone.now()
     customer.erasure_reason = reason
