@@ -59,6 +59,7 @@ OPT_OUT_REASONS = {
     "keyword": gettext_lazy("a keyword in their message"),
     "ai": gettext_lazy("their message, as the AI read it"),
     "support": gettext_lazy("support, at their request"),
+    "meta_marketing_stop": gettext_lazy("marketing messages turned off in WhatsApp"),
 }
 
 

@@ -19,7 +19,7 @@ ERASED_PREFIX = "erased:"
 
 
 class HasPhone(Protocol):
-    phone: str
+    phone: str | None
 
 
 def phone_digest(phone: str) -> str:
@@ -30,4 +30,4 @@ def phone_digest(phone: str) -> str:
 
 def is_erased(customer: HasPhone) -> bool:
     """Whether this is an erased person's record (its phone is a digest, not a phone)."""
-    return customer.phone.startswith(ERASED_PREFIX)
+    return (customer.phone or "").startswith(ERASED_PREFIX)

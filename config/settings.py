@@ -207,6 +207,9 @@ WHATSAPP_TEMPLATE_BODIES = env.json(
 )
 WHATSAPP_MPS = env.int("WHATSAPP_MPS", default=80)
 WHATSAPP_TIMEOUT_SECONDS = env.float("WHATSAPP_TIMEOUT_SECONDS", default=10.0)
+# The read receipt with typing indicator is best effort: a slow Graph may hold a reply this long
+# at most (it runs beside the AI's reading), never more.
+WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS = env.float("WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS", default=2.0)
 WHATSAPP_BACKEND = env.str(
     "WHATSAPP_BACKEND",
     default=(

@@ -26,6 +26,8 @@ class Conversation(models.Model):
         # A person finished the conversation from the back-office.
         RESOLVED = "resolved", _("Resolved by a person")
         ERASED = "erased", _("Personal data erased")  # the customer's data was erased (LGPD)
+        # The customer moved to a WhatsApp number another customer record holds.
+        NUMBER_CHANGED = "number_changed", _("Customer changed number")
 
     class HandoffReason(models.TextChoices):
         """Why a conversation waits for a person (SPEC §8)."""
@@ -139,9 +141,30 @@ class Message(models.Model):
         CONTACTS = "contacts", _("Contacts")
         REACTION = "reaction", _("Reaction")
         UNSUPPORTED = "unsupported", _("Unsupported")
+        EDIT = "edit", _("Edit")
+        REVOKE = "revoke", _("Deleted by the customer")
+        SYSTEM = "system", _("WhatsApp notice")
+        # Not messages but Meta updates about the person, kept as inbound rows so that they are
+        # stored once, processed after commit and re-driven by the sweep like any message.
+        PREFERENCES = "user_preferences", _("Marketing preference")
+        USER_ID_UPDATE = "user_id_update", _("WhatsApp user id changed")
 
     # Inbound kinds that carry words Sara can read.
     TEXT_KINDS = (Kind.TEXT, Kind.BUTTON, Kind.INTERACTIVE)
+    # Media whose caption is the customer's words; without one, at most one ask for text.
+    CAPTIONED_KINDS = (Kind.IMAGE, Kind.VIDEO, Kind.DOCUMENT)
+    WORDLESS_KINDS = (Kind.IMAGE, Kind.VIDEO, Kind.DOCUMENT, Kind.LOCATION, Kind.CONTACTS)
+    # Stored and shown, never answered nor counted as an exchange (SPEC §4.5).
+    NOT_TURN_KINDS = (
+        Kind.REACTION,
+        Kind.STICKER,
+        Kind.EDIT,
+        Kind.REVOKE,
+        Kind.UNSUPPORTED,
+        Kind.SYSTEM,
+        Kind.PREFERENCES,
+        Kind.USER_ID_UPDATE,
+    )
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")

@@ -131,13 +131,15 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "created_at",
     ]
     list_filter = ["opted_out", "opted_out_reason"]
-    search_fields = ["phone", "name"]
+    search_fields = ["phone", "name", "whatsapp_user_id", "whatsapp_username"]
     search_help_text = gettext_lazy(
         "Name, or phone in any format: +55 48 99932-7881, (48) 9932-7881, 48999327881…"
     )
     fields = [
         "phone_display",
         "name",
+        "whatsapp_user_id",
+        "whatsapp_username",
         "opted_out",
         "opt_out_reason_display",
         "opt_out_note",
@@ -150,6 +152,8 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     # Opting out and erasing go through their actions: they close conversations and stop sends.
     readonly_fields = [
         "phone_display",
+        "whatsapp_user_id",
+        "whatsapp_username",
         "opted_out",
         "opt_out_reason_display",
         "opt_out_note",
@@ -196,7 +200,8 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 _("Only a keyed digest of the phone is kept: the number itself is gone."),
                 _("Personal data erased %(date)s") % {"date": when} if when else _("Personal data erased"),
             )
-        return obj.phone
+        # A person known only by their WhatsApp user id (an opt-out from a username user).
+        return obj.phone or "—"
 
     @admin.display(description=gettext_lazy("opt-out reason"), ordering="opted_out_reason")
     def opt_out_reason_display(self, obj: Customer) -> str:
@@ -235,7 +240,12 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
                     messages.WARNING,
                 )
                 continue
-            customer = optout_register(phone=customer.phone, reason="support", note=reason)
+            customer = optout_register(
+                phone=customer.phone,
+                whatsapp_user_id=customer.whatsapp_user_id,
+                reason="support",
+                note=reason,
+            )
             self.log_change(
                 request,
                 customer,

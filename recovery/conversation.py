@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from dataclasses import dataclass, replace
 
 from django.conf import settings
@@ -14,14 +15,15 @@ from compliance import optout
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
-from core.phones import InvalidPhone, phone_from_wa_id
 from messaging import pricing
 from messaging import sql as messaging_sql
 from messaging.locks import sender_turn
 from messaging.models import Conversation, Message
+from messaging.services.inbound import message_change_record
 from messaging.services.outbound import message_queue
+from messaging.services.receipts import read_receipt_start, read_receipt_wait
 from messaging.services.voice import message_transcribe
-from recovery import lifecycle
+from recovery import identity, lifecycle
 from recovery import sql as recovery_sql
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
@@ -46,6 +48,13 @@ class Outcome(enum.StrEnum):
     HANDED_OFF = "handed_off"
     WAITING_FOR_HUMAN = "waiting_for_human"
     REPLIED = "replied"
+    NOT_A_TURN = "not_a_turn"  # a reaction, sticker, edit...: kept, never answered nor counted
+    IDENTITY_MOVED = "identity_moved"
+    PREFERENCE_RECORDED = "preference_recorded"
+
+
+# Meta's marketing "stop" (the person turned marketing messages off in WhatsApp) is an opt-out.
+MARKETING_STOP_REASON = "meta_marketing_stop"
 
 
 def open_conversation_for(
@@ -77,7 +86,7 @@ def process_inbound(*, message_id: int) -> Outcome:
     if received is None or received.status != Message.Status.RECEIVED:
         # Processed already (a status never goes back to received), or no such inbound message.
         return Outcome.ALREADY_PROCESSED
-    with sender_turn(received.wa_id) as waited:
+    with sender_turn(received.wa_id or str(received.metadata.get("user_id") or "")) as waited:
         if received.kind == Message.Kind.AUDIO:
             # A voice note becomes text first: the download and the transcription hold no lock.
             message_transcribe(message_id=message_id)
@@ -133,8 +142,15 @@ def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
         return _Look(match=match)
     context = _context(conversation, message, weak_optout=match is optout.Match.WEAK)
     release_connection()
+    # Sara takes the message: the customer sees it read and "digitando…" while the AI reads.
+    started = time.monotonic()
+    receipt = read_receipt_start(wamid=message.whatsapp_message_id) if message.whatsapp_message_id else None
+    interpretation = agent.interpret(context)
+    read_receipt_wait(
+        receipt, seconds=settings.WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS - (time.monotonic() - started)
+    )
     return _Look(
-        interpretation=agent.interpret(context),
+        interpretation=interpretation,
         match=match,
         knowledge=context.knowledge,
         knowledge_product_id=conversation.abandonment.product_id,
@@ -164,16 +180,20 @@ def _situation(
     message: Message, *, lock: bool, match: optout.Match | None = None, lock_customer: bool = False
 ) -> tuple[str, Customer | None, Conversation | None, optout.Match]:
     """The sender's phone, customer and open conversation, and the message's opt-out match
-    (`match` when the caller has it already)."""
-    try:
-        phone = phone_from_wa_id(message.wa_id)
-    except InvalidPhone:
-        phone = ""
+    (`match` when the caller has it already).
+
+    The sender is matched by phone, else by the BSUID Meta sends in its place; the open
+    conversation is always found through the customer's phone (the one replies go to).
+    """
+    phone = identity.sender_phone(message.wa_id)
     conversation = open_conversation_for(phone, lock=lock, lock_customer=lock_customer) if phone else None
     if conversation is not None:
         customer = conversation.customer
     else:
-        customer = Customer.objects.filter(phone=phone).first() if phone else None
+        customer = identity.customer_find(phone=phone, user_id=_user_id(message))
+        if customer is not None and customer.phone and customer.phone != phone:
+            conversation = open_conversation_for(customer.phone, lock=lock)
+            customer = conversation.customer if conversation is not None else customer
     if match is None:
         match = optout.detect(message.text) if _reads_as_text(message) else optout.Match.NONE
     return phone, customer, conversation, match
@@ -184,8 +204,22 @@ def _at_limit(conversation: Conversation) -> bool:
 
 
 def _reads_as_text(message: Message) -> bool:
-    # A transcribed voice note is read like the text it says, opt-out keywords included.
-    return message.kind in Message.TEXT_KINDS or bool(message.metadata.get("transcribed"))
+    # A transcribed voice note is read like the text it says, opt-out keywords included; so is
+    # the caption of a picture, a video or a document.
+    return (
+        message.kind in Message.TEXT_KINDS
+        or bool(message.metadata.get("transcribed"))
+        or (message.kind in Message.CAPTIONED_KINDS and bool(message.text.strip()))
+    )
+
+
+def _user_id(message: Message) -> str:
+    return str(message.metadata.get("user_id") or "")
+
+
+def _is_wordless(message: Message) -> bool:
+    """Media, a location or a contact card with no words to read (SPEC §4.5)."""
+    return message.kind in Message.WORDLESS_KINDS and not _reads_as_text(message)
 
 
 def _is_readable(message: Message) -> bool:
@@ -204,15 +238,25 @@ def _wants_interpretation(conversation: Conversation, message: Message, match: o
 
 def _process(message: Message, look: _Look) -> Outcome | Context:
     """Decide and write, under the locks; or, with nothing written, the Context to read first."""
+    if message.kind in (Message.Kind.PREFERENCES, Message.Kind.USER_ID_UPDATE, Message.Kind.SYSTEM):
+        return _identity_update(message)
     phone, customer, conversation, match = _situation(
         message, lock=True, match=look.match, lock_customer=look.may_opt_out
     )
     interpretation = look.interpretation
+    if customer is not None and (_user_id(message) or message.metadata.get("username")):
+        identity.customer_identity_note(
+            customer, user_id=_user_id(message), username=str(message.metadata.get("username") or "")
+        )
+    if message.kind in Message.NOT_TURN_KINDS:
+        return _not_a_turn(message, customer=customer, conversation=conversation)
     if conversation is None:
         return _without_conversation(message, phone=phone, customer=customer, match=match)
     message.conversation = conversation
     if customer.opted_out:
         return Outcome.OPTED_OUT
+    if _is_wordless(message):
+        return _wordless(message, conversation)
     reads = _wants_interpretation(conversation, message, match)
     if reads and interpretation is None:
         # Nothing is written yet: the transaction ends untouched and the AI is asked.
@@ -235,13 +279,93 @@ def _without_conversation(
     wants_out = match is optout.Match.STRONG or (
         match is optout.Match.WEAK and rules.is_optout(Context(text=message.text))
     )
-    if phone and wants_out:
-        optout_register(phone=phone, reason="keyword")
+    user_id = _user_id(message)
+    if (phone or user_id) and wants_out:
+        # Also from a sender known only by BSUID: an unknown one becomes an opted-out identity.
+        optout_register(phone=phone or None, whatsapp_user_id=user_id or None, reason="keyword")
         return Outcome.OPT_OUT_REGISTERED
-    if customer is not None:
-        # Kept in the customer's latest transcript, so support sees what they wrote.
-        message.conversation = customer.conversations.order_by("-created_at").first()
+    message.conversation = _latest_conversation(customer)
     return Outcome.NO_CONVERSATION
+
+
+def _latest_conversation(customer: Customer | None) -> Conversation | None:
+    # Kept in the customer's latest transcript, so support sees it where they read.
+    return customer.conversations.order_by("-created_at").first() if customer is not None else None
+
+
+def _not_a_turn(message: Message, *, customer: Customer | None, conversation: Conversation | None) -> Outcome:
+    """A reaction, a sticker, an edit, a revoke, an unsupported message: kept in the transcript,
+    never answered, never counted as an exchange; an edit's words and a revoke are noted on the
+    message they change."""
+    message.conversation = conversation or _latest_conversation(customer)
+    if message.kind in (Message.Kind.EDIT, Message.Kind.REVOKE):
+        message_change_record(message=message)
+    return Outcome.NOT_A_TURN
+
+
+def _wordless(message: Message, conversation: Conversation) -> Outcome:
+    """Media, a location or a contact card without words: at most one short question per
+    conversation about what the customer needs, and never an exchange.
+
+    The customer still wrote (their 24 h window opens). The question already sent is found on
+    the outbound messages, under the conversation's lock, so two pictures at once ask once.
+    """
+    turn = _Turn(conversation)
+    turn.customer_wrote(message)
+    asked = Message.objects.filter(
+        conversation=conversation, direction=Message.Direction.OUT, metadata__asks_for_text=True
+    ).exists()
+    if asked or conversation.needs_human:
+        turn.save()
+        return Outcome.NOT_A_TURN
+    turn.answer(
+        purpose=Message.Purpose.REPLY,
+        text=agent.ASK_WHAT_YOU_NEED,
+        metadata={"in_reply_to": message.pk, "asks_for_text": True},
+        exchange=False,
+    )
+    return Outcome.ASKED_FOR_TEXT
+
+
+def _identity_update(message: Message) -> Outcome:
+    """Meta's news about the person: marketing stopped or resumed, a new number, a new BSUID."""
+    raw = message.metadata.get("whatsapp") or {}
+    phone = identity.sender_phone(message.wa_id)
+    user_id = _user_id(message)
+    if message.kind == Message.Kind.PREFERENCES:
+        customer = identity.customer_find(phone=phone, user_id=user_id)
+        if raw.get("value") == "stop" and (phone or user_id):
+            customer = optout_register(
+                phone=phone or None, whatsapp_user_id=user_id or None, reason=MARKETING_STOP_REASON
+            )
+        # "resume" is recorded and changes nothing: an opt-out is lifted by a person, not by Meta.
+        message.conversation = _latest_conversation(customer)
+        return Outcome.PREFERENCE_RECORDED
+    if message.kind == Message.Kind.USER_ID_UPDATE:
+        ids = raw.get("user_id") if isinstance(raw.get("user_id"), dict) else {}
+        customer = identity.user_id_change(
+            previous=str(ids.get("previous") or ""), current=str(ids.get("current") or ""), phone=phone
+        )
+        message.conversation = _latest_conversation(customer)
+        return Outcome.IDENTITY_MOVED
+    notice = raw.get("system") if isinstance(raw.get("system"), dict) else {}
+    if notice.get("type") in ("user_changed_number", "customer_changed_number"):
+        customer = identity.number_change(
+            old_phone=phone,
+            new_phone=identity.sender_phone(str(notice.get("wa_id") or notice.get("new_wa_id") or "")),
+            new_user_id=str(notice.get("user_id") or ""),
+            previous_user_id=str(notice.get("previous_user_id") or user_id),
+        )
+    elif notice.get("type") == "user_changed_user_id":
+        customer = identity.user_id_change(
+            previous=str(notice.get("previous_user_id") or ""),
+            current=str(notice.get("user_id") or ""),
+            phone=phone,
+        )
+    else:
+        customer = identity.customer_find(phone=phone, user_id=user_id)
+    message.conversation = _latest_conversation(customer)
+    return Outcome.IDENTITY_MOVED
 
 
 def _reading_keep(message: Message, interpretation: Interpretation) -> None:
@@ -329,6 +453,9 @@ def _reply_metadata(
         "discount_offered": offer,
         "fallback": interpretation.fallback,
     }
+    if interpretation.ai_error:
+        # The model failed (timeout, error, refusal, filter, cut-off answer): the rules answered.
+        metadata["ai_error"] = interpretation.ai_error
     if interpretation.tokens_used:
         metadata["tokens"] = {
             "in": interpretation.tokens_in,
@@ -370,8 +497,8 @@ class _Turn:
         self.fields |= fields
         self.cart_fields |= cart_fields
 
-    def answer(self, *, purpose: str, text: str, metadata: dict | None = None) -> None:
-        """Queue Sara's answer (one exchange) and save the turn."""
+    def answer(self, *, purpose: str, text: str, metadata: dict | None = None, exchange: bool = True) -> None:
+        """Queue Sara's answer (one exchange, unless `exchange` is false) and save the turn."""
         conversation = self.conversation
         reply = message_queue(
             conversation=conversation,
@@ -382,8 +509,10 @@ class _Turn:
         )
         conversation.message_count += 1
         conversation.last_message_at = reply.created_at
-        conversation.exchanges += 1
-        self.fields |= {"message_count", "last_message_at", "exchanges"}
+        self.fields |= {"message_count", "last_message_at"}
+        if exchange:
+            conversation.exchanges += 1
+            self.fields.add("exchanges")
         self.save()
 
     def save(self) -> None:
@@ -442,7 +571,8 @@ def _optout_reason(interpretation: Interpretation) -> str:
 
 def _opt_out(conversation: Conversation, *, reason: str) -> None:
     """Opt the customer out, close everything and send the one farewell allowed."""
-    optout_register(phone=conversation.customer.phone, reason=reason)
+    customer = conversation.customer
+    optout_register(phone=customer.phone, whatsapp_user_id=customer.whatsapp_user_id, reason=reason)
     message_queue(conversation=conversation, purpose=Message.Purpose.FAREWELL, text=agent.FAREWELL)
 
 

@@ -169,13 +169,17 @@ def conversation_expire(*, conversation_id: int, abandonment_id: int, now: datet
 
 
 @transaction.atomic
-def optout_register(*, phone: str, reason: str, note: str = "") -> Customer:
-    """Opt a phone out (creating the customer if Sara never met them) and close what is open.
+def optout_register(
+    *, phone: str | None = None, whatsapp_user_id: str | None = None, reason: str, note: str = ""
+) -> Customer:
+    """Opt a person out (creating the customer if Sara never met them) and close what is open.
 
+    The person is found by phone, else by WhatsApp user id (BSUID): Meta may send only the
+    latter, and an unknown BSUID becomes an opted-out identity that nothing is ever sent to.
     Once registered, nothing but the farewell (queued by the caller) ever goes out (LGPD).
     `note` is what support typed when opting a person out by hand (how they asked).
     """
-    customer, _ = Customer.objects.get_or_create(phone=phone)
+    customer = _customer_by_identity(phone=phone, whatsapp_user_id=whatsapp_user_id)
     # Locked first, and the time taken after: a send already leaving holds the row (see
     # messaging.services.outbound), so nothing reaches Meta after `opted_out_at`.
     Customer.objects.select_for_update().filter(pk=customer.pk).first()
@@ -208,6 +212,53 @@ def optout_register(*, phone: str, reason: str, note: str = "") -> Customer:
     customer.refresh_from_db()
     logger.info("customer opted out", extra={"customer_id": customer.pk, "reason": reason})
     return customer
+
+
+def _customer_by_identity(*, phone: str | None, whatsapp_user_id: str | None) -> Customer:
+    if not phone and not whatsapp_user_id:
+        raise ValueError("An opt-out needs a phone or a WhatsApp user id.")
+    if phone:
+        found = Customer.objects.filter(phone=phone).first()
+        if found is not None:
+            return found
+    if whatsapp_user_id:
+        found = Customer.objects.filter(whatsapp_user_id=whatsapp_user_id).first()
+        if found is not None:
+            if phone and not found.phone:
+                # The phone is free (no customer has it): the person is now known by both.
+                Customer.objects.filter(pk=found.pk).update(phone=phone)
+            return found
+    customer, _ = Customer.objects.get_or_create(
+        phone=phone or None, whatsapp_user_id=whatsapp_user_id or None
+    )
+    return customer
+
+
+def customer_number_retire(*, customer: Customer, now: datetime) -> int:
+    """The person moved to a number another customer record already holds: this record's open
+    conversations close and its queued messages are cancelled, so nothing more reaches the old
+    number. Returns how many conversations closed."""
+    open_conversations = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
+    abandonment_ids = list(open_conversations.values_list("abandonment_id", flat=True))
+    closed = open_conversations.update(
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.NUMBER_CHANGED,
+        closed_at=now,
+        updated_at=now,
+    )
+    Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
+        status=Abandonment.Status.EXPIRED, updated_at=now
+    )
+    Message.objects.filter(
+        conversation__customer=customer, direction=Message.Direction.OUT, status=Message.Status.PENDING
+    ).update(
+        status=Message.Status.FAILED,
+        error_code="number_changed",
+        error_detail="The customer moved to another WhatsApp number before this message went out.",
+        failed_at=now,
+        claimed_at=None,
+    )
+    return closed
 
 
 def conversation_customer_wrote(conversation: Conversation) -> tuple[set[str], set[str]]:
@@ -323,8 +374,9 @@ def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
     customer = Customer.objects.select_for_update().get(pk=customer.pk)
     if is_erased(customer):
         return customer
-    phone = customer.phone
-    wa_ids = {phone.lstrip("+")}
+    # A person known only by BSUID has no phone: nothing to digest (the row keeps its opt-out).
+    phone = customer.phone or ""
+    wa_ids = {phone.lstrip("+")} - {""}
     conversation_ids = list(Conversation.objects.filter(customer=customer).values_list("pk", flat=True))
     messages = Message.objects.filter(conversation_id__in=conversation_ids)
     inbound_wa_ids = set(messages.values_list("wa_id", flat=True))
@@ -341,7 +393,7 @@ def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
         payload={"erased": True}
     )
     conversations_erase(conversation_ids=conversation_ids, now=timezone.now())
-    customer.phone = phone_digest(phone)
+    customer.phone = phone_digest(phone) if phone else None
     customer.name = ""
     customer.erased_at = timezone.now()
     customer.erasure_reason = reason

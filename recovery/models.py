@@ -14,8 +14,23 @@ CENT = Decimal("0.01")
 
 
 class Customer(models.Model):
+    # Null for a person known only by the business-scoped user id Meta sends in place of the
+    # phone for users with a username (an opt-out from such a person must still be kept).
     phone = models.CharField(
-        max_length=20, unique=True, help_text=_("E.164, e.g. +5548999327881"), verbose_name=_("phone")
+        max_length=20,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text=_("E.164, e.g. +5548999327881"),
+        verbose_name=_("phone"),
+    )
+    # Meta's business-scoped user id (BSUID, e.g. BR.1502576394655843): a message is matched by
+    # it when it carries no phone. Up to 128 characters after the country prefix.
+    whatsapp_user_id = models.CharField(
+        max_length=150, unique=True, null=True, blank=True, verbose_name=_("WhatsApp user id (BSUID)")
+    )
+    whatsapp_username = models.CharField(
+        max_length=100, blank=True, default="", db_default="", verbose_name=_("WhatsApp username")
     )
     name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
     opted_out = models.BooleanField(default=False, verbose_name=_("opted out"))
@@ -37,8 +52,10 @@ class Customer(models.Model):
         verbose_name_plural = _("customers")
 
     def __str__(self) -> str:
-        if self.phone.startswith("erased:"):
+        if (self.phone or "").startswith("erased:"):
             return str(_("Erased customer #%(id)s") % {"id": self.pk})
+        if not self.phone:
+            return f"{self.name or _('Customer')} (@{self.whatsapp_username or self.whatsapp_user_id})"
         return f"{self.name or _('Customer')} ({mask_phone(self.phone)})"
 
 

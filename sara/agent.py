@@ -17,6 +17,9 @@ WHATSAPP_TEXT_LIMIT = 4096
 FAREWELL = "Tudo bem, você não receberá mais mensagens nossas. Obrigado pela atenção e até logo!"
 HANDOFF = rules.HANDOFF_NOTE
 ASK_FOR_TEXT = "Desculpe, por aqui só consigo ler mensagens de texto. Pode me escrever o que precisa?"
+# Once per conversation, for a picture, a file, a location or a contact card without words. It
+# acknowledges nothing: a picture is never taken as proof of payment.
+ASK_WHAT_YOU_NEED = "Recebi, mas por aqui só consigo ler texto. Pode me escrever o que você precisa?"
 THANK_YOU = "Pagamento confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
 THANK_YOU_WITH_AMOUNT = (
     "Pagamento de {amount} confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
@@ -32,16 +35,21 @@ def get_interpreter() -> Interpreter:
 
 
 def interpret(context: Context, interpreter: Interpreter | None = None) -> Interpretation:
-    """The AI's reading. Without it (timeout, error) the rules still hear a wish to leave or to
-    talk to a person: those two never wait for the AI to come back (opt-out wins when unsure)."""
+    """The AI's reading. When the AI gives none (timeout, error, refusal, a content filter, an
+    answer cut off or outside the schema), the rule-based reading answers in the same turn: the
+    customer gets a real answer (shipping, PIX, a wish to leave or to talk to a person), never
+    a holding sentence that nothing follows. No tokens are counted for it."""
     interpretation = (interpreter or get_interpreter()).interpret(context)
-    if interpretation.fallback:
-        reading = rules.RuleBasedInterpreter().interpret(context)
-        if reading.intent in ("opt_out", "human"):
-            return Interpretation(
-                intent=reading.intent, sentiment=interpretation.sentiment, reply=reading.reply, fallback=True
-            )
-    return interpretation
+    if not interpretation.fallback:
+        return interpretation
+    reading = rules.RuleBasedInterpreter().interpret(context)
+    return Interpretation(
+        intent=reading.intent,
+        sentiment=reading.sentiment,
+        reply=reading.reply,
+        fallback=True,
+        ai_error=interpretation.ai_error,
+    )
 
 
 @dataclass(frozen=True)

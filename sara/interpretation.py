@@ -10,8 +10,6 @@ from sara.knowledge import ShopKnowledge
 INTENTS = ("price_question", "objection", "confirmation", "question", "opt_out", "human", "unclear")
 SENTIMENTS = ("positive", "neutral", "negative")
 
-HOLDING_REPLY = "Um momento enquanto avalio sua mensagem..."
-
 
 @dataclass(frozen=True)
 class Turn:
@@ -54,12 +52,16 @@ class Interpretation:
     tokens_in: int = 0
     tokens_out: int = 0
     tokens_cached: int = 0
-    # True when the AI could not answer (timeout, error) and the holding reply stands in.
+    # True when the AI could not answer and the rule-based reading stands in for it.
     fallback: bool = False
+    # Why the AI could not answer: timeout, connection, http_<status>, refusal, content_filter,
+    # length (cut off), schema (an answer outside the schema).
+    ai_error: str = ""
 
     @classmethod
-    def holding(cls) -> Interpretation:
-        return cls(intent="unclear", sentiment="neutral", reply=HOLDING_REPLY, fallback=True)
+    def failed(cls, ai_error: str) -> Interpretation:
+        """The AI gave no usable answer; the agent has the rules read the message instead."""
+        return cls(intent="unclear", sentiment="neutral", reply="", fallback=True, ai_error=ai_error)
 
 
 class Interpreter:

@@ -66,9 +66,11 @@ def _eager_tasks_and_clean_outbox(settings: Any) -> Iterator[None]:
     settings.SARA_QUIET_HOURS = ""
     whatsapp._backend.cache_clear()
     console.outbox.clear()
+    console.read_receipts.clear()
     yield
     whatsapp._backend.cache_clear()
     console.outbox.clear()
+    console.read_receipts.clear()
 
 
 @pytest.fixture(autouse=True)

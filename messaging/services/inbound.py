@@ -32,6 +32,9 @@ RANK = {"sent": 1, "failed": 2, "delivered": 3, "read": 4}
 def whatsapp_webhook_receive(*, payload: Any) -> None:
     """Durably store a signed Meta body before it is answered; processing follows on commit."""
     parsed = parse(payload)
+    if parsed.meta_errors:
+        # Errors about the account or the webhook, not about one message: kept for ops.
+        meta_errors_keep(parsed.meta_errors, payload=payload)
     if parsed.errors and not parsed.size:
         WebhookEvent.objects.create(
             type=WebhookEvent.Type.WHATSAPP,
@@ -63,6 +66,49 @@ def whatsapp_webhook_receive(*, payload: Any) -> None:
                 processed=True,
                 error="; ".join(parsed.errors)[:2000],
             )
+
+
+def meta_errors_keep(errors: list[dict[str, Any]], *, payload: Any) -> None:
+    """A change's `value.errors` kept as a processed WebhookEvent whose error says what Meta said."""
+    described = "; ".join(
+        " ".join(
+            str(part) for part in (error.get("code"), error.get("title") or error.get("message")) if part
+        )
+        for error in errors
+    )
+    WebhookEvent.objects.create(
+        type=WebhookEvent.Type.WHATSAPP,
+        payload=payload if isinstance(payload, dict) else {"raw": payload},
+        processed=True,
+        error=f"Meta reported errors: {described}"[:2000],
+    )
+    logger.warning("whatsapp webhook carried errors", extra={"errors": described[:500]})
+
+
+def message_change_record(*, message: Message) -> bool:
+    """An edit or a revoke: noted on the customer's original message, which keeps its words.
+
+    The edit's new words are kept beside the original (the transcript shows both); a revoke
+    marks the original as deleted by the customer. False when the original is not stored.
+    """
+    body = (message.metadata.get("whatsapp") or {}).get(message.kind)
+    original_wamid = body.get("original_message_id") if isinstance(body, dict) else None
+    if not isinstance(original_wamid, str) or not original_wamid:
+        return False
+    original = (
+        Message.objects.select_for_update()
+        .filter(whatsapp_message_id=original_wamid, direction=Message.Direction.IN)
+        .first()
+    )
+    if original is None:
+        return False
+    at = (message.whatsapp_timestamp or timezone.now()).isoformat()
+    if message.kind == Message.Kind.EDIT:
+        note = {"edited_text": message.text, "edited_at": at, "edited_by": message.pk}
+    else:
+        note = {"revoked_at": at, "revoked_by": message.pk}
+    Message.objects.filter(pk=original.pk).update(metadata={**original.metadata, **note})
+    return True
 
 
 def fan_out_event(*, event_id: int) -> None:
@@ -103,9 +149,13 @@ def _insert_inbound(events: list[InboundEvent]) -> list[int]:
         chunk = events[start : start + _INSERT_CHUNK]
         params: list[Any] = []
         for event in chunk:
-            metadata = {"whatsapp": event.raw}
+            metadata: dict[str, Any] = {"whatsapp": event.raw}
             if event.profile_name:
                 metadata["profile_name"] = event.profile_name
+            if event.user_id:
+                metadata["user_id"] = event.user_id
+            if event.username:
+                metadata["username"] = event.username
             params += [  # in the order of sql.INBOUND_GIVEN; the other columns get their defaults
                 Message.Direction.IN,
                 event.kind,

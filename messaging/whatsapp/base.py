@@ -86,3 +86,6 @@ class WhatsAppBackend:
 
     def fetch_media(self, media_id: str) -> Media:
         raise MediaUnavailable("this backend receives no media")
+
+    def mark_read(self, wamid: str) -> None:
+        """Mark a customer's message read and show the typing indicator; raises WhatsAppError."""

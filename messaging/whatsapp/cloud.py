@@ -95,6 +95,27 @@ class CloudAPIBackend(WhatsAppBackend):
                 "Graph answered without a message id.", http_status=response.status_code
             ) from exc
 
+    def mark_read(self, wamid: str) -> None:
+        """Graph's read receipt with the typing indicator: one POST to the same messages endpoint."""
+        payload = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": wamid,
+            "typing_indicator": {"type": "text"},
+        }
+        try:
+            response = self.session.post(
+                self.url, json=payload, timeout=settings.WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS
+            )
+        except requests.RequestException as exc:
+            raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            raise _error_from(response.status_code, body if isinstance(body, dict) else {})
+
     def fetch_media(self, media_id: str) -> Media:
         """Graph's two steps: GET /{media-id} for a short-lived URL, then that URL, both with the token."""
         base = settings.WHATSAPP_API_BASE_URL.rstrip("/")

@@ -13,6 +13,8 @@ logger = logging.getLogger(__name__)
 
 # Like django.core.mail.outbox: tests and the dev server can read what Sara "sent".
 outbox: list[tuple[str, OutboundMessage]] = []
+# The wamids of customer messages "marked read" with the typing indicator, in order.
+read_receipts: list[str] = []
 _lock = threading.Lock()
 
 
@@ -30,3 +32,8 @@ class ConsoleBackend(WhatsAppBackend):
         sys.stdout.flush()
         logger.info("console send", extra={"wamid": wamid})
         return SendResult(wamid=wamid)
+
+    def mark_read(self, wamid: str) -> None:
+        with _lock:
+            read_receipts.append(wamid)
+        logger.info("console read receipt", extra={"wamid": wamid})

@@ -2,6 +2,11 @@
 
 Meta batches entries × changes × messages/statuses in one body; each item is parsed on its
 own, so one malformed item is reported without losing the rest of the batch.
+
+Besides messages, two updates about the person arrive: `user_preferences` (marketing messages
+stopped or resumed in WhatsApp) and `user_id_update` (the business-scoped user id changed).
+Each becomes an inbound event of its own kind with an id made from its content, so that it is
+stored once and processed like a message however often Meta delivers it.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ TEXT_LIKE = ("text", "button", "interactive")
 @dataclass(frozen=True)
 class InboundEvent:
     wamid: str
-    wa_id: str
+    wa_id: str  # the sender's phone digits; empty when Meta withholds it (a user with a username)
     kind: str
     text: str
     timestamp: datetime | None
     raw: dict[str, Any]
     profile_name: str = ""
+    # Meta's business-scoped user id (BSUID) and the username, when the payload carries them.
+    user_id: str = ""
+    username: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,9 @@ class Parsed:
     messages: list[InboundEvent] = field(default_factory=list)
     statuses: list[StatusEvent] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # Errors Meta reports about the account or the webhook itself (a change's `value.errors`):
+    # nothing to process, but ops must see them.
+    meta_errors: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -48,9 +59,13 @@ class Parsed:
 
 KNOWN_KINDS = {
     "text", "button", "interactive", "image", "audio", "video", "document", "sticker",
-    "location", "contacts", "reaction", "unsupported",
+    "location", "contacts", "reaction", "unsupported", "edit", "revoke", "system",
 }  # fmt: skip
 STATUSES = {"sent", "delivered", "read", "failed"}
+# Statuses Meta documents that change nothing Sara tracks: `played` (a voice note was heard).
+QUIET_STATUSES = {"played"}
+# Longest BSUID kept: a two-letter country, a dot and up to 128 characters (parent ids add ENT.).
+USER_ID_MAX = 150
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -77,7 +92,23 @@ def _text_of(kind: str, item: dict[str, Any]) -> str:
         return str(body.get("emoji") or "")
     if kind in ("image", "video", "document"):
         return str(body.get("caption") or "")
+    if kind == "edit":
+        # The new words: the edited message's text, or its new caption.
+        edited = body.get("message")
+        if isinstance(edited, dict):
+            edited_kind = str(edited.get("type") or "")
+            return _text_of(edited_kind, edited) if edited_kind in ("text", *_CAPTIONED) else ""
+        return ""
+    if kind == "system":
+        return str(body.get("body") or "")
     return ""
+
+
+_CAPTIONED = ("image", "video", "document")
+
+
+def _text_value(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def parse(payload: Any) -> Parsed:
@@ -110,31 +141,57 @@ def _items(value: dict[str, Any], key: str, parsed: Parsed) -> list[Any]:
     return items
 
 
-def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
-    names: dict[str, str] = {}
-    for contact in _items(value, "contacts", parsed):
-        if isinstance(contact, dict) and isinstance(contact.get("profile"), dict):
-            names[str(contact.get("wa_id"))] = str(contact["profile"].get("name") or "")
-    for item in _items(value, "messages", parsed):
-        if not isinstance(item, dict) or not item.get("id") or not item.get("from"):
-            parsed.errors.append("message without id or from")
+@dataclass(frozen=True)
+class _Contact:
+    name: str = ""
+    username: str = ""
+    user_id: str = ""
+
+
+def _contacts(value: dict[str, Any], parsed: Parsed) -> dict[str, _Contact]:
+    """The change's contacts by phone and by BSUID (either may be all a message carries)."""
+    contacts: dict[str, _Contact] = {}
+    for item in _items(value, "contacts", parsed):
+        if not isinstance(item, dict):
             continue
-        kind = str(item.get("type") or "unsupported")
-        kind = kind if kind in KNOWN_KINDS else "unsupported"
-        wa_id = str(item["from"])
-        parsed.messages.append(
-            InboundEvent(
-                wamid=str(item["id"])[:200],
-                wa_id=wa_id[:20],
-                kind=kind,
-                text=_text_of(kind, item)[:4096],
-                timestamp=_timestamp(item.get("timestamp")),
-                raw=item,
-                profile_name=names.get(wa_id, "")[:200],
-            )
+        profile = item.get("profile") if isinstance(item.get("profile"), dict) else {}
+        contact = _Contact(
+            name=_text_value(profile.get("name"), 200),
+            username=_text_value(profile.get("username"), 100),
+            user_id=_text_value(item.get("user_id"), USER_ID_MAX),
         )
+        for key in (item.get("wa_id"), item.get("user_id")):
+            if isinstance(key, str) and key:
+                contacts[key] = contact
+    return contacts
+
+
+def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
+    contacts = _contacts(value, parsed)
+    for item in _items(value, "messages", parsed):
+        event = _message(item, contacts)
+        if event is None:
+            parsed.errors.append("message without id or sender")
+            continue
+        parsed.messages.append(event)
+    for item in _items(value, "user_preferences", parsed):
+        event = _preference(item, contacts)
+        if event is None:
+            parsed.errors.append("user_preferences without a user")
+            continue
+        parsed.messages.append(event)
+    for item in _items(value, "user_id_update", parsed):
+        event = _user_id_update(item)
+        if event is None:
+            parsed.errors.append("user_id_update without previous and current ids")
+            continue
+        parsed.messages.append(event)
+    for error in _items(value, "errors", parsed):
+        parsed.meta_errors.append(error if isinstance(error, dict) else {"error": error})
     for item in _items(value, "statuses", parsed):
         status = item.get("status") if isinstance(item, dict) else None
+        if isinstance(status, str) and status in QUIET_STATUSES:
+            continue
         # isinstance first: a list or dict in "status" is unhashable and would raise on `in`.
         if not isinstance(status, str) or status not in STATUSES or not item.get("id"):
             parsed.errors.append("status without id or with an unknown status")
@@ -149,6 +206,78 @@ def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
                 pricing=_pricing(item.get("pricing")),
             )
         )
+
+
+def _message(item: Any, contacts: dict[str, _Contact]) -> InboundEvent | None:
+    """One message; None without an id or a sender (a phone, or a BSUID in its place)."""
+    if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+        return None
+    wa_id = _text_value(item.get("from"), 20)
+    user_id = _text_value(item.get("from_user_id"), USER_ID_MAX)
+    contact = contacts.get(wa_id) or contacts.get(user_id) or _Contact()
+    user_id = user_id or contact.user_id
+    kind = str(item.get("type") or "unsupported")
+    kind = kind if kind in KNOWN_KINDS else "unsupported"
+    if kind == "system" and not (wa_id or user_id) and isinstance(item.get("system"), dict):
+        # A BSUID change may come with no sender at all: the person is the one it names.
+        notice = item["system"]
+        user_id = _text_value(notice.get("previous_user_id"), USER_ID_MAX) or _text_value(
+            notice.get("user_id"), USER_ID_MAX
+        )
+    if not wa_id and not user_id:
+        return None
+    return InboundEvent(
+        wamid=item["id"][:200],
+        wa_id=wa_id,
+        kind=kind,
+        text=_text_of(kind, item)[:4096],
+        timestamp=_timestamp(item.get("timestamp")),
+        raw=item,
+        profile_name=contact.name,
+        user_id=user_id,
+        username=contact.username,
+    )
+
+
+def _preference(item: Any, contacts: dict[str, _Contact]) -> InboundEvent | None:
+    """A marketing preference change (stop or resume), identified by its content."""
+    if not isinstance(item, dict):
+        return None
+    wa_id = _text_value(item.get("wa_id"), 20)
+    user_id = _text_value(item.get("user_id"), USER_ID_MAX) or contacts.get(wa_id, _Contact()).user_id
+    value = _text_value(item.get("value"), 20)
+    if not (wa_id or user_id) or not value:
+        return None
+    stamp = str(item.get("timestamp") or "")[:20]
+    return InboundEvent(
+        wamid=f"user_preferences:{wa_id or user_id}:{item.get('category') or ''}:{value}:{stamp}"[:200],
+        wa_id=wa_id,
+        kind="user_preferences",
+        text=_text_value(item.get("detail"), 500) or value,
+        timestamp=_timestamp(item.get("timestamp")),
+        raw=item,
+        user_id=user_id,
+    )
+
+
+def _user_id_update(item: Any) -> InboundEvent | None:
+    """A BSUID that changed: the previous and the current ids, and the phone when known."""
+    ids = item.get("user_id") if isinstance(item, dict) else None
+    if not isinstance(ids, dict):
+        return None
+    previous = _text_value(ids.get("previous"), USER_ID_MAX)
+    current = _text_value(ids.get("current"), USER_ID_MAX)
+    if not previous or not current:
+        return None
+    return InboundEvent(
+        wamid=f"user_id_update:{previous}:{current}"[:200],
+        wa_id=_text_value(item.get("wa_id"), 20),
+        kind="user_id_update",
+        text=_text_value(item.get("detail"), 500),
+        timestamp=_timestamp(item.get("timestamp")),
+        raw=item,
+        user_id=current,
+    )
 
 
 # Longest value kept per pricing field (the message columns' sizes).

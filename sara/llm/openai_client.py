@@ -1,7 +1,8 @@
 """OpenAI through the official SDK, with Structured Outputs and a hard deadline.
 
-Any failure (timeout, HTTP error, refusal, malformed output) becomes the holding reply: the
-conversation goes on and the rule-based interpreter keeps the opt-out decision safe.
+Any failure (timeout, HTTP error, refusal, a content filter, an answer cut off or outside the
+schema) is reported as a failed interpretation with its reason: the agent then has the
+rule-based interpreter answer in the same turn.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from typing import Any
 
 import openai
 from django.conf import settings
-from openai._base_client import make_request_options
-from openai.types.chat import ChatCompletion
 
 from core import metrics
 from sara.interpretation import INTENTS, SENTIMENTS, Context, Interpretation, Interpreter
 from sara.money import brl
 
 logger = logging.getLogger(__name__)
+
+# The answer is whole only when the model stopped by itself: "length" cuts it (a truncated
+# answer may still parse), "content_filter" removes parts of it.
+COMPLETE = "stop"
 
 SYSTEM_PROMPT = (Path(__file__).resolve().parent.parent / "prompts" / "system.md").read_text()
 REPLY_MAX_CHARS = 1000
@@ -128,11 +131,12 @@ class OpenAIInterpreter(Interpreter):
         ) as exc:
             elapsed = time.monotonic() - started
             metrics.AI_LATENCY.labels("fallback").observe(elapsed)
+            reason = _failure_reason(exc)
             logger.warning(
-                "AI interpretation failed, holding reply used",
-                extra={"error": exc.__class__.__name__, "elapsed_ms": round(elapsed * 1000)},
+                "AI interpretation failed, the rules answer",
+                extra={"error": reason, "elapsed_ms": round(elapsed * 1000)},
             )
-            return Interpretation.holding()
+            return Interpretation.failed(reason)
         elapsed = time.monotonic() - started
         metrics.AI_LATENCY.labels("ok").observe(elapsed)
         metrics.AI_TOKENS.inc(interpretation.tokens_used)
@@ -168,17 +172,12 @@ class OpenAIInterpreter(Interpreter):
         return _read(self._create(messages, JSON_MODE))
 
     def _create(self, messages: list[dict[str, str]], response_format: dict) -> Any:
-        # The same request as `chat.completions.create()`, posted through the SDK's client (its
-        # auth, errors and typed response): `create()` first walks every parameter through its
-        # TypedDict transform, about a millisecond of CPU per call for a body that is already
-        # plain JSON (bench/RESULTS.md, W10).
-        return self.client.post(
-            "/chat/completions",
-            body={"model": settings.OPENAI_MODEL, "messages": messages, "response_format": response_format},
-            cast_to=ChatCompletion,
-            options=make_request_options(
-                timeout=settings.OPENAI_TIMEOUT_SECONDS, security={"bearer_auth": True}
-            ),
+        # The SDK's public call: its private request helpers change between releases.
+        return self.client.chat.completions.create(
+            model=settings.OPENAI_MODEL,
+            messages=messages,  # type: ignore[arg-type]
+            response_format=response_format,  # type: ignore[arg-type]
+            timeout=settings.OPENAI_TIMEOUT_SECONDS,
         )
 
 
@@ -193,20 +192,51 @@ def _refuses_json_schema(exc: openai.APIStatusError) -> bool:
     return any(word in detail for word in ("json_schema", "response_format", "structured output"))
 
 
+class UnusableAnswer(ValueError):
+    """The model answered, but not with something Sara may use; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """A short, stable name for why the AI gave no usable answer (kept on the reply as ai_error)."""
+    if isinstance(exc, UnusableAnswer):
+        return exc.reason
+    if isinstance(exc, FutureTimeout | openai.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection"
+    if isinstance(exc, openai.APIStatusError):
+        return f"http_{exc.status_code}"
+    if isinstance(exc, openai.OpenAIError):
+        return "error"
+    return "schema"
+
+
 def _read(completion: Any) -> Interpretation:
     """The model's answer checked against the schema, whichever mode produced it."""
-    choice = completion.choices[0].message
+    first = completion.choices[0]
+    choice = first.message
     if getattr(choice, "refusal", None):
-        raise ValueError("model refused")
-    data = json.loads(_FENCE.sub("", (choice.content or "").strip()))
+        raise UnusableAnswer("refusal")
+    finish_reason = getattr(first, "finish_reason", COMPLETE) or COMPLETE
+    if finish_reason != COMPLETE:
+        # "length", "content_filter"...: a part of the answer is missing, even if it parses.
+        raise UnusableAnswer(str(finish_reason)[:40])
+    try:
+        data = json.loads(_FENCE.sub("", (choice.content or "").strip()))
+    except ValueError as exc:
+        raise UnusableAnswer("schema") from exc
     if not isinstance(data, dict):
-        raise ValueError("answer is not a JSON object")
+        raise UnusableAnswer("schema")
     intent, sentiment = data.get("intent"), data.get("sentiment")
     reply = str(data.get("reply") or "").strip()
     if intent not in INTENTS or sentiment not in SENTIMENTS:
-        raise ValueError("answer outside the schema")
+        raise UnusableAnswer("schema")
     if not reply and intent not in ("opt_out", "human"):
-        raise ValueError("answer without a reply")
+        raise UnusableAnswer("schema")
     usage = getattr(completion, "usage", None)
     details = getattr(usage, "prompt_tokens_details", None)
     return Interpretation(

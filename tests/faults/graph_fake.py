@@ -32,6 +32,9 @@ class GraphFake:
     latency: float = 0.0
     policy: Policy | None = None
     calls: list[Call] = field(default_factory=list)
+    # Read receipts (typing indicator) are not messages: Graph answers them {"success": true},
+    # and they are kept apart from the sends these tests count.
+    receipts: list[dict[str, Any]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: ThreadingHTTPServer | None = None
 
@@ -52,6 +55,16 @@ class GraphFake:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 arrived = time.time()
+                if body.get("status") == "read":
+                    with fake._lock:
+                        fake.receipts.append(body)
+                    data = b'{"success": true}'
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 if fake.latency:
                     time.sleep(fake.latency)
                 with fake._lock:

@@ -101,7 +101,7 @@ def test_a_malformed_item_is_reported_without_losing_the_rest_of_the_batch():
     assert [m.text for m in parsed.messages] == ["Tem desconto no boleto?", "Pode mandar o link de novo?"]
     assert [s.status for s in parsed.statuses] == ["sent", "failed"]
     assert parsed.errors == [
-        "message without id or from",
+        "message without id or sender",
         "status without id or with an unknown status",
         "status without id or with an unknown status",
     ]
@@ -175,3 +175,84 @@ def test_parsing_never_raises_whatever_the_body_holds(payload):
 
     assert all(event.status in {"sent", "delivered", "read", "failed"} for event in parsed.statuses)
     assert all(event.wamid and event.wa_id for event in parsed.messages)
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "wa_id", "user_id", "text"),
+    [
+        ("reaction_removed", "reaction", "5548999327881", "", ""),
+        ("sticker", "sticker", "5548999327881", "", ""),
+        ("edit", "edit", "5548999327881", "", "Quanto custa o frete pra Florianópolis?"),
+        ("revoke", "revoke", "5548999327881", "", ""),
+        ("errors_only", "unsupported", "5548999327881", "", ""),
+        ("video_caption", "video", "5548999327881", "", "quanto fica o frete?"),
+        ("document_caption", "document", "5548999327881", "", "quanto fica o frete?"),
+        (
+            "text_with_bsuid",
+            "text",
+            "5548999327881",
+            "BR.1502576394655843",
+            "Oi, ainda tenho dúvida sobre o frete",
+        ),
+        ("text_bsuid_only", "text", "", "BR.1502576394655843", "PARAR"),
+        (
+            "system_user_changed_number",
+            "system",
+            "5548999327881",
+            "",
+            "User Maria Silva changed from 5548999327881 to 5548988776655",
+        ),
+        (
+            "system_user_changed_user_id",
+            "system",
+            "",
+            "BR.1502576394655843",
+            "User Maria Silva changed from BR.1502576394655843 to BR.2817305912873645029",
+        ),
+        (
+            "user_preferences_stop",
+            "user_preferences",
+            "5548999327881",
+            "",
+            "User requested to stop marketing messages",
+        ),
+        (
+            "user_id_update",
+            "user_id_update",
+            "5548999327881",
+            "BR.2817305912873645029",
+            "User id for Maria Silva has been updated.",
+        ),
+    ],
+)
+def test_every_documented_kind_becomes_one_inbound_event_with_its_sender(name, kind, wa_id, user_id, text):
+    [event] = parse(meta_payload(name)).messages
+
+    assert (event.kind, event.wa_id, event.user_id, event.text) == (kind, wa_id, user_id, text)
+
+
+def test_a_username_user_without_a_phone_keeps_their_username():
+    [event] = parse(meta_payload("text_bsuid_only")).messages
+
+    assert (event.username, event.profile_name) == ("maria.silva", "Maria Silva")
+
+
+def test_a_marketing_preference_gets_an_id_made_of_its_content():
+    first = parse(meta_payload("user_preferences_stop")).messages[0]
+    again = parse(meta_payload("user_preferences_stop")).messages[0]
+    resume = parse(meta_payload("user_preferences_resume")).messages[0]
+
+    assert first.wamid == again.wamid != resume.wamid
+
+
+def test_a_played_status_is_neither_a_status_nor_an_error():
+    parsed = parse(meta_payload("status_played"))
+
+    assert (parsed.statuses, parsed.errors, parsed.messages) == ([], [], [])
+
+
+def test_errors_of_the_change_itself_are_reported_apart():
+    parsed = parse(meta_payload("value_errors"))
+
+    assert [error["code"] for error in parsed.meta_errors] == [130429]
+    assert parsed.errors == []

@@ -220,12 +220,11 @@ def test_each_recorded_message_is_stored_once_with_its_kind_and_text_and_queued(
     assert not WebhookEvent.objects.exists()
 
 
-@pytest.mark.parametrize(("name", "kind", "text"), NON_TEXT)
-def test_a_non_text_message_gets_the_short_ask_for_text_reply(
-    post_signed, outbox, maria_conversation, name, kind, text, django_capture_on_commit_callbacks
+def test_a_voice_note_that_cannot_be_transcribed_gets_the_short_ask_for_text_reply(
+    post_signed, outbox, maria_conversation, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        post_signed(WEBHOOK, written_now(meta_payload(name)))
+        post_signed(WEBHOOK, written_now(meta_payload("audio")))
 
     assert [(m.to, m.text) for _, m in outbox] == [(MARIA, agent.ASK_FOR_TEXT)]
 
@@ -483,7 +482,7 @@ def test_a_malformed_item_is_kept_with_its_error_and_the_rest_of_the_batch_is_st
 
     assert response.status_code == 200
     assert sorted(m.text for m in inbound()) == ["Pode mandar o link de novo?", "Tem desconto no boleto?"]
-    assert WebhookEvent.objects.get().error == "message without id or from"
+    assert WebhookEvent.objects.get().error == "message without id or sender"
 
 
 def test_a_lone_surrogate_in_the_text_is_stored_replaced(post_signed):

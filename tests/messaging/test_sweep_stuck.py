@@ -69,6 +69,7 @@ def test_customer_message_whose_processing_was_lost_is_processed_and_answered(
 ):
     time_machine.move_to(T0, tick=False)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.first"))
+    graph.add(responses.POST, GRAPH_URL, json={"success": True})  # the read receipt
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.reply"))
     conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=True)
     time_machine.move_to(T0 + timedelta(hours=1), tick=False)
@@ -89,6 +90,12 @@ def test_customer_message_whose_processing_was_lost_is_processed_and_answered(
     assert (reply.status, reply.whatsapp_message_id) == (Message.Status.SENT, "wamid.reply")
     assert "https://pay.example.com/cart/123" in reply.text
     assert graph_body(graph, 1) == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": inbound.whatsapp_message_id,
+        "typing_indicator": {"type": "text"},
+    }
+    assert graph_body(graph, 2) == {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": PHONE,
@@ -195,6 +202,7 @@ def test_running_the_sweep_twice_sends_each_stuck_message_once(
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.1"))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.2"))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.3"))
+    graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.4"))
 
     time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
     with django_capture_on_commit_callbacks(execute=True):
@@ -206,9 +214,10 @@ def test_running_the_sweep_twice_sends_each_stuck_message_once(
     assert (second["inbound"], second["outbound"]) == (0, 0)
     inbound.refresh_from_db()
     assert inbound.status == Message.Status.PROCESSED
-    # The template, the reply of unknown outcome, and one answer to the customer's message.
-    assert len(graph.calls) == 3
-    assert sorted(graph_body(graph, i)["type"] for i in range(3)) == ["template", "text", "text"]
+    # The template, the reply of unknown outcome, one answer to the customer's message, and the
+    # one read receipt of that message.
+    bodies = [graph_body(graph, i) for i in range(len(graph.calls))]
+    assert sorted(body.get("type", "receipt") for body in bodies) == ["receipt", "template", "text", "text"]
     assert set(
         conversation.messages.filter(direction=Message.Direction.OUT).values_list("status", flat=True)
     ) == {Message.Status.SENT}

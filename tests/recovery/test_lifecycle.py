@@ -110,5 +110,14 @@ def test_every_close_reason_written_by_the_lifecycle_is_a_close_reason():
         and node.value.attr == "CloseReason"
     }
 
-    assert used == {"SUPERSEDED", "CONVERTED", "EXPIRED", "OPTED_OUT", "MANUAL", "RESOLVED", "ERASED"}
+    assert used == {
+        "SUPERSEDED",
+        "CONVERTED",
+        "EXPIRED",
+        "OPTED_OUT",
+        "MANUAL",
+        "RESOLVED",
+        "ERASED",
+        "NUMBER_CHANGED",
+    }
     assert {getattr(Conversation.CloseReason, name) for name in used} <= set(Conversation.CloseReason)

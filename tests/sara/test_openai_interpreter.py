@@ -12,8 +12,7 @@ import httpx
 import pytest
 import time_machine
 
-from messaging.models import Conversation
-from sara.interpretation import HOLDING_REPLY
+from messaging.models import Conversation, Message
 from tests.conftest import openai_completion
 from tests.factories import (
     AbandonmentFactory,
@@ -149,34 +148,79 @@ def _outside_the_schema(request: httpx.Request) -> httpx.Response:
     return openai_completion({"intent": "buy_now", "sentiment": "neutral", "reply": "Compre!"})
 
 
+def _content_filter(request: httpx.Request) -> httpx.Response:
+    body = openai_completion({"intent": "question", "sentiment": "neutral", "reply": "Aceitamos"}).json()
+    body["choices"][0]["finish_reason"] = "content_filter"
+    return httpx.Response(200, json=body)
+
+
+def _cut_by_length(request: httpx.Request) -> httpx.Response:
+    # Cut at max_tokens, yet still valid JSON: sent as it is, the customer gets half a sentence.
+    body = openai_completion(
+        {"intent": "question", "sentiment": "neutral", "reply": "Aceitamos Pix e o"}
+    ).json()
+    body["choices"][0]["finish_reason"] = "length"
+    return httpx.Response(200, json=body)
+
+
+HOLDING = "Um momento enquanto avalio sua mensagem"
+QUESTION = "Vocês aceitam Pix? E parcelam no cartão?"
+
+
+@pytest.fixture
+def rules_answer(settings, say, outbox):
+    """What the rule-based interpreter alone answers this question, for a twin of Maria's cart."""
+
+    def answer_of(text: str) -> str:
+        interpreter = settings.SARA_INTERPRETER
+        settings.SARA_INTERPRETER = "rules"
+        twin = CustomerFactory(phone="+5511987654321", name="Maria Silva")
+        ConversationFactory(abandonment=AbandonmentFactory(customer=twin))
+        say(text, wa_id="5511987654321")
+        settings.SARA_INTERPRETER = interpreter
+        return outbox.pop()[1].text
+
+    return answer_of
+
+
 @pytest.mark.parametrize(
-    "failure",
+    ("failure", "ai_error"),
     [
-        _timeout,
-        _connection_refused,
-        _answer_cut_off,
-        _server_error,
-        _malformed_json,
-        _refusal,
-        _outside_the_schema,
+        (_timeout, "timeout"),
+        (_connection_refused, "connection"),
+        (_answer_cut_off, "connection"),
+        (_server_error, "http_500"),
+        (_malformed_json, "schema"),
+        (_refusal, "refusal"),
+        (_outside_the_schema, "schema"),
+        (_content_filter, "content_filter"),
+        (_cut_by_length, "length"),
     ],
 )
-def test_when_the_ai_fails_the_customer_gets_the_holding_reply_with_the_payment_link(
-    conversation, say, outbox, openai_fake, failure
+def test_when_the_ai_fails_the_rules_answer_in_the_same_turn_with_the_payment_link(
+    conversation, say, outbox, openai_fake, rules_answer, failure, ai_error
 ):
+    expected = rules_answer(QUESTION)
     seen = openai_fake(failure)
 
-    inbound = say("Tem certificado?")
+    inbound = say(QUESTION)
 
     assert len(seen) == 1, "a failed call is not retried: the deadline is the whole budget"
-    assert texts(outbox) == [f"{HOLDING_REPLY}{LINKS}"]
+    assert texts(outbox) == [expected]
+    assert HOLDING not in expected
+    answer_text, _links = expected.split(LINKS, 1)
+    assert answer_text.strip(), "an answer, not the link alone"
     inbound.refresh_from_db()
-    assert (inbound.intent, inbound.tokens_used) == ("unclear", 0)
+    assert inbound.tokens_used == 0
+    reply = Message.objects.get(direction="out", conversation=conversation)
+    assert reply.metadata["ai_error"] == ai_error
+    assert reply.metadata["fallback"] is True
     conversation.refresh_from_db()
     assert (conversation.status, conversation.exchanges) == (Conversation.Status.ACTIVE, 1)
 
 
-def test_the_conversation_goes_on_after_an_ai_timeout(conversation, say, outbox, openai_fake):
+def test_the_conversation_goes_on_after_an_ai_timeout(conversation, say, outbox, openai_fake, rules_answer):
+    expected = rules_answer(QUESTION)
     calls = itertools.count()
 
     def timeout_then_answer(request: httpx.Request) -> httpx.Response:
@@ -186,10 +230,10 @@ def test_the_conversation_goes_on_after_an_ai_timeout(conversation, say, outbox,
 
     openai_fake(timeout_then_answer)
 
-    say("Tem certificado?")
+    say(QUESTION)
     say("Tem certificado?")
 
-    assert texts(outbox) == [f"{HOLDING_REPLY}{LINKS}", f"Tem sim!{LINKS}"]
+    assert texts(outbox) == [expected, f"Tem sim!{LINKS}"]
 
 
 def test_a_huge_ai_reply_still_fits_whatsapp_with_both_links_intact(conversation, say, outbox, openai_fake):
@@ -216,9 +260,10 @@ def test_an_ai_opt_out_without_any_keyword_is_honoured(conversation, say, outbox
     ]
 
 
-def test_an_ai_slower_than_the_deadline_gets_the_holding_reply_in_time(
-    conversation, say, outbox, openai_fake, settings
+def test_an_ai_slower_than_the_deadline_gets_the_rules_answer_in_time(
+    conversation, say, outbox, openai_fake, settings, rules_answer
 ):
+    expected = rules_answer("Tem certificado?")
     settings.OPENAI_TIMEOUT_SECONDS = 0.3
     released = threading.Event()
 
@@ -233,7 +278,7 @@ def test_an_ai_slower_than_the_deadline_gets_the_holding_reply_in_time(
     elapsed = time.perf_counter() - started
     released.set()
 
-    assert texts(outbox) == [f"{HOLDING_REPLY}{LINKS}"]
+    assert texts(outbox) == [expected]
     assert elapsed < 1.5, "the reply waited for the AI past its deadline"
     inbound.refresh_from_db()
-    assert (inbound.intent, inbound.tokens_used) == ("unclear", 0)
+    assert inbound.tokens_used == 0

@@ -366,13 +366,15 @@ def test_a_server_without_json_schema_is_asked_in_json_mode_from_then_on(
     openai_client._SCHEMA_REFUSED.clear()
 
 
-def test_json_mode_output_outside_the_schema_gets_the_holding_reply(conversation, say, outbox, openai_fake):
+def test_json_mode_output_outside_the_schema_gets_the_rules_answer(conversation, say, outbox, openai_fake):
     openai_client._SCHEMA_REFUSED.add("https://openai.test/v1/")
     openai_fake(lambda request: openai_completion({"intent": "buy_now", "reply": "Compre já!"}))
 
     say("Tem certificado?")
 
-    assert sent_texts(outbox) == [f"Um momento enquanto avalio sua mensagem...{LINKS}"]
+    [reply] = sent_texts(outbox)
+    assert "Um momento enquanto avalio" not in reply
+    assert reply.endswith(LINKS) and reply.removesuffix(LINKS).strip()
     openai_client._SCHEMA_REFUSED.clear()
 
 
