@@ -120,6 +120,15 @@ class Report:
         rows = [p for c, p in self.rows if c.category == category]
         return sum(p == "opt_out" for p in rows) / max(len(rows), 1)
 
+    @property
+    def false_opt_out_rate(self) -> float:
+        """Opt-outs read in messages that are no request to stop: a willing buyer lost."""
+        rows = [p for c, p in self.rows if c.intent != "opt_out"]
+        return sum(p == "opt_out" for p in rows) / max(len(rows), 1)
+
+    def intent_recall(self, intent: str) -> float:
+        return self.intent_stats()[intent]["recall"]
+
     def misreadings(self) -> list[tuple[Case, str]]:
         return [(c, p) for c, p in self.rows if c.intent != p]
 
@@ -195,8 +204,10 @@ def format_report(report: Report) -> str:
     lines.append(
         "opt-out recall: explicit "
         f"{report.opt_out_rate('explicit_optout'):.1%}, implicit {report.opt_out_rate('implicit_optout'):.1%}; "
-        f"false opt-outs on keyword-in-sentence: {report.opt_out_rate('keyword_in_purchase'):.1%}"
+        f"false opt-outs on keyword-in-sentence: {report.opt_out_rate('keyword_in_purchase'):.1%}, "
+        f"on every other message: {report.false_opt_out_rate:.1%}"
     )
+    lines.append(f"objection recall: {report.intent_recall('objection'):.1%}")
     hits = ", ".join(f"{rule} {count}" for rule, count in sorted(report.guardrail_hits.items())) or "none"
     lines.append(
         f"guardrail hits over {report.replies} replies: {hits}; forbidden text sent: {len(report.leaks)}"
