@@ -56,6 +56,9 @@ class Interpretation:
     tokens_cached: int = 0
     # True when the AI could not answer (timeout, error) and the holding reply stands in.
     fallback: bool = False
+    # The reading could not tell whether the customer wants to stop, or they complain about the
+    # messages: the reply pushes nothing and says how to stop (SPEC §5, judgement).
+    offer_stop: bool = False
 
     @classmethod
     def holding(cls) -> Interpretation:
