@@ -179,11 +179,12 @@ def evaluate(
             discounted_value=context.discounted_value,
             discount_link=context.discount_link,
         )
-        offer = agent.should_offer_discount(cart, reading)
+        judgement = agent.judge(context, reading)
+        offer = agent.should_offer_discount(cart, reading, judgement)
         guarded = agent.guarded_reply(context, reading, offer_discount=offer)
         report.replies += 1
         report.guardrail_hits.update(guarded.violations)
-        outbound = agent.compose_reply(guarded.text, cart=cart, offer_discount=offer)
+        outbound = agent.compose_reply(guarded.text, cart=cart, offer_discount=offer, judgement=judgement)
         allowance = guardrails.allowance_for(context, offer_discount=offer)
         if guardrails.guard(outbound, allowance).violations:
             report.leaks.append(outbound)

@@ -291,20 +291,22 @@ def _reply(
     conversation = turn.conversation
     abandonment = conversation.abandonment
     cart = cart_figures(abandonment)
-    offer = agent.should_offer_discount(cart, interpretation)
+    # The last turns too: an unclear message right after a complaint is no moment to sell.
+    context = _context(conversation, message, weak_optout=weak_optout, knowledge=knowledge)
+    judgement = agent.judge(context, interpretation)
+    offer = agent.should_offer_discount(cart, interpretation, judgement)
     if offer:
         abandonment.discount_offers += 1
         quote_keep(abandonment=abandonment, at=timezone.now())
         turn.cart_fields |= {"discount_offers", "quotes"}
-    guarded = agent.guarded_reply(
-        _context(conversation, message, weak_optout=weak_optout, history=False, knowledge=knowledge),
-        interpretation,
-        offer_discount=offer,
-    )
+    guarded = agent.guarded_reply(context, interpretation, offer_discount=offer)
+    metadata = _reply_metadata(message, interpretation, offer=offer, guarded=guarded)
+    if not judgement.push:
+        metadata["judgement"] = "no_links" if not judgement.links else "no_push"
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer),
-        metadata=_reply_metadata(message, interpretation, offer=offer, guarded=guarded),
+        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer, judgement=judgement),
+        metadata=metadata,
     )
 
 

@@ -143,19 +143,18 @@ OPTOUT_CUES: Cues = (
     (re.compile(r"\b(e spam|isso e spam|denunciar|denuncia|denunciado|reportar)\b"), 3),
     (re.compile(r"\b(vou|vou te|vou lhe|vou voces|vou ter que|ja) (bloquear|bloqueei)\b|^bloquead[oa]\b"), 3),
     (re.compile(r"\b(descadastr\w*|desinscrev\w*|sair (da|dessa|desta) lista|nao receber mais)\b"), 3),
-    # A complaint about being written to weighs 2, a refusal 1.5, "I said so already" 1: together
-    # they are a wish to stop ("já falei mil vezes que não quero nada, que coisa chata").
+    # Being fed up weighs 2.5, annoyance 2, a refusal 1.5, "I said so already" 1, the messages
+    # named 0.5: "de saco cheio dessas mensagens" is a wish to stop, "que chato, todo dia
+    # mensagem" a complaint (answered with the way to stop), and "já falei mil vezes que não
+    # quero nada, que coisa chata" adds up to a wish to stop.
     (
         re.compile(
-            r"\b(saco|chato|chata|chatice|inferno|cansei|cansativo|nao aguento|insuportavel|irritante|"
-            r"que raiva|pelo amor de deus|que coisa)\b"
+            r"\b(saco cheio|cansei|cansada|cansado|nao aguento|insuportavel|que inferno|inferno|pelo amor de deus)\b"
         ),
-        2,
+        2.5,
     ),
-    (
-        re.compile(r"\b(todo dia|toda hora|todo santo dia|toda semana|mensage\w*|propaganda\w*)\b"),
-        1,
-    ),
+    (re.compile(r"\b(que saco|chato|chata|chatice|cansativo|irritante|que raiva|que coisa)\b"), 2),
+    (re.compile(r"\b(todo dia|toda hora|todo santo dia|toda semana|mensage\w*|propaganda\w*)\b"), 0.5),
     (re.compile(r"\bnao (quero|vou comprar|tenho interesse|compro)\b"), 1.5),
     (re.compile(r"\bja (falei|disse|pedi|avisei|respondi)|mil vezes|de novo\b"), 1),
 )
