@@ -25,9 +25,16 @@ def backoff_seconds(retries: int, error: WhatsAppError) -> float:
     return base * random.uniform(0.8, 1.2)
 
 
-@shared_task(name="messaging.tasks.process_inbound", acks_late=True)
-def process_inbound(message_id: int) -> str:
-    return str(conversation.process_inbound(message_id=message_id))
+@shared_task(bind=True, name="messaging.tasks.process_inbound", acks_late=True, max_retries=None)
+def process_inbound(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    # Run in-process (no broker), a task cannot wait: the burst is what has arrived by then.
+    try:
+        return str(
+            conversation.process_inbound(message_id=message_id, wait_for_burst=not self.request.is_eager)
+        )
+    except conversation.AnswerLater as later:
+        # The row stays received: were this countdown lost, the sweep would re-drive it.
+        raise self.retry(countdown=later.seconds + 0.1) from later
 
 
 @shared_task(bind=True, name="messaging.tasks.send_message", acks_late=True, max_retries=MAX_SEND_RETRIES)
