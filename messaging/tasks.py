@@ -27,11 +27,11 @@ def backoff_seconds(retries: int, error: WhatsAppError) -> float:
 
 @shared_task(bind=True, name="messaging.tasks.process_inbound", acks_late=True, max_retries=None)
 def process_inbound(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound task
-    # Run in-process (no broker), a task cannot wait: the burst is what has arrived by then.
+    # Run in-process (no broker, or called as a function), a task cannot wait: the burst is what
+    # has arrived by then.
+    in_process = bool(self.request.is_eager or self.request.id is None)
     try:
-        return str(
-            conversation.process_inbound(message_id=message_id, wait_for_burst=not self.request.is_eager)
-        )
+        return str(conversation.process_inbound(message_id=message_id, wait_for_burst=not in_process))
     except conversation.AnswerLater as later:
         # The row stays received: were this countdown lost, the sweep would re-drive it.
         raise self.retry(countdown=later.seconds + 0.1) from later
