@@ -13,7 +13,7 @@ from functools import lru_cache
 from django.db import connection
 
 from compliance.models import OptOutKeyword
-from core.text import fold
+from core.text import fold, unstretch
 
 STRONG_MATCH_MAX_WORDS = 4
 
@@ -39,7 +39,8 @@ def _folded(keywords: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def detect(text: str, keywords: list[str] | None = None) -> Match:
-    folded = fold(text)
+    # "PARAAAR", "sairrr": a keyword typed with stretched letters is the keyword.
+    folded = unstretch(fold(text))
     if not folded:
         return Match.NONE
     padded = f" {folded} "

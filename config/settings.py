@@ -248,6 +248,8 @@ SARA_QUIET_HOURS = env.str("SARA_QUIET_HOURS", default="21:00-08:00")
 FOLLOWUP_AFTER_HOURS = env.float("FOLLOWUP_AFTER_HOURS", default=20)
 SARA_EXPIRE_AFTER_HOURS = env.float("SARA_EXPIRE_AFTER_HOURS", default=72)
 SARA_MAX_EXCHANGES = env.int("SARA_MAX_EXCHANGES", default=5)
+# Messages from one customer this close together are read together and answered once (SPEC §5).
+SARA_BURST_SECONDS = env.float("SARA_BURST_SECONDS", default=4)
 SARA_MAX_DISCOUNT_OFFERS = 3
 SARA_DISCOUNT_VALUE_THRESHOLD = Decimal(env.str("SARA_DISCOUNT_VALUE_THRESHOLD", default="500"))
 # Work older than this that has not moved is re-driven by messaging.tasks.sweep_stuck.

@@ -7,6 +7,10 @@ import unicodedata
 from decimal import Decimal
 
 _NOT_WORD = re.compile(r"[^\w\s]|_", re.UNICODE)
+# A letter typed three times or more is one letter ("paraaa", "simmm"). Two stay inside a word,
+# Portuguese writes "rr" and "ss" ("carro", "passa"), but no Portuguese word ends in a doubled
+# letter: "oii", "sairr" are stretched too.
+_STRETCHED = re.compile(r"([a-z])\1{2,}|([a-z])\2\b")
 
 
 def fold(text: str) -> str:
@@ -14,6 +18,11 @@ def fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.lower())
     no_accents = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(_NOT_WORD.sub(" ", no_accents).split())
+
+
+def unstretch(folded: str) -> str:
+    """Folded text with stretched letters squeezed: "PARAAAR" folds and unstretches to "parar"."""
+    return _STRETCHED.sub(lambda match: match.group(1) or match.group(2), folded)
 
 
 def brl(amount: Decimal) -> str:

@@ -120,6 +120,15 @@ class Report:
         rows = [p for c, p in self.rows if c.category == category]
         return sum(p == "opt_out" for p in rows) / max(len(rows), 1)
 
+    @property
+    def false_opt_out_rate(self) -> float:
+        """Opt-outs read in messages that are no request to stop: a willing buyer lost."""
+        rows = [p for c, p in self.rows if c.intent != "opt_out"]
+        return sum(p == "opt_out" for p in rows) / max(len(rows), 1)
+
+    def intent_recall(self, intent: str) -> float:
+        return self.intent_stats()[intent]["recall"]
+
     def misreadings(self) -> list[tuple[Case, str]]:
         return [(c, p) for c, p in self.rows if c.intent != p]
 
@@ -170,11 +179,12 @@ def evaluate(
             discounted_value=context.discounted_value,
             discount_link=context.discount_link,
         )
-        offer = agent.should_offer_discount(cart, reading)
+        judgement = agent.judge(context, reading)
+        offer = agent.should_offer_discount(cart, reading, judgement)
         guarded = agent.guarded_reply(context, reading, offer_discount=offer)
         report.replies += 1
         report.guardrail_hits.update(guarded.violations)
-        outbound = agent.compose_reply(guarded.text, cart=cart, offer_discount=offer)
+        outbound = agent.compose_reply(guarded.text, cart=cart, offer_discount=offer, judgement=judgement)
         allowance = guardrails.allowance_for(context, offer_discount=offer)
         if guardrails.guard(outbound, allowance).violations:
             report.leaks.append(outbound)
@@ -195,8 +205,10 @@ def format_report(report: Report) -> str:
     lines.append(
         "opt-out recall: explicit "
         f"{report.opt_out_rate('explicit_optout'):.1%}, implicit {report.opt_out_rate('implicit_optout'):.1%}; "
-        f"false opt-outs on keyword-in-sentence: {report.opt_out_rate('keyword_in_purchase'):.1%}"
+        f"false opt-outs on keyword-in-sentence: {report.opt_out_rate('keyword_in_purchase'):.1%}, "
+        f"on every other message: {report.false_opt_out_rate:.1%}"
     )
+    lines.append(f"objection recall: {report.intent_recall('objection'):.1%}")
     hits = ", ".join(f"{rule} {count}" for rule, count in sorted(report.guardrail_hits.items())) or "none"
     lines.append(
         f"guardrail hits over {report.replies} replies: {hits}; forbidden text sent: {len(report.leaks)}"

@@ -32,17 +32,22 @@ def backoff_seconds(retries: int, error: WhatsAppError) -> float:
 MAX_INBOUND_RETRIES = 5
 
 
-@shared_task(
-    bind=True, name="messaging.tasks.process_inbound", acks_late=True, max_retries=MAX_INBOUND_RETRIES
-)
+# No cap on the task's own retries: waiting out a burst is a retry too, and never fails.
+@shared_task(bind=True, name="messaging.tasks.process_inbound", acks_late=True, max_retries=None)
 def process_inbound(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bound task
+    # Run in-process (no broker, or called as a function), a task cannot wait: the burst is what
+    # has arrived by then.
+    in_process = bool(self.request.is_eager or self.request.id is None)
     try:
-        return str(conversation.process_inbound(message_id=message_id))
+        return str(conversation.process_inbound(message_id=message_id, wait_for_burst=not in_process))
+    except conversation.AnswerLater as later:
+        # The row stays received: were this countdown lost, the sweep would re-drive it.
+        raise self.retry(countdown=later.seconds + 0.1) from later
     except OperationalError as exc:
         if not is_lock_conflict(exc):
             raise
         countdown = 0.2 * 2**self.request.retries * random.uniform(0.8, 1.2)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        raise self.retry(exc=exc, countdown=countdown, max_retries=MAX_INBOUND_RETRIES) from exc
 
 
 @shared_task(bind=True, name="messaging.tasks.send_message", acks_late=True, max_retries=MAX_SEND_RETRIES)

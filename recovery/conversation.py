@@ -6,6 +6,7 @@ import enum
 import logging
 import time
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +38,9 @@ from sara.knowledge import ShopKnowledge
 logger = logging.getLogger(__name__)
 
 HISTORY_SIZE = 10
+# How far back unprocessed messages are looked for to join a burst: a burst is a chain of
+# messages each within SARA_BURST_SECONDS of the previous one, never this long in practice.
+BURST_LOOKBACK = timedelta(minutes=15)
 
 
 class Outcome(enum.StrEnum):
@@ -51,6 +55,16 @@ class Outcome(enum.StrEnum):
     NOT_A_TURN = "not_a_turn"  # a reaction, sticker, edit...: kept, never answered nor counted
     IDENTITY_MOVED = "identity_moved"
     PREFERENCE_RECORDED = "preference_recorded"
+    # A newer message of the same burst answers for this one.
+    IN_BURST = "in_burst"
+
+
+class AnswerLater(Exception):
+    """The customer may still be typing: answer once the burst window has passed."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"burst window open for {seconds:.1f}s more")
+        self.seconds = seconds
 
 
 # Meta's marketing "stop" (the person turned marketing messages off in WhatsApp) is an opt-out.
@@ -72,8 +86,12 @@ def open_conversation_for(
     return recovery_sql.open_conversation(phone, lock=lock, lock_customer=lock_customer)
 
 
-def process_inbound(*, message_id: int) -> Outcome:
+def process_inbound(*, message_id: int, wait_for_burst: bool = True) -> Outcome:
     """Process one inbound message; a repeat (retry, redelivery, sweep) changes nothing.
+
+    Messages a customer sends in a row (a burst, SPEC §5) are read together and answered once:
+    the newest answers for all, once SARA_BURST_SECONDS have passed without another one
+    (`AnswerLater` until then, unless `wait_for_burst` is off); the older ones leave it to it.
 
     The AI is asked first, reading without locks and holding no connection during the call
     (`_interpret_ahead`). Then everything is decided and written once, in one transaction that
@@ -90,6 +108,15 @@ def process_inbound(*, message_id: int) -> Outcome:
         if received.kind == Message.Kind.AUDIO:
             # A voice note becomes text first: the download and the transcription hold no lock.
             message_transcribe(message_id=message_id)
+        burst = burst_of(received)
+        if burst[-1][0] != message_id:
+            return Outcome.IN_BURST
+        due_at = burst[-1][1] + _burst_window()
+        now = timezone.now()
+        if wait_for_burst and len(burst) < BURST_MAX and due_at > now:
+            raise AnswerLater((due_at - now).total_seconds())
+        if len(burst) > 1:
+            waited = True  # the look reads the burst's words together, not this message alone
         # Read again only if it may have changed: transcribed, or processed by whoever held the
         # sender's turn meanwhile (the locked decision re-checks everything in any case).
         look = _interpret_ahead(
@@ -113,6 +140,8 @@ class _Look:
     """
 
     interpretation: Interpretation | None = None
+    # The words read (a burst's, joined): the reading stands only for these same words.
+    text: str = ""
     match: optout.Match | None = None
     knowledge: ShopKnowledge | None = None
     knowledge_product_id: int | None = None
@@ -137,7 +166,8 @@ def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
         message = messaging_sql.inbound_message(message_id)
     if message is None or message.status != Message.Status.RECEIVED:
         return _Look()
-    _, customer, conversation, match = _situation(message, lock=False)
+    joined = _read_with_burst(message, lock=False)
+    _, customer, conversation, match = _situation(message, lock=False, match=joined.match)
     if conversation is None or customer.opted_out or not _wants_interpretation(conversation, message, match):
         return _Look(match=match)
     context = _context(conversation, message, weak_optout=match is optout.Match.WEAK)
@@ -151,6 +181,7 @@ def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
     )
     return _Look(
         interpretation=interpretation,
+        text=message.text,
         match=match,
         knowledge=context.knowledge,
         knowledge_product_id=conversation.abandonment.product_id,
@@ -163,6 +194,12 @@ def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
         message = messaging_sql.inbound_message(message_id, lock=True)
         if message is None or message.status != Message.Status.RECEIVED:
             return Outcome.ALREADY_PROCESSED
+        joined = _read_with_burst(message, lock=True)
+        if look.text and look.text != message.text:
+            # The burst changed since the look (a message joined or was answered): read again.
+            look = replace(look, interpretation=None, match=None)
+        if joined.match is not None:
+            look = replace(look, match=joined.match)
         outcome = _process(message, look)
         if isinstance(outcome, Context):
             return outcome
@@ -172,8 +209,92 @@ def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
             message,
             ["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used", "ai_model"],
         )
+        if joined.ids:
+            # Read and answered with the newest: one exchange for the whole burst.
+            Message.objects.filter(pk__in=joined.ids, status=Message.Status.RECEIVED).update(
+                status=Message.Status.PROCESSED,
+                processed_at=message.processed_at,
+                conversation=message.conversation,
+                intent=message.intent,
+                sentiment=message.sentiment,
+            )
     logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
     return outcome
+
+
+# A customer pasting a long text in pieces is answered after this many, typing or not.
+BURST_MAX = 10
+
+
+def _burst_window() -> timedelta:
+    return timedelta(seconds=settings.SARA_BURST_SECONDS)
+
+
+def burst_of(message: Message) -> list[tuple[int, datetime]]:
+    """The unanswered messages of the sender's burst holding `message`: (id, arrival), oldest first.
+
+    A burst is a chain of text messages from one sender, each arriving within
+    SARA_BURST_SECONDS of the one before, none answered yet. Arrival is our clock (the row's
+    created_at): Meta's timestamps have whole seconds and a redelivery arrives late.
+    """
+    alone = [(message.pk, message.created_at)]
+    window = _burst_window()
+    if window <= timedelta(0) or message.kind not in Message.TEXT_KINDS or not message.wa_id:
+        return alone
+    rows = list(
+        Message.objects.filter(
+            direction=Message.Direction.IN,
+            status=Message.Status.RECEIVED,
+            wa_id=message.wa_id,
+            kind__in=Message.TEXT_KINDS,
+            created_at__gte=message.created_at - BURST_LOOKBACK,
+        )
+        .order_by("created_at", "pk")
+        .values_list("pk", "created_at")
+    )
+    chains: list[list[tuple[int, datetime]]] = []
+    for pk, at in rows:
+        if chains and at - chains[-1][-1][1] <= window:
+            chains[-1].append((pk, at))
+        else:
+            chains.append([(pk, at)])
+    for chain in chains:
+        if any(pk == message.pk for pk, _ in chain):
+            return chain
+    return alone
+
+
+@dataclass(frozen=True)
+class _Joined:
+    """The burst's other messages read with the newest, and the opt-out match of them all."""
+
+    ids: tuple[int, ...] = ()
+    match: optout.Match | None = None
+
+
+def _read_with_burst(message: Message, *, lock: bool) -> _Joined:
+    """Give `message` the words of its whole burst (in memory only); the other messages' ids.
+
+    Only messages before it join: a newer one answers for it instead. Each message keeps its
+    own opt-out match: "PARAR" sent alone is a strong match whatever came before it.
+    """
+    burst = [pk for pk, _ in burst_of(message)]
+    if message.pk not in burst:
+        return _Joined()
+    earlier = burst[: burst.index(message.pk)]
+    if not earlier:
+        return _Joined()
+    rows = Message.objects.filter(pk__in=earlier, status=Message.Status.RECEIVED).order_by("created_at", "pk")
+    if lock:
+        rows = rows.select_for_update()
+    found = list(rows.values_list("pk", "text"))
+    if not found:
+        return _Joined()
+    texts = [*(text for _, text in found if text.strip()), message.text]
+    matches = {optout.detect(text) for text in texts}
+    message.text = "\n".join(texts)
+    match = next(m for m in (optout.Match.STRONG, optout.Match.WEAK, optout.Match.NONE) if m in matches)
+    return _Joined(ids=tuple(pk for pk, _ in found), match=match)
 
 
 def _situation(
@@ -427,20 +548,22 @@ def _reply(
     conversation = turn.conversation
     abandonment = conversation.abandonment
     cart = cart_figures(abandonment)
-    offer = agent.should_offer_discount(cart, interpretation)
+    # The last turns too: an unclear message right after a complaint is no moment to sell.
+    context = _context(conversation, message, weak_optout=weak_optout, knowledge=knowledge)
+    judgement = agent.judge(context, interpretation)
+    offer = agent.should_offer_discount(cart, interpretation, judgement)
     if offer:
         abandonment.discount_offers += 1
         quote_keep(abandonment=abandonment, at=timezone.now())
         turn.cart_fields |= {"discount_offers", "quotes"}
-    guarded = agent.guarded_reply(
-        _context(conversation, message, weak_optout=weak_optout, history=False, knowledge=knowledge),
-        interpretation,
-        offer_discount=offer,
-    )
+    guarded = agent.guarded_reply(context, interpretation, offer_discount=offer)
+    metadata = _reply_metadata(message, interpretation, offer=offer, guarded=guarded)
+    if not judgement.push:
+        metadata["judgement"] = "no_links" if not judgement.links else "no_push"
     turn.answer(
         purpose=Message.Purpose.REPLY,
-        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer),
-        metadata=_reply_metadata(message, interpretation, offer=offer, guarded=guarded),
+        text=agent.compose_reply(guarded.text, cart=cart, offer_discount=offer, judgement=judgement),
+        metadata=metadata,
     )
 
 

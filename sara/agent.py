@@ -70,17 +70,51 @@ class CartFigures:
         return self.discount_percent is not None and self.discounted_value is not None
 
 
-def should_offer_discount(cart: CartFigures, interpretation: Interpretation) -> bool:
-    """The discount rule (SPEC §5), in code so the model can never hand out discounts."""
-    if not cart.discount_available:
+@dataclass(frozen=True)
+class Judgement:
+    """How hard a reply may sell (SPEC §5, judgement), decided in code whatever the interpreter."""
+
+    # The discount may be offered and the reply may invite the customer to buy.
+    push: bool = True
+    # The payment link goes with the reply.
+    links: bool = True
+    # The reply says how to stop receiving messages.
+    offer_stop: bool = False
+
+
+COMPLAINT_REPLY = f"Desculpe o incômodo. {rules.STOP_OFFER}"
+# How far back a complaint still colours an unclear message ("que chato isso" ... "hm").
+COMPLAINT_MEMORY = 4
+
+
+def judge(context: Context, interpretation: Interpretation) -> Judgement:
+    """Unsure or annoyed: no push. A complaint about the messages: no link, and the way to stop."""
+    if interpretation.offer_stop or rules.complains_about_contact(context.text):
+        return Judgement(push=False, links=False, offer_stop=True)
+    annoyed = interpretation.sentiment == "negative" and interpretation.intent != "price_question"
+    recent = [turn.text for turn in context.history[-COMPLAINT_MEMORY:] if turn.role == "customer"]
+    after_complaint = interpretation.intent == "unclear" and any(map(rules.complains_about_contact, recent))
+    if annoyed or after_complaint:
+        return Judgement(push=False)
+    return Judgement()
+
+
+def should_offer_discount(
+    cart: CartFigures, interpretation: Interpretation, judgement: Judgement | None = None
+) -> bool:
+    """The discount rule (SPEC §5), in code so the model can never hand out discounts.
+
+    Offered once; again only when the customer asks about the price again, never to someone
+    annoyed or unsure (a discount pushed at an annoyed customer reads as pressure).
+    """
+    if not cart.discount_available or (judgement is not None and not judgement.push):
         return False
     if cart.offers_so_far >= settings.SARA_MAX_DISCOUNT_OFFERS:
         return False
-    return (
-        cart.value > settings.SARA_DISCOUNT_VALUE_THRESHOLD
-        or interpretation.intent == "price_question"
-        or interpretation.sentiment == "negative"
-    )
+    asks_price = interpretation.intent == "price_question"
+    if cart.offers_so_far and not asks_price:
+        return False
+    return cart.value > settings.SARA_DISCOUNT_VALUE_THRESHOLD or asks_price
 
 
 def guarded_reply(
@@ -118,12 +152,22 @@ def safe_reply(context: Context, allowance: guardrails.Allowance) -> str:
     return f"Posso te ajudar a finalizar a compra{product}? O link está logo abaixo."
 
 
-def compose_reply(text: str, *, cart: CartFigures, offer_discount: bool) -> str:
-    """The interpreter's words, then the payment link, then the discount link when offered."""
+def compose_reply(
+    text: str, *, cart: CartFigures, offer_discount: bool, judgement: Judgement | None = None
+) -> str:
+    """The interpreter's words, then the payment link, then the discount link when offered.
+
+    A complaint about the messages gets an apology and the way to stop, and no link at all.
+    """
+    judgement = judgement or Judgement()
+    if not judgement.links:
+        return COMPLAINT_REPLY if judgement.offer_stop else text.strip()
     body = text.strip()
     if cart.discount_link:
         # The model sees earlier offers in the history and may copy the link; only the rule hands it out.
         body = body.replace(cart.discount_link, "").strip()
+    if judgement.offer_stop and rules.STOP_OFFER not in body:
+        body = f"{body}\n\n{rules.STOP_OFFER}".strip()
     links = f"\n\nFinalize sua compra aqui: {cart.payment_link}"
     if offer_discount and cart.discount_available:
         links += (

@@ -57,6 +57,9 @@ class Interpretation:
     # Why the AI could not answer: timeout, connection, http_<status>, refusal, content_filter,
     # length (cut off), schema (an answer outside the schema).
     ai_error: str = ""
+    # The reading could not tell whether the customer wants to stop, or they complain about the
+    # messages: the reply pushes nothing and says how to stop (SPEC §5, judgement).
+    offer_stop: bool = False
 
     @classmethod
     def failed(cls, ai_error: str) -> Interpretation:

@@ -53,4 +53,4 @@ def test_a_shipping_text_edited_in_the_admin_is_what_sara_answers(support_client
     say("Em quantos dias chega?")
 
     (sent,) = [message.text for _, message in outbox]
-    assert sent.startswith(f"Sobre o frete e a entrega: {SHIPPING}")
+    assert sent.startswith(f"{SHIPPING}")

@@ -23,7 +23,7 @@ LABELLED = [*load_cases(EVAL_DIR / "dev.jsonl"), *load_cases(EVAL_DIR / "test.js
 def test_the_labelled_set_is_large_and_covers_every_category():
     categories = {case.category for case in LABELLED}
 
-    assert len(LABELLED) >= 250
+    assert len(LABELLED) >= 450
     assert {
         "explicit_optout",
         "implicit_optout",
@@ -42,14 +42,28 @@ def test_the_labelled_set_is_large_and_covers_every_category():
     } <= categories
 
 
-def test_the_rule_based_reading_meets_its_floors():
-    report = evaluate("labelled", LABELLED, interpreter=RuleBasedInterpreter())
+@pytest.mark.parametrize("name", ["dev.jsonl", "test.jsonl"])
+def test_the_rule_based_reading_meets_its_floors(name):
+    report = evaluate(name, load_cases(EVAL_DIR / name), interpreter=RuleBasedInterpreter())
 
     assert report.opt_out_rate("explicit_optout") == 1.0
-    assert report.opt_out_rate("implicit_optout") >= 0.90
-    assert report.opt_out_rate("keyword_in_purchase") <= 0.05
-    assert report.intent_accuracy >= 0.85
+    assert report.opt_out_rate("implicit_optout") >= 0.95
+    assert report.opt_out_rate("keyword_in_purchase") <= 0.03
+    assert report.false_opt_out_rate <= 0.01
+    assert report.intent_accuracy >= 0.90
+    assert report.intent_recall("objection") >= 0.80
     assert report.leaks == []
+
+
+def test_the_holdouts_are_only_reported_and_hold_a_looser_floor():
+    """The holdouts never tuned a rule: a looser floor catches a collapse, not a missed example."""
+    for name in ("holdout.jsonl", "holdout2.jsonl"):
+        report = evaluate(name, load_cases(EVAL_DIR / name), interpreter=RuleBasedInterpreter())
+
+        assert report.false_opt_out_rate <= 0.03, name
+        assert report.opt_out_rate("explicit_optout") >= 0.90, name
+        assert report.intent_accuracy >= 0.75, name
+        assert report.leaks == [], name
 
 
 def obedient_model(request: httpx.Request) -> httpx.Response:

@@ -145,6 +145,8 @@ def any_broker(request: pytest.FixtureRequest, settings: Any) -> Iterator[Broker
     celery_app.conf.task_always_eager = False
     settings.SARA_STUCK_AFTER_SECONDS = 1
     settings.SARA_CLAIM_LEASE_SECONDS = 3
+    # A customer's quick messages answered one by one, unless a test is about bursts.
+    settings.SARA_BURST_SECONDS = 0
     yield under_test
     celery_app.conf.task_always_eager = True
     under_test.lose_everything()
@@ -160,6 +162,8 @@ def broker(settings: Any) -> Iterator[redis.Redis]:
     celery_app.conf.task_always_eager = False
     settings.SARA_STUCK_AFTER_SECONDS = 1
     settings.SARA_CLAIM_LEASE_SECONDS = 3
+    # A customer's quick messages answered one by one, unless a test is about bursts.
+    settings.SARA_BURST_SECONDS = 0
     yield client
     celery_app.conf.task_always_eager = True
     client.flushdb()
@@ -197,6 +201,7 @@ class Workers:
             "SARA_QUIET_HOURS": "",
             "SARA_STUCK_AFTER_SECONDS": "1",
             "SARA_CLAIM_LEASE_SECONDS": "3",
+            "SARA_BURST_SECONDS": str(settings.SARA_BURST_SECONDS),
             "CELERY_VISIBILITY_TIMEOUT": "20",
             "LOG_LEVEL": "WARNING",
             **self.extra_env,

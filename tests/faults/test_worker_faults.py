@@ -327,3 +327,28 @@ def test_parar_while_replies_wait_for_send_slots_lets_no_reply_out_after_the_opt
     cancelled = Message.objects.filter(purpose=Message.Purpose.REPLY, status="failed", error_code="opted_out")
     assert cancelled.count() >= 6
     assert Message.objects.filter(purpose=Message.Purpose.REPLY, status="sent").exists()
+
+
+def test_three_messages_in_one_second_get_one_reply_from_a_real_worker(
+    post_signed, broker, workers, graph_server, settings
+):
+    """ "oi" / "vi o carrinho" / "tem desconto?": read together, answered once (SPEC §5, bursts)."""
+    settings.SARA_BURST_SECONDS = 2
+    [conversation] = open_conversations(1)
+    workers().start(concurrency=4)
+
+    for n, text in enumerate(["oi", "vi o carrinho", "tem desconto?"]):
+        customer_writes(post_signed, conversation, text, n)
+        time.sleep(0.3)
+
+    wait_until(all_replies_sent(1), timeout=30, what="the reply")
+    time.sleep(settings.SARA_BURST_SECONDS + 1.5)  # long enough for a second answer to show up
+    [reply] = replies()
+    assert len(graph_server.calls) == 1
+    inbound = Message.objects.filter(direction="in").order_by("pk")
+    assert set(inbound.values_list("status", flat=True)) == {"processed"}
+    assert reply.metadata["in_reply_to"] == inbound.last().pk
+    # The price question in the last message is what was answered, with the discount offer.
+    assert "R$" in graph_server.calls[0].body["text"]["body"]
+    conversation.refresh_from_db()
+    assert conversation.exchanges == 1

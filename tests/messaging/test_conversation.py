@@ -167,7 +167,9 @@ def test_an_opted_out_customer_with_an_open_conversation_gets_no_reply(conversat
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_two_messages_of_one_conversation_processed_at_once_are_both_answered(openai_fake, outbox):
+def test_two_messages_of_one_conversation_processed_at_once_are_both_answered(openai_fake, outbox, settings):
+    settings.SARA_BURST_SECONDS = 0  # not a burst: the row lock alone serialises them
+
     def slow_answer(request: httpx.Request) -> httpx.Response:
         # Both workers are inside the conversation at once unless the row lock serialises them.
         time.sleep(0.3)

@@ -23,6 +23,7 @@ PHONE = "+5548999327881"
 
 @pytest.mark.redis
 def test_a_second_message_is_read_with_the_first_ones_answer_in_its_history(openai_fake, settings):
+    settings.SARA_BURST_SECONDS = 0  # two questions apart, not a burst: the turn orders them
     seen_histories: list[list[str]] = []
 
     def slow_ai(request: httpx.Request) -> httpx.Response:

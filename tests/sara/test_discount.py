@@ -50,7 +50,8 @@ def reply_to(say, outbox):
 
 
 # With the rule-based interpreter: "Sim, vou finalizar" is a positive confirmation, "Achei caro"
-# a negative price question, "Quanto fica?" a neutral price question, "Que absurdo" negative.
+# a negative price question, "Quanto fica?" a neutral price question, "Que absurdo" negative
+# without a price question: an annoyed customer gets no discount pushed at them.
 
 
 @pytest.mark.parametrize(
@@ -60,11 +61,12 @@ def reply_to(say, outbox):
         (Decimal("500.00"), "Sim, vou finalizar", False),
         (Decimal("500.01"), "Sim, vou finalizar", True),
         (Decimal("297.00"), "Quanto fica?", True),
-        (Decimal("297.00"), "Que absurdo", True),
+        (Decimal("297.00"), "Que absurdo", False),
+        (Decimal("900.00"), "Que absurdo", False),
     ],
-    ids=["neither", "exactly-500", "over-500", "price-question", "negative"],
+    ids=["neither", "exactly-500", "over-500", "price-question", "annoyed", "annoyed-over-500"],
 )
-def test_the_discount_link_comes_only_with_a_high_value_a_price_question_or_a_negative_mood(
+def test_the_discount_link_comes_only_with_a_high_value_or_a_price_question_and_never_to_the_annoyed(
     reply_to, value, text, offered
 ):
     conversation = recovery(value=value)
