@@ -56,6 +56,10 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
         if stored is None:
             return SourceResult(Outcome.DUPLICATE, "delivery already received")
         result = _act(event, stored)
+        if result.detail == "erased":
+            # The buyer's data was erased on request: their new event is not kept either.
+            stored.payload = {"erased": True}
+            stored.save(update_fields=["payload"])
         _event_close(stored, result)
     if result.outcome == Outcome.PENDING:
         from recovery import tasks  # the task module imports this one
@@ -184,7 +188,8 @@ def checkout_open(*, row: SourceCheckout) -> SourceResult:
     )
     row.abandonment = opened.abandonment
     if opened.outcome == "skipped":
-        return _settle(row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, "opted_out"))
+        reason = opened.abandonment.skip_reason or "opted_out"
+        return _settle(row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, reason))
     if opened.outcome == "already_processed":
         return _settle(
             row, SourceCheckout.Status.OPENED, SourceResult(Outcome.DUPLICATE, "cart already opened")
