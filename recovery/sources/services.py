@@ -11,10 +11,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from compliance.lgpd import phone_digest
 from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
 from recovery.errors import PayloadUnusable
-from recovery.models import Product, SourceCheckout
+from recovery.models import Customer, Product, SourceCheckout
 from recovery.sources import lifecycle
 from recovery.sources.base import CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event
@@ -56,7 +57,7 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
         if stored is None:
             return SourceResult(Outcome.DUPLICATE, "delivery already received")
         result = _act(event, stored)
-        if result.detail == "erased":
+        if result.detail == "erased" or _from_erased(event):
             # The buyer's data was erased on request: their new event is not kept either.
             stored.payload = {"erased": True}
             stored.save(update_fields=["payload"])
@@ -70,6 +71,15 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
         extra={"platform": event.platform, "event_key": event.key, "outcome": str(result.outcome)},
     )
     return result
+
+
+def _from_erased(event: CheckoutEvent) -> bool:
+    """Whether the event's buyer is a person erased on request (SPEC §14), whatever the outcome."""
+    try:
+        phone = normalize_phone(event.phone)
+    except InvalidPhone:
+        return False
+    return Customer.objects.filter(phone=phone_digest(phone)).exists()
 
 
 def source_event_reject(*, platform: str, external_id: str, payload: dict[str, Any], error: str) -> None:
