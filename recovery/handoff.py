@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.gate import in_service_window
+from compliance.lgpd import is_erased
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
 from recovery import lifecycle
@@ -56,12 +57,21 @@ class CustomerOptedOut(HandoffError):
     message = _("The customer opted out: nothing may be sent to them.")
 
 
-def _locked_open(conversation_id: int) -> Conversation:
-    conversation = (
+class CustomerErased(HandoffError):
+    code = "ERASED"
+    message = _("The customer's personal data was erased: nothing may be sent to them.")
+
+
+def _locked(conversation_id: int) -> Conversation:
+    return (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("customer")
         .get(pk=conversation_id)
     )
+
+
+def _locked_open(conversation_id: int) -> Conversation:
+    conversation = _locked(conversation_id)
     if not conversation.is_open:
         raise ConversationNotOpen(conversation_id)
     return conversation
@@ -162,9 +172,15 @@ def _staff_writes(
     """The locked, open conversation a person writes in, taken over by them; refused up front
     for an opted-out customer, and for free-form text outside the 24 h window."""
     with transaction.atomic():
-        conversation = _locked_open(conversation_id)
+        # Who the customer is comes first: an opt-out closes the conversation too, and the
+        # answer must say why nothing may be sent (OPTED_OUT), not only that it is closed.
+        conversation = _locked(conversation_id)
         if conversation.customer.opted_out:
             raise CustomerOptedOut(conversation_id)
+        if is_erased(conversation.customer):
+            raise CustomerErased(conversation_id)
+        if not conversation.is_open:
+            raise ConversationNotOpen(conversation_id)
         if free_form and not in_service_window(conversation.last_user_message_at, now):
             raise WindowClosed(conversation_id)
         _save(conversation, _take_over(conversation, user=user, now=now))
