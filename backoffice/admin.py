@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import dashboard, selectors
-from core import login_guard
 from messaging.admin_handoff import wait_label
 
 admin.site.site_header = _("Sara back-office")
@@ -39,20 +36,3 @@ def index_with_dashboard(request, extra_context=None):
 # config/urls.py mounts Django's default site, and AdminSite has no hook for extra index
 # context: wrapping its index keeps Django's own view (login, app list) and adds the figures.
 admin.site.index = index_with_dashboard
-
-
-_plain_login = admin.site.login
-
-
-def guarded_login(request, extra_context=None):
-    """Django's admin login, refused with 429 while the address or the username is locked."""
-    if request.method == "POST" and login_guard.is_locked(request, request.POST.get("username", "")):
-        return HttpResponse(
-            gettext("Too many failed logins. Try again later."),
-            status=429,
-            content_type="text/plain; charset=utf-8",
-        )
-    return _plain_login(request, extra_context=extra_context)
-
-
-admin.site.login = guarded_login
