@@ -20,6 +20,10 @@ _plain_index = admin.site.index
 
 
 def index_with_dashboard(request, extra_context=None):
+    if not request.user.has_perm("recovery.view_abandonment"):
+        # Revenue and conversions are the shop's business figures: a staff account given no
+        # permission (yet) sees none of them.
+        return _plain_index(request, extra_context=extra_context)
     figures = selectors.dashboard(now=timezone.now())
     context = {
         "dashboard": figures,
@@ -36,3 +40,19 @@ def index_with_dashboard(request, extra_context=None):
 # config/urls.py mounts Django's default site, and AdminSite has no hook for extra index
 # context: wrapping its index keeps Django's own view (login, app list) and adds the figures.
 admin.site.index = index_with_dashboard
+
+
+_lookup_allowed = admin.ModelAdmin.lookup_allowed
+# Lookups a changelist's query string may use but that only break it: a regex is compiled by
+# the database (`?error_code__regex=(` is a DataError, a 500, on PostgreSQL) and lets anyone
+# with view rights run arbitrary patterns. Refused, Django answers 400.
+_REFUSED_LOOKUPS = ("regex", "iregex")
+
+
+def lookup_allowed(self, lookup, value, request=None):
+    if lookup.rsplit("__", 1)[-1] in _REFUSED_LOOKUPS:
+        return False
+    return _lookup_allowed(self, lookup, value, request)
+
+
+admin.ModelAdmin.lookup_allowed = lookup_allowed
