@@ -207,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-windows": {"task": "compliance.tasks.sweep_windows", "schedule": 300.0},
     "sweep-source-checkouts": {"task": "recovery.tasks.sweep_source_checkouts", "schedule": 60.0},
     "poll-nuvemshop": {"task": "recovery.tasks.poll_nuvemshop", "schedule": 300.0},
+    # Raw webhook payloads older than SARA_RAW_RETENTION_DAYS go (SPEC §14).
+    "purge-raw-payloads": {"task": "messaging.tasks.purge_raw_payloads", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -342,6 +344,7 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # Admin logins: this many failures for an address or a username lock it for this long.
+SARA_RAW_RETENTION_DAYS = env.int("SARA_RAW_RETENTION_DAYS", default=30)
 SARA_LOGIN_MAX_FAILURES = env.int("SARA_LOGIN_MAX_FAILURES", default=5)
 SARA_LOGIN_LOCK_SECONDS = env.int("SARA_LOGIN_LOCK_SECONDS", default=900)
 # How many proxies in front of the web process add themselves to X-Forwarded-For (the TLS proxy
