@@ -437,7 +437,7 @@ def test_support_erases_a_customer_after_confirming_with_a_reason(page, sign_in)
     run_action(page, "erase_personal_data", [maria.pk])
 
     page.wait_for_selector("#confirm-form")
-    assert "apagados para sempre" in page.inner_text("#confirm-warning")
+    assert "apagado para sempre" in page.inner_text("#confirm-warning")
     screenshot(page, "admin-erase-confirmation.png")
     # The reason is mandatory: the browser itself asks for it before anything is posted.
     assert page.locator("#id_reason").get_attribute("required") is not None
