@@ -7,8 +7,11 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Q
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -67,6 +70,19 @@ def opt_out_reason_label(code: str) -> str:
     return str(OPT_OUT_REASONS.get(code, code)) if code else "—"
 
 
+DEACTIVATION_WARNING = gettext_lazy(
+    "A customer who writes only these words will no longer be opted out at once: the message "
+    "goes to the AI (or the rules), which decides whether it is an opt-out and may answer it "
+    "instead. “PARAR” is the word Sara's messages tell customers to send to stop."
+)
+
+
+class DeactivationForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"), max_length=500, widget=forms.Textarea(attrs={"rows": 3, "cols": 60})
+    )
+
+
 class OptOutKeywordForm(forms.ModelForm):
     class Meta:
         model = OptOutKeyword
@@ -97,20 +113,51 @@ class OptOutKeywordAdmin(admin.ModelAdmin):
     search_fields = ["keyword"]
     actions = ["deactivate", "activate"]
 
-    @admin.action(description=gettext_lazy("Deactivate selected keywords"), permissions=["change"])
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "active" in form.changed_data and not obj.active:
+            self.message_user(request, DEACTIVATION_WARNING, messages.WARNING)
+
+    @admin.action(description=gettext_lazy("Deactivate selected keywords…"), permissions=["change"])
     def deactivate(self, request, queryset):
-        self._set_active(request, queryset, active=False)
+        keywords = [k for k in queryset if k.active]
+        form = DeactivationForm(request.POST if "apply" in request.POST else None)
+        if keywords and not (form.is_bound and form.is_valid()):
+            # A customer writing only this word is then no longer opted out at once: the
+            # interpreter decides, and may read it as something else. Said before it happens.
+            form.fields["reason"].help_text = _("Why, e.g. “customers use ‘sair’ for ‘sair para pagar’”.")
+            return TemplateResponse(
+                request,
+                "admin/sara/confirm_action.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": _("Deactivate opt-out keywords"),
+                    "opts": self.opts,
+                    "objects": keywords,
+                    "form": form,
+                    "action": "deactivate",
+                    "warning": DEACTIVATION_WARNING,
+                    "confirm_label": _("Yes, deactivate them"),
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "cancel_url": reverse("admin:compliance_optoutkeyword_changelist"),
+                },
+            )
+        self._set_active(
+            request, queryset, active=False, reason=form.cleaned_data["reason"] if keywords else ""
+        )
+        return None
 
     @admin.action(description=gettext_lazy("Activate selected keywords"), permissions=["change"])
     def activate(self, request, queryset):
         self._set_active(request, queryset, active=True)
 
-    def _set_active(self, request, queryset, *, active: bool) -> None:
+    def _set_active(self, request, queryset, *, active: bool, reason: str = "") -> None:
         changed = [k for k in queryset if k.active != active]
         for keyword in changed:
             keyword.active = active
             keyword.save(update_fields=["active", "updated_at"])
-            self.log_change(request, keyword, _("Activated.") if active else _("Deactivated."))
+            done = _("Activated.") if active else _("Deactivated. Reason: %(reason)s") % {"reason": reason}
+            self.log_change(request, keyword, done)
         if active:
             self.message_user(request, _("%(count)s keyword(s) now active.") % {"count": len(changed)})
         else:

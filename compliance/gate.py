@@ -24,6 +24,7 @@ class Reason(enum.StrEnum):
     QUIET_HOURS = "quiet_hours"
     NEEDS_HUMAN = "needs_human"
     HELD_OUT = "held_out"
+    ERASED = "erased"
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Outgoing:
 
     phone: str  # the recipient, E.164: its area code sets the local time of quiet hours
     opted_out: bool
-    held_out: bool  # the cart is in the holdout group (SPEC §13)
+    # The person is in the holdout group (SPEC §13): this message's cart, or a newer cart of
+    # theirs, was drawn into it; whatever was queued before is never sent.
+    held_out: bool
     conversation_open: bool
     needs_human: bool  # the conversation waits for a person (SPEC §8)
     last_user_message_at: datetime | None
@@ -41,6 +44,7 @@ class Outgoing:
     farewell: bool  # the one message an opted-out person may receive
     from_sara: bool  # Sara speaking on her own (first contact, follow-up, reply)
     quiet_hours_waived: bool = False  # a person chose to send it now (send_deferred_now)
+    erased: bool = False  # the person's data was erased (LGPD): never contacted again (SPEC §14)
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,9 @@ ALLOW = Decision(allowed=True)
 
 def check_send(outgoing: Outgoing, *, now: datetime) -> Decision:
     """May this outbound message leave now? Blocked for good, deferred, or allowed."""
+    if outgoing.erased:
+        # Erased on request: nothing goes out, whenever it was queued (a reply, a farewell).
+        return Decision(allowed=False, reason=Reason.ERASED)
     if outgoing.held_out:
         # The holdout group is never contacted, by any path: its payments measure what Sara
         # adds, and a single message would spoil the comparison. No exception, not even a farewell.

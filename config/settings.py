@@ -7,11 +7,13 @@ variable of SPEC §2 switches one part to the real thing.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +50,8 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "django_celery_beat",
+    # Failed-login lockouts (SPEC §9): per username and address, kept in the database.
+    "axes",
     "core.apps.CoreConfig",
     "sara.apps.SaraConfig",
     "recovery.apps.RecoveryConfig",
@@ -59,6 +63,10 @@ MIDDLEWARE = [
     "core.tracing.TraceIdMiddleware",
     "core.metrics.WebhookMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # The web process serves its own static files (collected at image build): the admin is
+    # styled and its scripts run with DEBUG off, with no other server in front (SPEC §9).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Staff read Portuguese; a browser or an API client asking for English gets English.
     "django.middleware.locale.LocaleMiddleware",
@@ -67,7 +75,29 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username-and-address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+# Every page carries a Content-Security-Policy (SPEC §9). Sara's pages and Django's admin use
+# no inline script or style: only files served from here run, and nothing may frame the admin.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -177,6 +207,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-windows": {"task": "compliance.tasks.sweep_windows", "schedule": 300.0},
     "sweep-source-checkouts": {"task": "recovery.tasks.sweep_source_checkouts", "schedule": 60.0},
     "poll-nuvemshop": {"task": "recovery.tasks.poll_nuvemshop", "schedule": 300.0},
+    # Raw webhook payloads older than SARA_RAW_RETENTION_DAYS go (SPEC §14).
+    "purge-raw-payloads": {"task": "messaging.tasks.purge_raw_payloads", "schedule": 3600.0},
 }
 CELERY_TIMEZONE = "UTC"
 
@@ -317,8 +349,24 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
 
 # Admin logins: this many failures for an address or a username lock it for this long.
+SARA_RAW_RETENTION_DAYS = env.int("SARA_RAW_RETENTION_DAYS", default=30)
 SARA_LOGIN_MAX_FAILURES = env.int("SARA_LOGIN_MAX_FAILURES", default=5)
 SARA_LOGIN_LOCK_SECONDS = env.int("SARA_LOGIN_LOCK_SECONDS", default=900)
+# How many proxies in front of the web process add themselves to X-Forwarded-For (the TLS proxy
+# the README describes: 1). 0 reads the connection's own address.
+SARA_TRUSTED_PROXIES = env.int("SARA_TRUSTED_PROXIES", default=0)
+
+# django-axes: a lockout is per username AND address, so failures with invented usernames
+# from one address (every staff member's, behind a proxy) never lock a real user out, while a
+# user's own failures still lock that user at that address.
+AXES_FAILURE_LIMIT = SARA_LOGIN_MAX_FAILURES
+AXES_COOLOFF_TIME = timedelta(seconds=SARA_LOGIN_LOCK_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+AXES_HTTP_RESPONSE_CODE = 429
+# Axes logs each attempt's username and address; the password field never.
+AXES_VERBOSE = False
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -357,7 +405,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Compressed copies made by collectstatic; no manifest, so a page renders with or without
+    # the collect step (tests, `scripts/run`), and WhiteNoise serves whatever was collected.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -372,11 +426,19 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Read, close, reply to and give back recovery conversations (token authentication).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps the API for an attacker too: staff (signed in) and the API's users only.
+    "SERVE_PERMISSIONS": ["messaging.permissions.SchemaReader"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Any token is not enough: only staff in the support or ops groups, or a user given the
+    # API's permission (SPEC §9).
+    "DEFAULT_PERMISSION_CLASSES": ["messaging.permissions.ConversationsAPIUser"],
     "EXCEPTION_HANDLER": "core.http.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

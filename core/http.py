@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
@@ -166,3 +167,16 @@ def allow_methods(*methods: str) -> Callable[[Callable[..., HttpResponse]], Call
 def domain_error_response(error: DomainError, *, status: int, code: str) -> JsonResponse:
     """A service's domain error as the contract's error shape, with the view's status and code."""
     return JsonResponse(error_body(code, error.message, error.details), status=status)
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: the connection's, or behind SARA_TRUSTED_PROXIES proxies the one
+    the outermost trusted proxy saw (X-Forwarded-For is appended to by each proxy, so only its
+    last entries are trustworthy; anything further left was written by the client)."""
+    proxies = settings.SARA_TRUSTED_PROXIES
+    remote = request.META.get("REMOTE_ADDR", "")
+    if proxies <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [part for part in forwarded if part]
+    return forwarded[-proxies] if len(forwarded) >= proxies else remote

@@ -119,7 +119,15 @@ def _allowed(request: HttpRequest) -> bool:
     if token:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         return hmac.compare_digest(given.encode(), token.encode())
+    if any(header in request.META for header in _PROXIED):
+        # A proxy on the same host connects from 127.0.0.1 for anyone on the internet: a request
+        # that came through one is never "local".
+        return False
     return request.META.get("REMOTE_ADDR", "") in settings.METRICS_ALLOWED_IPS
+
+
+# Headers a forwarding proxy adds (nginx, Caddy, Traefik, the RFC 7239 one).
+_PROXIED = ("HTTP_X_FORWARDED_FOR", "HTTP_FORWARDED", "HTTP_X_REAL_IP", "HTTP_X_FORWARDED_HOST")
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -100,7 +100,7 @@ class ErrorOut(serializers.Serializer):
     error = ErrorDetailOut()
 
 
-ERRORS = {401: ErrorOut, 404: ErrorOut}
+ERRORS = {401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
 def _conversation(pk: int) -> Conversation:

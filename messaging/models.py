@@ -86,6 +86,8 @@ class Conversation(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("conversation")
         verbose_name_plural = _("conversations")
+        # The integrations API (SPEC §8, §9): support and ops have it through their groups.
+        permissions = [("use_api", _("Can use the conversations API"))]
         indexes = [
             models.Index(fields=["customer", "status"], name="conversation_customer_status"),
             # Behind sweep_windows: only conversations still open are ever due.

@@ -77,3 +77,8 @@ def sweep_stuck() -> dict[str, int]:
     counts = sweeps.sweep_stuck()
     counts["payments"] = early_payments_reconcile(older_than=timezone.now() - timedelta(seconds=30))
     return counts
+
+
+@shared_task(name="messaging.tasks.purge_raw_payloads")
+def purge_raw_payloads() -> dict[str, int]:
+    return sweeps.raw_payloads_purge(now=timezone.now())

@@ -24,8 +24,8 @@ from compliance.lgpd import is_erased
 from core.admin_helpers import admin_link
 from core.text import brl
 from messaging.models import Conversation
-from recovery.lgpd import PhoneCheck, customer_export, phone_check
-from recovery.lifecycle import customer_erase, optout_register
+from recovery.lgpd import PhoneCheck, customer_erase, customer_export, phone_check
+from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer, Product, Shop
 
 
@@ -285,8 +285,9 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
                 action="erase_personal_data",
                 title=_("Erase personal data"),
                 warning=_(
-                    "The phone, the name and every message text of these people are erased for good. "
-                    "The figures stay, and so does an opt-out: an opted-out number stays blocked."
+                    "Everything Sara stores about these people is erased for good: phone, names, "
+                    "e-mail, CPF, message texts, raw webhooks and the admin's history. The figures "
+                    "stay, and the numbers stay blocked: Sara never writes to them again."
                 ),
                 reason_help=_(
                     "The data subject's request, e.g. “LGPD request by e-mail on 30/11, ticket 4521”."
@@ -340,11 +341,13 @@ def phone_verdict(check: PhoneCheck) -> str:
     customer = check.customer
     if customer is None:
         return _("Not blocked: Sara has no record of this number. A new cart from it would be contacted.")
-    if check.blocked:
+    if customer.opted_out:
         verdict = _("Blocked: this number opted out on %(date)s (%(reason)s); Sara never writes to it.") % {
             "date": local_time(customer.opted_out_at),
             "reason": opt_out_reason_label(customer.opted_out_reason),
         }
+    elif check.erased:
+        verdict = _("Blocked: this person's data was erased on request; Sara never writes to this number.")
     else:
         verdict = _("Not blocked: Sara may contact this number about a new cart.")
     if check.erased:

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from compliance.gate import in_service_window
+from compliance.lgpd import is_erased
 from core.db import retry_on_lock_conflict
 from messaging.models import Conversation, Message
 from messaging.services.outbound import message_queue
@@ -57,9 +58,18 @@ class CustomerOptedOut(HandoffError):
     message = _("The customer opted out: nothing may be sent to them.")
 
 
-def _locked_open(conversation_id: int) -> Conversation:
+class CustomerErased(HandoffError):
+    code = "ERASED"
+    message = _("The customer's personal data was erased: nothing may be sent to them.")
+
+
+def _locked(conversation_id: int) -> Conversation:
     # The cart first, then the conversation: the one lock order (recovery.lifecycle).
-    conversation = lifecycle.conversation_lock(conversation_id)
+    return lifecycle.conversation_lock(conversation_id)
+
+
+def _locked_open(conversation_id: int) -> Conversation:
+    conversation = _locked(conversation_id)
     if not conversation.is_open:
         raise ConversationNotOpen(conversation_id)
     return conversation
@@ -171,9 +181,15 @@ def _staff_writes(
     recovery.lifecycle on the lock order).
     """
     with transaction.atomic():
-        conversation = _locked_open(conversation_id)
+        # Who the customer is comes first: an opt-out closes the conversation too, and the
+        # answer must say why nothing may be sent (OPTED_OUT), not only that it is closed.
+        conversation = _locked(conversation_id)
         if conversation.customer.opted_out:
             raise CustomerOptedOut(conversation_id)
+        if is_erased(conversation.customer):
+            raise CustomerErased(conversation_id)
+        if not conversation.is_open:
+            raise ConversationNotOpen(conversation_id)
         if free_form and not in_service_window(conversation.last_user_message_at, now):
             raise WindowClosed(conversation_id)
         fields = _take_over(conversation, user=user, now=now)

@@ -22,12 +22,13 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from compliance.gate import Reason
 from compliance.lgpd import is_erased, phone_digest
 from core.db import retry_on_lock_conflict
-from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from messaging.models import Conversation, Message
 from recovery.models import Abandonment, Customer
 
 logger = logging.getLogger(__name__)
@@ -77,9 +78,12 @@ def conversation_lock(conversation_id: int) -> Conversation:
 
 
 def abandonment_create(*, customer: Customer, held_out: bool = False, **fields: Any) -> Abandonment:
-    """A new cart: skipped at once for a customer who opted out, held out when the holdout draw
-    says so (SPEC §13), otherwise initiated."""
-    if customer.opted_out:
+    """A new cart: skipped at once for a customer who opted out or was erased (SPEC §14), held
+    out when the holdout draw says so (SPEC §13), otherwise initiated."""
+    erased = is_erased(customer)
+    # An opt-out is the older and stronger promise: it names the skip when both hold.
+    skip_reason = "opted_out" if customer.opted_out else ("erased" if erased else "")
+    if skip_reason:
         status = Abandonment.Status.SKIPPED
     elif held_out:
         status = Abandonment.Status.HELD_OUT
@@ -88,8 +92,8 @@ def abandonment_create(*, customer: Customer, held_out: bool = False, **fields: 
     return Abandonment.objects.create(
         customer=customer,
         status=status,
-        skip_reason="opted_out" if customer.opted_out else "",
-        held_out=held_out and not customer.opted_out,
+        skip_reason=skip_reason,
+        held_out=held_out and not skip_reason,
         **fields,
     )
 
@@ -215,14 +219,21 @@ def optout_register(
 
 
 def _customer_by_identity(*, phone: str | None, whatsapp_user_id: str | None) -> Customer:
+    # An erased person's phone or BSUID is their erased record (a digest): the opt-out lands
+    # there and the identity is not stored again. A live record wins over an erased one.
     if not phone and not whatsapp_user_id:
         raise ValueError("An opt-out needs a phone or a WhatsApp user id.")
+    live_first = F("erased_at").asc(nulls_first=True)
     if phone:
-        found = Customer.objects.filter(phone=phone).first()
+        found = Customer.objects.filter(phone__in=[phone, phone_digest(phone)]).order_by(live_first).first()
         if found is not None:
             return found
     if whatsapp_user_id:
-        found = Customer.objects.filter(whatsapp_user_id=whatsapp_user_id).first()
+        found = (
+            Customer.objects.filter(whatsapp_user_id__in=[whatsapp_user_id, phone_digest(whatsapp_user_id)])
+            .order_by(live_first)
+            .first()
+        )
         if found is not None:
             if phone and not found.phone:
                 # The phone is free (no customer has it): the person is now known by both.
@@ -364,39 +375,27 @@ def first_contact_delivered(*, conversation_id: int, now: datetime) -> int:
     )
 
 
-@transaction.atomic
-def customer_erase(*, customer: Customer, reason: str = "") -> Customer:
-    """Anonymise a person: phone → digest, name and message texts erased, aggregates kept.
+def customer_erased(*, customer: Customer, digests: dict[str, str], reason: str, now: datetime) -> None:
+    """The erased record: each identity replaced by its keyed digest, the name and the note gone.
 
     The reason (the request's channel and date, a ticket number) stays on the record with the
     time, so support can tell why a number they search for is an erased record.
     """
-    customer = Customer.objects.select_for_update().get(pk=customer.pk)
-    if is_erased(customer):
-        return customer
-    # A person known only by BSUID has no phone: nothing to digest (the row keeps its opt-out).
-    phone = customer.phone or ""
-    wa_ids = {phone.lstrip("+")} - {""}
-    conversation_ids = list(Conversation.objects.filter(customer=customer).values_list("pk", flat=True))
-    messages = Message.objects.filter(conversation_id__in=conversation_ids)
-    inbound_wa_ids = set(messages.values_list("wa_id", flat=True))
-    wa_ids |= {w for w in inbound_wa_ids if w}
-    # Messages from this person's number that never reached a conversation go too.
-    loose = Message.objects.filter(conversation__isnull=True, wa_id__in=wa_ids)
-    wamids = list(messages.exclude(whatsapp_message_id=None).values_list("whatsapp_message_id", flat=True))
-    for queryset in (messages, loose):
-        queryset.update(text="", wa_id="", metadata={}, error_detail="")
-    StatusUpdate.objects.filter(whatsapp_message_id__in=wamids).delete()
-    external_ids = list(Abandonment.objects.filter(customer=customer).values_list("external_id", flat=True))
-    # The checkout's payloads repeat the phone and the name: keep the event, drop the payload.
-    WebhookEvent.objects.filter(type=WebhookEvent.Type.ABANDONMENT, external_id__in=external_ids).update(
-        payload={"erased": True}
-    )
-    conversations_erase(conversation_ids=conversation_ids, now=timezone.now())
-    customer.phone = phone_digest(phone) if phone else None
+    for name, digest in digests.items():
+        setattr(customer, name, digest)
     customer.name = ""
-    customer.erased_at = timezone.now()
+    customer.whatsapp_username = ""
+    customer.opt_out_note = ""
+    customer.erased_at = now
     customer.erasure_reason = reason
-    customer.save(update_fields=["phone", "name", "erased_at", "erasure_reason", "updated_at"])
-    logger.info("customer erased", extra={"customer_id": customer.pk, "opted_out": customer.opted_out})
-    return customer
+    customer.save(
+        update_fields=[
+            *digests,
+            "name",
+            "whatsapp_username",
+            "opt_out_note",
+            "erased_at",
+            "erasure_reason",
+            "updated_at",
+        ]
+    )

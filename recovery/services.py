@@ -81,8 +81,11 @@ def abandonment_open(
 def _open(**data: Any) -> AbandonmentResult:
     customer, created = _customer_for_cart(phone=data["phone"], name=data["name"])
     abandonment = _cart_store(customer, data)
-    if customer.opted_out:
-        logger.info("abandonment skipped: customer opted out", extra={"abandonment_id": abandonment.pk})
+    if abandonment.status == Abandonment.Status.SKIPPED:
+        logger.info(
+            "abandonment skipped",
+            extra={"abandonment_id": abandonment.pk, "reason": abandonment.skip_reason},
+        )
         return AbandonmentResult(AbandonmentOutcome.SKIPPED, abandonment)
     now = timezone.now()
     if not created:
@@ -91,14 +94,25 @@ def _open(**data: Any) -> AbandonmentResult:
     return _recovery_start(abandonment, customer, now=now)
 
 
+# What an erased person's new cart keeps of its payload: no name, phone, e-mail or link.
+_NEUTRAL = ("abandonmentId", "productId", "value", "source")
+
+
 def _cart_store(customer: Customer, data: dict[str, Any]) -> Abandonment:
     """The cart, drawn for the holdout group, and the audit copy of its webhook."""
-    if is_erased(customer):
-        # An erased person who had opted out: skip the cart without storing their phone again.
-        data["payload"] = {k: v for k, v in data["payload"].items() if k not in ("phone", "name")}
+    erased = is_erased(customer)
+    if erased:
+        # An erased person's new cart is skipped without storing their data again: the audit
+        # row keeps what the figures need and nothing that names them.
+        data["payload"] = {
+            "erased": True,
+            **{k: data["payload"][k] for k in _NEUTRAL if k in data["payload"]},
+        }
+        data["external_user_id"] = ""
     product = sql.active_product(data["external_product_id"])
-    # Opted-out customers are skipped before the draw: they are in neither group.
-    draw = None if customer.opted_out else holdout_draw(external_id=data["external_id"])
+    # Opted-out and erased customers are skipped before the draw: they are in neither group.
+    blocked = customer.opted_out or erased
+    draw = None if blocked else holdout_draw(external_id=data["external_id"])
     abandonment = lifecycle.abandonment_create(
         customer=customer,
         held_out=bool(draw and draw.held_out),
@@ -175,7 +189,7 @@ def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: dateti
 def _customer_for_cart(*, phone: str, name: str) -> tuple[Customer, bool]:
     """The cart's customer, locked until the transaction ends, and whether it was just created.
 
-    An erased person who had opted out is their erased record: the phone is not stored again.
+    An erased person is their erased record: the phone is not stored again.
     """
     digest = phone_digest(phone)
     customer = sql.customer_insert(phone=phone, name=name, erased_phone=digest)
@@ -186,7 +200,8 @@ def _customer_for_cart(*, phone: str, name: str) -> tuple[Customer, bool]:
     # and supersedes it instead of failing the one-open-conversation constraint.
     found = {c.phone: c for c in Customer.objects.select_for_update().filter(phone__in=[phone, digest])}
     erased = found.get(digest)
-    if erased is not None and erased.opted_out:
+    if erased is not None:
+        # Erased on request: recognised by the digest, never contacted again (SPEC §14).
         return erased, False
     customer = found[phone]
     if name and customer.name != name and not customer.opted_out:

@@ -16,7 +16,7 @@ from core.sql import insert_parts
 from messaging.models import Conversation
 from recovery.models import Abandonment, Customer, Product
 
-# Customer.objects.create(...) unless the phone is taken or is an erased opt-out's. Most carts
+# Customer.objects.create(...) unless the phone is taken or is an erased person's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
 # no savepoint, and an insert racing a concurrent cart's waits for it to commit and yields.
 # A known phone still uses up a value of the id sequence; bigint ids have room.
@@ -24,14 +24,14 @@ CUSTOMER = insert_parts(Customer, given=("phone", "name", "created_at", "updated
 _CUSTOMER_INSERT = f"""
     INSERT INTO {CUSTOMER.table} ({CUSTOMER.columns})
     SELECT {CUSTOMER.values}
-    WHERE NOT EXISTS (SELECT 1 FROM {CUSTOMER.table} WHERE phone = %s AND opted_out)
+    WHERE NOT EXISTS (SELECT 1 FROM {CUSTOMER.table} WHERE phone = %s)
     ON CONFLICT (phone) DO NOTHING
     RETURNING id
 """  # noqa: S608
 
 
 def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | None:
-    """A new customer; None if the phone is taken or belongs to an erased person who opted out."""
+    """A new customer; None if the phone is taken or belongs to an erased person."""
     now = timezone.now()
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:

@@ -64,7 +64,7 @@ def abandonment_webhook(request: HttpRequest) -> JsonResponse:
     )
     body: dict[str, Any] = {"status": str(result.outcome), "abandonmentId": result.abandonment.external_id}
     if result.outcome == services.AbandonmentOutcome.SKIPPED:
-        body["reason"] = "opted_out"
+        body["reason"] = result.abandonment.skip_reason or "opted_out"
     elif result.conversation is not None:
         body["conversationId"] = result.conversation.pk
     return JsonResponse(body)

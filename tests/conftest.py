@@ -30,6 +30,8 @@ GRAPH_URL = "https://graph.test/v21.0/106540352242922/messages"
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 HAS_REDIS = bool(settings.REDIS_URL)
+# Browser tests drive Debian's Chromium through Playwright; without it they are skipped by name.
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -45,6 +47,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     skip_redis = pytest.mark.skip(
         reason="needs Redis (set REDIS_URL): shared limiter, broker and real workers"
     )
+    skip_browser = pytest.mark.skip(
+        reason=f"needs Chromium at {CHROMIUM} (apt-get install chromium): browser test"
+    )
     for item in items:
         if "postgres" in item.keywords and not ON_POSTGRES:
             item.add_marker(skip_pg)
@@ -52,6 +57,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_redis)
         if "worker" in item.keywords and not ON_POSTGRES:
             item.add_marker(skip_pg)
+        if "browser" in item.keywords and not CHROMIUM.exists():
+            item.add_marker(skip_browser)
 
 
 @pytest.fixture(autouse=True)

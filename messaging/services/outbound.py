@@ -19,6 +19,7 @@ from django.db.models import F, Model
 from django.utils import timezone
 
 from compliance.gate import Decision, Outgoing, Reason, check_send
+from compliance.lgpd import is_erased
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
@@ -138,6 +139,21 @@ def _outbound_query() -> tuple[str, tuple[type[Model], ...]]:
     return sql, (Message, Conversation, customer, cart)
 
 
+@cache
+def _person_held_out_sql() -> str:
+    """Whether the message's person has a held-out cart as new as (or newer than) the message's
+    own: a reply queued before a held-out cart arrived is never sent (SPEC §13, §14)."""
+    cart = Conversation._meta.get_field("abandonment").related_model
+    quote = connection.ops.quote_name
+    customer_id = quote(cart._meta.get_field("customer").column)
+    held_out = quote(cart._meta.get_field("held_out").column)
+    created_at = quote(cart._meta.get_field("created_at").column)
+    return (
+        f"SELECT EXISTS (SELECT 1 FROM {cart._meta.db_table} h WHERE h.{customer_id} = %s "  # noqa: S608
+        f"AND h.{held_out} AND h.{created_at} >= %s)"
+    )
+
+
 def _outbound(message_id: int) -> Message:
     """One outbound message, its conversation, customer and cart, in one statement."""
     sql, models = _outbound_query()
@@ -149,6 +165,18 @@ def _outbound(message_id: int) -> Message:
     conversation.abandonment = abandonment
     message.conversation = conversation
     return message
+
+
+def _person_held_out(message: Message) -> bool:
+    abandonment = message.conversation.abandonment
+    if abandonment.held_out:
+        return True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _person_held_out_sql(),
+            [abandonment.customer_id, connection.ops.adapt_datetimefield_value(abandonment.created_at)],
+        )
+        return bool(cursor.fetchone()[0])
 
 
 def _attempts_add(message_id: int, delta: int) -> None:
@@ -211,7 +239,8 @@ def outgoing(message: Message) -> Outgoing:
     return Outgoing(
         phone=customer.phone,
         opted_out=customer.opted_out,
-        held_out=conversation.abandonment.held_out,
+        erased=is_erased(customer),
+        held_out=_person_held_out(message),
         conversation_open=conversation.is_open,
         needs_human=conversation.needs_human,
         last_user_message_at=conversation.last_user_message_at,
@@ -394,7 +423,8 @@ def _wait_for_slot() -> None:
 _BLOCK_DETAIL = {
     Reason.NEEDS_HUMAN: "The conversation waits for a person; Sara stays silent.",
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
-    Reason.HELD_OUT: "The cart is in the holdout group, which is never contacted.",
+    Reason.HELD_OUT: "The person is in the holdout group (this cart or a newer one), never contacted.",
+    Reason.ERASED: "The person's data was erased (LGPD): they are never contacted again.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
     Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",
 }
@@ -405,6 +435,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     first_contact = message.purpose == Message.Purpose.FIRST_CONTACT and code not in (
         Reason.OPTED_OUT,
         Reason.HELD_OUT,
+        Reason.ERASED,
     )
     # A failed first contact and its conversation's error are written together: a worker that
     # dies in between cannot leave the recovery looking as if it had started.

@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from messaging import selectors
-from messaging.models import Message, StatusUpdate
+from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.services.inbound import orphan_statuses_apply
 
 logger = logging.getLogger(__name__)
@@ -68,3 +69,43 @@ def sweep_stuck() -> dict[str, int]:
     if any(counts.values()):
         logger.info("stuck work re-driven", extra=counts)
     return counts
+
+
+PURGED = {"purged": True}
+
+
+def raw_payloads_purge(*, now: datetime) -> dict[str, int]:
+    """Drop raw webhook payloads older than SARA_RAW_RETENTION_DAYS (SPEC §14), a batch at a time.
+
+    The event rows stay (their ids dedup a platform's retry, their outcome shows on the Sources
+    page); only the payload goes. An event still to be acted on (a batch not fanned out, a
+    payment waiting for its cart, an order to fetch) keeps its payload until it is processed.
+    Inbound messages lose the copy of Meta's message they kept beside their text.
+    """
+    cutoff = now - timedelta(days=settings.SARA_RAW_RETENTION_DAYS)
+    events = 0
+    while True:
+        ids = list(
+            WebhookEvent.objects.filter(created_at__lt=cutoff, processed=True)
+            .exclude(payload=PURGED)
+            .values_list("pk", flat=True)[:BATCH]
+        )
+        if not ids:
+            break
+        events += WebhookEvent.objects.filter(pk__in=ids).update(payload=PURGED)
+    messages = 0
+    while True:
+        batch = list(
+            Message.objects.filter(created_at__lt=cutoff, direction=Message.Direction.IN)
+            .exclude(status=Message.Status.RECEIVED)
+            .filter(metadata__has_key="whatsapp")
+            .only("pk", "metadata")[:BATCH]
+        )
+        if not batch:
+            break
+        for message in batch:
+            message.metadata.pop("whatsapp", None)
+        messages += Message.objects.bulk_update(batch, ["metadata"])
+    if events or messages:
+        logger.info("raw payloads purged", extra={"events": events, "messages": messages})
+    return {"events": events, "messages": messages}

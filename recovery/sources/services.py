@@ -12,9 +12,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from compliance.lgpd import phone_digest
+from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
 from recovery.errors import PayloadUnusable
-from recovery.models import Product, SourceCheckout
+from recovery.models import Customer, Product, SourceCheckout
 from recovery.sources import lifecycle
 from recovery.sources.base import HTTPS_ONLY, INVALID_LINK, CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event
@@ -66,6 +68,10 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
             result = SourceResult(Outcome.PENDING, "retrying: " + (stored.error or "order to fetch"))
         else:
             result = _act(event, stored)
+            if result.detail == "erased" or _from_erased(event):
+                # The buyer's data was erased on request: their new event is not kept either.
+                stored.payload = {"erased": True}
+                stored.save(update_fields=["payload"])
             _event_close(stored, result)
     if result.outcome == Outcome.PENDING:
         from recovery import tasks  # the task module imports this one
@@ -76,6 +82,15 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
         extra={"platform": event.platform, "event_key": event.key, "outcome": str(result.outcome)},
     )
     return result
+
+
+def _from_erased(event: CheckoutEvent) -> bool:
+    """Whether the event's buyer is a person erased on request (SPEC §14), whatever the outcome."""
+    try:
+        phone = normalize_phone(event.phone)
+    except InvalidPhone:
+        return False
+    return Customer.objects.filter(phone=phone_digest(phone)).exists()
 
 
 def source_event_reject(*, platform: str, external_id: str, payload: dict[str, Any], error: str) -> None:
@@ -261,7 +276,8 @@ def checkout_open(*, row: SourceCheckout) -> SourceResult:
     )
     row.abandonment = opened.abandonment
     if opened.outcome == "skipped":
-        return _settle(row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, "opted_out"))
+        reason = opened.abandonment.skip_reason or "opted_out"
+        return _settle(row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, reason))
     if opened.outcome == "already_processed":
         return _settle(
             row, SourceCheckout.Status.OPENED, SourceResult(Outcome.DUPLICATE, "cart already opened")

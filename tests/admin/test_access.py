@@ -29,7 +29,9 @@ def test_a_user_who_is_not_staff_cannot_log_in_to_the_admin(client):
 
 
 def test_staff_log_in_and_land_on_the_dashboard(client):
-    User.objects.create_user("suporte", password="s3nha-forte", is_staff=True)
+    user = User.objects.create_user("suporte", password="s3nha-forte", is_staff=True)
+    # The dashboard's figures are for staff given a role (a bare staff account sees none).
+    user.groups.add(Group.objects.get(name="support"))
 
     response = client.post(
         "/admin/login/?next=/admin/", {"username": "suporte", "password": "s3nha-forte"}, follow=True
@@ -77,8 +79,10 @@ def test_adding_a_keyword_is_logged_with_who_did_it(support_client, support_user
     assert (entry.user, entry.action_flag) == (support_user, ADDITION)
 
 
-def test_the_api_schema_is_published_with_the_conversation_endpoints_and_token_auth():
-    response = Client().get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+def test_the_api_schema_is_published_with_the_conversation_endpoints_and_token_auth(support_client):
+    # Staff read it signed in; anyone else gets nothing (SPEC §9).
+    assert Client().get("/api/schema/").status_code in (401, 403)
+    response = support_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
 
     assert response.status_code == 200
     schema = response.json()

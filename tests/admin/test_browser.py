@@ -24,7 +24,7 @@ from core.text import brl
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Product
 from tests.admin.conftest import staff_groups_again
-from tests.conftest import GRAPH_URL, graph_ok
+from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -34,7 +34,6 @@ from tests.factories import (
     ProductFactory,
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -50,14 +49,8 @@ SCREENSHOTS = Path(os.environ.get("SARA_SCREENSHOTS") or tempfile.mkdtemp(prefix
 PASSWORD = "s3nha-do-suporte"
 WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="browser tests need Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
+# Skipped by name without Chromium: tests/conftest.py skips every `browser` test then.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
@@ -444,7 +437,7 @@ def test_support_erases_a_customer_after_confirming_with_a_reason(page, sign_in)
     run_action(page, "erase_personal_data", [maria.pk])
 
     page.wait_for_selector("#confirm-form")
-    assert "apagados para sempre" in page.inner_text("#confirm-warning")
+    assert "apagado para sempre" in page.inner_text("#confirm-warning")
     screenshot(page, "admin-erase-confirmation.png")
     # The reason is mandatory: the browser itself asks for it before anything is posted.
     assert page.locator("#id_reason").get_attribute("required") is not None
@@ -573,3 +566,35 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     assert page.locator("#reply-form").count() == 0
     page.goto("/admin/messaging/conversation/inbox/")
     assert page.locator(f"#inbox-{maria.pk}").count() == 0
+
+
+def test_under_the_content_security_policy_the_admin_is_styled_and_the_inbox_refreshes(
+    page, sign_in, monkeypatch
+):
+    from messaging import admin_handoff
+
+    monkeypatch.setattr(admin_handoff, "INBOX_REFRESH_SECONDS", 1)
+    violations: list[str] = []
+    page.on(
+        "console",
+        lambda message: violations.append(message.text) if "Content Security" in message.text else None,
+    )
+    sign_in(staff("suporte", "support"))
+
+    response = page.goto("/admin/messaging/conversation/inbox/")
+    policy = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    # The admin's own stylesheet applied (its header colour), Sara's script loaded and running.
+    assert page.evaluate("document.styleSheets.length") >= 2
+    page.evaluate("window.saraMark = 'still here'")
+    waiting = ConversationFactory(
+        abandonment__customer=CustomerFactory(phone="+5521988887777", name="Ana Lima"),
+        status=Conversation.Status.ACTIVE,
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON,
+        handoff_at=timezone.now() - timedelta(minutes=2),
+        last_user_message_at=timezone.now() - timedelta(minutes=3),
+    )
+    page.wait_for_selector(f"#inbox-{waiting.pk}")
+    assert page.evaluate("window.saraMark") == "still here", "the page reloaded instead of refreshing"
+    assert violations == []

@@ -151,12 +151,22 @@ def test_a_keyword_deactivated_in_the_admin_no_longer_opts_out(
     stop = OptOutKeyword.objects.get(keyword="stop")
 
     with time_machine.travel(NOW, tick=False):
-        response = run_action(support_client, "/admin/compliance/optoutkeyword/", "deactivate", [stop.pk])
+        # Deactivating asks first (what it means for customers), then takes the reason.
+        response = run_action(
+            support_client,
+            "/admin/compliance/optoutkeyword/",
+            "deactivate",
+            [stop.pk],
+            apply="1",
+            reason="clientes escrevem stop em inglês sem querer sair",
+        )
         customer_writes(post_signed, django_capture_on_commit_callbacks, "stop")
 
     assert flash(response) == ["1 palavra(s)-chave agora inativa(s)."]
     assert Customer.objects.get(phone=PHONE).opted_out is False
-    assert LogEntry.objects.get(object_id=str(stop.pk)).get_change_message() == "Desativada."
+    assert LogEntry.objects.get(object_id=str(stop.pk)).get_change_message() == (
+        "Desativada. Motivo: clientes escrevem stop em inglês sem querer sair"
+    )
 
 
 @pytest.mark.parametrize(

@@ -78,10 +78,15 @@ def test_erase_removes_phone_name_and_texts_but_keeps_the_figures(recovery_with_
     assert customer.name == ""
     assert not Message.objects.exclude(text="").exists()
     assert not Message.objects.exclude(wa_id="").exists()
-    assert not Message.objects.exclude(metadata={}).exists()
+    for metadata in Message.objects.values_list("metadata", flat=True):
+        # Only what the money page counts stays: the template's name, never its parameters.
+        assert set(metadata) <= {"template", "tokens"}
+        assert set(metadata.get("template", {})) <= {"name", "language"}
     assert Message.objects.count() == 3  # template, question, reply: counted, not readable
-    abandonment = Abandonment.objects.get(external_id="ab-42")
+    abandonment = Abandonment.objects.get()
     assert abandonment.value == 297
+    assert abandonment.external_id.startswith(ERASED_PREFIX), "the checkout's id leads back to the person"
+    assert abandonment.external_user_id == ""
     assert Conversation.objects.get().status == Conversation.Status.CLOSED
     stored = json.dumps(list(WebhookEvent.objects.values_list("payload", flat=True)))
     assert "99932" not in stored and "Maria" not in stored
@@ -103,15 +108,18 @@ def test_an_erased_opted_out_person_is_still_never_contacted(
     assert outbox == []
 
 
-def test_an_erased_person_who_had_not_opted_out_can_start_a_new_recovery(
+def test_an_erased_person_who_had_not_opted_out_is_never_contacted_again(
     recovery_with_talk, post_signed, django_capture_on_commit_callbacks, outbox
 ):
     call_command("customer_erase", PHONE)
     outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         response = post_signed("/webhook/abandonment", {**CART, "abandonmentId": "ab-44"})
-    assert response.json()["status"] == "received"
-    assert len(outbox) == 1
+    assert response.json() == {"status": "skipped", "reason": "erased", "abandonmentId": "ab-44"}
+    assert Abandonment.objects.get(external_id="ab-44").skip_reason == "erased"
+    assert not Customer.objects.filter(phone=PHONE).exists(), "the erased phone was stored again"
+    say(post_signed, django_capture_on_commit_callbacks, "Oi, ainda tem?", "wamid.lgpd.after")
+    assert outbox == []
 
 
 def test_erasing_twice_changes_nothing_more(recovery_with_talk):

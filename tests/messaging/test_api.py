@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
 from messaging.models import Conversation
@@ -15,6 +16,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def token() -> str:
     user = get_user_model().objects.create_user("integration", password="x")
+    # The API serves staff in the support or ops groups, or a user given its permission.
+    user.user_permissions.add(Permission.objects.get(codename="use_api"))
     return Token.objects.create(user=user).key
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
 from messaging.models import Conversation, Message
@@ -25,7 +26,9 @@ def frozen():
 
 @pytest.fixture
 def agent():
-    return get_user_model().objects.create_user("atendente", password="x", first_name="Júlia")
+    user = get_user_model().objects.create_user("atendente", password="x", first_name="Júlia", is_staff=True)
+    user.groups.add(Group.objects.get(name="support"))
+    return user
 
 
 @pytest.fixture
@@ -195,7 +198,7 @@ def test_handback_of_a_closed_conversation_is_409_and_without_a_token_401(client
     assert response.json()["error"]["code"] == "CONVERSATION_CLOSED"
 
 
-def test_reply_and_handback_are_in_the_openapi_schema(client):
-    paths = client.get("/api/schema/?format=json").json()["paths"]
-    assert {"202", "409", "401"} <= set(paths["/conversations/{id}/reply"]["post"]["responses"])
+def test_reply_and_handback_are_in_the_openapi_schema(client, token):
+    paths = client.get("/api/schema/?format=json", **auth(token)).json()["paths"]
+    assert {"202", "409", "401", "403"} <= set(paths["/conversations/{id}/reply"]["post"]["responses"])
     assert "200" in paths["/conversations/{id}/handback"]["post"]["responses"]

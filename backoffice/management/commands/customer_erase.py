@@ -1,16 +1,33 @@
-"""`manage.py customer_erase <phone>`: anonymise a person, keeping their opt-out (LGPD)."""
+"""`manage.py customer_erase <phone>`: erase every copy of a person's data, keeping them blocked (LGPD)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.management.base import CommandParser
+
 from backoffice.management.customer_command import CustomerCommand
-from recovery.lifecycle import customer_erase
+from recovery.lgpd import customer_erase
 from recovery.models import Customer
 
 
 class Command(CustomerCommand):
-    help = "Erase the phone, name and message texts of a customer; aggregates and the opt-out stay."
+    help = (
+        "Erase everything Sara stores about a customer (phone, names, e-mail, CPF, texts, raw "
+        "webhooks, admin history); the figures stay and the person is never contacted again."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        super().add_arguments(parser)
+        parser.add_argument(
+            "--reason", default="", help="The request, e.g. 'LGPD e-mail 30/11, ticket 4521'."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.reason = options["reason"]
+        super().handle(*args, **options)
 
     def handle_customer(self, customer: Customer) -> None:
-        customer = customer_erase(customer=customer)
-        kept = "kept: they are never contacted again" if customer.opted_out else "none on record"
-        self.stdout.write(f"Customer {customer.pk} erased. Opt-out {kept}.")
+        customer = customer_erase(customer=customer, reason=self.reason)
+        kept = " Their opt-out is kept." if customer.opted_out else ""
+        self.stdout.write(f"Customer {customer.pk} erased: they are never contacted again.{kept}")
