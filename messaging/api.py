@@ -65,9 +65,15 @@ class ConversationOut(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+# At least one visible character, and no NUL anywhere (JSON Schema patterns search, like
+# re.search, so the whole string is anchored).
+VISIBLE_TEXT = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 class CloseIn(serializers.Serializer):
-    # At least one visible character (JSON Schema patterns search, like re.search).
-    reason = serializers.RegexField(r"\S", max_length=200)
+    # At least one visible character and no NUL (DRF refuses NUL in any text; the schema says
+    # so too, so a client reading it never sends what is refused).
+    reason = serializers.RegexField(VISIBLE_TEXT, max_length=200)
 
 
 class TextIn(serializers.RegexField):
@@ -81,7 +87,7 @@ class TextIn(serializers.RegexField):
 
 class ReplyIn(serializers.Serializer):
     # WhatsApp's limit for a text message; at least one visible character.
-    text = TextIn(r"\S", max_length=4096, trim_whitespace=False)
+    text = TextIn(VISIBLE_TEXT, max_length=4096, trim_whitespace=False)
 
 
 class ReplyOut(serializers.Serializer):
