@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Conversation, Message, Template, WebhookEvent
 from messaging.services.outbound import claim_lease
 
 
@@ -90,3 +90,15 @@ def payment_mismatches() -> QuerySet[Conversation]:
         needs_human=True,
         handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
     )
+
+
+def sends_waiting_for_template() -> tuple[int, list[str]]:
+    """Steps that wait because Meta paused, disabled or rejected every template they may use
+    (SPEC §15), and the names of the templates Meta does not accept now."""
+    waiting = Message.objects.filter(
+        direction=Message.Direction.OUT, status=Message.Status.PENDING, error_code="template_unavailable"
+    ).count()
+    blocked = list(
+        Template.objects.exclude(status__in=Template.SENDABLE).order_by("name").values_list("name", flat=True)
+    )
+    return waiting, blocked

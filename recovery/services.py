@@ -17,8 +17,9 @@ from django.utils import timezone
 from compliance.lgpd import is_erased, phone_digest
 from core import metrics
 from core.db import retry_on_lock_conflict
+from core.text import brl
 from messaging import sql as messaging_sql
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Conversation, Message, Template, WebhookEvent
 from messaging.services.outbound import message_queue
 from recovery import lifecycle, sequence, sql
 from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
@@ -364,11 +365,35 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
     if conversation is None:
         return
     if thank and not abandonment.customer.opted_out:
-        message_queue(
-            conversation=conversation,
-            purpose=Message.Purpose.THANK_YOU,
-            text=agent.thank_you_text(abandonment.customer.name, abandonment.paid_amount),
-        )
+        _thank_you_queue(conversation, abandonment)
+
+
+def _thank_you_queue(conversation: Conversation, abandonment: Abandonment) -> Message:
+    """The thank-you as a utility template once Meta approved one (SPEC §15): it reaches a
+    customer whose window closed, and costs a utility rate (nothing inside the window) where
+    free-form text counts against the month's free service tier. Until then, text as before."""
+    text = agent.thank_you_text(abandonment.customer.name, abandonment.paid_amount)
+    approved = Template.objects.filter(
+        name=settings.WHATSAPP_THANK_YOU_TEMPLATE_NAME,
+        language=settings.WHATSAPP_TEMPLATE_LANGUAGE,
+        category=Template.Category.UTILITY,
+        status__in=Template.SENDABLE,
+    ).exists()
+    if not approved:
+        return message_queue(conversation=conversation, purpose=Message.Purpose.THANK_YOU, text=text)
+    first_name = (abandonment.customer.name or "").split(" ")[0] or "cliente"
+    amount = brl(abandonment.paid_amount if abandonment.paid_amount is not None else abandonment.value)
+    return message_queue(
+        conversation=conversation,
+        purpose=Message.Purpose.THANK_YOU,
+        text=text,
+        template={
+            "name": settings.WHATSAPP_THANK_YOU_TEMPLATE_NAME,
+            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
+            "parameters": [first_name, amount],
+            "category": Template.Category.UTILITY,
+        },
+    )
 
 
 def _count_conversion(link_type: str, value: Decimal) -> None:
