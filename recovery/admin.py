@@ -529,7 +529,8 @@ class SequenceStepAdmin(admin.ModelAdmin):
     def variants_label(self, step: SequenceStep) -> str:
         variants = list(step.variants.select_related("template"))
         total = sum(v.weight for v in variants) or 1
+        from_settings = _("from the settings")
         return ", ".join(
-            f"{v.template.name if v.template else _('from the settings')} ({round(v.weight * 100 / total)} %)"
+            f"{v.template.name if v.template else from_settings} ({round(v.weight * 100 / total)} %)"
             for v in variants
         )

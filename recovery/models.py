@@ -376,4 +376,5 @@ class StepVariant(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.step}: {self.template or _('template from the settings')} ×{self.weight}"
+        template = self.template or _("template from the settings")
+        return f"{self.step}: {template} ×{self.weight}"

@@ -23,7 +23,7 @@ from compliance.quiet_hours import next_allowed_at
 from core.text import fold
 from messaging.models import Conversation, Message, Template
 from messaging.services.outbound import message_queue
-from recovery.models import Abandonment, SequenceStep
+from recovery.models import Abandonment, SequenceStep, StepVariant
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ def sequence_steps() -> list[Step]:
     for row in (r for r in rows if r.active):
         first = not steps
         variants = []
-        for variant in row.variants.all():
+        # A step with no variant, or a variant with no template, sends the settings' template.
+        for variant in row.variants.all() or [StepVariant(weight=1)]:
             if variant.template is not None:
                 template = variant.template
                 variants.append(Variant(template.name, template.language, variant.weight, template))
@@ -116,8 +117,6 @@ def sequence_steps() -> list[Step]:
                 name = settings.WHATSAPP_TEMPLATE_NAME if first else settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME
                 language = settings.WHATSAPP_TEMPLATE_LANGUAGE
                 variants.append(Variant(name, language, variant.weight, templates.get((name, language))))
-        if not variants:
-            continue  # a step with nothing to send is no step
         if row.delay_hours is not None:
             delay = timedelta(hours=float(row.delay_hours))
         else:

@@ -468,3 +468,47 @@ def test_marketing_limit_131049_is_tried_once_recorded_and_the_next_step_still_g
     sweep(capture)
     assert len(graph.calls) == 2
     assert json.loads(graph.calls[1].request.body)["template"]["name"] == "recovery_followup"
+
+
+# --- The shop sets it up in the admin and plays it on the console backend ----------------------
+
+
+def test_a_shop_sets_up_three_steps_with_two_variants_in_the_admin_and_plays_them(
+    admin_client, outbox, settings, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    from django.core.management import call_command
+
+    capture = django_capture_on_commit_callbacks
+    settings.DEBUG = True
+    b, _ = Template.objects.get_or_create(name="recovery_invitation_b", language="pt_BR")
+    invitation = Template.objects.get(name="recovery_invitation")
+    last_call, _ = Template.objects.get_or_create(name="recovery_last_call", language="pt_BR")
+    SequenceStep.objects.all().delete()
+    for order, delay, templates in ((1, "1", [invitation, b]), (2, "23", []), (3, "24", [last_call])):
+        form = {
+            "order": str(order),
+            "delay_hours": delay,
+            "active": "on",
+            "variants-TOTAL_FORMS": str(max(len(templates), 1)),
+            "variants-INITIAL_FORMS": "0",
+            "variants-MIN_NUM_FORMS": "0",
+            "variants-MAX_NUM_FORMS": "1000",
+        }
+        for index, template in enumerate(templates or [None]):
+            form[f"variants-{index}-template"] = str(template.pk) if template else ""
+            form[f"variants-{index}-weight"] = "1"
+        response = admin_client.post("/admin/recovery/sequencestep/add/", form)
+        assert response.status_code == 302, response.content.decode()[:3000]
+    assert [(s.order, len(s.variants)) for s in sequence_steps()] == [(1, 2), (2, 1), (3, 1)]
+
+    at(time_machine, 0)
+    open_cart(post_signed, capture)
+    with capture(execute=True):
+        call_command("sara_sequence_advance", "--hours=1")
+    with capture(execute=True):
+        call_command("sara_sequence_advance", "--hours=23")
+    with capture(execute=True):
+        call_command("sara_sequence_advance", "--hours=24")
+    names = [m.template_name for _, m in outbox]
+    assert names[0] in ("recovery_invitation", "recovery_invitation_b")
+    assert names[1:] == [settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME, "recovery_last_call"]
