@@ -8,14 +8,17 @@ comparison restricted to the carts that got it: variants of a step split carts a
 (recovery.sequence's keyed draw), so they share the held-out group. Each step and variant is
 charged only its own messages' Meta cost; model cost and discounts stay with the whole range.
 
-Net incremental revenue carries an interval: the interval of incremental conversions at the
-group's mean cart value, less what it cost. The best variant of a step is named only once its
+Net incremental revenue carries an interval: incremental revenue (a cart's value if it paid,
+else 0, contacted against held out, share by share) with Welch's 95 % interval, less what it
+cost. The best variant of a step is named only once its
 net per contacted cart is surely above every other variant's: its interval's low end above
 their high ends, with at least MIN_GROUP carts on each side.
 """
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -31,6 +34,7 @@ from recovery.selectors import (
     BILLED_STATUSES,
     CENT,
     MIN_GROUP,
+    Z95,
     ZERO,
     Cart,
     Row,
@@ -138,19 +142,39 @@ def _sequence_row(order, variant, contacted, held, won_contacted, won_held, cost
         won_held=won_held,
         costs=costs,
     )
-    if row.incremental_interval is None or not contacted:
+    revenue = _revenue_interval(contacted, held, won_contacted, won_held)
+    if revenue is None:
         return SequenceRow(order, variant, row, None, None)
-    # The interval of conversions around its point, at the group's mean cart value, moved onto
-    # the net revenue (whose point is value-weighted, share by share).
-    mean_value = sum((c.value for c in contacted), ZERO) / len(contacted)
-    low, high = row.incremental_interval
-    point = Decimal(str(row.incremental_conversions))
-    net = row.net or ZERO
-    net_low = (net + (Decimal(str(low)) - point) * mean_value).quantize(CENT)
-    net_high = (net + (Decimal(str(high)) - point) * mean_value).quantize(CENT)
+    low, high = revenue
+    net_low = (Decimal(str(low)) - row.spent).quantize(CENT)
+    net_high = (Decimal(str(high)) - row.spent).quantize(CENT)
     n = Decimal(len(contacted))
-    per_cart = (net / n, net_low / n, net_high / n)
+    per_cart = ((row.net or ZERO) / n, net_low / n, net_high / n)
     return SequenceRow(order, variant, row, (net_low, net_high), tuple(v.quantize(CENT) for v in per_cart))
+
+
+def _revenue_interval(contacted, held, won_contacted, won_held) -> tuple[float, float] | None:  # noqa: ANN001
+    """95 % interval of incremental revenue: per share, contacted carts × the difference of mean
+    revenue per cart (a cart's value if it paid, else 0), Welch's standard error, added up."""
+    strata: dict[Decimal, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for cart in contacted:
+        strata[cart.percent][0].append(float(cart.value) if won_contacted(cart) else 0.0)
+    for cart in held:
+        strata[cart.percent][1].append(float(cart.value) if won_held(cart) else 0.0)
+    point = variance = 0.0
+    compared = False
+    for group_c, group_h in strata.values():
+        if len(group_c) < 2 or len(group_h) < 2:
+            continue
+        mean_c, mean_h = statistics.fmean(group_c), statistics.fmean(group_h)
+        se2 = statistics.variance(group_c) / len(group_c) + statistics.variance(group_h) / len(group_h)
+        point += len(group_c) * (mean_c - mean_h)
+        variance += len(group_c) ** 2 * se2
+        compared = True
+    if not compared:
+        return None
+    half = Z95 * math.sqrt(variance)
+    return point - half, point + half
 
 
 def best_variant(rows: list[SequenceRow]) -> str:
