@@ -93,12 +93,24 @@ def payment_mismatches() -> QuerySet[Conversation]:
 
 
 def sends_waiting_for_template() -> tuple[int, list[str]]:
-    """Steps that wait because Meta paused, disabled or rejected every template they may use
-    (SPEC §15), and the names of the templates Meta does not accept now."""
-    waiting = Message.objects.filter(
-        direction=Message.Direction.OUT, status=Message.Status.PENDING, error_code="template_unavailable"
-    ).count()
-    blocked = list(
-        Template.objects.exclude(status__in=Template.SENDABLE).order_by("name").values_list("name", flat=True)
+    """The templates Meta does not accept now and how many sequence steps wait for one (SPEC §15).
+
+    One query: a step only waits while some template is refused, so with none refused there is
+    nothing to count.
+    """
+    waiting = (
+        Message.objects.filter(
+            direction=Message.Direction.OUT, status=Message.Status.PENDING, error_code="template_unavailable"
+        )
+        .order_by()
+        .values("error_code")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
     )
-    return waiting, blocked
+    rows = list(
+        Template.objects.exclude(status__in=Template.SENDABLE)
+        .annotate(waiting=Subquery(waiting))
+        .order_by("name")
+        .values_list("name", "waiting")
+    )
+    return (rows[0][1] or 0 if rows else 0), [name for name, _ in rows]

@@ -55,14 +55,16 @@ def _step_send(
         # cart while it waits for the conversation.
         lifecycle.cart_lock(abandonment_id)
         previous = [s.order for s in steps if s.order < step.order]
+        place = Q(sequence_step__lt=step.order, sequence_step__gte=previous[-1] if previous else 0)
+        if len(previous) == 1:
+            place |= Q(sequence_step=0)  # a first contact from before steps were counted
         # The conditional UPDATE is the claim: of two sweeps, one wins and one sends; and a
         # customer who answered since the look (status active) is chased no more.
         won = Conversation.objects.filter(
+            place,
             pk=conversation_id,
             status=Conversation.Status.AWAITING_RESPONSE,
             needs_human=False,
-            sequence_step__lt=step.order,
-            sequence_step__gte=previous[-1] if previous else 0,
         ).update(
             sequence_step=step.order,
             followup_sent=True if not step.first else F("followup_sent"),
@@ -121,7 +123,8 @@ def conversations_due_step(
     # A platform said the cart was paid and the order is still being read: not chased meanwhile.
     payment_pending = SourceCheckout.objects.filter(abandonment=OuterRef("abandonment"), payment_pending=True)
     waiting = (
-        Conversation.objects.filter(
+        Conversation.objects.annotate(stepped=Exists(latest_step))
+        .filter(
             status=Conversation.Status.AWAITING_RESPONSE,
             customer__opted_out=False,
             # Waiting for a person (a payment that did not match, say): Sara chases no one meanwhile.
@@ -130,7 +133,7 @@ def conversations_due_step(
         .exclude(Exists(payment_pending))
         .annotate(
             step_base=Case(
-                When(sequence_step=0, then=F("created_at")),
+                When(sequence_step=0, stepped=False, then=F("created_at")),
                 default=Subquery(left_at),
                 output_field=DateTimeField(),
             )
@@ -139,10 +142,16 @@ def conversations_due_step(
     due: list[tuple[sequence.Step, list[int]]] = []
     previous = 0
     for step in steps:
+        if step.first:
+            # A conversation that has a step's message and still counts 0 had its first contact
+            # before steps were counted: it is past the first step, never sent it again.
+            place = Q(sequence_step=0, stepped=False)
+        else:
+            place = Q(sequence_step__gte=previous, sequence_step__lt=step.order)
+            if previous == steps[0].order:
+                place |= Q(sequence_step=0, stepped=True)
         ids = list(
-            waiting.filter(
-                sequence_step__gte=previous, sequence_step__lt=step.order, step_base__lte=now - step.delay
-            )
+            waiting.filter(place, step_base__lte=now - step.delay)
             .order_by("pk")
             .values_list("pk", flat=True)[:1000]
         )

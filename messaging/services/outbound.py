@@ -274,7 +274,10 @@ def outgoing(message: Message) -> Outgoing:
         farewell=message.purpose == Message.Purpose.FAREWELL,
         from_sara=message.purpose in Message.SARA_PURPOSES,
         quiet_hours_waived=bool(message.metadata.get("quiet_hours_waived")),
-        customer_answered=conversation.status == Conversation.Status.ACTIVE,
+        # A later step queued before the customer answered (held by quiet hours, say) is over.
+        customer_answered=(
+            message.purpose == Message.Purpose.FOLLOWUP and conversation.status == Conversation.Status.ACTIVE
+        ),
     )
 
 
