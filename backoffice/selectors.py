@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -54,6 +54,9 @@ class Dashboard:
     payment_mismatches: int = 0
     waiting_for_person: int = 0  # conversations in the hand-off inbox
     oldest_wait_since: datetime | None = None
+    # Sequence steps held because Meta accepts none of their templates now (SPEC §15), and why.
+    waiting_for_template: int = 0
+    templates_blocked: list[str] = field(default_factory=list)
 
 
 def period_start(*, now: datetime, days: int = PERIOD_DAYS) -> datetime:
@@ -107,6 +110,7 @@ def dashboard(*, now: datetime) -> Dashboard:
     finished, failures = send_failures(start=start)
     failed = sum(f.count for f in failures)
     waiting, oldest_wait_since = messaging_selectors.handoff_waiting()
+    waiting_for_template, templates_blocked = messaging_selectors.sends_waiting_for_template()
     return Dashboard(
         start=start,
         days=days,
@@ -124,6 +128,8 @@ def dashboard(*, now: datetime) -> Dashboard:
         payment_mismatches=messaging_selectors.payment_mismatches().count(),
         waiting_for_person=waiting,
         oldest_wait_since=oldest_wait_since,
+        waiting_for_template=waiting_for_template,
+        templates_blocked=templates_blocked,
     )
 
 

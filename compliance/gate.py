@@ -25,6 +25,8 @@ class Reason(enum.StrEnum):
     NEEDS_HUMAN = "needs_human"
     HELD_OUT = "held_out"
     ERASED = "erased"
+    # A step of the recovery sequence queued before the customer answered: any answer stops it.
+    CUSTOMER_ANSWERED = "customer_answered"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Outgoing:
     from_sara: bool  # Sara speaking on her own (first contact, follow-up, reply)
     quiet_hours_waived: bool = False  # a person chose to send it now (send_deferred_now)
     erased: bool = False  # the person's data was erased (LGPD): never contacted again (SPEC §14)
+    customer_answered: bool = False  # the customer wrote since the recovery began (SPEC §15)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,10 @@ def check_send(outgoing: Outgoing, *, now: datetime) -> Decision:
         # Queued (or deferred to the morning) before the customer paid, a newer cart superseded
         # this one or it expired: chasing a closed recovery would be plain spam.
         return Decision(allowed=False, reason=Reason.CONVERSATION_CLOSED)
+    if outgoing.proactive and outgoing.customer_answered:
+        # A step held by quiet hours or a paused template must not reach someone who has
+        # answered since: the conversation is theirs now, and the sequence is over.
+        return Decision(allowed=False, reason=Reason.CUSTOMER_ANSWERED)
     if outgoing.proactive and not outgoing.quiet_hours_waived:
         until = next_allowed_at(outgoing.phone, now)
         if until is not None:

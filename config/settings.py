@@ -222,6 +222,11 @@ WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v21.0")
 WHATSAPP_TEMPLATE_NAME = env.str("WHATSAPP_TEMPLATE_NAME", default="recovery_invitation")
 WHATSAPP_TEMPLATE_LANGUAGE = env.str("WHATSAPP_TEMPLATE_LANGUAGE", default="pt_BR")
 WHATSAPP_FOLLOWUP_TEMPLATE_NAME = env.str("WHATSAPP_FOLLOWUP_TEMPLATE_NAME", default="recovery_followup")
+# The thank-you after a payment as a utility template (SPEC §15), once Meta approved it (a
+# Template row says so, from its webhook or sync_templates); until then it goes as text.
+WHATSAPP_THANK_YOU_TEMPLATE_NAME = env.str("WHATSAPP_THANK_YOU_TEMPLATE_NAME", default="recovery_thank_you")
+# The WhatsApp Business Account whose templates `manage.py sync_templates` reads.
+WHATSAPP_BUSINESS_ACCOUNT_ID = env.str("WHATSAPP_BUSINESS_ACCOUNT_ID", default="")
 # The approved templates' body text, beside their names: the transcript shows what the customer
 # read. {{1}} is the customer's first name, {{2}} the product (recovery.services.template_parameters).
 WHATSAPP_TEMPLATE_BODIES = env.json(

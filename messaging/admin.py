@@ -25,7 +25,7 @@ from core.admin_helpers import admin_link
 from core.text import brl
 from messaging import selectors
 from messaging.admin_handoff import HandoffAdminMixin
-from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from messaging.models import Conversation, Message, StatusUpdate, Template, WebhookEvent
 from messaging.retry_advice import retry_advice
 from messaging.services.ops import (
     failed_sends_dismiss,
@@ -531,3 +531,28 @@ def template_text(message: Message) -> str:
 def pretty_json(data: object) -> str:
     text = json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True)
     return format_html('<pre class="sara-json">{}</pre>', text)
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    """The WhatsApp templates as Meta last reported them (SPEC §15): status and quality come from
+    Meta's webhooks and `manage.py sync_templates`; the body and the quick-reply buttons may be
+    typed here for a template Sara has not read from Meta yet."""
+
+    list_display = ("name", "language", "category", "status", "quality", "status_reason", "status_at")
+    list_filter = ("status", "quality", "category")
+    search_fields = ("name",)
+    readonly_fields = ("meta_id", "status_at", "updated_at")
+    fields = (
+        "name",
+        "language",
+        "category",
+        "status",
+        "quality",
+        "status_reason",
+        "body",
+        "buttons",
+        "meta_id",
+        "status_at",
+        "updated_at",
+    )

@@ -78,6 +78,11 @@ class Conversation(models.Model):
         null=True, blank=True, verbose_name=_("customer last wrote at")
     )
     followup_sent = models.BooleanField(default=False, verbose_name=_("follow-up sent"))
+    # The recovery sequence (SPEC §15): the order of the last step queued, 0 before the first.
+    # A database default too: the cart path inserts conversations with plain SQL elsewhere.
+    sequence_step = models.PositiveSmallIntegerField(
+        default=0, db_default=0, verbose_name=_("sequence step sent")
+    )
     closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -364,3 +369,81 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.external_id or self.pk}"
+
+
+class Template(models.Model):
+    """A WhatsApp message template as Meta last reported it (SPEC §15).
+
+    Kept current by Meta's `message_template_status_update` and `message_template_quality_update`
+    webhooks and by `manage.py sync_templates`. A template Sara has never heard about from Meta
+    is taken as approved: that is how a shop sent it before Sara tracked templates at all.
+    """
+
+    class Category(models.TextChoices):
+        MARKETING = "marketing", _("Marketing")
+        UTILITY = "utility", _("Utility")
+        AUTHENTICATION = "authentication", _("Authentication")
+
+    class Status(models.TextChoices):
+        APPROVED = "approved", _("Approved")
+        PENDING = "pending", _("In review")
+        REJECTED = "rejected", _("Rejected")
+        PAUSED = "paused", _("Paused")
+        DISABLED = "disabled", _("Disabled")
+        FLAGGED = "flagged", _("Flagged")
+        IN_APPEAL = "in_appeal", _("In appeal")
+        ARCHIVED = "archived", _("Archived")
+        DELETED = "deleted", _("Deleted")
+        PENDING_DELETION = "pending_deletion", _("Being deleted")
+        LIMIT_EXCEEDED = "limit_exceeded", _("Template limit reached")
+        LOCKED = "locked", _("Locked")
+
+    # Meta accepts sends of these: FLAGGED is a warning before a pause, LOCKED only stops edits.
+    SENDABLE = (Status.APPROVED, Status.FLAGGED, Status.LOCKED)
+
+    class Quality(models.TextChoices):
+        GREEN = "green", _("High")
+        YELLOW = "yellow", _("Medium")
+        RED = "red", _("Low")
+        UNKNOWN = "unknown", _("Not rated yet")
+
+    name = models.CharField(max_length=512, verbose_name=_("name"))
+    language = models.CharField(max_length=20, default="pt_BR", verbose_name=_("language"))
+    category = models.CharField(
+        max_length=20, choices=Category, default=Category.MARKETING, verbose_name=_("category")
+    )
+    status = models.CharField(
+        max_length=20, choices=Status, default=Status.APPROVED, verbose_name=_("status")
+    )
+    quality = models.CharField(
+        max_length=10, choices=Quality, default=Quality.UNKNOWN, verbose_name=_("quality")
+    )
+    # Meta's words on the last change ("FIRST_PAUSE: paused for 3 hours…", a rejection reason).
+    status_reason = models.CharField(max_length=500, blank=True, verbose_name=_("reason"))
+    # When Meta made the change last applied: webhooks arrive out of order, an older one is ignored.
+    status_at = models.DateTimeField(null=True, blank=True, verbose_name=_("status changed at"))
+    meta_id = models.CharField(max_length=40, blank=True, verbose_name=_("Meta template id"))
+    body = models.TextField(
+        blank=True,
+        help_text=_("The approved body text; {{1}} is the first name, {{2}} the product."),
+        verbose_name=_("body text"),
+    )
+    # The template's quick-reply buttons as approved by Meta, in order: Sara sends a payload
+    # for each so a tap reads as an intent.
+    buttons = models.JSONField(default=list, blank=True, verbose_name=_("quick-reply buttons"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        ordering = ["name", "language"]
+        verbose_name = _("WhatsApp template")
+        verbose_name_plural = _("WhatsApp templates")
+        constraints = [
+            models.UniqueConstraint(fields=["name", "language"], name="template_unique_name_language")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.language})"
+
+    @property
+    def sendable(self) -> bool:
+        return self.status in self.SENDABLE

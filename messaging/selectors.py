@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db.models import Count, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Conversation, Message, Template, WebhookEvent
 from messaging.services.outbound import claim_lease
 
 
@@ -90,3 +90,27 @@ def payment_mismatches() -> QuerySet[Conversation]:
         needs_human=True,
         handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
     )
+
+
+def sends_waiting_for_template() -> tuple[int, list[str]]:
+    """The templates Meta does not accept now and how many sequence steps wait for one (SPEC §15).
+
+    One query: a step only waits while some template is refused, so with none refused there is
+    nothing to count.
+    """
+    waiting = (
+        Message.objects.filter(
+            direction=Message.Direction.OUT, status=Message.Status.PENDING, error_code="template_unavailable"
+        )
+        .order_by()
+        .values("error_code")
+        .annotate(n=Count("pk"))
+        .values("n")[:1]
+    )
+    rows = list(
+        Template.objects.exclude(status__in=Template.SENDABLE)
+        .annotate(waiting=Subquery(waiting))
+        .order_by("name")
+        .values_list("name", "waiting")
+    )
+    return (rows[0][1] or 0 if rows else 0), [name for name, _ in rows]

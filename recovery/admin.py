@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
@@ -26,7 +27,7 @@ from core.text import brl
 from messaging.models import Conversation
 from recovery.lgpd import PhoneCheck, customer_erase, customer_export, phone_check
 from recovery.lifecycle import optout_register
-from recovery.models import Abandonment, Customer, Product, Shop
+from recovery.models import Abandonment, Customer, Product, SequenceStep, Shop, StepVariant
 
 
 def local_time(value) -> str:
@@ -492,3 +493,47 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
 
 from recovery.sources import admin as sources_admin  # noqa: E402, F401 - registers the Sources page
+
+
+class StepVariantInline(admin.TabularInline):
+    model = StepVariant
+    extra = 1
+    fields = ("template", "weight")
+    autocomplete_fields = ("template",)
+
+
+@admin.register(SequenceStep)
+class SequenceStepAdmin(admin.ModelAdmin):
+    """The recovery sequence (SPEC §15): each step's delay and the templates it may send, weighted.
+
+    Inside the customer's 24 h window a step goes as text (the template's body); outside, as the
+    template Meta approved. Any answer from the customer stops the sequence.
+    """
+
+    list_display = ("order", "delay_label", "variants_label", "active")
+    list_editable = ("active",)
+    inlines = [StepVariantInline]
+
+    @admin.display(description=gettext_lazy("delay"))
+    def delay_label(self, step: SequenceStep) -> str:
+        if step.delay_hours is not None:
+            return _("%(hours)s h") % {"hours": f"{step.delay_hours.normalize():f}".replace(".", ",")}
+        if (
+            step.order
+            == SequenceStep.objects.filter(active=True)
+            .order_by("order")
+            .values_list("order", flat=True)
+            .first()
+        ):
+            return _("at once")
+        return _("FOLLOWUP_AFTER_HOURS (%(hours)s h)") % {"hours": settings.FOLLOWUP_AFTER_HOURS}
+
+    @admin.display(description=gettext_lazy("templates and share of carts"))
+    def variants_label(self, step: SequenceStep) -> str:
+        variants = list(step.variants.select_related("template"))
+        total = sum(v.weight for v in variants) or 1
+        from_settings = _("from the settings")
+        return ", ".join(
+            f"{v.template.name if v.template else from_settings} ({round(v.weight * 100 / total)} %)"
+            for v in variants
+        )

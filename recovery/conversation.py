@@ -30,6 +30,7 @@ from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Customer
 from recovery.quotes import quote_keep
 from recovery.selectors import shop_knowledge
+from recovery.sequence import QuickReply
 from sara import agent, rules
 from sara.guardrails import Guarded
 from sara.interpretation import Context, Interpretation, Turn
@@ -347,9 +348,21 @@ def _is_readable(message: Message) -> bool:
     return _reads_as_text(message) and bool(message.text.strip())
 
 
+def _quick_reply(message: Message) -> str:
+    """Which of the first template's quick-reply buttons the customer tapped, if any (SPEC §15)."""
+    if message.kind != Message.Kind.BUTTON:
+        return ""
+    body = (message.metadata.get("whatsapp") or {}).get("button")
+    if not isinstance(body, dict):
+        return ""
+    return QuickReply.read(payload=str(body.get("payload") or ""), text=str(body.get("text") or ""))
+
+
 def _wants_interpretation(conversation: Conversation, message: Message, match: optout.Match) -> bool:
     if match is optout.Match.STRONG:
         return False
+    if _quick_reply(message) and not _at_limit(conversation):
+        return False  # the tap says what the customer wants: no model needed
     if _at_limit(conversation):
         # The exchange limit stops Sara selling, not the customer leaving: a weak keyword match
         # still gets the interpreter's verdict (its reply is never sent).
@@ -378,6 +391,9 @@ def _process(message: Message, look: _Look) -> Outcome | Context:
         return Outcome.OPTED_OUT
     if _is_wordless(message):
         return _wordless(message, conversation)
+    tap = _quick_reply(message)
+    if tap and match is not optout.Match.STRONG and not _at_limit(conversation):
+        return _quick_reply_answer(message, conversation, tap)
     reads = _wants_interpretation(conversation, message, match)
     if reads and interpretation is None:
         # Nothing is written yet: the transaction ends untouched and the AI is asked.
@@ -412,6 +428,32 @@ def _without_conversation(
 def _latest_conversation(customer: Customer | None) -> Conversation | None:
     # Kept in the customer's latest transcript, so support sees it where they read.
     return customer.conversations.order_by("-created_at").first() if customer is not None else None
+
+
+# The intent each quick-reply button reads as.
+_TAP_INTENT = {
+    QuickReply.FINISH: "confirmation",
+    QuickReply.QUESTION: "question",
+    QuickReply.NOT_INTERESTED: "objection",
+}
+
+
+def _quick_reply_answer(message: Message, conversation: Conversation, tap: str) -> Outcome:
+    """A tap on one of the first template's buttons: the customer answered (the window opens and
+    the sequence stops), and the tap gets its own answer. "Não tenho interesse" pushes nothing:
+    it ends this cart's sequence and offers PARAR; the customer may still write and be answered."""
+    message.intent = _TAP_INTENT[tap]
+    message.sentiment = "negative" if tap == QuickReply.NOT_INTERESTED else "positive"
+    turn = _Turn(conversation)
+    turn.customer_wrote(message)
+    metadata = {"in_reply_to": message.pk, "quick_reply": tap}
+    if tap == QuickReply.NOT_INTERESTED:
+        turn.answer(purpose=Message.Purpose.REPLY, text=agent.QUICK_NOT_INTERESTED, metadata=metadata)
+        return Outcome.REPLIED
+    words = agent.QUICK_FINISH if tap == QuickReply.FINISH else agent.QUICK_QUESTION
+    text = agent.compose_reply(words, cart=cart_figures(conversation.abandonment), offer_discount=False)
+    turn.answer(purpose=Message.Purpose.REPLY, text=text, metadata=metadata)
+    return Outcome.REPLIED
 
 
 def _not_a_turn(message: Message, *, customer: Customer | None, conversation: Conversation | None) -> Outcome:

@@ -110,17 +110,26 @@ def conversations_supersede(*, customer: Customer, now: datetime) -> int:
 
 
 def conversation_open(
-    *, abandonment: Abandonment, customer: Customer, now: datetime, first_contact_queued: bool
+    *,
+    abandonment: Abandonment,
+    customer: Customer,
+    now: datetime,
+    first_contact_queued: bool,
+    sequence_step: int = 0,
 ) -> Conversation:
     """The cart's conversation, awaiting the customer's first answer.
 
     With `first_contact_queued` it is created already counting the template the caller queues
-    next, which saves that queueing an UPDATE.
+    next (the sequence's step `sequence_step`), which saves that queueing an UPDATE.
     """
     if not first_contact_queued:
         return Conversation.objects.create(abandonment=abandonment, customer=customer)
     return Conversation.objects.create(
-        abandonment=abandonment, customer=customer, message_count=1, last_message_at=now
+        abandonment=abandonment,
+        customer=customer,
+        message_count=1,
+        last_message_at=now,
+        sequence_step=sequence_step,
     )
 
 

@@ -299,3 +299,82 @@ class SourceCheckout(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.checkout_id}"
+
+
+class SequenceStep(models.Model):
+    """One step of the recovery sequence (SPEC §15), edited in the admin.
+
+    The first step waits its delay after the cart, each later one after the step before it was
+    sent. The seeded steps leave the delay and the templates empty: they follow the settings
+    (FOLLOWUP_AFTER_HOURS, WHATSAPP_TEMPLATE_NAME, WHATSAPP_FOLLOWUP_TEMPLATE_NAME), so an
+    upgrade changes nothing for a running shop until someone edits them here.
+    """
+
+    order = models.PositiveSmallIntegerField(
+        unique=True, validators=[MinValueValidator(1)], verbose_name=_("order")
+    )
+    delay_hours = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("720"))],
+        help_text=_(
+            "Hours after the cart (first step) or after the previous step was sent. Empty: "
+            "at once for the first step, FOLLOWUP_AFTER_HOURS for the others."
+        ),
+        verbose_name=_("delay (hours)"),
+    )
+    active = models.BooleanField(default=True, verbose_name=_("active"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        ordering = ["order"]
+        verbose_name = _("sequence step")
+        verbose_name_plural = _("sequence steps")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(delay_hours__isnull=True) | models.Q(delay_hours__gte=0),
+                name="sequencestep_delay_not_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return str(_("Step %(order)s") % {"order": self.order})
+
+
+class StepVariant(models.Model):
+    """A template a step may send, with its weight: carts are split between variants by weight."""
+
+    step = models.ForeignKey(
+        SequenceStep, on_delete=models.CASCADE, related_name="variants", verbose_name=_("step")
+    )
+    template = models.ForeignKey(
+        "messaging.Template",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="variants",
+        help_text=_(
+            "Empty: the template named in the settings (WHATSAPP_TEMPLATE_NAME for the first step, "
+            "WHATSAPP_FOLLOWUP_TEMPLATE_NAME for the others)."
+        ),
+        verbose_name=_("template"),
+    )
+    weight = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], verbose_name=_("weight")
+    )
+
+    class Meta:
+        ordering = ["step__order", "pk"]
+        verbose_name = _("template variant")
+        verbose_name_plural = _("template variants")
+        constraints = [
+            models.UniqueConstraint(fields=["step", "template"], name="stepvariant_unique_template"),
+            models.CheckConstraint(condition=models.Q(weight__gte=1), name="stepvariant_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        template = self.template or _("template from the settings")
+        return f"{self.step}: {template} ×{self.weight}"

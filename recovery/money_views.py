@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from recovery.selectors import MoneyReport, Rate, Row, money_report
+from recovery.sequence_money import SequenceReport, sequence_report
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -124,6 +125,64 @@ def table(report: MoneyReport) -> list[list[str]]:
     rows += [cells(_("Step"), replace(row, label=steps[row.label])) for row in report.steps]
     rows += [cells(_("Day"), row) for row in report.days]
     return [header(), *rows]
+
+
+# --- The sequence: each step and each variant against the holdout (SPEC §15) ------------------
+
+
+def sequence_header() -> list[str]:
+    """The main table's columns, then the sequence's own: added, never in place of others."""
+    return [
+        *header(),
+        _("Step"),
+        _("Variant"),
+        _("Net incremental revenue (%(level)s interval)") % LEVEL,
+        _("Net per contacted cart (%(level)s interval)") % LEVEL,
+        _("Best variant"),
+    ]
+
+
+def sequence_table(report: SequenceReport) -> list[list[str]]:
+    """Header and one row per step and per variant, as the page shows them and the CSV holds them."""
+    rows = [sequence_header()]
+    for line in report.rows:
+        section = _("Sequence step") if not line.variant else _("Template variant")
+        label = _("Step %(order)s") % {"order": line.step}
+        if line.variant:
+            label = f"{label}: {line.variant}"
+        named = report.best.get(line.step, "")
+        if line.variant:
+            best = _("Best of its step") if named == line.variant else ""
+        elif line.step in report.compared:
+            best = named or _("Not yet: the intervals overlap")
+        else:
+            best = "—"
+        net_interval = "—"
+        if line.net_interval is not None:
+            net_interval = _("%(value)s (%(low)s to %(high)s)") % {
+                "value": brl(line.row.net),
+                "low": brl(line.net_interval[0]),
+                "high": brl(line.net_interval[1]),
+            }
+        per_cart = "—"
+        if line.net_per_cart is not None:
+            value, low, high = line.net_per_cart
+            per_cart = _("%(value)s (%(low)s to %(high)s)") % {
+                "value": brl(value),
+                "low": brl(low),
+                "high": brl(high),
+            }
+        rows.append(
+            [
+                *cells(section, replace(line.row, label=label)),
+                str(line.step),
+                line.variant or "—",
+                net_interval,
+                per_cart,
+                best,
+            ]
+        )
+    return rows
 
 
 # --- The chart ----------------------------------------------------------------------------------
@@ -242,6 +301,7 @@ def money_page(request: HttpRequest) -> TemplateResponse:
         "chart": chart(report),
         "problem": problem,
         "shares": ", ".join(f"{number(float(s), 0)} %" for s in report.shares),
+        "sequence": sequence_context(start=start, end=end),
     }
     return TemplateResponse(request, "admin/recovery/money.html", context)
 
@@ -256,5 +316,16 @@ def money_csv(request: HttpRequest) -> HttpResponse:
     # A BOM and semicolons: how a spreadsheet set to Portuguese (Brazil) opens a CSV untouched,
     # decimal commas included.
     response.write("\ufeff")
-    csv.writer(response, delimiter=";").writerows(rows)
+    writer = csv.writer(response, delimiter=";")
+    writer.writerows(rows)
+    # The sequence's rows after the main table, with their added columns (step, variant...).
+    writer.writerow([])
+    writer.writerows(sequence_table(sequence_report(start=start, end=end)))
     return response
+
+
+def sequence_context(*, start: date, end: date) -> dict[str, object]:
+    """What the page's sequence section shows: its table and the variants named best."""
+    report = sequence_report(start=start, end=end)
+    rows = sequence_table(report)
+    return {"header": rows[0], "rows": rows[1:], "best": sorted(report.best.items())}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,14 +17,16 @@ from django.utils import timezone
 from compliance.lgpd import is_erased, phone_digest
 from core import metrics
 from core.db import retry_on_lock_conflict
+from core.text import brl
 from messaging import sql as messaging_sql
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Conversation, Message, Template, WebhookEvent
 from messaging.services.outbound import message_queue
-from recovery import lifecycle, sql
+from recovery import lifecycle, sequence, sql
 from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
 from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer
 from recovery.quotes import expected_amounts
+from recovery.sequence import template_parameters
 from sara import agent
 
 logger = logging.getLogger(__name__)
@@ -171,15 +173,19 @@ def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: dateti
         logger.info("abandonment converted by an earlier payment", extra={"abandonment_id": abandonment.pk})
         return AbandonmentResult(AbandonmentOutcome.RECEIVED, abandonment, conversation)
 
+    first = sequence.step_after(sequence.sequence_steps(), 0)
+    at_once = first is not None and first.delay <= timedelta(0)
     conversation = lifecycle.conversation_open(
-        abandonment=abandonment, customer=customer, now=now, first_contact_queued=True
+        abandonment=abandonment,
+        customer=customer,
+        now=now,
+        first_contact_queued=at_once,
+        sequence_step=first.order if at_once else 0,
     )
-    template_queue(
-        conversation=conversation,
-        purpose=Message.Purpose.FIRST_CONTACT,
-        name=settings.WHATSAPP_TEMPLATE_NAME,
-        update_conversation=False,
-    )
+    if at_once:
+        sequence.step_queue(conversation=conversation, step=first, now=now, update_conversation=False)
+    # Otherwise the first step waits its delay: the window sweep sends it (a row with a due
+    # time, never a broker countdown).
     logger.info(
         "abandonment opened", extra={"abandonment_id": abandonment.pk, "conversation_id": conversation.pk}
     )
@@ -235,13 +241,6 @@ def template_queue(
         sent_by=sent_by,
         metadata=metadata,
     )
-
-
-def template_parameters(abandonment: Abandonment) -> list[str]:
-    """The template's body parameters: {{1}} the customer's first name, {{2}} the product."""
-    first_name = (abandonment.customer.name or "").split(" ")[0] or "cliente"
-    product = abandonment.product.name if abandonment.product else "seu carrinho"
-    return [first_name, product]
 
 
 class PaymentOutcome(enum.StrEnum):
@@ -381,11 +380,35 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
     if conversation is None:
         return
     if thank and not abandonment.customer.opted_out:
-        message_queue(
-            conversation=conversation,
-            purpose=Message.Purpose.THANK_YOU,
-            text=agent.thank_you_text(abandonment.customer.name, abandonment.paid_amount),
-        )
+        _thank_you_queue(conversation, abandonment)
+
+
+def _thank_you_queue(conversation: Conversation, abandonment: Abandonment) -> Message:
+    """The thank-you as a utility template once Meta approved one (SPEC §15): it reaches a
+    customer whose window closed, and costs a utility rate (nothing inside the window) where
+    free-form text counts against the month's free service tier. Until then, text as before."""
+    text = agent.thank_you_text(abandonment.customer.name, abandonment.paid_amount)
+    approved = Template.objects.filter(
+        name=settings.WHATSAPP_THANK_YOU_TEMPLATE_NAME,
+        language=settings.WHATSAPP_TEMPLATE_LANGUAGE,
+        category=Template.Category.UTILITY,
+        status__in=Template.SENDABLE,
+    ).exists()
+    if not approved:
+        return message_queue(conversation=conversation, purpose=Message.Purpose.THANK_YOU, text=text)
+    first_name = (abandonment.customer.name or "").split(" ")[0] or "cliente"
+    amount = brl(abandonment.paid_amount if abandonment.paid_amount is not None else abandonment.value)
+    return message_queue(
+        conversation=conversation,
+        purpose=Message.Purpose.THANK_YOU,
+        text=text,
+        template={
+            "name": settings.WHATSAPP_THANK_YOU_TEMPLATE_NAME,
+            "language": settings.WHATSAPP_TEMPLATE_LANGUAGE,
+            "parameters": [first_name, amount],
+            "category": Template.Category.UTILITY,
+        },
+    )
 
 
 def _count_conversion(link_type: str, value: Decimal) -> None:

@@ -20,6 +20,14 @@ ASK_FOR_TEXT = "Desculpe, por aqui só consigo ler mensagens de texto. Pode me e
 # Once per conversation, for a picture, a file, a location or a contact card without words. It
 # acknowledges nothing: a picture is never taken as proof of payment.
 ASK_WHAT_YOU_NEED = "Recebi, mas por aqui só consigo ler texto. Pode me escrever o que você precisa?"
+# The first template's quick-reply buttons (SPEC §15): each tap gets its own short answer.
+QUICK_FINISH = "Ótimo! É só usar o link abaixo para finalizar a compra."
+QUICK_QUESTION = "Claro! Qual é a sua dúvida? Pode escrever aqui que eu te ajudo."
+# "Não tenho interesse": no sale pushed, the sequence stops, and the way out is offered.
+QUICK_NOT_INTERESTED = (
+    "Tudo bem, obrigado por avisar! Não vou mais lembrar você deste carrinho. "
+    "Se preferir não receber mais mensagens nossas, é só responder PARAR."
+)
 THANK_YOU = "Pagamento confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."
 THANK_YOU_WITH_AMOUNT = (
     "Pagamento de {amount} confirmado! Muito obrigado pela compra, {name}. Qualquer dúvida, é só chamar."

@@ -14,6 +14,7 @@ from django.utils import timezone
 from core import broker, metrics
 from messaging import pricing, sql
 from messaging.models import Message, StatusUpdate, WebhookEvent
+from messaging.services.templates import template_event_apply
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,8 @@ def store_parsed(parsed: Parsed) -> list[int]:
     new_ids = _insert_inbound(parsed.messages)
     for status in parsed.statuses:
         status_apply(status)
+    for template_event in parsed.templates:
+        template_event_apply(template_event)
     if new_ids:
         transaction.on_commit(lambda: _queue_processing(new_ids), robust=True)
     return new_ids

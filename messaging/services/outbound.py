@@ -24,10 +24,11 @@ from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
 from messaging import ratelimit
-from messaging.models import Conversation, Message
+from messaging.models import Conversation, Message, Template
 from messaging.services.inbound import pending_statuses_apply
+from messaging.services.templates import TEMPLATE_UNAVAILABLE
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
-from messaging.whatsapp.base import OUTSIDE_WINDOW_CODE
+from messaging.whatsapp.base import MARKETING_LIMIT_CODE, OUTSIDE_WINDOW_CODE
 
 logger = logging.getLogger(__name__)
 
@@ -198,8 +199,58 @@ def outbound_for(message: Message) -> OutboundMessage:
             template_name=template["name"],
             template_language=template["language"],
             template_parameters=list(template.get("parameters", [])),
+            template_buttons=[str(p) for p in template.get("buttons", []) if p],
         )
     return OutboundMessage(to=to, text=message.text)
+
+
+# How often a message whose templates Meta all paused, disabled or rejected looks again; an
+# APPROVED webhook re-drives it at once (messaging.services.templates).
+TEMPLATE_RECHECK = timedelta(minutes=15)
+
+
+def template_choose(message: Message) -> dict[str, Any] | None:
+    """The template this message may go as now: its own, else the first of its alternatives Meta
+    still accepts (SPEC §15); None when none is. A template Sara never heard about from Meta is
+    taken as approved. Not a template message: its metadata's (empty) template, unchanged."""
+    template = message.metadata.get("template")
+    if message.kind != Message.Kind.TEMPLATE or not template:
+        return template or {}
+    candidates = [template, *message.metadata.get("template_alternatives", [])]
+    known = {
+        (t.name, t.language): t
+        for t in Template.objects.filter(name__in=[c.get("name", "") for c in candidates])
+    }
+    for candidate in candidates:
+        row = known.get((candidate.get("name", ""), candidate.get("language", "")))
+        if row is None or row.sendable:
+            if candidate is template:
+                return template
+            # Another variant of the step goes: recorded as sent, so the money page credits it.
+            chosen = {**template, **candidate, "parameters": template.get("parameters", [])}
+            metadata = {**message.metadata, "template": chosen}
+            metadata.setdefault("sequence", {})["variant"] = chosen["name"]
+            metadata["template_switched_from"] = template.get("name", "")
+            Message.objects.filter(pk=message.pk).update(metadata=metadata)
+            message.metadata = metadata
+            return chosen
+    return None
+
+
+def _template_wait(message: Message) -> SendOutcome:
+    """Every template the message may go as is paused, disabled or rejected: it waits (SPEC §15)."""
+    names = ", ".join(
+        c.get("name", "")
+        for c in [message.metadata.get("template", {}), *message.metadata.get("template_alternatives", [])]
+    )
+    _release(
+        message.pk,
+        send_after=timezone.now() + TEMPLATE_RECHECK,
+        error_code=TEMPLATE_UNAVAILABLE,
+        error_detail=f"No template of this step is approved by Meta right now ({names}); it waits.",
+    )
+    logger.info("send waits for an approved template", extra={"message_id": message.pk})
+    return SendOutcome.DEFERRED
 
 
 def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool = False) -> SendOutcome:
@@ -215,6 +266,9 @@ def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool 
     stopped = _gate(message)
     if stopped is not None:
         return stopped
+    if template_choose(message) is None:
+        _attempts_add(message.pk, -1)
+        return _template_wait(message)
     delivered = _deliver(message, final_attempt=final_attempt)
     if isinstance(delivered, SendOutcome):
         return delivered
@@ -243,13 +297,31 @@ def outgoing(message: Message) -> Outgoing:
         held_out=_person_held_out(message),
         conversation_open=conversation.is_open,
         needs_human=conversation.needs_human,
-        last_user_message_at=conversation.last_user_message_at,
+        last_user_message_at=_last_user_message_at(message),
         template=message.kind == Message.Kind.TEMPLATE,
         proactive=message.is_proactive,
         farewell=message.purpose == Message.Purpose.FAREWELL,
         from_sara=message.purpose in Message.SARA_PURPOSES,
         quiet_hours_waived=bool(message.metadata.get("quiet_hours_waived")),
+        # A later step queued before the customer answered (held by quiet hours, say) is over.
+        customer_answered=(
+            message.purpose == Message.Purpose.FOLLOWUP and conversation.status == Conversation.Status.ACTIVE
+        ),
     )
+
+
+def _last_user_message_at(message: Message) -> datetime | None:
+    """The customer's last message: in this conversation, or the one a step queued as text says
+    they wrote about an earlier cart (the window is the customer's, not the conversation's)."""
+    known = message.conversation.last_user_message_at
+    claimed = message.metadata.get("customer_wrote_at")
+    if message.kind != Message.Kind.TEXT or not isinstance(claimed, str):
+        return known
+    try:
+        wrote_at = datetime.fromisoformat(claimed)
+    except ValueError:
+        return known
+    return wrote_at if known is None or wrote_at > known else known
 
 
 def _stop(message: Message, decision: Decision) -> SendOutcome | None:
@@ -275,6 +347,7 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
     # below keeps one through the Graph request, which is what sizes the pool (settings).
     release_connection()
     failure: WhatsAppError | None = None
+    waiting = False
     try:
         _wait_for_slot()
         # The gate again, on fresh rows, as the request leaves: the slot may have taken seconds,
@@ -287,7 +360,10 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
             message = _outbound(message_id)
             cancelled = message.status != Message.Status.PENDING
             decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
-            if decision is not None and decision.allowed:
+            if decision is not None and decision.allowed and template_choose(message) is None:
+                # Meta paused the template while this send waited for its slot.
+                waiting = True
+            elif decision is not None and decision.allowed:
                 outbound = outbound_for(message)
                 # Counted as it leaves, where Meta counts it (see messaging.ratelimit).
                 ratelimit.depart(settings.WHATSAPP_PHONE_NUMBER_ID)
@@ -300,6 +376,9 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
         # sends it, and never as a "possible duplicate".
         _release(message_id, send_after=timezone.now() + RETRY_HORIZON, attempts=F("attempts") - 1)
         raise WhatsAppError(str(exc), permanent=False) from exc
+    if waiting:
+        _attempts_add(message_id, -1)
+        return _template_wait(message)
     if failure is None:
         # Cancelled while it waited (an opt-out fails the pending replies it makes pointless), or
         # refused by the gate: nothing reached Meta, so the attempt is given back.
@@ -427,15 +506,22 @@ _BLOCK_DETAIL = {
     Reason.ERASED: "The person's data was erased (LGPD): they are never contacted again.",
     Reason.WINDOW_CLOSED: "More than 24 hours since the customer's last message; only templates may go out.",
     Reason.CONVERSATION_CLOSED: "The conversation was closed before this proactive message went out.",
+    Reason.CUSTOMER_ANSWERED: "The customer answered before this step went out; the sequence stopped.",
 }
 
 
 def message_fail(*, message: Message, code: str, detail: str, report: bool = True) -> None:
     """Mark a send failed for good, with the reason ops will see in the admin."""
+    # Meta's per-user marketing limit ends this step, not the recovery: the sequence goes on
+    # after its delay (SPEC §15). Expected, so not an error for Sentry either.
+    marketing_limit = code == str(MARKETING_LIMIT_CODE)
+    report = report and not marketing_limit
     first_contact = message.purpose == Message.Purpose.FIRST_CONTACT and code not in (
         Reason.OPTED_OUT,
         Reason.HELD_OUT,
         Reason.ERASED,
+        Reason.CUSTOMER_ANSWERED,
+        str(MARKETING_LIMIT_CODE),
     )
     # A failed first contact and its conversation's error are written together: a worker that
     # dies in between cannot leave the recovery looking as if it had started.

@@ -12,6 +12,7 @@ from messaging.whatsapp.base import (
     MediaUnavailable,
     OutboundMessage,
     SendResult,
+    TemplateInfo,
     WhatsAppBackend,
     WhatsAppError,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "MediaUnavailable",
     "OutboundMessage",
     "SendResult",
+    "TemplateInfo",
     "WhatsAppBackend",
     "WhatsAppError",
     "get_backend",

@@ -6,7 +6,10 @@ from dataclasses import dataclass, field
 
 # Meta error codes (SPEC §6). Transient ones are retried with backoff; permanent ones fail at once.
 TRANSIENT_CODES = frozenset({130429, 131056, 80007, 4, 131057, 131000, 1, 2, 131016, 133004})
-PERMANENT_CODES = frozenset({100, 190, 368, 130403, 131026, 131031, 131047, 131050, 131051})
+# 131049: Meta's per-user marketing limit ("not delivered to maintain healthy ecosystem
+# engagement"): trying again only deepens it (SPEC §15).
+PERMANENT_CODES = frozenset({100, 190, 368, 130403, 131026, 131031, 131047, 131049, 131050, 131051})
+MARKETING_LIMIT_CODE = 131049
 OUTSIDE_WINDOW_CODE = 131047
 PAIR_RATE_LIMIT_CODE = 131056
 
@@ -57,10 +60,26 @@ class OutboundMessage:
     template_name: str = ""
     template_language: str = ""
     template_parameters: list[str] = field(default_factory=list)
+    # One payload per quick-reply button of the template, in its order: what a tap sends back.
+    template_buttons: list[str] = field(default_factory=list)
 
     @property
     def is_template(self) -> bool:
         return bool(self.template_name)
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """One message template of the WhatsApp Business Account, as Graph lists it."""
+
+    name: str
+    language: str
+    status: str  # lower case: approved, paused...
+    category: str = ""  # lower case: marketing, utility, authentication
+    quality: str = ""  # lower case: green, yellow, red, unknown
+    meta_id: str = ""
+    body: str = ""
+    quick_replies: list[str] = field(default_factory=list)  # the quick-reply buttons' texts
 
 
 @dataclass(frozen=True)
@@ -89,3 +108,7 @@ class WhatsAppBackend:
 
     def mark_read(self, wamid: str) -> None:
         """Mark a customer's message read and show the typing indicator; raises WhatsAppError."""
+
+    def list_templates(self) -> list[TemplateInfo]:
+        """The account's message templates; raises WhatsAppError. None on a backend without Meta."""
+        return []

@@ -15,6 +15,7 @@ from messaging.whatsapp.base import (
     MediaUnavailable,
     OutboundMessage,
     SendResult,
+    TemplateInfo,
     WhatsAppBackend,
     WhatsAppError,
 )
@@ -38,13 +39,25 @@ def graph_payload(message: OutboundMessage) -> dict[str, Any]:
             "name": message.template_name,
             "language": {"code": message.template_language},
         }
+        components: list[dict[str, Any]] = []
         if message.template_parameters:
-            template["components"] = [
+            components.append(
                 {
                     "type": "body",
                     "parameters": [{"type": "text", "text": p} for p in message.template_parameters],
                 }
-            ]
+            )
+        for index, button_payload in enumerate(message.template_buttons):
+            components.append(
+                {
+                    "type": "button",
+                    "sub_type": "quick_reply",
+                    "index": str(index),
+                    "parameters": [{"type": "payload", "payload": button_payload}],
+                }
+            )
+        if components:
+            template["components"] = components
         payload["type"] = "template"
         payload["template"] = template
     else:
@@ -116,6 +129,38 @@ class CloudAPIBackend(WhatsAppBackend):
                 body = {}
             raise _error_from(response.status_code, body if isinstance(body, dict) else {})
 
+    def list_templates(self) -> list[TemplateInfo]:
+        """GET /{waba-id}/message_templates, every page (Graph's `paging.next`)."""
+        if not settings.WHATSAPP_BUSINESS_ACCOUNT_ID:
+            raise WhatsAppError("WHATSAPP_BUSINESS_ACCOUNT_ID is not set.", permanent=True)
+        base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
+        url: str | None = (
+            f"{base}/{settings.WHATSAPP_API_VERSION}/{settings.WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates"
+        )
+        params: dict[str, Any] | None = {
+            "fields": "id,name,language,status,category,quality_score,components",
+            "limit": 100,
+        }
+        found: list[TemplateInfo] = []
+        pages = 0
+        while url and pages < TEMPLATE_PAGES_MAX:
+            try:
+                response = self.session.get(url, params=params, timeout=settings.WHATSAPP_TIMEOUT_SECONDS)
+            except requests.RequestException as exc:
+                raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
+            try:
+                body = response.json()
+            except ValueError:
+                body = {}
+            if response.status_code >= 400 or not isinstance(body, dict) or "error" in body:
+                raise _error_from(response.status_code, body if isinstance(body, dict) else {})
+            found += [info for info in map(_template_info, body.get("data") or []) if info is not None]
+            paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
+            # The next page's URL carries its own query (cursor and fields).
+            url, params = paging.get("next"), None
+            pages += 1
+        return found
+
     def fetch_media(self, media_id: str) -> Media:
         """Graph's two steps: GET /{media-id} for a short-lived URL, then that URL, both with the token."""
         base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
@@ -140,6 +185,41 @@ class CloudAPIBackend(WhatsAppBackend):
             raise MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
         mime_type = described.get("mime_type") or download.headers.get("Content-Type", "")
         return Media(content=download.content, mime_type=str(mime_type))
+
+
+# A WABA holds at most a few thousand templates: 100 pages of 100 is far beyond any, and a
+# paging loop Graph never ends cannot hang the command.
+TEMPLATE_PAGES_MAX = 100
+
+
+def _template_info(item: Any) -> TemplateInfo | None:
+    """One template of Graph's list; None for an entry without a name or a language."""
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item.get("language"):
+        return None
+    quality = item.get("quality_score") if isinstance(item.get("quality_score"), dict) else {}
+    body = ""
+    quick_replies: list[str] = []
+    for component in item.get("components") or []:
+        if not isinstance(component, dict):
+            continue
+        if component.get("type") == "BODY":
+            body = str(component.get("text") or "")
+        if component.get("type") == "BUTTONS":
+            quick_replies = [
+                str(button.get("text") or "")
+                for button in component.get("buttons") or []
+                if isinstance(button, dict) and button.get("type") == "QUICK_REPLY"
+            ]
+    return TemplateInfo(
+        name=item["name"][:512],
+        language=str(item["language"])[:20],
+        status=str(item.get("status") or "").lower(),
+        category=str(item.get("category") or "").lower(),
+        quality=str(quality.get("score") or "").lower(),
+        meta_id=str(item.get("id") or "")[:40],
+        body=body,
+        quick_replies=quick_replies,
+    )
 
 
 def _error_from(http_status: int, body: dict[str, Any]) -> WhatsAppError:

@@ -25,6 +25,8 @@ class ConsoleBackend(WhatsAppBackend):
             outbox.append((wamid, message))
         if message.is_template:
             shown = f"[template {message.template_name}/{message.template_language}] {message.template_parameters}"
+            if message.template_buttons:
+                shown += "\n" + " ".join(f"[{payload}]" for payload in message.template_buttons)
         else:
             shown = message.text
         # Printed in full on purpose: this backend only runs on a developer's machine.

@@ -43,10 +43,26 @@ class StatusEvent:
     pricing: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class TemplateEvent:
+    """Meta's news about a message template: its status (`message_template_status_update`) or
+    its quality (`message_template_quality_update`). Empty `status` or `quality`: not said."""
+
+    name: str
+    language: str
+    meta_id: str
+    status: str = ""  # lower-cased Meta event: approved, paused, disabled, rejected...
+    quality: str = ""  # green, yellow, red, unknown
+    reason: str = ""
+    category: str = ""
+    at: datetime | None = None  # the entry's `time`: when Meta made the change
+
+
 @dataclass
 class Parsed:
     messages: list[InboundEvent] = field(default_factory=list)
     statuses: list[StatusEvent] = field(default_factory=list)
+    templates: list[TemplateEvent] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # Errors Meta reports about the account or the webhook itself (a change's `value.errors`):
     # nothing to process, but ops must see them.
@@ -54,7 +70,7 @@ class Parsed:
 
     @property
     def size(self) -> int:
-        return len(self.messages) + len(self.statuses)
+        return len(self.messages) + len(self.statuses) + len(self.templates)
 
 
 KNOWN_KINDS = {
@@ -125,6 +141,15 @@ def parse(payload: Any) -> Parsed:
             value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict):
                 parsed.errors.append("change without value")
+                continue
+            if "message_template_name" in value:
+                # Told apart by the value, not the change's `field`: Meta's own quality sample
+                # was published for a while under field "message_template_status_update".
+                event = _template_event(value, at=_timestamp(entry.get("time")))
+                if event is None:
+                    parsed.errors.append("template update without name or news")
+                else:
+                    parsed.templates.append(event)
                 continue
             _parse_value(value, parsed)
     return parsed
@@ -295,3 +320,45 @@ def _pricing(block: Any) -> dict[str, Any]:
     if isinstance(block.get("billable"), bool):
         pricing["billable"] = block["billable"]
     return pricing
+
+
+TEMPLATE_STATUSES = {
+    "approved", "pending", "rejected", "paused", "disabled", "flagged", "in_appeal", "archived",
+    "deleted", "pending_deletion", "limit_exceeded", "locked",
+}  # fmt: skip
+# Meta's events that name a status by another word.
+TEMPLATE_EVENT_STATUS = {"reinstated": "approved", "unpaused": "approved", "unlocked": "approved"}
+TEMPLATE_QUALITIES = {"green", "yellow", "red", "unknown"}
+
+
+def _template_event(value: dict[str, Any], *, at: datetime | None) -> TemplateEvent | None:
+    """A status or quality update of one template; None when it names no template or says nothing."""
+    name = _text_value(value.get("message_template_name"), 512)
+    # Meta writes the language with a hyphen in webhooks ("en-US") and an underscore in sends.
+    language = _text_value(value.get("message_template_language"), 20).replace("-", "_")
+    raw_id = value.get("message_template_id")
+    meta_id = str(raw_id)[:40] if isinstance(raw_id, int | str) and not isinstance(raw_id, bool) else ""
+    event = _text_value(value.get("event"), 40).lower()
+    status = TEMPLATE_EVENT_STATUS.get(event, event)
+    status = status if status in TEMPLATE_STATUSES else ""
+    quality = _text_value(value.get("new_quality_score"), 20).lower()
+    quality = quality if quality in TEMPLATE_QUALITIES else ""
+    if not name or not (status or quality):
+        return None
+    other = value.get("other_info") if isinstance(value.get("other_info"), dict) else {}
+    reason_parts = [
+        _text_value(value.get("reason"), 200),
+        _text_value(other.get("title"), 100),
+        _text_value(other.get("description"), 300),
+    ]
+    reason = ": ".join(part for part in reason_parts if part and part.upper() != "NONE")
+    return TemplateEvent(
+        name=name,
+        language=language,
+        meta_id=meta_id,
+        status=status,
+        quality=quality,
+        reason=reason[:500],
+        category=_text_value(value.get("message_template_category"), 20).lower(),
+        at=at,
+    )

@@ -40,6 +40,11 @@ def test_support_opens_the_money_page_from_the_home_and_exports_what_it_shows(pa
         [cell.strip() for cell in row.locator("th, td").all_text_contents()]
         for row in page.locator("#money-table tr").all()
     ]
+    # Then a blank line and the sequence's table per step and variant (SPEC §15).
+    shown += [[]] + [
+        [cell.strip() for cell in row.locator("th, td").all_text_contents()]
+        for row in page.locator("#money-sequence-table tr").all()
+    ]
 
     with page.expect_download() as download:
         page.click("#money-csv")

@@ -215,7 +215,8 @@ def test_the_admin_index_shows_the_headline_numbers_and_the_charts(admin_client,
 
 
 def test_the_index_costs_a_constant_number_of_queries(admin_client, month, django_assert_max_num_queries):
-    with at(NOW), django_assert_max_num_queries(20):
+    # 21: the templates Meta refuses now and the sequence steps waiting for one (SPEC §15).
+    with at(NOW), django_assert_max_num_queries(21):
         assert admin_client.get("/admin/").status_code == 200
 
 

@@ -144,7 +144,8 @@ def test_free_form_reply_just_inside_the_window_goes_out(graph):
 
 def test_template_goes_out_when_the_window_has_closed(graph):
     conversation = conversation_last_written(timedelta(hours=25))
-    message = template(conversation, purpose=Message.Purpose.FOLLOWUP)
+    # A person's template: a step of Sara's sequence stops once the customer has answered.
+    message = template(conversation, purpose=Message.Purpose.STAFF_REPLY)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
 
     send_message.delay(message.pk)

@@ -267,16 +267,17 @@ RANGE = "?start=2026-11-03&end=2026-11-04"
 
 
 class _Table(HTMLParser):
-    """The cells of <table id="money-table">, row by row, as a person reads them."""
+    """The cells of <table id="money-table"> (or another id), row by row, as a person reads them."""
 
-    def __init__(self) -> None:
+    def __init__(self, table_id: str = "money-table") -> None:
         super().__init__()
+        self.table_id = table_id
         self.rows: list[list[str]] = []
         self._inside = False
         self._cell: list[str] | None = None
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag == "table" and ("id", "money-table") in attrs:
+        if tag == "table" and ("id", self.table_id) in attrs:
             self._inside = True
         elif self._inside and tag == "tr":
             self.rows.append([])
@@ -295,8 +296,8 @@ class _Table(HTMLParser):
             self._cell.append(data)
 
 
-def page_table(html: str) -> list[list[str]]:
-    parser = _Table()
+def page_table(html: str, table_id: str = "money-table") -> list[list[str]]:
+    parser = _Table(table_id)
     parser.feed(html)
     return parser.rows
 
@@ -341,7 +342,9 @@ def test_the_page_shows_the_figures_in_portuguese_with_money_in_reais(admin_clie
 
 
 def test_the_csv_export_holds_exactly_the_table_of_the_page(admin_client, month):
-    page = page_table(admin_client.get("/admin/money/" + RANGE).content.decode())
+    html = admin_client.get("/admin/money/" + RANGE).content.decode()
+    # The main table, then a blank line and the sequence's table per step and variant.
+    page = [*page_table(html), [], *page_table(html, "money-sequence-table")]
 
     response = admin_client.get("/admin/money.csv" + RANGE)
 

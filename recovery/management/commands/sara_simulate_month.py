@@ -22,6 +22,8 @@ from recovery import lifecycle, money_views
 from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer, Product
 from recovery.selectors import money_report
+from recovery.sequence import sequence_steps, variant_draw
+from recovery.sequence_money import sequence_report
 
 PREFIX = "sim-"
 CENT = Decimal("0.01")
@@ -40,6 +42,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rate-contacted", type=float, default=0.16, help="payment rate with Sara")
         parser.add_argument("--rate-held-out", type=float, default=0.10, help="payment rate without Sara")
+        parser.add_argument(
+            "--variant-lift",
+            type=float,
+            default=0.25,
+            help="how much more the first step's second variant sells, relative (default 0.25: 16 %% → 20 %%)",
+        )
         parser.add_argument("--replace", action="store_true", help="delete earlier simulated carts first")
         parser.add_argument("--force", action="store_true", help="run even with DEBUG off")
 
@@ -60,6 +68,7 @@ class Command(BaseCommand):
                 rng=random.Random(options["seed"]),
                 rate_contacted=options["rate_contacted"],
                 rate_held_out=options["rate_held_out"],
+                variant_lift=options["variant_lift"],
             )
         self.stdout.write(
             f"Simulated {counts['carts']} carts from {start:%d/%m/%Y} to {end:%d/%m/%Y}: "
@@ -71,6 +80,19 @@ class Command(BaseCommand):
             self.stdout.write("")
             for name, cell in zip(header, row, strict=True):
                 self.stdout.write(f"  {name}: {cell}")
+        self._sequence(start=start, end=end)
+
+    def _sequence(self, *, start: date, end: date) -> None:
+        """Per step and per variant: a compact table of the columns that decide."""
+        sequence = sequence_report(start=start, end=end)
+        header, *rows = money_views.sequence_table(sequence)
+        keep = [1, 2, 4, 6, 8, 11, 15, 17, 18]
+        self.stdout.write("")
+        self.stdout.write(" | ".join(header[i] for i in keep))
+        for row in rows:
+            self.stdout.write(" | ".join(row[i] for i in keep))
+        for step, variant in sorted(sequence.best.items()):
+            self.stdout.write(f"Best variant of step {step}: {variant}")
 
 
 def _delete_simulated() -> None:
@@ -90,6 +112,7 @@ def _simulate(
     rng: random.Random,
     rate_contacted: float,
     rate_held_out: float,
+    variant_lift: float = 0.0,
 ) -> dict[str, int]:
     product, _ = Product.objects.get_or_create(
         product_id=f"{PREFIX}curso",
@@ -100,6 +123,7 @@ def _simulate(
             "discount_percent": Decimal(10),
         },
     )
+    steps = sequence_steps()
     stamp = rng.randrange(10**6)
     counts = {"carts": carts, "held_out": 0, "paid": 0}
     abandonments: list[Abandonment] = []
@@ -110,13 +134,26 @@ def _simulate(
             datetime.combine(start + timedelta(days=n * 30 // carts), time(8))
         ) + timedelta(minutes=rng.randrange(14 * 60))
         draw = holdout_draw(external_id=external_id, percent=percent)
+        # Each step's variant through the real draw: the first step's second variant sells better.
+        variants = [variant_draw(cart_key=external_id, step=step)[0] for step in steps]
+        rate = rate_held_out if draw.held_out else rate_contacted
+        if not draw.held_out and len(steps[0].variants) > 1 and variants[0] is steps[0].variants[1]:
+            rate *= 1 + variant_lift
         value = Decimal(str(round(rng.lognormvariate(5.4, 0.6), 2))).quantize(CENT)
-        paid = rng.random() < (rate_held_out if draw.held_out else rate_contacted)
+        paid = rng.random() < rate
         replied = not draw.held_out and ((paid and rng.random() < 0.7) or rng.random() < 0.25)
         # The rule of SPEC §5: a discount when the cart is over R$ 500 (or the customer balked).
         discounted = paid and not draw.held_out and replied and (value > 500 or rng.random() < 0.2)
-        paid_at = opened + timedelta(hours=rng.choice([1, 2, 3, 5, 8, 26, 30, 40]))
-        followup = not draw.held_out and not replied and not (paid and paid_at < opened + timedelta(hours=20))
+        paid_at = opened + timedelta(hours=rng.choice([1.5, 2, 3, 5, 8, 26, 30, 40, 52, 60]))
+        # The steps that went: each at its hour, to a customer who had neither answered nor paid.
+        offset = timedelta(0)
+        sends: list[tuple[int, str, datetime]] = []
+        for step, variant in zip(steps, variants, strict=True):
+            offset += step.delay
+            at = opened + offset
+            if draw.held_out or (replied and sends) or (paid and paid_at <= at):
+                break
+            sends.append((step.order, variant.name, at))
         customer = Customer.objects.create(phone=f"+55119{stamp % 1000:03d}{n:05d}", name="Cliente simulado")
         abandonments.append(
             Abandonment(
@@ -141,7 +178,7 @@ def _simulate(
                 conversion_link=("discounted" if discounted else "original") if paid else "",
             )
         )
-        plans.append({"opened": opened, "replied": replied, "followup": followup, "held_out": draw.held_out})
+        plans.append({"opened": opened, "replied": replied, "sends": sends, "held_out": draw.held_out})
         counts["held_out"] += draw.held_out
         counts["paid"] += paid
     Abandonment.objects.bulk_create(abandonments)
@@ -171,22 +208,14 @@ def _conversations(abandonments: list[Abandonment], plans: list[dict[str, Any]],
             "pricing_category": "marketing",
             "pricing_type": "regular",
         }
-        messages.append(
-            _out(
-                conversation,
-                Message.Purpose.FIRST_CONTACT,
-                opened,
-                template="recovery_invitation",
-                **marketing,
-            )
-        )
-        if plan["followup"]:
+        for index, (order, variant, at) in enumerate(plan["sends"]):
             messages.append(
                 _out(
                     conversation,
-                    Message.Purpose.FOLLOWUP,
-                    opened + timedelta(hours=20),
-                    template="recovery_followup",
+                    Message.Purpose.FIRST_CONTACT if index == 0 else Message.Purpose.FOLLOWUP,
+                    at,
+                    template=variant,
+                    sequence={"step": order, "variant": variant},
                     **marketing,
                 )
             )
@@ -218,15 +247,24 @@ def _conversations(abandonments: list[Abandonment], plans: list[dict[str, Any]],
 
 
 def _out(
-    conversation: Conversation, purpose: str, at: datetime, *, template: str = "", **pricing: Any
+    conversation: Conversation,
+    purpose: str,
+    at: datetime,
+    *,
+    template: str = "",
+    sequence: dict[str, Any] | None = None,
+    **pricing: Any,
 ) -> Message:
+    metadata: dict[str, Any] = {"template": {"name": template, "language": "pt_BR"}} if template else {}
+    if sequence:
+        metadata["sequence"] = sequence
     return Message(
         conversation=conversation,
         direction=Message.Direction.OUT,
         kind=Message.Kind.TEMPLATE if template else Message.Kind.TEXT,
         purpose=purpose,
         status=Message.Status.DELIVERED,
-        metadata={"template": {"name": template, "language": "pt_BR"}} if template else {},
+        metadata=metadata,
         sent_at=at,
         delivered_at=at,
         **pricing,
