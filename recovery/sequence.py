@@ -117,11 +117,9 @@ def sequence_steps() -> list[Step]:
                 name = settings.WHATSAPP_TEMPLATE_NAME if first else settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME
                 language = settings.WHATSAPP_TEMPLATE_LANGUAGE
                 variants.append(Variant(name, language, variant.weight, templates.get((name, language))))
-        if row.delay_hours is not None:
-            delay = timedelta(hours=float(row.delay_hours))
-        else:
-            delay = timedelta(0) if first else timedelta(hours=settings.FOLLOWUP_AFTER_HOURS)
-        steps.append(Step(order=row.order, delay=delay, variants=tuple(variants), first=first))
+        steps.append(
+            Step(order=row.order, delay=row.delay(first=first), variants=tuple(variants), first=first)
+        )
     return steps
 
 
