@@ -567,3 +567,27 @@ def test_a_longer_expiry_lets_the_same_step_through(admin_client, settings):
     response = admin_client.post("/admin/recovery/sequencestep/add/", step_form(3, "60.5"))
 
     assert response.status_code == 302
+
+
+# --- The console backend shows what the customer sees -----------------------------------------
+
+
+def test_the_console_prints_the_buttons_texts_the_customer_sees_not_their_payloads(
+    capsys, outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    at(time_machine, 0)
+    Template.objects.filter(name="recovery_invitation").update(
+        buttons=["Quero finalizar", "Tenho uma dúvida", "Não tenho interesse"]
+    )
+
+    open_cart(post_signed, django_capture_on_commit_callbacks)
+
+    printed = capsys.readouterr().out
+    assert "\n[Quero finalizar] [Tenho uma dúvida] [Não tenho interesse]\n" in printed
+    assert "SARA_" not in printed
+    # What goes to Meta still carries the payloads a tap sends back.
+    assert outbox[0][1].template_buttons == [
+        QuickReply.FINISH,
+        QuickReply.QUESTION,
+        QuickReply.NOT_INTERESTED,
+    ]
