@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -342,6 +345,53 @@ class SequenceStep(models.Model):
 
     def __str__(self) -> str:
         return str(_("Step %(order)s") % {"order": self.order})
+
+    def delay(self, *, first: bool) -> timedelta:
+        """Its wait; without one, at once for the first step and FOLLOWUP_AFTER_HOURS after."""
+        if self.delay_hours is not None:
+            return timedelta(hours=float(self.delay_hours))
+        return timedelta(0) if first else timedelta(hours=settings.FOLLOWUP_AFTER_HOURS)
+
+    def clean(self) -> None:
+        """A step due once the conversation expired would never go: the admin refuses it (SPEC §15).
+
+        Counted from the cart: a conversation nobody answered expires SARA_EXPIRE_AFTER_HOURS
+        after it opened, and any answer stops the sequence anyway. Saving this step may push a
+        later one past it too.
+        """
+        if not self.active or self.order is None:
+            return
+        late = self._steps_after_expiry()
+        if not late:
+            return
+        order, elapsed = late[0]
+        raise ValidationError(
+            {
+                "delay_hours": _(
+                    "Step %(order)s would go %(hours)s h after the cart, when the conversation has "
+                    "already expired (SARA_EXPIRE_AFTER_HOURS = %(expire)s h): it would never be "
+                    "sent. Shorten the delays."
+                )
+                % {
+                    "order": order,
+                    "hours": f"{elapsed.total_seconds() / 3600:g}".replace(".", ","),
+                    "expire": f"{settings.SARA_EXPIRE_AFTER_HOURS:g}".replace(".", ","),
+                }
+            }
+        )
+
+    def _steps_after_expiry(self) -> list[tuple[int, timedelta]]:
+        """(order, time after the cart) of each active step at or past the expiry, this one saved."""
+        rows = {row.pk: row for row in SequenceStep.objects.exclude(pk=self.pk)}
+        rows[self.pk] = self  # a step being added (no pk yet) joins the others
+        expire = timedelta(hours=settings.SARA_EXPIRE_AFTER_HOURS)
+        late: list[tuple[int, timedelta]] = []
+        elapsed = timedelta(0)
+        for index, row in enumerate(sorted((r for r in rows.values() if r.active), key=lambda r: r.order)):
+            elapsed += row.delay(first=index == 0)
+            if elapsed >= expire:
+                late.append((row.order, elapsed))
+        return late
 
 
 class StepVariant(models.Model):

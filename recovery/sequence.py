@@ -75,10 +75,15 @@ class Variant:
         return self.template is None or self.template.sendable
 
     @property
-    def buttons(self) -> list[str]:
-        """The payloads of its quick-reply buttons, in the order Meta approved them."""
+    def button_texts(self) -> list[str]:
+        """Its quick-reply buttons as the customer sees them, in the order Meta approved them."""
         texts = self.template.buttons if self.template is not None else []
-        return [QuickReply.payload_for(str(text)) for text in texts if isinstance(text, str)]
+        return [text for text in texts if isinstance(text, str)]
+
+    @property
+    def buttons(self) -> list[str]:
+        """The payloads of its quick-reply buttons, in the same order."""
+        return [QuickReply.payload_for(text) for text in self.button_texts]
 
     @property
     def body(self) -> str:
@@ -87,7 +92,12 @@ class Variant:
         return str(settings.WHATSAPP_TEMPLATE_BODIES.get(self.name, ""))
 
     def as_template(self) -> dict[str, Any]:
-        return {"name": self.name, "language": self.language, "buttons": self.buttons}
+        return {
+            "name": self.name,
+            "language": self.language,
+            "buttons": self.buttons,
+            "button_texts": self.button_texts,
+        }
 
 
 @dataclass(frozen=True)
@@ -117,11 +127,9 @@ def sequence_steps() -> list[Step]:
                 name = settings.WHATSAPP_TEMPLATE_NAME if first else settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME
                 language = settings.WHATSAPP_TEMPLATE_LANGUAGE
                 variants.append(Variant(name, language, variant.weight, templates.get((name, language))))
-        if row.delay_hours is not None:
-            delay = timedelta(hours=float(row.delay_hours))
-        else:
-            delay = timedelta(0) if first else timedelta(hours=settings.FOLLOWUP_AFTER_HOURS)
-        steps.append(Step(order=row.order, delay=delay, variants=tuple(variants), first=first))
+        steps.append(
+            Step(order=row.order, delay=row.delay(first=first), variants=tuple(variants), first=first)
+        )
     return steps
 
 

@@ -200,6 +200,7 @@ def outbound_for(message: Message) -> OutboundMessage:
             template_language=template["language"],
             template_parameters=list(template.get("parameters", [])),
             template_buttons=[str(p) for p in template.get("buttons", []) if p],
+            template_button_texts=[str(t) for t in template.get("button_texts", []) if t],
         )
     return OutboundMessage(to=to, text=message.text)
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import Message, Template
+from messaging.models import Message, Template, WebhookEvent
 from messaging.whatsapp import TemplateInfo, get_backend
 from messaging.whatsapp.events import TemplateEvent
 
@@ -23,12 +23,16 @@ def template_event_apply(event: TemplateEvent) -> Template:
     the sends that waited for it.
 
     Meta retries and reorders webhooks: news older than what the row holds changes nothing.
+    Each piece of news is kept as a WebhookEvent (once, however often Meta repeats it), so ops
+    can see when and why a template was paused, applied or not.
     """
     with transaction.atomic():
         template, _ = Template.objects.select_for_update().get_or_create(
             name=event.name, language=event.language or "pt_BR"
         )
-        if event.at is not None and template.status_at is not None and event.at < template.status_at:
+        stale = event.at is not None and template.status_at is not None and event.at < template.status_at
+        _template_event_keep(event, stale=stale)
+        if stale:
             logger.info("stale template news ignored", extra={"template": template.name})
             return template
         fields = {"updated_at"}
@@ -55,6 +59,26 @@ def template_event_apply(event: TemplateEvent) -> Template:
         extra={"template": template.name, "status": template.status, "quality": template.quality},
     )
     return template
+
+
+def _template_event_keep(event: TemplateEvent, *, stale: bool) -> WebhookEvent:
+    """The audit row of one template update; Meta's repeat of the same update finds the first."""
+    news = event.status or event.quality
+    stamp = int(event.at.timestamp()) if event.at is not None else None
+    external_id = (
+        f"template:{event.name}:{event.language}:{news}:{stamp}"[:200] if stamp is not None else None
+    )
+    fields = {
+        "payload": {"time": stamp, **event.raw},
+        "processed": True,
+        "outcome": "template_stale" if stale else f"template_{news}"[:30],
+    }
+    if external_id is None:
+        return WebhookEvent.objects.create(type=WebhookEvent.Type.WHATSAPP, **fields)
+    kept, _ = WebhookEvent.objects.get_or_create(
+        type=WebhookEvent.Type.WHATSAPP, external_id=external_id, defaults=fields
+    )
+    return kept
 
 
 def waiting_sends_release() -> int:

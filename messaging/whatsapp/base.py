@@ -62,6 +62,8 @@ class OutboundMessage:
     template_parameters: list[str] = field(default_factory=list)
     # One payload per quick-reply button of the template, in its order: what a tap sends back.
     template_buttons: list[str] = field(default_factory=list)
+    # The same buttons' texts, as the customer sees them (the console backend prints these).
+    template_button_texts: list[str] = field(default_factory=list)
 
     @property
     def is_template(self) -> bool:

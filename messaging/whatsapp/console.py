@@ -25,8 +25,11 @@ class ConsoleBackend(WhatsAppBackend):
             outbox.append((wamid, message))
         if message.is_template:
             shown = f"[template {message.template_name}/{message.template_language}] {message.template_parameters}"
-            if message.template_buttons:
-                shown += "\n" + " ".join(f"[{payload}]" for payload in message.template_buttons)
+            # The buttons as the customer sees them; a message queued before texts were kept
+            # has only the payloads.
+            buttons = message.template_button_texts or message.template_buttons
+            if buttons:
+                shown += "\n" + " ".join(f"[{text}]" for text in buttons)
         else:
             shown = message.text
         # Printed in full on purpose: this backend only runs on a developer's machine.

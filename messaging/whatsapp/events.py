@@ -56,6 +56,7 @@ class TemplateEvent:
     reason: str = ""
     category: str = ""
     at: datetime | None = None  # the entry's `time`: when Meta made the change
+    raw: dict[str, Any] = field(default_factory=dict)  # the change as Meta sent it, kept for ops
 
 
 @dataclass
@@ -145,7 +146,7 @@ def parse(payload: Any) -> Parsed:
             if "message_template_name" in value:
                 # Told apart by the value, not the change's `field`: Meta's own quality sample
                 # was published for a while under field "message_template_status_update".
-                event = _template_event(value, at=_timestamp(entry.get("time")))
+                event = _template_event(value, at=_timestamp(entry.get("time")), raw=change)
                 if event is None:
                     parsed.errors.append("template update without name or news")
                 else:
@@ -331,7 +332,9 @@ TEMPLATE_EVENT_STATUS = {"reinstated": "approved", "unpaused": "approved", "unlo
 TEMPLATE_QUALITIES = {"green", "yellow", "red", "unknown"}
 
 
-def _template_event(value: dict[str, Any], *, at: datetime | None) -> TemplateEvent | None:
+def _template_event(
+    value: dict[str, Any], *, at: datetime | None, raw: dict[str, Any]
+) -> TemplateEvent | None:
     """A status or quality update of one template; None when it names no template or says nothing."""
     name = _text_value(value.get("message_template_name"), 512)
     # Meta writes the language with a hyphen in webhooks ("en-US") and an underscore in sends.
@@ -361,4 +364,5 @@ def _template_event(value: dict[str, Any], *, at: datetime | None) -> TemplateEv
         reason=reason[:500],
         category=_text_value(value.get("message_template_category"), 20).lower(),
         at=at,
+        raw=raw,
     )

@@ -11,7 +11,7 @@ import time_machine
 from django.test import Client
 
 from core.http import signature_of
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Conversation, Message, Template, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment
 from tests.conftest import GRAPH_URL, at_once, graph_ok
@@ -289,6 +289,89 @@ def test_a_thank_you_outside_the_24_hour_window_fails_without_reaching_whatsapp(
     thanks = Message.objects.get(purpose=Message.Purpose.THANK_YOU)
     assert (thanks.status, thanks.error_code) == ("failed", "window_closed")
     assert outbox == []
+
+
+def thank_you_template(**fields):
+    """What Meta said of the thank-you template (its webhook or sync_templates wrote the row)."""
+    defaults = {"category": Template.Category.UTILITY, "status": Template.Status.APPROVED, **fields}
+    Template.objects.update_or_create(name="recovery_thank_you", language="pt_BR", defaults=defaults)
+
+
+@pytest.mark.parametrize(
+    "last_wrote", [timedelta(minutes=5), None, timedelta(days=3)], ids=["inside", "never-wrote", "closed"]
+)
+def test_once_meta_approved_the_utility_thank_you_it_goes_as_that_template_window_or_not(
+    post, abandonment, graph, frozen, last_wrote
+):
+    thank_you_template()
+    if last_wrote is not None:
+        customer_wrote(abandonment, ago=last_wrote)
+    graph.post(GRAPH_URL, json=graph_ok("wamid.thank-you"))
+
+    assert post(payment()).json()["status"] == "converted"
+
+    assert json.loads(graph.calls[0].request.body) == {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": "+5548999327881",
+        "type": "template",
+        "template": {
+            "name": "recovery_thank_you",
+            "language": {"code": "pt_BR"},
+            "components": [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": "Maria"}, {"type": "text", "text": "R$ 99,95"}],
+                }
+            ],
+        },
+    }
+    thanks = Message.objects.get(purpose=Message.Purpose.THANK_YOU)
+    assert (thanks.status, thanks.kind, thanks.whatsapp_message_id) == ("sent", "template", "wamid.thank-you")
+
+
+# Meta has not approved it as utility: no row, still in review, paused, or filed as marketing.
+NOT_APPROVED_AS_UTILITY = [
+    None,
+    {"status": Template.Status.PENDING},
+    {"status": Template.Status.PAUSED},
+    {"category": Template.Category.MARKETING},
+]
+
+
+@pytest.mark.parametrize(
+    "template", NOT_APPROVED_AS_UTILITY, ids=["no-row", "pending", "paused", "marketing"]
+)
+def test_before_meta_approves_the_utility_thank_you_it_goes_as_text_inside_the_window(
+    post, abandonment, graph, frozen, template
+):
+    if template is not None:
+        thank_you_template(**template)
+    customer_wrote(abandonment, ago=timedelta(hours=23))
+    graph.post(GRAPH_URL, json=graph_ok("wamid.thank-you"))
+
+    post(payment())
+
+    body = json.loads(graph.calls[0].request.body)
+    assert (body["type"], body["text"]["body"]) == ("text", THANK_YOU)
+    assert Message.objects.get(purpose=Message.Purpose.THANK_YOU).status == "sent"
+
+
+@pytest.mark.parametrize(
+    "template", NOT_APPROVED_AS_UTILITY, ids=["no-row", "pending", "paused", "marketing"]
+)
+def test_before_meta_approves_the_utility_thank_you_no_free_text_leaves_outside_the_window(
+    post, abandonment, graph, frozen, template
+):
+    if template is not None:
+        thank_you_template(**template)
+    customer_wrote(abandonment, ago=timedelta(hours=24, seconds=1))
+
+    assert post(payment()).json()["status"] == "converted"
+
+    assert len(graph.calls) == 0
+    thanks = Message.objects.get(purpose=Message.Purpose.THANK_YOU)
+    assert (thanks.status, thanks.error_code) == ("failed", "window_closed")
 
 
 def test_an_opted_out_customer_who_pays_is_converted_and_not_messaged(post, abandonment, outbox, frozen):

@@ -473,6 +473,24 @@ def test_marketing_limit_131049_is_tried_once_recorded_and_the_next_step_still_g
 # --- The shop sets it up in the admin and plays it on the console backend ----------------------
 
 
+def step_form(order: int, delay: str, templates: list[Template] | None = None) -> dict[str, str]:
+    """The SequenceStep admin form as a browser posts it: an active step and its weighted variants."""
+    templates = templates or []
+    form = {
+        "order": str(order),
+        "delay_hours": delay,
+        "active": "on",
+        "variants-TOTAL_FORMS": str(max(len(templates), 1)),
+        "variants-INITIAL_FORMS": "0",
+        "variants-MIN_NUM_FORMS": "0",
+        "variants-MAX_NUM_FORMS": "1000",
+    }
+    for index, template in enumerate(templates or [None]):
+        form[f"variants-{index}-template"] = str(template.pk) if template else ""
+        form[f"variants-{index}-weight"] = "1"
+    return form
+
+
 def test_a_shop_sets_up_three_steps_with_two_variants_in_the_admin_and_plays_them(
     admin_client, outbox, settings, post_signed, django_capture_on_commit_callbacks, time_machine
 ):
@@ -485,19 +503,7 @@ def test_a_shop_sets_up_three_steps_with_two_variants_in_the_admin_and_plays_the
     last_call, _ = Template.objects.get_or_create(name="recovery_last_call", language="pt_BR")
     SequenceStep.objects.all().delete()
     for order, delay, templates in ((1, "1", [invitation, b]), (2, "23", []), (3, "24", [last_call])):
-        form = {
-            "order": str(order),
-            "delay_hours": delay,
-            "active": "on",
-            "variants-TOTAL_FORMS": str(max(len(templates), 1)),
-            "variants-INITIAL_FORMS": "0",
-            "variants-MIN_NUM_FORMS": "0",
-            "variants-MAX_NUM_FORMS": "1000",
-        }
-        for index, template in enumerate(templates or [None]):
-            form[f"variants-{index}-template"] = str(template.pk) if template else ""
-            form[f"variants-{index}-weight"] = "1"
-        response = admin_client.post("/admin/recovery/sequencestep/add/", form)
+        response = admin_client.post("/admin/recovery/sequencestep/add/", step_form(order, delay, templates))
         assert response.status_code == 302, response.content.decode()[:3000]
     assert [(s.order, len(s.variants)) for s in sequence_steps()] == [(1, 2), (2, 1), (3, 1)]
 
@@ -512,3 +518,76 @@ def test_a_shop_sets_up_three_steps_with_two_variants_in_the_admin_and_plays_the
     names = [m.template_name for _, m in outbox]
     assert names[0] in ("recovery_invitation", "recovery_invitation_b")
     assert names[1:] == [settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME, "recovery_last_call"]
+
+
+# --- A step the conversation's expiry would swallow ----------------------------------------------
+
+# The seeded steps: at once, then FOLLOWUP_AFTER_HOURS (20 h) later; conversations expire at 72 h.
+NEVER_SENT = (
+    "O passo 3 sairia %s h depois do carrinho, quando a conversa já expirou "
+    "(SARA_EXPIRE_AFTER_HOURS = 72 h): ele nunca seria enviado. Encurte os atrasos."
+)
+
+
+@pytest.mark.parametrize(("delay", "refused_at"), [("51.5", None), ("52", "72"), ("60.5", "80,5")])
+def test_the_admin_refuses_a_step_that_would_fall_after_the_conversation_expired(
+    admin_client, delay, refused_at
+):
+    response = admin_client.post("/admin/recovery/sequencestep/add/", step_form(3, delay))
+
+    if refused_at is None:
+        assert response.status_code == 302, response.content.decode()[:3000]
+        assert [step.order for step in sequence_steps()] == [1, 2, 3]
+    else:
+        assert response.status_code == 200
+        assert NEVER_SENT % refused_at in response.content.decode()
+        assert not SequenceStep.objects.filter(order=3).exists()
+
+
+def test_lengthening_an_early_step_is_refused_when_it_pushes_a_later_one_past_the_expiry(admin_client):
+    admin_client.post("/admin/recovery/sequencestep/add/", step_form(3, "40"))  # at 60 h: goes
+    first = SequenceStep.objects.get(order=1)
+
+    form = step_form(1, "12.5")
+    form["variants-TOTAL_FORMS"] = "0"
+    response = admin_client.post(f"/admin/recovery/sequencestep/{first.pk}/change/", form)
+
+    assert response.status_code == 200
+    assert NEVER_SENT % "72,5" in response.content.decode()
+    first.refresh_from_db()
+    assert first.delay_hours is None
+    # Switched off, the late step counts no more: the same change goes through.
+    SequenceStep.objects.filter(order=3).update(active=False)
+    assert admin_client.post(f"/admin/recovery/sequencestep/{first.pk}/change/", form).status_code == 302
+
+
+def test_a_longer_expiry_lets_the_same_step_through(admin_client, settings):
+    settings.SARA_EXPIRE_AFTER_HOURS = 96
+
+    response = admin_client.post("/admin/recovery/sequencestep/add/", step_form(3, "60.5"))
+
+    assert response.status_code == 302
+
+
+# --- The console backend shows what the customer sees -----------------------------------------
+
+
+def test_the_console_prints_the_buttons_texts_the_customer_sees_not_their_payloads(
+    capsys, outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+):
+    at(time_machine, 0)
+    Template.objects.filter(name="recovery_invitation").update(
+        buttons=["Quero finalizar", "Tenho uma dúvida", "Não tenho interesse"]
+    )
+
+    open_cart(post_signed, django_capture_on_commit_callbacks)
+
+    printed = capsys.readouterr().out
+    assert "\n[Quero finalizar] [Tenho uma dúvida] [Não tenho interesse]\n" in printed
+    assert "SARA_" not in printed
+    # What goes to Meta still carries the payloads a tap sends back.
+    assert outbox[0][1].template_buttons == [
+        QuickReply.FINISH,
+        QuickReply.QUESTION,
+        QuickReply.NOT_INTERESTED,
+    ]

@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 import time_machine
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery.conversation import cart_figures
 from recovery.models import Abandonment
 from sara import agent
 from tests.conftest import openai_completion
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
+from tests.factories import AbandonmentFactory, ProductFactory
+from tests.sara.conftest import DISCOUNT_LINK, NOW, PAYMENT_LINK, PHONE, recovery
 
-pytestmark = pytest.mark.django_db
-
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-PHONE = "+5548999327881"
-PAYMENT_LINK = "https://pay.example.com/cart/123"
-DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-def recovery(**abandonment) -> Conversation:
-    """Maria's open recovery; the abandonment's fields (value, product...) as given."""
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer, **abandonment))
-
-
-@pytest.fixture
-def reply_to(say, outbox):
-    """The customer writes `text` now; returns the text of Sara's reply (None when she is silent)."""
-
-    def write(text: str) -> str | None:
-        sent_before = len(outbox)
-        say(text)
-        replies = [m.text for _, m in outbox[sent_before:]]
-        assert len(replies) <= 1
-        return replies[0] if replies else None
-
-    return write
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 # With the rule-based interpreter: "Sim, vou finalizar" is a positive confirmation, "Achei caro"

@@ -2,47 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-import time_machine
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from sara.rules import STOP_OFFER
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
+from tests.sara.conftest import DISCOUNT_LINK, PAYMENT_LINK, recovery
 
-pytestmark = pytest.mark.django_db
-
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-PHONE = "+5548999327881"
-PAYMENT_LINK = "https://pay.example.com/cart/123"
-DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-def recovery(**abandonment) -> Conversation:
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer, **abandonment))
-
-
-@pytest.fixture
-def reply_to(say, outbox):
-    """The customer writes `text` through the Meta webhook; returns Sara's one reply."""
-
-    def write(text: str) -> str:
-        sent_before = len(outbox)
-        say(text)
-        replies = [m.text for _, m in outbox[sent_before:]]
-        assert len(replies) == 1, replies
-        return replies[0]
-
-    return write
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.mark.parametrize(
