@@ -11,12 +11,10 @@ from __future__ import annotations
 import logging
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
-from compliance.lgpd import phone_digest
 from core.phones import InvalidPhone, phone_from_wa_id
-from recovery.lifecycle import customer_number_retire, optout_register
+from recovery.lifecycle import customer_find, customer_number_retire, optout_register
 from recovery.models import Customer
 
 logger = logging.getLogger(__name__)
@@ -30,23 +28,6 @@ def sender_phone(wa_id: str) -> str:
         return phone_from_wa_id(wa_id)
     except InvalidPhone:
         return ""
-
-
-def customer_find(*, phone: str, user_id: str) -> Customer | None:
-    """The customer with this phone, else the one with this BSUID (an erased person's record
-    too: it keeps their identities as digests, so they stay blocked)."""
-    live_first = F("erased_at").asc(nulls_first=True)
-    if phone:
-        found = Customer.objects.filter(phone__in=[phone, phone_digest(phone)]).order_by(live_first).first()
-        if found is not None:
-            return found
-    if user_id:
-        return (
-            Customer.objects.filter(whatsapp_user_id__in=[user_id, phone_digest(user_id)])
-            .order_by(live_first)
-            .first()
-        )
-    return None
 
 
 def customer_identity_note(customer: Customer, *, user_id: str, username: str) -> None:

@@ -227,31 +227,35 @@ def optout_register(
     return customer
 
 
+def customer_find(*, phone: str, user_id: str) -> Customer | None:
+    """The customer with this phone, else the one with this BSUID; an erased person's record
+    too (it keeps their identities as digests, so they stay blocked). A live record wins over
+    an erased one."""
+    live_first = F("erased_at").asc(nulls_first=True)
+    for field, value in (("phone", phone), ("whatsapp_user_id", user_id)):
+        if value:
+            lookup = {f"{field}__in": [value, phone_digest(value)]}
+            found = Customer.objects.filter(**lookup).order_by(live_first).first()
+            if found is not None:
+                return found
+    return None
+
+
 def _customer_by_identity(*, phone: str | None, whatsapp_user_id: str | None) -> Customer:
     # An erased person's phone or BSUID is their erased record (a digest): the opt-out lands
-    # there and the identity is not stored again. A live record wins over an erased one.
+    # there and the identity is not stored again.
     if not phone and not whatsapp_user_id:
         raise ValueError("An opt-out needs a phone or a WhatsApp user id.")
-    live_first = F("erased_at").asc(nulls_first=True)
-    if phone:
-        found = Customer.objects.filter(phone__in=[phone, phone_digest(phone)]).order_by(live_first).first()
-        if found is not None:
-            return found
-    if whatsapp_user_id:
-        found = (
-            Customer.objects.filter(whatsapp_user_id__in=[whatsapp_user_id, phone_digest(whatsapp_user_id)])
-            .order_by(live_first)
-            .first()
+    found = customer_find(phone=phone or "", user_id=whatsapp_user_id or "")
+    if found is None:
+        customer, _ = Customer.objects.get_or_create(
+            phone=phone or None, whatsapp_user_id=whatsapp_user_id or None
         )
-        if found is not None:
-            if phone and not found.phone:
-                # The phone is free (no customer has it): the person is now known by both.
-                Customer.objects.filter(pk=found.pk).update(phone=phone)
-            return found
-    customer, _ = Customer.objects.get_or_create(
-        phone=phone or None, whatsapp_user_id=whatsapp_user_id or None
-    )
-    return customer
+        return customer
+    if phone and not found.phone:
+        # Known by BSUID alone, and the phone is free (no customer has it): now known by both.
+        Customer.objects.filter(pk=found.pk).update(phone=phone)
+    return found
 
 
 def customer_number_retire(*, customer: Customer, now: datetime) -> int:
