@@ -97,6 +97,28 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def meta_webhook(
+    messages: list[dict[str, Any]] | None = None,
+    statuses: list[dict[str, Any]] | None = None,
+    contacts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A Meta "messages" webhook body for the bench's phone number, as Meta nests it."""
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001234", "phone_number_id": PHONE_NUMBER_ID},
+    }
+    if contacts:
+        value["contacts"] = contacts
+    if messages:
+        value["messages"] = messages
+    if statuses:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
 # --- processes ------------------------------------------------------------------------------
 _started: list[subprocess.Popen] = []
 

@@ -95,38 +95,20 @@ def bodies(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     out = []
     for i in range(n):
         wa_id = phone(i).lstrip("+")
-        payload = {
-            "object": "whatsapp_business_account",
-            "entry": [
+        payload = common.meta_webhook(
+            messages=[
                 {
-                    "id": "102290129340398",
-                    "changes": [
-                        {
-                            "field": "messages",
-                            "value": {
-                                "messaging_product": "whatsapp",
-                                "metadata": {
-                                    "display_phone_number": "15550001234",
-                                    "phone_number_id": common.PHONE_NUMBER_ID,
-                                },
-                                "contacts": [{"profile": {"name": f"Cliente {i}"}, "wa_id": wa_id}],
-                                "messages": [
-                                    {
-                                        "from": wa_id,
-                                        "id": f"wamid.E2E{run}x{i:06d}",
-                                        # Filled in just before sending would be nicer, but the
-                                        # body is signed ahead; the run is far inside 24 h anyway.
-                                        "timestamp": str(int(time.time())),
-                                        "type": "text",
-                                        "text": {"body": TEXT},
-                                    }
-                                ],
-                            },
-                        }
-                    ],
+                    "from": wa_id,
+                    "id": f"wamid.E2E{run}x{i:06d}",
+                    # Filled in just before sending would be nicer, but the
+                    # body is signed ahead; the run is far inside 24 h anyway.
+                    "timestamp": str(int(time.time())),
+                    "type": "text",
+                    "text": {"body": TEXT},
                 }
             ],
-        }
+            contacts=[{"profile": {"name": f"Cliente {i}"}, "wa_id": wa_id}],
+        )
         body = json.dumps(payload, separators=(",", ":")).encode()
         out.append((body, {"X-Hub-Signature-256": common.sign(common.APP_SECRET, body)}))
     return out

@@ -20,12 +20,18 @@ import heapq
 import hmac
 import itertools
 import json
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common
 
 REPLY = {
     "intent": "question",
@@ -166,34 +172,16 @@ class GraphFake:
         # Meta's usual rhythm: sent at once, delivered a moment later, read after a while.
         for delay, status in ((0.05, "sent"), (0.5, "delivered"), (2.0, "read")):
             body = json.dumps(
-                {
-                    "object": "whatsapp_business_account",
-                    "entry": [
+                common.meta_webhook(
+                    statuses=[
                         {
-                            "id": "102290129340398",
-                            "changes": [
-                                {
-                                    "field": "messages",
-                                    "value": {
-                                        "messaging_product": "whatsapp",
-                                        "metadata": {
-                                            "display_phone_number": "15550001234",
-                                            "phone_number_id": "106540352242922",
-                                        },
-                                        "statuses": [
-                                            {
-                                                "id": wamid,
-                                                "status": status,
-                                                "timestamp": str(int(now + delay)),
-                                                "recipient_id": recipient,
-                                            }
-                                        ],
-                                    },
-                                }
-                            ],
+                            "id": wamid,
+                            "status": status,
+                            "timestamp": str(int(now + delay)),
+                            "recipient_id": recipient,
                         }
-                    ],
-                }
+                    ]
+                )
             ).encode()
             with self._due_lock:
                 heapq.heappush(self._due, (now + delay, next(self.ids), body))

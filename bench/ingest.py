@@ -34,23 +34,6 @@ WAMID_OUT = "wamid.BENCHOUT{n:07d}"
 OUTBOUND_ROWS = 200_000
 
 
-def _envelope(messages: list[dict], statuses: list[dict], contacts: list[dict]) -> dict:
-    value: dict[str, Any] = {
-        "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550001234", "phone_number_id": common.PHONE_NUMBER_ID},
-    }
-    if contacts:
-        value["contacts"] = contacts
-    if messages:
-        value["messages"] = messages
-    if statuses:
-        value["statuses"] = statuses
-    return {
-        "object": "whatsapp_business_account",
-        "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": value}]}],
-    }
-
-
 def _message(wamid: str, n: int, now: int) -> tuple[dict, dict]:
     wa_id = f"55119{60000000 + n % 9_000_000:08d}"
     message = {
@@ -115,14 +98,14 @@ def make_single(run: str, threads: int, per_thread: int, now: int) -> Bodies:
                 lines.append((1, wamids, body))
             wamid = WAMID_IN.format(run=run, thread=t, n=n)
             message, contact = _message(wamid, n, now)
-            body = json.dumps(_envelope([message], [], [contact]), separators=(",", ":")).encode()
+            body = json.dumps(common.meta_webhook([message], [], [contact]), separators=(",", ":")).encode()
             lines.append((1, [wamid], body))
             sent_inbound.append(([wamid], body))
             target = WAMID_OUT.format(n=out % OUTBOUND_ROWS)
             out += 1
             for status in ("sent", "delivered", "read"):
                 body = json.dumps(
-                    _envelope([], [_status(target, status, now)], []), separators=(",", ":")
+                    common.meta_webhook([], [_status(target, status, now)], []), separators=(",", ":")
                 ).encode()
                 lines.append((1, [], body))
             n += 1
@@ -154,7 +137,9 @@ def make_batches(run: str, threads: int, per_thread: int, now: int, first_out: i
                 out += 1
                 for status in ("sent", "delivered", "read")[: size - k_messages - len(statuses)]:
                     statuses.append(_status(target, status, now))
-            body = json.dumps(_envelope(messages, statuses, contacts), separators=(",", ":")).encode()
+            body = json.dumps(
+                common.meta_webhook(messages, statuses, contacts), separators=(",", ":")
+            ).encode()
             lines.append((size, wamids, body))
         bodies.write(t, lines)
     return bodies

@@ -95,36 +95,18 @@ def payment(i: int) -> tuple[str, bytes, dict[str, str]]:
 
 def customer_message(i: int, n: int, text: str) -> tuple[str, bytes, dict[str, str]]:
     wa_id = phone(i).lstrip("+")
-    body = {
-        "object": "whatsapp_business_account",
-        "entry": [
+    body = common.meta_webhook(
+        messages=[
             {
-                "id": "102290129340398",
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {
-                                "display_phone_number": "15550783881",
-                                "phone_number_id": common.PHONE_NUMBER_ID,
-                            },
-                            "contacts": [{"profile": {"name": f"Cliente {i}"}, "wa_id": wa_id}],
-                            "messages": [
-                                {
-                                    "from": wa_id,
-                                    "id": f"wamid.storm.{i}.{n}",
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
-                                }
-                            ],
-                        },
-                    }
-                ],
+                "from": wa_id,
+                "id": f"wamid.storm.{i}.{n}",
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": text},
             }
         ],
-    }
+        contacts=[{"profile": {"name": f"Cliente {i}"}, "wa_id": wa_id}],
+    )
     raw, headers = signed(body, common.APP_SECRET)
     return "/webhook/messages", raw, headers
 
