@@ -119,6 +119,22 @@ def meta_webhook(
     }
 
 
+def customer_text(wa_id: str, name: str, wamid: str, text: str) -> dict[str, Any]:
+    """Meta's webhook for one text a customer writes now."""
+    return meta_webhook(
+        messages=[
+            {
+                "from": wa_id,
+                "id": wamid,
+                "timestamp": str(int(time.time())),
+                "type": "text",
+                "text": {"body": text},
+            }
+        ],
+        contacts=[{"profile": {"name": name}, "wa_id": wa_id}],
+    )
+
+
 # --- processes ------------------------------------------------------------------------------
 _started: list[subprocess.Popen] = []
 

@@ -95,20 +95,9 @@ def bodies(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     out = []
     for i in range(n):
         wa_id = phone(i).lstrip("+")
-        payload = common.meta_webhook(
-            messages=[
-                {
-                    "from": wa_id,
-                    "id": f"wamid.E2E{run}x{i:06d}",
-                    # Filled in just before sending would be nicer, but the
-                    # body is signed ahead; the run is far inside 24 h anyway.
-                    "timestamp": str(int(time.time())),
-                    "type": "text",
-                    "text": {"body": TEXT},
-                }
-            ],
-            contacts=[{"profile": {"name": f"Cliente {i}"}, "wa_id": wa_id}],
-        )
+        # Stamped when built, not when sent: the body is signed ahead, and the run is far
+        # inside Meta's 24 h anyway.
+        payload = common.customer_text(wa_id, f"Cliente {i}", f"wamid.E2E{run}x{i:06d}", TEXT)
         body = json.dumps(payload, separators=(",", ":")).encode()
         out.append((body, {"X-Hub-Signature-256": common.sign(common.APP_SECRET, body)}))
     return out

@@ -95,18 +95,7 @@ def payment(i: int) -> tuple[str, bytes, dict[str, str]]:
 
 def customer_message(i: int, n: int, text: str) -> tuple[str, bytes, dict[str, str]]:
     wa_id = phone(i).lstrip("+")
-    body = common.meta_webhook(
-        messages=[
-            {
-                "from": wa_id,
-                "id": f"wamid.storm.{i}.{n}",
-                "timestamp": str(int(time.time())),
-                "type": "text",
-                "text": {"body": text},
-            }
-        ],
-        contacts=[{"profile": {"name": f"Cliente {i}"}, "wa_id": wa_id}],
-    )
+    body = common.customer_text(wa_id, f"Cliente {i}", f"wamid.storm.{i}.{n}", text)
     raw, headers = signed(body, common.APP_SECRET)
     return "/webhook/messages", raw, headers
 
