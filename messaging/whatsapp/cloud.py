@@ -89,24 +89,28 @@ class CloudAPIBackend(WhatsAppBackend):
         return f"{base}/{settings.WHATSAPP_API_VERSION}/{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"
 
     def send(self, message: OutboundMessage) -> SendResult:
+        status, body = self._graph(
+            "POST", self.url, json=graph_payload(message), timeout=settings.WHATSAPP_TIMEOUT_SECONDS
+        )
         try:
-            response = self.session.post(
-                self.url, json=graph_payload(message), timeout=settings.WHATSAPP_TIMEOUT_SECONDS
-            )
+            return SendResult(wamid=body["messages"][0]["id"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise WhatsAppError("Graph answered without a message id.", http_status=status) from exc
+
+    def _graph(self, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
+        """One Graph call: its HTTP status and JSON ({} when the answer is not JSON). Network
+        failures and Graph's errors (an HTTP error, or an `error` object) raise WhatsAppError."""
+        try:
+            response = self.session.request(method, url, **kwargs)
         except requests.RequestException as exc:
             raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
         try:
             body = response.json()
         except ValueError:
             body = {}
-        if response.status_code >= 400 or "error" in body:
+        if response.status_code >= 400 or (isinstance(body, dict) and "error" in body):
             raise _error_from(response.status_code, body)
-        try:
-            return SendResult(wamid=body["messages"][0]["id"])
-        except (KeyError, IndexError, TypeError) as exc:
-            raise WhatsAppError(
-                "Graph answered without a message id.", http_status=response.status_code
-            ) from exc
+        return response.status_code, body
 
     def mark_read(self, wamid: str) -> None:
         """Graph's read receipt with the typing indicator: one POST to the same messages endpoint."""
@@ -116,18 +120,7 @@ class CloudAPIBackend(WhatsAppBackend):
             "message_id": wamid,
             "typing_indicator": {"type": "text"},
         }
-        try:
-            response = self.session.post(
-                self.url, json=payload, timeout=settings.WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS
-            )
-        except requests.RequestException as exc:
-            raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            raise _error_from(response.status_code, body if isinstance(body, dict) else {})
+        self._graph("POST", self.url, json=payload, timeout=settings.WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS)
 
     def list_templates(self) -> list[TemplateInfo]:
         """GET /{waba-id}/message_templates, every page (Graph's `paging.next`)."""
@@ -144,16 +137,9 @@ class CloudAPIBackend(WhatsAppBackend):
         found: list[TemplateInfo] = []
         pages = 0
         while url and pages < TEMPLATE_PAGES_MAX:
-            try:
-                response = self.session.get(url, params=params, timeout=settings.WHATSAPP_TIMEOUT_SECONDS)
-            except requests.RequestException as exc:
-                raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
-            try:
-                body = response.json()
-            except ValueError:
-                body = {}
-            if response.status_code >= 400 or not isinstance(body, dict) or "error" in body:
-                raise _error_from(response.status_code, body if isinstance(body, dict) else {})
+            status, body = self._graph("GET", url, params=params, timeout=settings.WHATSAPP_TIMEOUT_SECONDS)
+            if not isinstance(body, dict):
+                raise _error_from(status, {})
             found += [info for info in map(_template_info, body.get("data") or []) if info is not None]
             paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
             # The next page's URL carries its own query (cursor and fields).
