@@ -122,6 +122,68 @@ def post_signed(client: Client) -> Callable[..., Any]:
     return post
 
 
+def abandonment_body(**overrides: Any) -> dict[str, Any]:
+    """Maria's abandoned cart as the generic abandonment webhook takes it; None removes a field."""
+    body = {
+        "userId": "user-42",
+        "name": "Maria Silva",
+        "phone": "+5548999327881",
+        "productId": "curso-python",
+        "paymentLink": "https://pay.example.com/cart/123",
+        "abandonmentId": "ab-1001",
+        "value": "297.00",
+    } | overrides
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def open_cart(post_signed: Callable[..., Any], capture: Any, external_id: str = "ab-1001") -> Any:
+    """Maria abandons a cart of its own product (the first step goes out on commit); its Conversation."""
+    from messaging.models import Conversation
+    from tests.factories import ProductFactory
+
+    ProductFactory(product_id=f"curso-{external_id}", name="Curso de Python")
+    with capture(execute=True):
+        response = post_signed(
+            "/webhook/abandonment",
+            abandonment_body(userId="user-1", productId=f"curso-{external_id}", abandonmentId=external_id),
+        )
+    assert response.status_code == 200, response.content
+    return Conversation.objects.get(pk=response.json()["conversationId"])
+
+
+def template_sent(
+    name: str,
+    *,
+    to: str = "+5548999327881",
+    parameters: tuple[str, ...] = ("Maria", "Curso de Python"),
+    buttons: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The exact Graph body of a pt_BR template send: its body's `parameters`, then a quick-reply
+    button per payload in `buttons`."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": {"code": "pt_BR"},
+            "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": text} for text in parameters]},
+                *(
+                    {
+                        "type": "button",
+                        "sub_type": "quick_reply",
+                        "index": str(index),
+                        "parameters": [{"type": "payload", "payload": payload}],
+                    }
+                    for index, payload in enumerate(buttons)
+                ),
+            ],
+        },
+    }
+
+
 def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
     """Run each call in its own thread, all released together (as concurrent webhooks or two
     workers are); each thread closes its database connection. Returns the results in order."""

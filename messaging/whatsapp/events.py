@@ -11,6 +11,7 @@ stored once and processed like a message however often Meta delivers it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -194,24 +195,20 @@ def _contacts(value: dict[str, Any], parsed: Parsed) -> dict[str, _Contact]:
 
 def _parse_value(value: dict[str, Any], parsed: Parsed) -> None:
     contacts = _contacts(value, parsed)
-    for item in _items(value, "messages", parsed):
-        event = _message(item, contacts)
-        if event is None:
-            parsed.errors.append("message without id or sender")
-            continue
-        parsed.messages.append(event)
-    for item in _items(value, "user_preferences", parsed):
-        event = _preference(item, contacts)
-        if event is None:
-            parsed.errors.append("user_preferences without a user")
-            continue
-        parsed.messages.append(event)
-    for item in _items(value, "user_id_update", parsed):
-        event = _user_id_update(item)
-        if event is None:
-            parsed.errors.append("user_id_update without previous and current ids")
-            continue
-        parsed.messages.append(event)
+    # Each list of the value that becomes inbound events: how one item is read, and what an
+    # unreadable one is reported as.
+    readers: tuple[tuple[str, Callable[[Any], InboundEvent | None], str], ...] = (
+        ("messages", lambda item: _message(item, contacts), "message without id or sender"),
+        ("user_preferences", lambda item: _preference(item, contacts), "user_preferences without a user"),
+        ("user_id_update", _user_id_update, "user_id_update without previous and current ids"),
+    )
+    for key, read, unreadable in readers:
+        for item in _items(value, key, parsed):
+            event = read(item)
+            if event is None:
+                parsed.errors.append(unreadable)
+                continue
+            parsed.messages.append(event)
     for error in _items(value, "errors", parsed):
         parsed.meta_errors.append(error if isinstance(error, dict) else {"error": error})
     for item in _items(value, "statuses", parsed):

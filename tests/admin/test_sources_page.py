@@ -7,6 +7,7 @@ import responses
 
 from messaging.models import WebhookEvent
 from recovery.tasks import nuvemshop_order_fetch
+from tests.conftest import abandonment_body
 from tests.recovery.platforms import NUVEMSHOP_API, SECRETS, payload, post, shopify_headers
 
 pytestmark = pytest.mark.django_db
@@ -51,16 +52,7 @@ def test_support_can_read_the_sources_page_but_change_nothing(support_client):
 
 
 def test_carts_from_the_generic_webhook_show_on_the_sources_page(post_signed, ops_client):
-    body = {
-        "userId": "user-42",
-        "name": "Maria Silva",
-        "phone": "+5548999327881",
-        "productId": "curso-python",
-        "paymentLink": "https://pay.example.com/cart/123",
-        "abandonmentId": "ab-1001",
-        "value": "1299.00",
-    }
-    assert post_signed("/webhook/abandonment", body).status_code == 200
+    assert post_signed("/webhook/abandonment", abandonment_body(value="1299.00")).status_code == 200
 
     response = ops_client.get(URL)
     page = response.content.decode()

@@ -15,7 +15,7 @@ from compliance.tasks import sweep_windows
 from messaging.models import Conversation, Message
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment
-from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload
+from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload, template_sent
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -76,25 +76,9 @@ def test_silent_customer_gets_one_followup_template_after_followup_after_hours(
     time_machine.move_to(T0 + timedelta(hours=after_hours), tick=False)
     assert sweep(capture)["followups"] == 1
 
-    assert json.loads(graph.calls[1].request.body) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": PHONE,
-        "type": "template",
-        "template": {
-            "name": settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
-            "language": {"code": "pt_BR"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Maria"},
-                        {"type": "text", "text": "Curso de Python"},
-                    ],
-                }
-            ],
-        },
-    }
+    assert json.loads(graph.calls[1].request.body) == template_sent(
+        settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME, to=PHONE
+    )
     followup = conversation.messages.get(purpose=Message.Purpose.FOLLOWUP)
     assert (followup.status, followup.whatsapp_message_id) == (Message.Status.SENT, "wamid.followup")
     conversation.refresh_from_db()

@@ -16,7 +16,7 @@ from messaging.models import Conversation, Message
 from messaging.services.ops import failed_sends_retry
 from messaging.services.outbound import SendOutcome
 from messaging.tasks import send_message
-from tests.conftest import GRAPH_URL, graph_error, graph_ok
+from tests.conftest import GRAPH_URL, abandonment_body, graph_error, graph_ok, template_sent
 from tests.factories import ConversationFactory, OutboundMessageFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,19 +26,6 @@ WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
 
 def sent_json(graph: responses.RequestsMock, index: int = 0) -> dict[str, Any]:
     return json.loads(graph.calls[index].request.body)
-
-
-def abandonment_body(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "userId": "user-42",
-        "name": "Maria Silva",
-        "phone": "+5548999327881",
-        "productId": "curso-python",
-        "paymentLink": "https://pay.example.com/cart/123",
-        "abandonmentId": "ab-send-1",
-        "value": "297.00",
-    }
-    return body | overrides
 
 
 def reply_in_window(text: str = "Olá! O link de pagamento é https://pay.example.com/cart/123") -> Message:
@@ -61,25 +48,7 @@ def test_first_contact_template_goes_to_graph_as_the_approved_template_with_body
         response = post_signed("/webhook/abandonment", abandonment_body())
 
     assert response.status_code == 200
-    assert sent_json(graph) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "template",
-        "template": {
-            "name": "recovery_invitation",
-            "language": {"code": "pt_BR"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Maria"},
-                        {"type": "text", "text": "Curso de Python"},
-                    ],
-                }
-            ],
-        },
-    }
+    assert sent_json(graph) == template_sent("recovery_invitation")
 
 
 def test_send_posts_to_the_versioned_phone_number_url_with_the_bearer_token(graph):

@@ -12,10 +12,9 @@ import responses
 from django.core.management import CommandError, call_command
 from responses import matchers
 
-from messaging.models import Conversation, Message, Template
+from messaging.models import Message, Template
 from recovery.models import SequenceStep, StepVariant
-from tests.conftest import GRAPH_URL, graph_error, graph_ok, meta_payload
-from tests.factories import ProductFactory
+from tests.conftest import GRAPH_URL, graph_error, graph_ok, meta_payload, open_cart, template_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -58,25 +57,6 @@ def invitations(*, first: str, second: str) -> None:
     )
 
 
-def open_cart(post_signed: Any, capture: Any, external_id: str) -> Conversation:
-    ProductFactory(product_id=f"curso-{external_id}", name="Curso de Python")
-    with capture(execute=True):
-        response = post_signed(
-            "/webhook/abandonment",
-            {
-                "userId": "user-1",
-                "name": "Maria Silva",
-                "phone": "+5548999327881",
-                "productId": f"curso-{external_id}",
-                "paymentLink": "https://pay.example.com/cart/123",
-                "abandonmentId": external_id,
-                "value": "297.00",
-            },
-        )
-    assert response.status_code == 200, response.content
-    return Conversation.objects.get(pk=response.json()["conversationId"])
-
-
 def sync(capture: Any) -> str:
     out = StringIO()
     with capture(execute=True):
@@ -86,34 +66,9 @@ def sync(capture: Any) -> str:
 
 def invitation_b_payload() -> dict[str, Any]:
     """The exact send of recovery_invitation_b to Maria, with its three quick-reply payloads."""
-    return {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "template",
-        "template": {
-            "name": "recovery_invitation_b",
-            "language": {"code": "pt_BR"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Maria"},
-                        {"type": "text", "text": "Curso de Python"},
-                    ],
-                },
-                *(
-                    {
-                        "type": "button",
-                        "sub_type": "quick_reply",
-                        "index": str(index),
-                        "parameters": [{"type": "payload", "payload": payload}],
-                    }
-                    for index, payload in enumerate(["SARA_FINISH", "SARA_QUESTION", "SARA_NOT_INTERESTED"])
-                ),
-            ],
-        },
-    }
+    return template_sent(
+        "recovery_invitation_b", buttons=("SARA_FINISH", "SARA_QUESTION", "SARA_NOT_INTERESTED")
+    )
 
 
 def test_every_page_is_read_and_each_template_stored_as_meta_says(

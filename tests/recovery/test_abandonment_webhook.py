@@ -14,7 +14,7 @@ from core.http import signature_of
 from messaging.models import Conversation, Message, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Customer
-from tests.conftest import GRAPH_URL, at_once, graph_ok
+from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_ok, template_sent
 from tests.factories import ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/abandonment"
@@ -24,18 +24,7 @@ MiB = 1024 * 1024
 
 def cart(**overrides):
     """An abandonment as the checkout platform posts it; None removes a field."""
-    body = {
-        "userId": "user-42",
-        "name": "Maria Silva",
-        "phone": "+5548999327881",
-        "productId": "curso-python",
-        "paymentLink": "https://pay.example.com/cart/123",
-        "abandonmentId": "ab-1001",
-        "value": "297.00",
-        "timestamp": "2025-11-22T10:00:00Z",
-    }
-    body.update(overrides)
-    return {key: value for key, value in body.items() if value is not None}
+    return abandonment_body(**{"timestamp": "2025-11-22T10:00:00Z", **overrides})
 
 
 def with_raw_value(raw: str) -> bytes:
@@ -354,25 +343,7 @@ def test_the_first_template_goes_to_graph_as_exact_json(post, product, graph, se
     assert len(graph.calls) == 1
     request = graph.calls[0].request
     assert request.headers["Authorization"] == "Bearer test-token"
-    assert json.loads(request.body) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "template",
-        "template": {
-            "name": "recovery_invitation",
-            "language": {"code": "pt_BR"},
-            "components": [
-                {
-                    "type": "body",
-                    "parameters": [
-                        {"type": "text", "text": "Maria"},
-                        {"type": "text", "text": "Curso de Python"},
-                    ],
-                }
-            ],
-        },
-    }
+    assert json.loads(request.body) == template_sent("recovery_invitation")
     assert Message.objects.get().whatsapp_message_id == "wamid.first-contact"
 
 

@@ -14,7 +14,7 @@ from core.http import signature_of
 from messaging.models import Conversation, Message, Template, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment
-from tests.conftest import GRAPH_URL, at_once, graph_ok
+from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_ok
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/payment"
@@ -39,21 +39,6 @@ def payment(**overrides):
     }
     body.update(overrides)
     return {key: value for key, value in body.items() if value is not None}
-
-
-def cart_body(**overrides):
-    """The abandonment webhook's body for the same cart (for payments that arrive first)."""
-    body = {
-        "userId": "user-42",
-        "name": "Maria Silva",
-        "phone": "+5548999327881",
-        "productId": "curso-python",
-        "paymentLink": "https://pay.example.com/cart/123",
-        "abandonmentId": "ab-1001",
-        "value": "99.95",
-    }
-    body.update(overrides)
-    return body
 
 
 def assert_error(response, status, code):
@@ -487,7 +472,7 @@ def test_an_abandonment_already_paid_is_converted_on_arrival_and_never_chased(
         ProductFactory(product_id="curso-python", discount_percent=Decimal(product_percent))
     assert post(payment(amount=amount, linkType=link_type)).status_code == 404
 
-    response = post(cart_body(), url="/webhook/abandonment")
+    response = post(abandonment_body(value="99.95"), url="/webhook/abandonment")
 
     assert response.status_code == 200, response.content
     assert response.json()["status"] == "received"
@@ -514,7 +499,7 @@ def test_an_earlier_paid_payment_of_another_amount_holds_the_cart_for_a_person_a
 ):
     post(payment(amount="10.00"))
 
-    response = post(cart_body(), url="/webhook/abandonment")
+    response = post(abandonment_body(value="99.95"), url="/webhook/abandonment")
 
     assert response.json()["status"] == "received"
     assert Abandonment.objects.get().status == Abandonment.Status.INITIATED
@@ -629,7 +614,7 @@ def test_a_customer_who_pays_during_quiet_hours_never_gets_the_deferred_invitati
     settings.SARA_QUIET_HOURS = "21:00-08:00"
     night = datetime(2025, 11, 22, 23, 0, tzinfo=ZoneInfo("America/Sao_Paulo"))
     with time_machine.travel(night, tick=False):
-        post(cart_body(), url="/webhook/abandonment")
+        post(abandonment_body(value="99.95"), url="/webhook/abandonment")
         assert Message.objects.get().send_after is not None  # the invitation waits for 08:00
         assert post(payment()).json()["status"] == "converted"
 

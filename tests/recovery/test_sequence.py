@@ -15,8 +15,15 @@ from messaging.models import Conversation, Message, Template
 from messaging.tasks import sweep_stuck
 from recovery.models import SequenceStep, StepVariant
 from recovery.sequence import QuickReply, sequence_steps, variant_draw
-from tests.conftest import GRAPH_URL, first_message, graph_error, graph_ok, meta_payload
-from tests.factories import ProductFactory
+from tests.conftest import (
+    GRAPH_URL,
+    first_message,
+    graph_error,
+    graph_ok,
+    meta_payload,
+    open_cart,
+    template_sent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,25 +55,6 @@ def three_steps(
             )
 
 
-def open_cart(post_signed: Any, capture: Any, external_id: str = "ab-seq-1") -> Conversation:
-    ProductFactory(product_id=f"curso-{external_id}", name="Curso de Python")
-    with capture(execute=True):
-        response = post_signed(
-            "/webhook/abandonment",
-            {
-                "userId": "user-1",
-                "name": "Maria Silva",
-                "phone": PHONE,
-                "productId": f"curso-{external_id}",
-                "paymentLink": "https://pay.example.com/cart/123",
-                "abandonmentId": external_id,
-                "value": "297.00",
-            },
-        )
-    assert response.status_code == 200, response.content
-    return Conversation.objects.get(pk=response.json()["conversationId"])
-
-
 def sweep(capture: Any) -> dict[str, int]:
     with capture(execute=True):
         result = sweep_windows.delay().get()
@@ -82,6 +70,16 @@ def sent_steps(conversation: Conversation) -> list[tuple[int, str, str]]:
         .exclude(metadata__sequence=None)
         .order_by("created_at", "pk")
     ]
+
+
+def first_step_sent(post_signed: Any, capture: Any, time_machine: Any) -> Conversation:
+    """Three steps set up, a cart opened at hour 0 and its first step swept out at hour 1."""
+    three_steps()
+    at(time_machine, 0)
+    conversation = open_cart(post_signed, capture)
+    at(time_machine, 1)
+    sweep(capture)
+    return conversation
 
 
 def at(time_machine: Any, hours: float) -> None:
@@ -143,11 +141,7 @@ def test_an_answer_stops_the_sequence_even_a_step_already_held_by_quiet_hours(
 ):
     capture = django_capture_on_commit_callbacks
     settings.SARA_QUIET_HOURS = "21:00-08:00"
-    three_steps()
-    at(time_machine, 0)
-    conversation = open_cart(post_signed, capture)
-    at(time_machine, 1)
-    sweep(capture)
+    conversation = first_step_sent(post_signed, capture, time_machine)
     at(time_machine, 24)
     sweep(capture)
     at(time_machine, 24 + 27)  # step 3 queued at 21:00, held for the morning
@@ -172,11 +166,7 @@ def test_an_answer_after_the_first_step_means_no_second_step(
     outbox, post_signed, django_capture_on_commit_callbacks, time_machine, say
 ):
     capture = django_capture_on_commit_callbacks
-    three_steps()
-    at(time_machine, 0)
-    conversation = open_cart(post_signed, capture)
-    at(time_machine, 1)
-    sweep(capture)
+    conversation = first_step_sent(post_signed, capture, time_machine)
     at(time_machine, 2)
     say("quanto fica o frete?")
     at(time_machine, 200)
@@ -190,11 +180,7 @@ def test_an_opt_out_stops_the_sequence(
     outbox, post_signed, django_capture_on_commit_callbacks, time_machine, say
 ):
     capture = django_capture_on_commit_callbacks
-    three_steps()
-    at(time_machine, 0)
-    conversation = open_cart(post_signed, capture)
-    at(time_machine, 1)
-    sweep(capture)
+    conversation = first_step_sent(post_signed, capture, time_machine)
     say("PARAR")
     for hours in (24, 60, 90):
         at(time_machine, hours)
@@ -206,17 +192,13 @@ def test_an_opt_out_stops_the_sequence(
 
 def test_a_payment_stops_the_sequence(outbox, post_signed, django_capture_on_commit_callbacks, time_machine):
     capture = django_capture_on_commit_callbacks
-    three_steps()
-    at(time_machine, 0)
-    conversation = open_cart(post_signed, capture)
-    at(time_machine, 1)
-    sweep(capture)
+    conversation = first_step_sent(post_signed, capture, time_machine)
     at(time_machine, 5)
     with capture(execute=True):
         paid = post_signed(
             "/webhook/payment",
             {
-                "abandonmentId": "ab-seq-1",
+                "abandonmentId": "ab-1001",
                 "paymentId": "pay-seq-1",
                 "status": "paid",
                 "amount": "297.00",
@@ -380,16 +362,9 @@ def test_the_first_template_carries_its_quick_reply_payloads(
     )
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.first"))
     open_cart(post_signed, django_capture_on_commit_callbacks)
-    components = json.loads(graph.calls[0].request.body)["template"]["components"]
-    assert components[1:] == [
-        {
-            "type": "button",
-            "sub_type": "quick_reply",
-            "index": str(i),
-            "parameters": [{"type": "payload", "payload": p}],
-        }
-        for i, p in enumerate([QuickReply.FINISH, QuickReply.QUESTION, QuickReply.NOT_INTERESTED])
-    ]
+    assert json.loads(graph.calls[0].request.body) == template_sent(
+        "recovery_invitation", buttons=(QuickReply.FINISH, QuickReply.QUESTION, QuickReply.NOT_INTERESTED)
+    )
 
 
 def tap(post_signed: Any, capture: Any, fixture: str) -> Message:
