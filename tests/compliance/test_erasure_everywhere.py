@@ -21,7 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from messaging.models import Conversation, Message, WebhookEvent
 from recovery.models import Abandonment, Customer
-from tests.conftest import meta_payload
+from tests.conftest import abandonment_body, meta_payload
 from tests.factories import ProductFactory
 from tests.recovery.platforms import SECRETS, payload, post
 
@@ -113,15 +113,13 @@ def _reach_her_everywhere(client, post_signed, capture) -> None:
     with capture(execute=True):
         response = post_signed(
             "/webhook/abandonment",
-            {
-                "userId": "u-carla-77",
-                "name": NAME,
-                "phone": PHONE,
-                "productId": "curso-python",
-                "paymentLink": "https://pay.example.com/cart/carla-77",
-                "abandonmentId": "ab-carla-77",
-                "value": "297.00",
-            },
+            abandonment_body(
+                userId="u-carla-77",
+                name=NAME,
+                phone=PHONE,
+                paymentLink="https://pay.example.com/cart/carla-77",
+                abandonmentId="ab-carla-77",
+            ),
         )
         assert response.json()["status"] == "received"
         assert post(client, "hotmart", _hotmart("purchase_out_of_shopping_cart")).status_code == 200
@@ -187,15 +185,14 @@ def test_erasure_leaves_none_of_her_data_anywhere_and_she_is_never_contacted_aga
     with django_capture_on_commit_callbacks(execute=True):
         again = post_signed(
             "/webhook/abandonment",
-            {
-                "userId": "u-carla-78",
-                "name": NAME,
-                "phone": PHONE,
-                "productId": "curso-python",
-                "paymentLink": "https://pay.example.com/cart/carla-78",
-                "abandonmentId": "ab-carla-78",
-                "value": "150.00",
-            },
+            abandonment_body(
+                userId="u-carla-78",
+                name=NAME,
+                phone=PHONE,
+                paymentLink="https://pay.example.com/cart/carla-78",
+                abandonmentId="ab-carla-78",
+                value="150.00",
+            ),
         )
         post_signed("/webhook/messages", _meta_text("wamid.carla.3", "Oi, ainda tem?"))
         carrinho = payload("kiwify", "carrinho_abandonado")

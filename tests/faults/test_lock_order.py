@@ -49,6 +49,12 @@ def token_of(user: AbstractUser) -> str:
     return Token.objects.get_or_create(user=user)[0].key
 
 
+def staff_post(path: str, body: dict[str, Any], token: str) -> Any:
+    """POST to the conversations API with a staff member's token, from a client of its own (a
+    test client is not shared between threads)."""
+    return Client().post(path, body, content_type="application/json", HTTP_AUTHORIZATION=f"Token {token}")
+
+
 def talking() -> Conversation:
     """A customer who wrote five minutes ago: the 24 h window is open."""
     customer = CustomerFactory(phone="+5548999327881", name="Maria Silva")
@@ -112,18 +118,16 @@ def test_a_second_staff_reply_while_a_worker_holds_the_cart_waits_instead_of_dea
     conversation = talking()
     first, second = staff("julia"), staff("pedro")
     handoff.conversation_take(conversation_id=conversation.pk, user=first)
-    api = Client()
 
     with second_connection() as worker:
         # A worker in the middle of a customer's turn, or a payment converting the cart: it
         # holds the cart and is about to lock the conversation.
         worker.execute(f"SELECT id FROM {CART} WHERE id = %s FOR UPDATE", [conversation.abandonment_id])  # noqa: S608
         thread, outcome = in_thread(
-            lambda: api.post(
+            lambda: staff_post(
                 f"/conversations/{conversation.pk}/reply",
                 {"text": "Oi Maria, aqui é o Pedro."},
-                content_type="application/json",
-                HTTP_AUTHORIZATION=f"Token {token_of(second)}",
+                token_of(second),
             )
         )
         wait_for(lambda: waiting_for_a_lock(worker))
@@ -182,11 +186,10 @@ def test_a_staff_reply_whose_transaction_is_a_deadlock_victim_is_queued_once_not
     first_conversation_write_crosses_another, outbox
 ):
     conversation = talking()
-    response = Client().post(
+    response = staff_post(
         f"/conversations/{conversation.pk}/reply",
         {"text": "Oi Maria, aqui é o Pedro."},
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token_of(staff('pedro'))}",
+        token_of(staff("pedro")),
     )
 
     assert response.status_code == 202, response.content
@@ -200,11 +203,10 @@ def test_closing_through_the_api_when_the_transaction_is_a_deadlock_victim_close
     first_conversation_write_crosses_another,
 ):
     conversation = talking()
-    response = Client().post(
+    response = staff_post(
         f"/conversations/{conversation.pk}/close",
         {"reason": "resolvido por telefone"},
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token_of(staff('pedro'))}",
+        token_of(staff("pedro")),
     )
 
     assert response.status_code == 200, response.content

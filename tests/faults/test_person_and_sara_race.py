@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -25,7 +27,7 @@ from recovery.models import Abandonment
 from tests.conftest import at_once, meta_payload
 from tests.factories import ConversationFactory, CustomerFactory
 from tests.faults.conftest import wait_until
-from tests.faults.test_lock_order import staff, token_of
+from tests.faults.test_lock_order import staff, staff_post, token_of
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -43,6 +45,14 @@ def held_by_a_person(n: int, person) -> Conversation:
     return conversation
 
 
+def signed_post_later(url: str, payload: dict[str, Any], secret: str) -> Callable[[], Any]:
+    """The signed webhook POST, to be made later from a thread (with a client of its own)."""
+    body = json.dumps(payload).encode()
+    return lambda: Client().post(
+        url, body, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature_of(secret, body)
+    )
+
+
 def customer_writes(conversation: Conversation, n: int):
     payload = meta_payload("text")
     value = payload["entry"][0]["changes"][0]["value"]
@@ -51,40 +61,26 @@ def customer_writes(conversation: Conversation, n: int):
     message = value["messages"][0]
     message.update({"from": wa_id, "id": f"wamid.race.{n}", "timestamp": str(int(time.time()))})
     message["text"]["body"] = "Quanto custa o frete? Quero finalizar a compra."
-    body = json.dumps(payload).encode()
-    return lambda: Client().post(
-        "/webhook/messages",
-        body,
-        content_type="application/json",
-        HTTP_X_HUB_SIGNATURE_256=signature_of(settings.WHATSAPP_APP_SECRET, body),
-    )
+    return signed_post_later("/webhook/messages", payload, settings.WHATSAPP_APP_SECRET)
 
 
 def pays(conversation: Conversation, n: int):
     cart = conversation.abandonment
-    body = json.dumps(
-        {
-            "abandonmentId": cart.external_id,
-            "paymentId": f"pay-race-{n}",
-            "status": "paid",
-            "amount": str(cart.value),
-            "linkType": "original",
-        }
-    ).encode()
-    return lambda: Client().post(
-        "/webhook/payment",
-        body,
-        content_type="application/json",
-        HTTP_X_HUB_SIGNATURE_256=signature_of(settings.PAYMENT_WEBHOOK_SECRET, body),
-    )
+    body = {
+        "abandonmentId": cart.external_id,
+        "paymentId": f"pay-race-{n}",
+        "status": "paid",
+        "amount": str(cart.value),
+        "linkType": "original",
+    }
+    return signed_post_later("/webhook/payment", body, settings.PAYMENT_WEBHOOK_SECRET)
 
 
 def second_person_replies(conversation: Conversation, token: str):
-    return lambda: Client().post(
+    return lambda: staff_post(
         f"/conversations/{conversation.pk}/reply",
         {"text": "Oi Maria, aqui é o Pedro: já vejo isso para você."},
-        content_type="application/json",
-        HTTP_AUTHORIZATION=f"Token {token}",
+        token,
     )
 
 

@@ -322,11 +322,12 @@ NOT_APPROVED_AS_UTILITY = [
     {"status": Template.Status.PAUSED},
     {"category": Template.Category.MARKETING},
 ]
-
-
-@pytest.mark.parametrize(
+each_template_not_approved_as_utility = pytest.mark.parametrize(
     "template", NOT_APPROVED_AS_UTILITY, ids=["no-row", "pending", "paused", "marketing"]
 )
+
+
+@each_template_not_approved_as_utility
 def test_before_meta_approves_the_utility_thank_you_it_goes_as_text_inside_the_window(
     post, abandonment, graph, frozen, template
 ):
@@ -342,9 +343,7 @@ def test_before_meta_approves_the_utility_thank_you_it_goes_as_text_inside_the_w
     assert Message.objects.get(purpose=Message.Purpose.THANK_YOU).status == "sent"
 
 
-@pytest.mark.parametrize(
-    "template", NOT_APPROVED_AS_UTILITY, ids=["no-row", "pending", "paused", "marketing"]
-)
+@each_template_not_approved_as_utility
 def test_before_meta_approves_the_utility_thank_you_no_free_text_leaves_outside_the_window(
     post, abandonment, graph, frozen, template
 ):
