@@ -195,9 +195,7 @@ def _staff_writes(
             raise WindowClosed(conversation_id)
         fields = _take_over(conversation, user=user, now=now)
         yield conversation
-        conversation.message_count += 1
-        conversation.last_message_at = now
-        _save(conversation, [*fields, "message_count", "last_message_at"])
+        _save(conversation, [*fields, *lifecycle.conversation_message_queued(conversation, at=now)])
 
 
 def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
@@ -236,10 +234,16 @@ def conversation_handback(*, conversation_id: int) -> Conversation:
         conversation.handoff_at = None
         conversation.assigned_to = None
         conversation.assigned_at = None
-        conversation.exchanges = 0
         _save(
             conversation,
-            ["needs_human", "handoff_reason", "handoff_at", "assigned_to", "assigned_at", "exchanges"],
+            [
+                "needs_human",
+                "handoff_reason",
+                "handoff_at",
+                "assigned_to",
+                "assigned_at",
+                *lifecycle.conversation_exchanges_reset(conversation),
+            ],
         )
     logger.info("conversation handed back to Sara", extra={"conversation_id": conversation_id})
     return conversation

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import QuerySet
 
-from messaging import queue, selectors
+from messaging import queue, selectors, statuses
 from messaging.models import Message
 
 logger = logging.getLogger(__name__)
@@ -108,9 +108,7 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
             elif status == Message.Status.FAILED:
                 result.queued.append(message_id)
         result.not_failed = sorted(ids - set(result.queued) - set(result.accepted))
-        Message.objects.filter(pk__in=result.queued).update(
-            status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
-        )
+        statuses.failed_requeue(result.queued)
         for message_id in result.queued:
             transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
     logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
