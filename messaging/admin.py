@@ -33,6 +33,7 @@ from messaging.services.ops import (
     stuck_events_redrive,
     stuck_messages_redrive,
 )
+from recovery.admin_desk import DeskAdminMixin
 from recovery.lifecycle import conversation_close
 
 
@@ -74,7 +75,7 @@ COUNTER_FIELDS = [
 
 
 @admin.register(Conversation)
-class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
+class ConversationAdmin(DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
     phone_field = "customer__phone"
     # What fits at 1280 px: the customer's name and phone share a column; counts are on the page.
     list_display = [
@@ -190,9 +191,10 @@ class ConversationAdmin(HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
     @admin.display(description="")
     def transcript(self, obj: Conversation) -> str:
         entries = [
-            (message, template_text(message))
+            (message, template_text(message), None)
             for message in obj.messages.select_related("sent_by").order_by("created_at", "id")
         ]
+        entries = self.with_private_notes(obj, entries)
         return render_to_string("admin/messaging/conversation/transcript.html", {"entries": entries})
 
     # Closing: one conversation from its page, or many from the list; both ask for a reason.

@@ -36,6 +36,8 @@ class Conversation(models.Model):
         ASKED_FOR_PERSON = "human", _("Asked for a person")
         PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
         MANUAL = "manual", _("Flagged by hand")
+        # The customer wrote after a person resolved the conversation: it reopens for a person.
+        CUSTOMER_WROTE_AGAIN = "customer_wrote", _("Customer wrote again")
 
     # The recovery's models by name: messaging is the transport below the recovery and imports
     # nothing of it (docs/architecture.md).
