@@ -6,7 +6,7 @@ from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
 GROUPS = ("support", "ops")
-CODENAMES = ("add_cannedreply", "change_cannedreply", "delete_cannedreply", "view_cannedreply")
+CODENAMES = ("add_cannedreply", "change_cannedreply", "view_cannedreply")
 
 
 def grant(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
