@@ -22,7 +22,7 @@ def desk_waiting(request: HttpRequest) -> dict[str, Any]:
         return {}
     if not request.path.startswith(_admin_root()):
         return {}
-    if not (user.has_perm("messaging.view_conversation") or user.has_perm("recovery.view_conversation")):
+    if not user.has_perm("recovery.view_conversation"):
         return {}
 
     @cache

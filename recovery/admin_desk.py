@@ -25,10 +25,9 @@ from django.utils.translation import gettext_lazy
 
 from compliance.gate import in_service_window
 from core.text import brl
-from messaging.admin_handoff import InboxFilter, ReplyForm, wait_label
-from messaging.models import Conversation
 from recovery import desk, handoff
-from recovery.models import CannedReply, PrivateNote
+from recovery.admin_handoff import InboxFilter, ReplyForm, wait_label
+from recovery.models import CannedReply, Conversation, PrivateNote
 
 
 class NoteForm(forms.Form):

@@ -35,10 +35,10 @@ from django.utils.translation import gettext as _
 
 from compliance.gate import WINDOW, in_service_window
 from core.text import brl
-from messaging.models import Conversation, Message, Template, WebhookEvent
+from messaging.models import Message, Template, WebhookEvent
 from recovery import handoff
 from recovery.conversation import cart_figures
-from recovery.models import ConversationRead, DeskSend, PrivateNote
+from recovery.models import Conversation, ConversationRead, DeskSend, PrivateNote
 from recovery.quotes import expected_amounts
 from recovery.selectors import shop_knowledge
 from recovery.sequence import template_parameters

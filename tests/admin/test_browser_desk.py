@@ -17,8 +17,8 @@ import responses
 from django.utils import timezone
 
 from backoffice import context_processors
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import CannedReply, PrivateNote
+from messaging.models import Message, WebhookEvent
+from recovery.models import CannedReply, Conversation, PrivateNote
 from tests.admin.test_browser import WAMID, browser, page, screenshot, sign_in, staff  # noqa: F401 - fixtures
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, CustomerFactory, InboundMessageFactory
@@ -80,7 +80,7 @@ def test_support_pages_through_250_waiting_customers_with_the_true_count(page, s
         page.wait_for_selector(f"#inbox-page:has-text('{len(seen) // 50 + 1}')")
     assert seen == [c.pk for c in conversations]
 
-    page.goto("/admin/messaging/conversation/inbox/")
+    page.goto("/admin/recovery/conversation/inbox/")
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         assert no_sideways_scroll(page), f"the inbox scrolls sideways at {width} px"
@@ -93,10 +93,10 @@ def test_a_customer_writing_after_resolve_brings_the_conversation_back(page, sig
 
     conversation = waiting(phone=MARIA)
     sign_in(staff("suporte", "support"))
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
     page.click("#handoff-resolve")
     page.wait_for_selector("#handoff-reopen")
-    page.goto("/admin/messaging/conversation/inbox/")
+    page.goto("/admin/recovery/conversation/inbox/")
     assert page.locator(f"#inbox-{conversation.pk}").count() == 0
 
     payload = meta_payload("text")
@@ -118,7 +118,7 @@ def test_taking_over_a_colleagues_conversation_asks_first(page, sign_in):  # noq
     conversation = waiting(assigned_to=colleague, assigned_at=timezone.now())
     suporte = staff("suporte", "support")
     sign_in(suporte)
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     questions: list[str] = []
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
@@ -138,7 +138,7 @@ def test_support_assigns_a_conversation_to_a_colleague(page, sign_in):  # noqa: 
     colleague = staff("julia", "support")
     conversation = waiting()
     sign_in(staff("suporte", "support"))
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     page.select_option("#assignee", str(colleague.pk))
     page.click("#assign-send")
@@ -158,7 +158,7 @@ def test_a_canned_reply_inserted_with_slash_goes_out_with_ctrl_enter(page, sign_
     conversation = waiting(phone=MARIA)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
     sign_in(staff("suporte", "support"))
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     page.click("#id_text")
     page.keyboard.type("Oi Maria! /praz")
@@ -180,7 +180,7 @@ def test_a_canned_reply_inserted_with_slash_goes_out_with_ctrl_enter(page, sign_
 def test_a_private_note_never_reaches_graph(page, sign_in, graph):  # noqa: F811
     conversation = waiting(phone=MARIA)
     sign_in(staff("suporte", "support"))
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     page.fill("#side-note textarea", "Cliente VIP: ligar amanhã às 10h")
     page.click("#note-send")
@@ -197,7 +197,7 @@ def test_the_template_is_shown_confirmed_once_and_a_double_click_sends_one(page,
     conversation = waiting(phone=MARIA, waited=timedelta(hours=30))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
     sign_in(staff("suporte", "support"))
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     page.click("#template-send")
     page.wait_for_selector("#template-preview")
@@ -241,7 +241,7 @@ def test_the_workspace_fits_1280_and_390_pixels(page, sign_in):  # noqa: F811
     )
     PrivateNote.objects.create(conversation=conversation, author_name="Júlia", text="Pagou metade no PIX?")
     sign_in(staff("suporte", "support"))
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})

@@ -15,8 +15,8 @@ from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
 from backoffice.selectors import dashboard
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import CannedReply, PrivateNote
+from messaging.models import Message, WebhookEvent
+from recovery.models import CannedReply, Conversation, PrivateNote
 from tests.admin.conftest import flash
 from tests.conftest import ON_POSTGRES
 from tests.factories import (
@@ -29,7 +29,7 @@ from tests.factories import (
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-INBOX = "/admin/messaging/conversation/inbox/"
+INBOX = "/admin/recovery/conversation/inbox/"
 
 
 @pytest.fixture(autouse=True)
@@ -56,11 +56,11 @@ def waiting(*, name: str = "Ana", waited: timedelta = timedelta(minutes=10), **f
 
 
 def step(client, conversation: Conversation, name: str, **data: str):
-    return client.post(f"/admin/messaging/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
+    return client.post(f"/admin/recovery/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
 
 
 def page_of(client, conversation: Conversation) -> str:
-    return client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    return client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
 
 
 # --- Every waiting conversation is reachable -------------------------------------------------
@@ -120,7 +120,7 @@ def test_every_admin_page_and_its_title_carry_the_waiting_count(support_client):
     for _ in range(3):
         waiting()
 
-    for url in ("/admin/", "/admin/recovery/product/", "/admin/messaging/conversation/"):
+    for url in ("/admin/", "/admin/recovery/product/", "/admin/recovery/conversation/"):
         html = support_client.get(url).content.decode()
         assert '<strong id="desk-waiting">3</strong>' in html
         title = html[html.index("<title>") + 7 : html.index("</title>")]
@@ -132,10 +132,10 @@ def test_the_count_the_pages_poll_names_the_newest_waiting_conversation(support_
     waiting()
     newest = waiting()
 
-    data = support_client.get("/admin/messaging/conversation/inbox/waiting.json").json()
+    data = support_client.get("/admin/recovery/conversation/inbox/waiting.json").json()
 
     assert data == {"waiting": 2, "newest": newest.pk}
-    assert client.get("/admin/messaging/conversation/inbox/waiting.json").status_code == 302  # staff only
+    assert client.get("/admin/recovery/conversation/inbox/waiting.json").status_code == 302  # staff only
 
 
 # --- A customer who writes again is never ignored --------------------------------------------
@@ -220,7 +220,7 @@ def test_resolve_and_next_opens_the_next_waiting_conversation(support_client):
 
     response = step(support_client, first, "resolve_next")
 
-    assert response.redirect_chain[-1][0] == f"/admin/messaging/conversation/{second.pk}/change/"
+    assert response.redirect_chain[-1][0] == f"/admin/recovery/conversation/{second.pk}/change/"
     first.refresh_from_db()
     assert first.close_reason == Conversation.CloseReason.RESOLVED
 

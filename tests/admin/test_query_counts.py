@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from messaging.models import Message, StatusUpdate, WebhookEvent
 from recovery.desk import INBOX_PAGE_SIZE
-from recovery.models import Customer
+from recovery.models import Conversation, Customer
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -72,7 +72,7 @@ def one_hundred_status_updates() -> None:
         ("/admin/recovery/customer/?q=%2B55+48+9", one_hundred_customers),
         ("/admin/recovery/product/", lambda: ProductFactory.create_batch(ROWS)),
         ("/admin/recovery/abandonment/", lambda: conversations(ROWS)),
-        ("/admin/messaging/conversation/", lambda: conversations(ROWS)),
+        ("/admin/recovery/conversation/", lambda: conversations(ROWS)),
         ("/admin/messaging/message/", one_hundred_messages),
         ("/admin/messaging/message/?ops=failed", one_hundred_messages),
         ("/admin/messaging/message/?ops=stuck", one_hundred_messages),
@@ -115,7 +115,7 @@ def test_a_transcript_of_100_messages_costs_a_constant_number_of_queries(
         OutboundMessageFactory(conversation=conversation)
 
     with django_assert_max_num_queries(MAX_QUERIES + WORKSPACE_QUERIES):
-        response = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
+        response = admin_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     assert response.content.decode().count('class="sara-bubble ') == ROWS
 
@@ -129,7 +129,7 @@ def test_the_handoff_inbox_of_100_conversations_costs_a_constant_number_of_queri
         needs_human=True, handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON, assigned_to=admin_user
     )
 
-    for url in ("/admin/messaging/conversation/inbox/", "/admin/messaging/conversation/inbox/rows/"):
+    for url in ("/admin/recovery/conversation/inbox/", "/admin/recovery/conversation/inbox/rows/"):
         with django_assert_max_num_queries(MAX_QUERIES):
             response = admin_client.get(url)
         assert len(response.context["rows"]) == INBOX_PAGE_SIZE  # the first page of the 100
