@@ -143,8 +143,7 @@ class DeskAdminMixin:
                 "note_form": NoteForm(),
                 "unread": unread,
                 "template_key": uuid.uuid4().hex,
-                "reopenable": not conversation.is_open
-                and conversation.close_reason == Conversation.CloseReason.RESOLVED,
+                "reopenable": not conversation.is_open and conversation.resolved_by_staff,
             }
         )
         return context

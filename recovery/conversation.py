@@ -424,11 +424,7 @@ def _without_conversation(
 
 
 def _resolved_by_a_person(conversation: Conversation, customer: Customer) -> bool:
-    return (
-        conversation.close_reason == Conversation.CloseReason.RESOLVED
-        and not customer.opted_out
-        and customer.erased_at is None
-    )
+    return conversation.resolved_by_staff and not customer.opted_out and customer.erased_at is None
 
 
 def _back_to_the_inbox(message: Message, resolved: Conversation) -> Outcome:

@@ -277,7 +277,7 @@ def conversation_reopen(
     now = now or timezone.now()
     with transaction.atomic():
         conversation = _locked(conversation_id)
-        if conversation.is_open or conversation.close_reason != Conversation.CloseReason.RESOLVED:
+        if not conversation.resolved_by_staff:
             raise NotResolved(conversation_id)
         if Conversation.objects.filter(
             customer_id=conversation.customer_id, status__in=Conversation.OPEN_STATUSES

@@ -330,6 +330,17 @@ class Conversation(models.Model):
         return self.status in self.OPEN_STATUSES
 
     @property
+    def resolved_by_staff(self) -> bool:
+        """Closed by a person ("Resolver", or with the reason they typed), not by Sara's own
+        course (paid, expired, opted out, replaced, erased, number changed)."""
+        if self.is_open:
+            return False
+        reason = self.close_reason
+        return reason in (self.CloseReason.RESOLVED, self.CloseReason.MANUAL) or (
+            bool(reason) and reason not in self.CloseReason.values
+        )
+
+    @property
     def close_reason_label(self) -> str:
         """The close reason as people read it: a known code translated, a typed reason as typed."""
         code = self.close_reason

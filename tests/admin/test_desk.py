@@ -166,6 +166,38 @@ def test_a_customer_who_writes_after_resolve_is_back_in_the_inbox_and_sara_stays
     assert "Customer wrote again" in html
 
 
+def test_a_customer_who_writes_after_a_resolve_with_a_reason_is_back_too_but_not_after_a_payment(
+    support_client, say, outbox
+):
+    conversation = waiting(abandonment__customer=CustomerFactory(phone="+5548999327881", name="Maria"))
+    support_client.post(
+        f"/admin/recovery/conversation/{conversation.pk}/close/", {"reason": "pagou por telefone"}
+    )
+
+    say("Oi, só confirmando que deu certo")
+
+    conversation.refresh_from_db()
+    assert (conversation.status, conversation.handoff_reason) == (
+        Conversation.Status.ACTIVE,
+        Conversation.HandoffReason.CUSTOMER_WROTE_AGAIN,
+    )
+    assert outbox == []
+
+
+def test_a_customer_who_writes_after_paying_is_not_put_back_in_the_inbox(say):
+    conversation = waiting(
+        abandonment__customer=CustomerFactory(phone="+5548999327881", name="Maria"),
+        status=Conversation.Status.CLOSED,
+        close_reason=Conversation.CloseReason.CONVERTED,
+        needs_human=False,
+    )
+
+    say("Obrigada!")
+
+    conversation.refresh_from_db()
+    assert conversation.status == Conversation.Status.CLOSED
+
+
 def test_staff_reopen_a_resolved_conversation(support_client, support_user):
     conversation = waiting(name="Ana")
     step(support_client, conversation, "resolve")
