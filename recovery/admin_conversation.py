@@ -65,7 +65,9 @@ class ConversationAdmin(DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, adm
     ]
     list_filter = ["status", "needs_human", "handoff_reason", "followup_sent"]
     search_fields = ["customer__phone", "customer__name", "abandonment__external_id"]
-    search_help_text = gettext_lazy("Customer name, phone in any format, or abandonment id.")
+    search_help_text = gettext_lazy(
+        "Customer name, phone in any format, abandonment id, or words the customer wrote."
+    )
     list_select_related = ["customer", "abandonment__product"]
     fieldsets = [
         (

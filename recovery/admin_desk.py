@@ -103,6 +103,13 @@ class DeskAdminMixin:
             "page_query": _query_without(request, "p"),
         }
 
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        """The conversation list also finds conversations by words the customer wrote."""
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term.strip():
+            results = results | queryset.filter(pk__in=desk.conversations_with_words(search_term))
+        return results, may_have_duplicates
+
     # --- A conversation's page: the workspace -------------------------------------------------
 
     def handoff_context(self, request: HttpRequest, conversation: Conversation) -> dict:

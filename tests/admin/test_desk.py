@@ -339,6 +339,8 @@ def test_search_finds_a_conversation_by_words_the_customer_wrote(support_client)
     rows = support_client.get(INBOX, {"q": words}).context["rows"]
 
     assert [row["conversation"] for row in rows] == [found]
+    listed = support_client.get("/admin/recovery/conversation/", {"q": words}).context["cl"].result_list
+    assert list(listed) == [found]
 
 
 # --- The reply box tells the truth ---------------------------------------------------------
