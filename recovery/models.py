@@ -11,7 +11,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import format_decimal
 from core.logging import mask_phone
+from recovery.discount_links import stated_percent
+from recovery.faq import EXAMPLE as FAQ_EXAMPLE
+from recovery.faq import faq_first_bad_line
 
 CENT = Decimal("0.01")
 
@@ -105,6 +109,29 @@ class Product(models.Model):
     @property
     def has_discount(self) -> bool:
         return bool(self.active and self.discount_link and self.discount_percent > 0)
+
+    def clean(self) -> None:
+        """Refuse what Sara would misuse: a link giving another percent than the one Sara quotes
+        (it would promise 15 % and send a 10 % coupon), and an FAQ it cannot read."""
+        errors: dict[str, str] = {}
+        stated = stated_percent(self.discount_link) if self.discount_link else None
+        if stated is not None and self.discount_percent and stated.percent != self.discount_percent:
+            errors["discount_percent"] = _(
+                "The percent is %(percent)s %% but the discount link gives %(link)s %% (%(where)s): "
+                "Sara would promise one and charge the other. Make them agree."
+            ) % {
+                "percent": format_decimal(self.discount_percent),
+                "link": format_decimal(stated.percent),
+                "where": stated.where,
+            }
+        bad_line = faq_first_bad_line(self.faq or "")
+        if bad_line is not None:
+            errors["faq"] = _(
+                "Sara reads the FAQ only as questions starting with “P:”, each followed by its answer "
+                "starting with “R:”; this line does not follow that form: “%(line)s”. For example: %(example)s"
+            ) % {"line": bad_line[:80], "example": FAQ_EXAMPLE}
+        if errors:
+            raise ValidationError(errors)
 
 
 class Abandonment(models.Model):
