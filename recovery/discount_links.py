@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from decimal import Decimal
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -54,7 +55,7 @@ def stated_percent(url: str) -> LinkPercent | None:
             if percent is not None:
                 return LinkPercent(percent, f"{name}={value}")
     segments = [unquote(s) for s in parts.path.split("/") if s]
-    for marker, value in zip(segments, segments[1:], strict=False):
+    for marker, value in pairwise(segments):
         if marker.lower() in PATH_MARKERS:
             percent = _value_percent(value)
             if percent is not None:
