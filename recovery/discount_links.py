@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from itertools import pairwise
 from decimal import Decimal
+from itertools import pairwise
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 PARAMETERS = frozenset(

@@ -25,7 +25,9 @@ def faq_first_bad_line(faq: str) -> str | None:
                 return question
             rest = _QUESTION.sub("", line, count=1)
             # "P: Tem garantia? R: Sim." on one line is a whole entry.
-            question, answered = (None, True) if re.search(r"(?:^|\s)R\s*:", rest, re.IGNORECASE) else (line, False)
+            question, answered = (
+                (None, True) if re.search(r"(?:^|\s)R\s*:", rest, re.IGNORECASE) else (line, False)
+            )
         elif _ANSWER.match(line):
             if question is None:
                 return line

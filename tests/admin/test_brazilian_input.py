@@ -47,7 +47,9 @@ def test_a_price_typed_the_brazilian_way_is_saved_as_typed(support_client, typed
     assert product.price == saved
 
 
-@pytest.mark.parametrize(("typed", "saved"), [("15 %", "15"), ("15%", "15"), ("15,5", "15.5"), ("12.5", "12.5")])
+@pytest.mark.parametrize(
+    ("typed", "saved"), [("15 %", "15"), ("15%", "15"), ("15,5", "15.5"), ("12.5", "12.5")]
+)
 def test_a_discount_percent_typed_with_a_comma_or_a_percent_sign_is_saved(support_client, typed, saved):
     product = ProductFactory(discount_link="https://pay.example.com/curso-python?cupom=BEMVINDO")
 
@@ -116,6 +118,7 @@ def test_a_sequence_step_delay_is_typed_with_a_comma(admin_client):
 
 
 # --- The parser, for any amount -----------------------------------------------------------------
+
 
 def significant(text: str) -> str:
     return "".join(ch for ch in text if ch in "0123456789").strip("0")
