@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from django import forms
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
@@ -384,7 +385,11 @@ class MessageAdmin(ReadOnlyAdmin):
         if ids:
             self.message_user(
                 request,
-                _("Dismissed %(count)s failed send(s): they leave the list and stay failed in the history.")
+                ngettext(
+                    "Dismissed %(count)s failed send: it leaves the list and stays failed in the history.",
+                    "Dismissed %(count)s failed sends: they leave the list and stay failed in the history.",
+                    len(ids),
+                )
                 % {"count": len(ids)},
                 messages.SUCCESS,
             )
@@ -407,12 +412,32 @@ class MessageAdmin(ReadOnlyAdmin):
         if result.queued:
             self.message_user(
                 request,
-                _(
-                    "Queued for sending again: %(count)s send(s). Each goes out after the send-time "
-                    "checks; one that fails again returns to the failed sends with its reason."
+                ngettext(
+                    "Queued for sending again: %(count)s send. It goes out after the send-time checks; "
+                    "if it fails again it returns to the failed sends with its reason.",
+                    "Queued for sending again: %(count)s sends. Each goes out after the send-time "
+                    "checks; one that fails again returns to the failed sends with its reason.",
+                    len(result.queued),
                 )
                 % {"count": len(result.queued)},
                 messages.SUCCESS,
+            )
+        if result.no_help:
+            reasons = Counter(why for _pk, why in result.no_help)
+            self.message_user(
+                request,
+                ngettext(
+                    "Skipped %(count)s send a retry cannot help: %(reasons)s",
+                    "Skipped %(count)s sends a retry cannot help: %(reasons)s",
+                    len(result.no_help),
+                )
+                % {
+                    "count": len(result.no_help),
+                    "reasons": " ".join(
+                        f"{why}" if n == 1 else f"{why} (×{n})" for why, n in sorted(reasons.items())
+                    ),
+                },
+                messages.WARNING,
             )
         left_alone = Message.objects.filter(pk__in=[*result.accepted, *result.not_failed])
         for message in left_alone.select_related("conversation__customer").order_by("pk"):
@@ -441,8 +466,15 @@ class MessageAdmin(ReadOnlyAdmin):
         if redriven:
             self.message_user(
                 request,
-                _("Queued again: %(inbound)s inbound message(s) for processing, %(outbound)s send(s).")
-                % {"inbound": len(result.inbound), "outbound": len(result.outbound)},
+                _("Queued again: %(inbound)s for processing, %(outbound)s.")
+                % {
+                    "inbound": ngettext(
+                        "%(count)s inbound message", "%(count)s inbound messages", len(result.inbound)
+                    )
+                    % {"count": len(result.inbound)},
+                    "outbound": ngettext("%(count)s send", "%(count)s sends", len(result.outbound))
+                    % {"count": len(result.outbound)},
+                },
                 messages.SUCCESS,
             )
         if result.not_stuck:

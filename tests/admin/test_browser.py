@@ -321,7 +321,7 @@ def test_ops_retries_a_failed_send_and_graph_gets_it(page, sign_in, graph):
     run_action(page, "retry_sends", [failed.pk])
 
     page.wait_for_selector("ul.messagelist li.success")
-    assert success_messages(page)[0].startswith("De volta à fila de envio: 1 envio(s).")
+    assert success_messages(page)[0].startswith("De volta à fila de envio: 1 envio.")
     # Tests run Celery eagerly: the queued send has gone out by now.
     assert len(graph.calls) == 1
     failed.refresh_from_db()

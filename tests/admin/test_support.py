@@ -162,7 +162,7 @@ def test_a_keyword_deactivated_in_the_admin_no_longer_opts_out(
         )
         customer_writes(post_signed, django_capture_on_commit_callbacks, "stop")
 
-    assert flash(response) == ["1 palavra(s)-chave agora inativa(s)."]
+    assert flash(response) == ["1 palavra-chave agora inativa."]
     assert Customer.objects.get(phone=PHONE).opted_out is False
     assert LogEntry.objects.get(object_id=str(stop.pk)).get_change_message() == (
         "Desativada. Motivo: clientes escrevem stop em inglês sem querer sair"
