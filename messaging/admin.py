@@ -27,7 +27,7 @@ from core.text import brl
 from messaging import selectors
 from messaging.admin_handoff import HandoffAdminMixin
 from messaging.models import Conversation, Message, StatusUpdate, Template, WebhookEvent
-from messaging.retry_advice import retry_advice
+from messaging.retry_advice import error_code_words, error_detail_words, retry_advice
 from messaging.services.ops import (
     failed_sends_dismiss,
     failed_sends_retry,
@@ -272,6 +272,22 @@ class OpsViewFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The error codes present, in words."""
+
+    title = gettext_lazy("error")
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            Message.objects.exclude(error_code="").order_by("error_code").values_list("error_code", flat=True)
+        )
+        return [(code, error_code_words(code)) for code in codes.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     list_display = [
@@ -281,19 +297,19 @@ class MessageAdmin(ReadOnlyAdmin):
         "kind",
         "purpose",
         "status",
-        "error_code",
+        "error_code_label",
         "attempts",
         "created_at",
         "conversation_link",
     ]
     # Each ops view shows the columns its decision needs, and no others.
     ops_list_display = {
-        "failed": ["id", "customer", "purpose", "error_code", "retry_help", "attempts", "failed_at",
+        "failed": ["id", "customer", "purpose", "error_code_label", "retry_help", "attempts", "failed_at",
                    "conversation_link"],
         "stuck": ["id", "customer", "direction", "purpose", "status", "created_at", "attempts",
                   "conversation_link"],
     }  # fmt: skip
-    list_filter = [OpsViewFilter, "status", "direction", "purpose", "error_code"]
+    list_filter = [OpsViewFilter, "status", "direction", "purpose", ErrorCodeFilter]
     search_fields = ["whatsapp_message_id", "wa_id", "conversation__customer__phone"]
     search_help_text = gettext_lazy("WhatsApp message id (wamid), WhatsApp id or customer phone.")
     list_select_related = ["conversation__customer"]
@@ -306,8 +322,8 @@ class MessageAdmin(ReadOnlyAdmin):
             gettext_lazy("Failure"),
             {
                 "fields": [
-                    "error_code",
-                    "error_detail",
+                    "error_code_label",
+                    "error_detail_label",
                     "retry_help",
                     "attempts",
                     "possible_duplicate",
@@ -334,7 +350,15 @@ class MessageAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-    readonly_fields = ["metadata_pretty", "retry_help"]
+    readonly_fields = ["metadata_pretty", "retry_help", "error_code_label", "error_detail_label"]
+
+    @admin.display(description=gettext_lazy("error"), ordering="error_code")
+    def error_code_label(self, obj: Message) -> str:
+        return error_code_words(obj.error_code)
+
+    @admin.display(description=gettext_lazy("error detail"))
+    def error_detail_label(self, obj: Message) -> str:
+        return error_detail_words(obj.error_code, obj.error_detail) or "—"
 
     def get_list_display(self, request):
         return self.ops_list_display.get(request.GET.get(OpsViewFilter.parameter_name), self.list_display)
@@ -507,8 +531,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["id", "type", "external_id", "reference", "processed", "error_summary", "created_at"]
     list_filter = [StuckEventFilter, "type", "processed"]
     search_fields = ["external_id", "reference"]
-    fields = ["type", "external_id", "reference", "processed", "error", "created_at", "payload_pretty"]
-    readonly_fields = ["payload_pretty"]
+    fields = ["type", "external_id", "reference", "processed", "error_words", "created_at", "payload_pretty"]
+    readonly_fields = ["payload_pretty", "error_words"]
     actions = ["redrive_stuck"]
 
     def has_redrive_work_permission(self, request) -> bool:
@@ -516,7 +540,12 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("error"))
     def error_summary(self, obj: WebhookEvent) -> str:
-        return Truncator(obj.error).chars(80)
+        return Truncator(self.error_words(obj)).chars(80)
+
+    @admin.display(description=gettext_lazy("error"))
+    def error_words(self, obj: WebhookEvent) -> str:
+        # Services store the error's English sentence (a catalogue msgid): read it in the page's language.
+        return _(obj.error) if obj.error else "—"
 
     @admin.display(description=gettext_lazy("payload"))
     def payload_pretty(self, obj: WebhookEvent) -> str:
@@ -532,7 +561,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         if result.events:
             self.message_user(
                 request,
-                _("Queued again: %(count)s batch(es).") % {"count": len(result.events)},
+                ngettext(
+                    "Queued again: %(count)s batch.", "Queued again: %(count)s batches.", len(result.events)
+                )
+                % {"count": len(result.events)},
                 messages.SUCCESS,
             )
         if result.not_stuck:
@@ -545,8 +577,14 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(StatusUpdate)
 class StatusUpdateAdmin(ReadOnlyAdmin):
-    list_display = ["whatsapp_message_id", "status", "timestamp", "created_at"]
+    list_display = ["whatsapp_message_id", "status_label", "timestamp", "created_at"]
     search_fields = ["whatsapp_message_id"]
+    fields = ["whatsapp_message_id", "status_label", "timestamp", "errors", "created_at"]
+    readonly_fields = ["status_label"]
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_label(self, obj: StatusUpdate) -> str:
+        return Message.Status(obj.status).label if obj.status in Message.Status.values else obj.status
 
 
 def template_text(message: Message) -> str:

@@ -112,7 +112,10 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Conversation {self.pk} ({self.status})"
+        return str(
+            _("Conversation %(id)s (%(status)s)")
+            % {"id": self.pk, "status": self.get_status_display().lower()}
+        )
 
     @property
     def is_open(self) -> bool:
@@ -289,7 +292,15 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.direction} {self.kind} {self.pk} ({self.status})"
+        return str(
+            _("Message %(id)s, %(direction)s: %(kind)s (%(status)s)")
+            % {
+                "direction": self.get_direction_display().lower(),
+                "id": self.pk,
+                "kind": self.get_kind_display().lower(),
+                "status": self.get_status_display().lower(),
+            }
+        )
 
     @property
     def is_proactive(self) -> bool:
@@ -368,7 +379,7 @@ class WebhookEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.external_id or self.pk}"
+        return f"{self.get_type_display()} {self.external_id or self.pk}"
 
 
 class Template(models.Model):

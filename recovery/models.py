@@ -269,7 +269,7 @@ class Shop(models.Model):
     support_hours = models.CharField(
         _("support hours"), max_length=300, blank=True, default=SHOP_DEFAULTS["support_hours"]
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("shop")
@@ -288,32 +288,43 @@ class SourceCheckout(models.Model):
     """
 
     class Status(models.TextChoices):
-        WAITING = "waiting"
-        OPENED = "opened"
-        COMPLETED = "completed"
-        SKIPPED = "skipped"
+        WAITING = "waiting", _("Waiting to be contacted")
+        OPENED = "opened", _("Opened")
+        COMPLETED = "completed", _("Paid before contact")
+        SKIPPED = "skipped", _("Skipped")
 
-    platform = models.CharField(max_length=20)
-    checkout_id = models.CharField(max_length=200, help_text="The cart's id on its platform.")
-    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
-    token = models.CharField(max_length=200, blank=True, db_index=True)
-    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING)
-    skip_reason = models.CharField(max_length=50, blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    name = models.CharField(max_length=200, blank=True)
-    product_id = models.CharField(max_length=100, blank=True)
-    value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    link = models.URLField(max_length=1000, blank=True)
-    due_at = models.DateTimeField(null=True, blank=True)
-    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
-    source_updated_at = models.DateTimeField(null=True, blank=True)
-    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
-    payment_pending = models.BooleanField(default=False)
-    abandonment = models.ForeignKey(
-        Abandonment, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_checkouts"
+    platform = models.CharField(max_length=20, verbose_name=_("platform"))
+    checkout_id = models.CharField(
+        max_length=200, help_text=_("The cart's id on its platform."), verbose_name=_("cart id")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
+    token = models.CharField(max_length=200, blank=True, db_index=True, verbose_name=_("token"))
+    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING, verbose_name=_("status"))
+    skip_reason = models.CharField(max_length=50, blank=True, verbose_name=_("skip reason"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
+    product_id = models.CharField(max_length=100, blank=True, verbose_name=_("product id"))
+    value = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("value")
+    )
+    link = models.URLField(max_length=1000, blank=True, verbose_name=_("link"))
+    due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("contact due at"))
+    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
+    source_updated_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("changed on the platform at")
+    )
+    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
+    payment_pending = models.BooleanField(default=False, verbose_name=_("payment being confirmed"))
+    abandonment = models.ForeignKey(
+        Abandonment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="source_checkouts",
+        verbose_name=_("abandonment"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -328,7 +339,9 @@ class SourceCheckout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.checkout_id}"
+        return str(
+            _("%(platform)s cart %(id)s") % {"platform": self.platform.title(), "id": self.checkout_id}
+        )
 
 
 class SequenceStep(models.Model):

@@ -353,7 +353,7 @@ def test_redrive_fans_out_a_stuck_meta_batch(ops_client, run_action, django_capt
     event.refresh_from_db()
     assert event.processed is True
     assert Message.objects.filter(direction="in", text="Quanto custa o frete?").count() == 1
-    assert flash(response) == ["De volta à fila: 1 lote(s)."]
+    assert flash(response) == ["De volta à fila: 1 lote."]
 
 
 def test_provider_ids_of_a_message_are_read_only(ops_client):
