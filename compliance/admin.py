@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from compliance.lgpd import phone_digest
 from compliance.models import OptOutKeyword
+from core.admin_helpers import GenderedMessagesMixin
 from core.phones import InvalidPhone, normalize_phone
 from core.text import fold
 
@@ -106,7 +107,7 @@ class OptOutKeywordForm(forms.ModelForm):
 
 
 @admin.register(OptOutKeyword)
-class OptOutKeywordAdmin(admin.ModelAdmin):
+class OptOutKeywordAdmin(GenderedMessagesMixin, admin.ModelAdmin):
     form = OptOutKeywordForm
     list_display = ["keyword", "active", "updated_at"]
     list_filter = ["active"]

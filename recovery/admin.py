@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
-from core.admin_helpers import admin_link
+from core.admin_helpers import GenderedMessagesMixin, admin_link
 from core.forms import BRLField, DecimalBRField, PercentField, format_decimal
 from core.text import brl
 from messaging.models import Conversation
@@ -441,7 +441,7 @@ class ProductAdmin(admin.ModelAdmin):
 
 
 @admin.register(Shop)
-class ShopAdmin(admin.ModelAdmin):
+class ShopAdmin(GenderedMessagesMixin, admin.ModelAdmin):
     """The one row of the shop's knowledge: edited, never added beside it or deleted."""
 
     fieldsets = [

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.forms import format_decimal
 from core.logging import mask_phone
@@ -88,7 +89,7 @@ class Product(models.Model):
     faq = models.TextField(
         blank=True, help_text=_("Questions and answers about this product, for Sara."), verbose_name=_("FAQ")
     )
-    active = models.BooleanField(default=True, verbose_name=_("active"))
+    active = models.BooleanField(default=True, verbose_name=pgettext_lazy("masculine", "active"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -368,7 +369,7 @@ class SequenceStep(models.Model):
         ),
         verbose_name=_("delay (hours)"),
     )
-    active = models.BooleanField(default=True, verbose_name=_("active"))
+    active = models.BooleanField(default=True, verbose_name=pgettext_lazy("masculine", "active"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 

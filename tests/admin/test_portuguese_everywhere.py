@@ -24,8 +24,9 @@ from django.utils import timezone
 
 from compliance.models import OptOutKeyword
 from messaging.models import Conversation, Message, StatusUpdate, Template, WebhookEvent
-from recovery.models import SourceCheckout
+from recovery.models import Shop, SourceCheckout
 from tests.admin.test_language import CATALOGUE, po_entries
+from tests.admin.test_support import product_form
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -202,3 +203,56 @@ def test_the_check_finds_english_where_there_is_some():
 
 def test_the_settings_read_the_project_catalogue_first():
     assert Path(settings.LOCALE_PATHS[0]) == CATALOGUE.parent.parent
+
+
+# --- Gender and number -------------------------------------------------------------------------
+
+
+def test_a_keyword_added_is_announced_in_the_feminine(admin_client):
+    response = admin_client.post(
+        "/admin/compliance/optoutkeyword/add/", {"keyword": "chega disso", "active": "on"}, follow=True
+    )
+
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("A palavra-chave de descadastro “")
+    assert message.endswith("” foi adicionada com sucesso.")
+    assert 'href="/admin/compliance/optoutkeyword/' in message
+
+
+def test_the_shop_changed_is_announced_in_the_feminine(admin_client):
+    from tests.admin.test_shop import form
+
+    shop = Shop.objects.get()
+
+    response = admin_client.post(f"/admin/recovery/shop/{shop.pk}/change/", form(shop), follow=True)
+
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("A loja “") and message.endswith("” foi alterada com sucesso.")
+
+
+def test_a_product_changed_stays_in_the_masculine_and_reads_active_in_the_masculine(admin_client):
+    product = ProductFactory(name="Curso de Python")
+
+    response = admin_client.post(
+        f"/admin/recovery/product/{product.pk}/change/", product_form(product), follow=True
+    )
+
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("O produto “") and message.endswith("” foi alterado com sucesso.")
+    listing = admin_client.get("/admin/recovery/product/").content.decode()
+    assert ">Ativo<" in listing or "Por ativo" in listing
+    assert "Ativa" not in listing
+
+
+def test_the_customer_filters_say_todos_and_the_inbox_todas(admin_client, rows):
+    customers = visible_text(admin_client.get("/admin/recovery/customer/").content.decode())
+
+    assert "Todos" in customers and "Todas" not in customers
+
+
+def test_a_conversation_and_a_message_have_portuguese_titles(rows):
+    conversation = Conversation.objects.get()
+    message = conversation.messages.filter(status="failed").get()
+
+    assert str(conversation) == f"Conversa {conversation.pk} (ativa)"
+    assert str(message) == f"Mensagem {message.pk}, enviada: modelo (falhou)"
