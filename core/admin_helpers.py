@@ -27,7 +27,7 @@ FEMININE_MODELS = frozenset(
         "recovery.shop",
         "recovery.stepvariant",
         "compliance.optoutkeyword",
-        "messaging.conversation",
+        "recovery.conversation",
         "messaging.message",
         "messaging.statusupdate",
     }
@@ -66,7 +66,7 @@ def _sentence_pattern(translated: str, name: str) -> re.Pattern[str]:
 class GenderedMessagesMixin:
     """Gives a feminine model's admin the feminine form of Django's add/change/delete sentences."""
 
-    def message_user(self, request, message, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201 - Django's
+    def message_user(self, request, message, *args, **kwargs):
         opts = self.model._meta  # type: ignore[attr-defined]
         if opts.label_lower in FEMININE_MODELS:
             name = str(opts.verbose_name)

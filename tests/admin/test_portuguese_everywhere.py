@@ -23,8 +23,8 @@ from django.contrib import admin
 from django.utils import timezone
 
 from compliance.models import OptOutKeyword
-from messaging.models import Conversation, Message, StatusUpdate, Template, WebhookEvent
-from recovery.models import Shop, SourceCheckout
+from messaging.models import Message, StatusUpdate, Template, WebhookEvent
+from recovery.models import Conversation, Shop, SourceCheckout
 from tests.admin.test_language import CATALOGUE, po_entries
 from tests.admin.test_support import product_form
 from tests.factories import (
@@ -42,7 +42,7 @@ SARA_APPS = ("recovery", "messaging", "compliance")
 CUSTOM_PAGES = [
     "/admin/",
     "/admin/money/",
-    "/admin/messaging/conversation/inbox/",
+    "/admin/recovery/conversation/inbox/",
     "/admin/recovery/sourcecheckout/",
     "/admin/messaging/message/?ops=failed",
     "/admin/messaging/message/?ops=stuck",

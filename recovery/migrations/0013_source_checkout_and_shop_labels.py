@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recovery', '0011_sequence_steps'),
+        ('recovery', '0012_conversation_from_messaging'),
     ]
 
     operations = [
