@@ -50,7 +50,9 @@ COUNTER_FIELDS = [
 
 
 @admin.register(Conversation)
-class ConversationAdmin(GenderedMessagesMixin, DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
+class ConversationAdmin(
+    GenderedMessagesMixin, DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin
+):
     phone_field = "customer__phone"
     # What fits at 1280 px: the customer's name and phone share a column; counts are on the page.
     list_display = [
