@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy
 
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
-from core.admin_helpers import admin_link
+from core.admin_helpers import GenderedMessagesMixin, admin_link
 from core.text import brl
 from messaging.models import Message
 from recovery.admin_desk import DeskAdminMixin
@@ -50,7 +50,9 @@ COUNTER_FIELDS = [
 
 
 @admin.register(Conversation)
-class ConversationAdmin(DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
+class ConversationAdmin(
+    GenderedMessagesMixin, DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin
+):
     phone_field = "customer__phone"
     # What fits at 1280 px: the customer's name and phone share a column; counts are on the page.
     list_display = [

@@ -10,8 +10,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from core.forms import format_decimal
 from core.logging import mask_phone
+from recovery.discount_links import stated_percent
+from recovery.faq import EXAMPLE as FAQ_EXAMPLE
+from recovery.faq import faq_first_bad_line
 
 CENT = Decimal("0.01")
 
@@ -84,7 +89,7 @@ class Product(models.Model):
     faq = models.TextField(
         blank=True, help_text=_("Questions and answers about this product, for Sara."), verbose_name=_("FAQ")
     )
-    active = models.BooleanField(default=True, verbose_name=_("active"))
+    active = models.BooleanField(default=True, verbose_name=pgettext_lazy("masculine", "active"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -105,6 +110,29 @@ class Product(models.Model):
     @property
     def has_discount(self) -> bool:
         return bool(self.active and self.discount_link and self.discount_percent > 0)
+
+    def clean(self) -> None:
+        """Refuse what Sara would misuse: a link giving another percent than the one Sara quotes
+        (it would promise 15 % and send a 10 % coupon), and an FAQ it cannot read."""
+        errors: dict[str, str] = {}
+        stated = stated_percent(self.discount_link) if self.discount_link else None
+        if stated is not None and self.discount_percent and stated.percent != self.discount_percent:
+            errors["discount_percent"] = _(
+                "The percent is %(percent)s %% but the discount link gives %(link)s %% (%(where)s): "
+                "Sara would promise one and charge the other. Make them agree."
+            ) % {
+                "percent": format_decimal(self.discount_percent),
+                "link": format_decimal(stated.percent),
+                "where": stated.where,
+            }
+        bad_line = faq_first_bad_line(self.faq or "")
+        if bad_line is not None:
+            errors["faq"] = _(
+                "Sara reads the FAQ only as questions starting with “P:”, each followed by its answer "
+                "starting with “R:”; this line does not follow that form: “%(line)s”. For example: %(example)s"
+            ) % {"line": bad_line[:80], "example": FAQ_EXAMPLE}
+        if errors:
+            raise ValidationError(errors)
 
 
 class Abandonment(models.Model):
@@ -323,7 +351,10 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Conversation {self.pk} ({self.status})"
+        return str(
+            _("Conversation %(id)s (%(status)s)")
+            % {"id": self.pk, "status": self.get_status_display().lower()}
+        )
 
     @property
     def is_open(self) -> bool:
@@ -376,7 +407,7 @@ class Shop(models.Model):
     support_hours = models.CharField(
         _("support hours"), max_length=300, blank=True, default=SHOP_DEFAULTS["support_hours"]
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("shop")
@@ -395,32 +426,43 @@ class SourceCheckout(models.Model):
     """
 
     class Status(models.TextChoices):
-        WAITING = "waiting"
-        OPENED = "opened"
-        COMPLETED = "completed"
-        SKIPPED = "skipped"
+        WAITING = "waiting", _("Waiting to be contacted")
+        OPENED = "opened", _("Opened")
+        COMPLETED = "completed", _("Paid before contact")
+        SKIPPED = "skipped", _("Skipped")
 
-    platform = models.CharField(max_length=20)
-    checkout_id = models.CharField(max_length=200, help_text="The cart's id on its platform.")
-    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
-    token = models.CharField(max_length=200, blank=True, db_index=True)
-    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING)
-    skip_reason = models.CharField(max_length=50, blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    name = models.CharField(max_length=200, blank=True)
-    product_id = models.CharField(max_length=100, blank=True)
-    value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    link = models.URLField(max_length=1000, blank=True)
-    due_at = models.DateTimeField(null=True, blank=True)
-    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
-    source_updated_at = models.DateTimeField(null=True, blank=True)
-    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
-    payment_pending = models.BooleanField(default=False)
-    abandonment = models.ForeignKey(
-        Abandonment, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_checkouts"
+    platform = models.CharField(max_length=20, verbose_name=_("platform"))
+    checkout_id = models.CharField(
+        max_length=200, help_text=_("The cart's id on its platform."), verbose_name=_("cart id")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
+    token = models.CharField(max_length=200, blank=True, db_index=True, verbose_name=_("token"))
+    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING, verbose_name=_("status"))
+    skip_reason = models.CharField(max_length=50, blank=True, verbose_name=_("skip reason"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
+    product_id = models.CharField(max_length=100, blank=True, verbose_name=_("product id"))
+    value = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("value")
+    )
+    link = models.URLField(max_length=1000, blank=True, verbose_name=_("link"))
+    due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("contact due at"))
+    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
+    source_updated_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("changed on the platform at")
+    )
+    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
+    payment_pending = models.BooleanField(default=False, verbose_name=_("payment being confirmed"))
+    abandonment = models.ForeignKey(
+        Abandonment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="source_checkouts",
+        verbose_name=_("abandonment"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -435,7 +477,9 @@ class SourceCheckout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.checkout_id}"
+        return str(
+            _("%(platform)s cart %(id)s") % {"platform": self.platform.title(), "id": self.checkout_id}
+        )
 
 
 class SequenceStep(models.Model):
@@ -462,7 +506,7 @@ class SequenceStep(models.Model):
         ),
         verbose_name=_("delay (hours)"),
     )
-    active = models.BooleanField(default=True, verbose_name=_("active"))
+    active = models.BooleanField(default=True, verbose_name=pgettext_lazy("masculine", "active"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 

@@ -26,7 +26,7 @@ def groups_grant(Group: type, Permission: type) -> None:  # noqa: N803 - model c
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("recovery", "0013_support_desk"),
+        ("recovery", "0014_support_desk"),
         ("compliance", "0003_staff_groups"),
     ]
 

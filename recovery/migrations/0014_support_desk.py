@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('messaging', '0013_conversation_to_recovery'),
-        ('recovery', '0012_conversation_from_messaging'),
+        ('recovery', '0013_source_checkout_and_shop_labels'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
