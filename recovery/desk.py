@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
     Case,
@@ -24,6 +25,7 @@ from django.db.models import (
     Max,
     Min,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -152,8 +154,6 @@ def conversations_with_words(words: str) -> QuerySet:
     Portuguese ("certificado" finds "certificados"); a plain substring search elsewhere."""
     inbound = Message.objects.filter(direction=Message.Direction.IN, conversation__isnull=False)
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import SearchQuery, SearchVector
-
         found = inbound.annotate(words=SearchVector("text", config="portuguese")).filter(
             words=SearchQuery(words, config="portuguese")
         )
@@ -183,8 +183,6 @@ def unread(*, conversation: Conversation, user: AbstractBaseUser) -> int:
 
 def next_waiting(*, user: AbstractBaseUser, after: int) -> Conversation | None:
     """The next conversation to answer: the longest wait not held by a colleague."""
-    from django.db.models import Q
-
     return (
         inbox(user=user).exclude(pk=after).filter(Q(assigned_to__isnull=True) | Q(assigned_to=user)).first()
     )

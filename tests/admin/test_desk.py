@@ -5,6 +5,7 @@ reply's guardrails and the integrations API's answer to a reply that breaks them
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -423,3 +424,25 @@ def test_the_api_refuses_a_reply_that_breaks_a_guardrail_with_422_naming_it(clie
         **headers,
     )
     assert confirmed.status_code == 202
+
+
+def test_one_word_for_ending_a_conversation_resolver(support_client, settings):
+    settings.LANGUAGE_CODE = "pt-br"
+    conversation = waiting(name="Ana")
+
+    html = page_of(support_client, conversation)
+    changelist = support_client.get("/admin/recovery/conversation/").content.decode()
+    close_page = support_client.get(f"/admin/recovery/conversation/{conversation.pk}/close/").content.decode()
+    done = support_client.post(
+        f"/admin/recovery/conversation/{conversation.pk}/close/",
+        {"reason": "pagou por telefone"},
+        follow=True,
+    )
+
+    for page in (html, changelist, close_page):
+        # "Encerrar sessão" is logging out, not a conversation's end.
+        assert not re.search(r"Encerrar(?! sessão)|Fechar", page)
+    assert "Resolver e próxima" in html and "Resolver com um motivo…" in html
+    assert "Resolver as conversas selecionadas…" in changelist
+    assert 'value="Resolver"' in close_page
+    assert flash(done) == [f"Conversa {conversation.pk} resolvida: pagou por telefone."]
