@@ -176,7 +176,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Sends have their own queue: a backlog of customer messages to read never holds back the
 # replies already written. A worker started without -Q consumes both, taking turns.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
+CELERY_TASK_QUEUES: dict[str, dict[str, str]] = {"celery": {}, "send": {}}
 CELERY_TASK_ROUTES = {"messaging.tasks.send_message": {"queue": "send"}}
 # The work is I/O bound (OpenAI ≈ 1 s, Graph ≈ 0.3 s): threads keep up where prefork cannot.
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")

@@ -131,7 +131,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     }
     code = codes.get(response.status_code, "VALIDATION_ERROR")
     if isinstance(exc, drf_exceptions.ValidationError):
-        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        details: dict[str, Any] = (
+            {str(key): value for key, value in exc.detail.items()}
+            if isinstance(exc.detail, dict)
+            else {"non_field_errors": exc.detail}
+        )
         message = _("Invalid request.")
     else:
         details = {}
@@ -174,7 +178,7 @@ def client_ip(request: HttpRequest) -> str:
     the outermost trusted proxy saw (X-Forwarded-For is appended to by each proxy, so only its
     last entries are trustworthy; anything further left was written by the client)."""
     proxies = settings.SARA_TRUSTED_PROXIES
-    remote = request.META.get("REMOTE_ADDR", "")
+    remote: str = request.META.get("REMOTE_ADDR", "")
     if proxies <= 0:
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]

@@ -30,6 +30,7 @@ class JSONNumber(float):
     """
 
     __slots__ = ("text",)
+    text: str
 
     def __new__(cls, text: str) -> JSONNumber:
         number = super().__new__(cls, text)
