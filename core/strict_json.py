@@ -165,3 +165,8 @@ def loads_lenient(body: bytes) -> Any:
         )
     except RecursionError as exc:
         raise ValueError("nested too deep to read") from exc
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: for optional nested objects."""
+    return value if isinstance(value, dict) else {}

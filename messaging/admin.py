@@ -61,7 +61,7 @@ class CloseForm(forms.Form):
 
 
 # A conversation's counters and times: shown folded on its page, never edited by hand.
-COUNTER_FIELDS = [
+COUNTER_FIELDS = (
     "exchanges",
     "message_count",
     "followup_sent",
@@ -70,7 +70,7 @@ COUNTER_FIELDS = [
     "closed_at",
     "created_at",
     "updated_at",
-]
+)
 
 
 @admin.register(Conversation)
@@ -350,7 +350,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("customer"))
     def customer(self, obj: Message) -> str:
-        if obj.conversation_id:
+        if obj.conversation is not None:
             return str(obj.conversation.customer)
         return _("unknown (%(wa_id)s)") % {"wa_id": obj.wa_id}
 

@@ -16,6 +16,7 @@ from compliance import optout
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
+from core.strict_json import json_object
 from messaging import pricing
 from messaging import sql as messaging_sql
 from messaging.locks import sender_turn
@@ -505,13 +506,13 @@ def _identity_update(message: Message) -> Outcome:
         message.conversation = _latest_conversation(customer)
         return Outcome.PREFERENCE_RECORDED
     if message.kind == Message.Kind.USER_ID_UPDATE:
-        ids = raw.get("user_id") if isinstance(raw.get("user_id"), dict) else {}
+        ids = json_object(raw.get("user_id"))
         customer = identity.user_id_change(
             previous=str(ids.get("previous") or ""), current=str(ids.get("current") or ""), phone=phone
         )
         message.conversation = _latest_conversation(customer)
         return Outcome.IDENTITY_MOVED
-    notice = raw.get("system") if isinstance(raw.get("system"), dict) else {}
+    notice = json_object(raw.get("system"))
     if notice.get("type") in ("user_changed_number", "customer_changed_number"):
         customer = identity.number_change(
             old_phone=phone,

@@ -378,7 +378,7 @@ def _steps(contacted: list[Cart], held: list[Cart]) -> list[Row]:
         return c.converted_at is not None and c.converted_at < c.created_at + wait
 
     def after_followup(c: Cart) -> bool:
-        return c.converted_at is not None and c.converted_at >= c.followup_at
+        return c.converted_at is not None and c.followup_at is not None and c.converted_at >= c.followup_at
 
     def held_late(c: Cart) -> bool:
         return c.converted_at is not None and c.converted_at >= c.created_at + wait
