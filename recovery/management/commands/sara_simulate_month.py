@@ -17,10 +17,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery import lifecycle, money_views
 from recovery.holdout import holdout_draw
-from recovery.models import Abandonment, Customer, Product
+from recovery.models import Abandonment, Conversation, Customer, Product
 from recovery.selectors import money_report
 from recovery.sequence import sequence_steps, variant_draw
 from recovery.sequence_money import sequence_report
