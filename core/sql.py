@@ -136,6 +136,12 @@ def fetch_one(sql: str, params: Sequence[Any], models: Sequence[type[Model]]) ->
     return None if row is None else instances(row, models)
 
 
+def fetch_instance[M: Model](sql: str, params: Sequence[Any], model: type[M]) -> M | None:
+    """The first row of `sql` as an instance of `model`, or None when there is no row."""
+    found = fetch_one(sql, params, (model,))
+    return None if found is None else cast(M, found[0])
+
+
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run one statement; the number of rows it changed."""
     with connection.cursor() as cursor:

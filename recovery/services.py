@@ -7,10 +7,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -28,6 +27,9 @@ from recovery.outbox import message_queue
 from recovery.quotes import expected_amounts
 from recovery.sequence import template_parameters
 from sara import agent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +224,7 @@ def template_queue(
     purpose: str,
     name: str,
     update_conversation: bool = True,
-    sent_by: AbstractBaseUser | None = None,
+    sent_by: User | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Message:
     """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart.
