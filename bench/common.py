@@ -2,7 +2,8 @@
 
 Every process runs on 127.0.0.1 against a dedicated PostgreSQL database (sara_bench) and Redis
 DB 9, so a benchmark never touches what the test suite uses. Processes are started in their own
-session and stopped by their own pid when the benchmark ends, whatever way it ends.
+session and stopped by their own pid when the benchmark ends, whatever way it ends: normally,
+on an error, on Ctrl-C, or stopped with SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ for _url in (ENV["DATABASE_URL"], ENV["REDIS_URL"], ENV["CELERY_BROKER_URL"]):
 def env(**extra: str) -> dict[str, str]:
     merged = {**os.environ, **ENV, **extra}
     merged.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Each process it starts says what it is (config/wsgi.py) and gets its database settings.
+    merged.pop("SARA_PROCESS", None)
     return merged
 
 
@@ -173,6 +176,17 @@ def _stop_all() -> None:
         stop(proc)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # Python's default for SIGTERM ends the process at once, skipping `finally` and atexit:
+    # the web server, workers and fakes started in their own sessions would outlive the
+    # benchmark. As an exception, the benchmark stops what it started on its way out.
+    raise SystemExit(128 + signum)
+
+
+for _signal in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_signal, _exit_on_signal)
+
+
 def start_web(
     workers: int,
     name: str = "web",
@@ -199,8 +213,8 @@ def start_web(
     ]
     if worker_class == "gthread":
         argv += ["--threads", str(threads)]
-    # As compose.yaml runs the web: one persistent connection per sync worker, no pool.
-    proc = start(name, argv, {"DATABASE_POOL_MAX_SIZE": "0", **(extra_env or {})})
+    # config.wsgi gives each sync worker one persistent connection, no pool (settings.py).
+    proc = start(name, argv, extra_env)
     wait_http(f"{WEB}/health", proc)
     return proc
 

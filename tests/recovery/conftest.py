@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-import time_machine
 
 from recovery.models import Conversation
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
@@ -16,12 +15,6 @@ NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
 PHONE = "+5548999327881"
 PAYMENT_LINK = "https://pay.example.com/cart/123"
 DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
-
-
-@pytest.fixture
-def frozen_clock() -> Iterator[None]:
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 def recovery(**abandonment: Any) -> Conversation:

@@ -13,7 +13,6 @@ from decimal import Decimal
 
 import httpx
 import pytest
-import time_machine
 
 from messaging.models import Message
 from recovery.models import Conversation, Shop
@@ -22,7 +21,7 @@ from tests.conftest import openai_completion
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 from tests.ops.test_probes_and_metrics import sample
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
 PHONE = "+5548999327881"
@@ -33,12 +32,6 @@ SHIPPING = (
     "Frete grátis acima de R$ 299,00. Abaixo disso, PAC R$ 19,90 (5 a 10 dias úteis) ou "
     "SEDEX R$ 34,90 (2 a 4 dias úteis)."
 )
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture
