@@ -32,6 +32,8 @@ BIN = ROOT / ".venv" / "bin"
 WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "18700"))
 OPENAI_PORT = int(os.environ.get("BENCH_OPENAI_PORT", "18701"))
 GRAPH_PORT = int(os.environ.get("BENCH_GRAPH_PORT", "18702"))
+# bench/minimal_project.py, the yardstick bench/ingest.py runs beside Sara's web.
+MINIMAL_PORT = int(os.environ.get("BENCH_MINIMAL_PORT", "18703"))
 WEB = f"http://127.0.0.1:{WEB_PORT}"
 
 APP_SECRET = "bench-app-secret"
@@ -194,12 +196,13 @@ def start_web(
     threads: int = 1,
     extra_env: dict[str, str] | None = None,
     app: str = "config.wsgi",
+    port: int = WEB_PORT,
 ) -> subprocess.Popen:
     argv = [
         str(BIN / "gunicorn"),
         app,
         "--bind",
-        f"127.0.0.1:{WEB_PORT}",
+        f"127.0.0.1:{port}",
         "--workers",
         str(workers),
         "--worker-class",
@@ -215,7 +218,7 @@ def start_web(
         argv += ["--threads", str(threads)]
     # config.wsgi gives each sync worker one persistent connection, no pool (settings.py).
     proc = start(name, argv, extra_env)
-    wait_http(f"{WEB}/health", proc)
+    wait_http(f"http://127.0.0.1:{port}/health", proc)
     return proc
 
 
