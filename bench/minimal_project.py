@@ -20,13 +20,12 @@ settings.configure(
     SECRET_KEY="bench-minimal-project-not-for-production-0123456789",
     ALLOWED_HOSTS=["127.0.0.1", "localhost"],
     ROOT_URLCONF=__name__,
+    # The apps the default middleware needs (its admin and static files serve no URL here).
     INSTALLED_APPS=[
-        "django.contrib.admin",
         "django.contrib.auth",
         "django.contrib.contenttypes",
         "django.contrib.sessions",
         "django.contrib.messages",
-        "django.contrib.staticfiles",
     ],
     MIDDLEWARE=[
         "django.middleware.security.SecurityMiddleware",

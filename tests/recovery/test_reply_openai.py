@@ -6,7 +6,6 @@ import itertools
 import json
 import threading
 import time
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -21,13 +20,10 @@ from tests.factories import (
     InboundMessageFactory,
     OutboundMessageFactory,
 )
+from tests.recovery.conftest import DISCOUNT_LINK, PAYMENT_LINK
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-PHONE = "+5548999327881"
-PAYMENT_LINK = "https://pay.example.com/cart/123"
-DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
 LINKS = f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}"
 
 
