@@ -8,7 +8,7 @@ webhook's batch INSERT), processed once read and answered.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -103,7 +103,7 @@ def inbound_processed(message: Message, *, now: datetime) -> None:
     message.processed_at = now
 
 
-def burst_processed(message_ids: list[int], *, answered_by: Message) -> int:
+def burst_processed(message_ids: Sequence[int], *, answered_by: Message) -> int:
     """Older messages of a burst, read and answered with the newest (`answered_by`)."""
     return Message.objects.filter(pk__in=message_ids, status=Message.Status.RECEIVED).update(
         status=Message.Status.PROCESSED,
