@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
 from core.http import staff_user
@@ -41,7 +41,7 @@ class InboxFilter:
     UNASSIGNED = "none"
 
     CHOICES = [
-        (ALL, gettext_lazy("All")),
+        (ALL, pgettext_lazy("conversations", "All")),
         (UNASSIGNED, gettext_lazy("Not taken")),
         (MINE, gettext_lazy("Taken by me")),
     ]
@@ -59,7 +59,7 @@ else:
 class HandoffAdminMixin(_AdminBase):
     """Mixed into ConversationAdmin: its inbox and hand-off steps live at its own URLs."""
 
-    handoff_steps = ("take", "reply", "template", "resolve", "handback", "flag")
+    handoff_steps: tuple[str, ...] = ("take", "reply", "template", "resolve", "handback", "flag")
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
