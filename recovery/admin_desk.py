@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compliance.gate import in_service_window
-from core.http import staff_user
+from core.staff import staff_user
 from core.text import brl
 from recovery import desk, handoff
 from recovery.admin_handoff import InboxFilter, ReplyForm, wait_label

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
-from core.http import staff_user
+from core.staff import staff_user
 from recovery import handoff, handoff_selectors
 from recovery.models import Conversation
 
