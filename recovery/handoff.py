@@ -30,6 +30,7 @@ from recovery.services import template_queue
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django_stubs_ext import StrOrPromise
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class HandoffError(Exception):
     """A hand-off step that cannot be done in the conversation's present state."""
 
     code = "CONFLICT"
-    message = _("The conversation cannot do that now.")
+    message: StrOrPromise = _("The conversation cannot do that now.")
 
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"{self.code}: conversation {conversation_id}")
@@ -254,9 +255,7 @@ def conversation_resolve(*, conversation_id: int, user: User, now: datetime | No
 
 
 @retry_on_lock_conflict
-def conversation_assign(
-    *, conversation_id: int, assignee: User, now: datetime | None = None
-) -> Conversation:
+def conversation_assign(*, conversation_id: int, assignee: User, now: datetime | None = None) -> Conversation:
     """Hand the conversation to a colleague: they hold it (Sara stays silent) and see it as theirs."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -269,9 +268,7 @@ def conversation_assign(
 
 
 @retry_on_lock_conflict
-def conversation_reopen(
-    *, conversation_id: int, user: User, now: datetime | None = None
-) -> Conversation:
+def conversation_reopen(*, conversation_id: int, user: User, now: datetime | None = None) -> Conversation:
     """Staff open a resolved conversation again: it waits for a person, held by whoever reopened it."""
     now = now or timezone.now()
     with transaction.atomic():
