@@ -6,10 +6,15 @@ Opening a cart runs these: building them with the ORM cost more CPU than running
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from functools import cache
+from typing import NamedTuple
 
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
+from psycopg import sql as pg_sql
 
 from core import sql as core_sql
 from core.sql import insert_parts
@@ -110,3 +115,124 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
     conversation.customer = customer
     conversation.abandonment = abandonment
     return conversation
+
+
+# --- The money report's tallies (recovery.money.figures) -----------------------------------------
+
+DAY, TEMPLATE, STEP, HELD_STEP = 1, 2, 3, 4  # which grouping a row of money_tallies belongs to
+
+
+class MoneyTally(NamedTuple):
+    kind: int
+    step: int | None
+    key: str | None  # the template or the variant
+    day: date | str | None
+    share: Decimal
+    held_out: bool
+    carts: int
+    paid: int
+    value: Decimal
+    value_squared: Decimal | float
+    meta: Decimal
+    model: Decimal
+    discount: Decimal
+    cost: Decimal | None
+
+
+_NULL, _COUNT, _WON = pg_sql.SQL("NULL"), pg_sql.SQL("COUNT(*)"), pg_sql.Identifier("won")
+# Typed: PostgreSQL settles a UNION's column types arm by arm, and a bare NULL pair becomes text.
+_NO_STEP, _NO_COST = pg_sql.SQL("CAST(NULL AS INTEGER)"), pg_sql.SQL("CAST(NULL AS NUMERIC)")
+
+
+def money_tallies(carts: QuerySet, *, steps: list[int]) -> list[MoneyTally]:
+    """The cart facts (one row per cart, from the ORM) added up per day, template, step and
+    variant, and per step for the held-out carts, each by holdout share, in one statement.
+
+    The ORM cannot group the result of a grouped query again; this adds up in the database what
+    would otherwise be every cart's row in Python (tests/recovery/test_money_sql.py compares the
+    two).
+    """
+    inner, params = carts.query.sql_with_params()
+    col = pg_sql.Identifier
+    null = _NULL
+
+    def arm(
+        kind: int,
+        *,
+        where: pg_sql.Composable,
+        group: list[pg_sql.Composable],
+        step: int | None = None,
+        key: pg_sql.Composable = null,
+        day: pg_sql.Composable = null,
+        held_out: pg_sql.Composable,
+        carts: pg_sql.Composable = _COUNT,
+        won: pg_sql.Composable = _WON,
+        cost: pg_sql.Composable = _NO_COST,
+    ) -> pg_sql.Composable:
+        return pg_sql.SQL(
+            "SELECT {kind} AS kind, {step} AS step, {key} AS key, {day} AS day, share, {held_out} AS held_out, "
+            "{carts} AS carts, SUM({won}) AS paid, SUM({won} * value) AS value, "
+            "SUM({won} * value * value) AS value_squared, SUM(meta) AS meta, SUM(model) AS model, "
+            "SUM(given) AS discount, {cost} AS cost FROM cart WHERE {where} GROUP BY {group}"
+        ).format(
+            kind=pg_sql.Literal(kind),
+            step=_NO_STEP if step is None else pg_sql.Literal(step),
+            key=key,
+            day=day,
+            held_out=held_out,
+            carts=carts,
+            won=won,
+            cost=cost,
+            where=where,
+            group=pg_sql.SQL(", ").join(group),
+        )
+
+    contacted, held = pg_sql.SQL("NOT held_out"), pg_sql.SQL("held_out")
+    arms = [
+        arm(
+            DAY,
+            where=pg_sql.SQL("TRUE"),
+            group=[col("day"), col("share"), col("held_out")],
+            day=col("day"),
+            held_out=col("held_out"),
+        ),
+        arm(
+            TEMPLATE,
+            where=contacted,
+            group=[col("template"), col("share")],
+            key=col("template"),
+            held_out=pg_sql.Literal(False),
+        ),
+    ]
+    for order in steps:
+        cost = col(f"cost_{order}")
+        if order == steps[0]:
+            # The first step also carries the cart's messages that belong to no step (replies...).
+            cost = pg_sql.SQL(" - ").join([col("meta"), *(col(f"cost_{o}") for o in steps[1:])])
+        arms += [
+            arm(
+                STEP,
+                step=order,
+                where=pg_sql.SQL("NOT held_out AND {} IS NOT NULL").format(col(f"sent_{order}")),
+                group=[col(f"variant_{order}"), col("share")],
+                key=col(f"variant_{order}"),
+                held_out=pg_sql.Literal(False),
+                won=col(f"won_{order}"),
+                cost=pg_sql.SQL("SUM({})").format(cost),
+            ),
+            arm(
+                HELD_STEP,
+                step=order,
+                where=held,
+                group=[col("share")],
+                held_out=pg_sql.Literal(True),
+                carts=pg_sql.SQL("SUM({})").format(col(f"open_{order}")),
+                won=col(f"held_won_{order}"),
+            ),
+        ]
+    statement = pg_sql.SQL("WITH cart AS ({inner}) {arms}").format(
+        inner=pg_sql.SQL(inner), arms=pg_sql.SQL(" UNION ALL ").join(arms)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement.as_string(None), params)
+        return [MoneyTally(*row) for row in cursor.fetchall()]

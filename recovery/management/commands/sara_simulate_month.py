@@ -18,12 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Conversation, Message
-from recovery import lifecycle, money_views
+from recovery import lifecycle
 from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Customer, Product
-from recovery.selectors import money_report
+from recovery.money import views as money_views
+from recovery.money.figures import MoneyReport, money_report
 from recovery.sequence import sequence_steps, variant_draw
-from recovery.sequence_money import sequence_report
 
 PREFIX = "sim-"
 CENT = Decimal("0.01")
@@ -80,11 +80,11 @@ class Command(BaseCommand):
             self.stdout.write("")
             for name, cell in zip(header, row, strict=True):
                 self.stdout.write(f"  {name}: {cell}")
-        self._sequence(start=start, end=end)
+        self._sequence(report)
 
-    def _sequence(self, *, start: date, end: date) -> None:
+    def _sequence(self, report: MoneyReport) -> None:
         """Per step and per variant: a compact table of the columns that decide."""
-        sequence = sequence_report(start=start, end=end)
+        sequence = report.sequence
         header, *rows = money_views.sequence_table(sequence)
         keep = [1, 2, 4, 6, 8, 11, 15, 17, 18]
         self.stdout.write("")

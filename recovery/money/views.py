@@ -17,8 +17,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from recovery.selectors import MoneyReport, Rate, Row, money_report
-from recovery.sequence_money import SequenceReport, sequence_report
+from recovery.money.figures import MoneyReport, SequenceReport, money_report
+from recovery.money.stats import Rate, Row
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -116,13 +116,21 @@ def cells(section: str, row: Row) -> list[str]:
     ]
 
 
+def step_name(order: int) -> str:
+    """Step 1 is the first contact; the others are follow-ups, numbered once there are two."""
+    if order == 1:
+        return _("First contact")
+    if order == 2:
+        return _("Follow-up")
+    return _("Follow-up %(number)s") % {"number": order - 1}
+
+
 def table(report: MoneyReport) -> list[list[str]]:
     """Header and rows, exactly as the page shows them and the CSV holds them."""
-    steps = {"first_contact": _("First contact"), "followup": _("Follow-up")}
     total = replace(report.total, label=_("Whole range"))
     rows = [cells(_("Total"), total)]
     rows += [cells(_("Template"), row) for row in report.templates]
-    rows += [cells(_("Step"), replace(row, label=steps[row.label])) for row in report.steps]
+    rows += [cells(_("Step"), replace(row, label=step_name(int(row.label)))) for row in report.steps]
     rows += [cells(_("Day"), row) for row in report.days]
     return [header(), *rows]
 
@@ -301,7 +309,7 @@ def money_page(request: HttpRequest) -> TemplateResponse:
         "chart": chart(report),
         "problem": problem,
         "shares": ", ".join(f"{number(float(s), 0)} %" for s in report.shares),
-        "sequence": sequence_context(start=start, end=end),
+        "sequence": sequence_context(report.sequence),
     }
     return TemplateResponse(request, "admin/recovery/money.html", context)
 
@@ -310,7 +318,8 @@ def money_page(request: HttpRequest) -> TemplateResponse:
 @permission_required(PERMISSION, raise_exception=True)
 def money_csv(request: HttpRequest) -> HttpResponse:
     start, end, _problem = _range(request)
-    rows = table(money_report(start=start, end=end))
+    report = money_report(start=start, end=end)
+    rows = table(report)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sara-resultado-{start}-{end}.csv"'
     # A BOM and semicolons: how a spreadsheet set to Portuguese (Brazil) opens a CSV untouched,
@@ -320,12 +329,11 @@ def money_csv(request: HttpRequest) -> HttpResponse:
     writer.writerows(rows)
     # The sequence's rows after the main table, with their added columns (step, variant...).
     writer.writerow([])
-    writer.writerows(sequence_table(sequence_report(start=start, end=end)))
+    writer.writerows(sequence_table(report.sequence))
     return response
 
 
-def sequence_context(*, start: date, end: date) -> dict[str, object]:
+def sequence_context(report: SequenceReport) -> dict[str, object]:
     """What the page's sequence section shows: its table and the variants named best."""
-    report = sequence_report(start=start, end=end)
     rows = sequence_table(report)
     return {"header": rows[0], "rows": rows[1:], "best": sorted(report.best.items())}
