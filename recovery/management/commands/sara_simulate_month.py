@@ -36,6 +36,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--carts", type=int, default=3000, help="carts over the month (default 3000)")
         parser.add_argument("--percent", type=Decimal, default=Decimal(10), help="holdout share (default 10)")
+        parser.add_argument("--days", type=int, default=30, help="days the carts spread over (default 30)")
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument(
             "--end", type=date.fromisoformat, default=None, help="last day (default yesterday)"
@@ -57,13 +58,14 @@ class Command(BaseCommand):
                 "This writes simulated carts into the database: run it on a development one (DEBUG on), or pass --force."
             )
         end = options["end"] or timezone.localdate() - timedelta(days=1)
-        start = end - timedelta(days=29)
+        start = end - timedelta(days=options["days"] - 1)
         with transaction.atomic():
             if options["replace"]:
                 _delete_simulated()
             counts = _simulate(
                 start=start,
                 carts=options["carts"],
+                days=options["days"],
                 percent=options["percent"],
                 rng=random.Random(options["seed"]),
                 rate_contacted=options["rate_contacted"],
@@ -108,6 +110,7 @@ def _simulate(
     *,
     start: date,
     carts: int,
+    days: int = 30,
     percent: Decimal,
     rng: random.Random,
     rate_contacted: float,
@@ -131,7 +134,7 @@ def _simulate(
     for n in range(carts):
         external_id = f"{PREFIX}{stamp}-{n}"
         opened = timezone.make_aware(
-            datetime.combine(start + timedelta(days=n * 30 // carts), time(8))
+            datetime.combine(start + timedelta(days=n * days // carts), time(8))
         ) + timedelta(minutes=rng.randrange(14 * 60))
         draw = holdout_draw(external_id=external_id, percent=percent)
         # Each step's variant through the real draw: the first step's second variant sells better.
