@@ -78,7 +78,7 @@ def measure(*, days: int, runs: int) -> dict[str, object]:
     user, _ = get_user_model().objects.get_or_create(
         username="bench-money", defaults={"is_staff": True, "is_superuser": True}
     )
-    client = Client()
+    client = Client(HTTP_HOST="127.0.0.1")
     client.force_login(user)
     end = today() - timedelta(days=1)
     results: dict[str, object] = {"carts": Abandonment.objects.count()}

@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import (
     Case,
     DecimalField,
@@ -198,7 +199,10 @@ class _Tallies:
 def _tallies(
     opened: QuerySet[Abandonment], *, offsets: dict[int, timedelta], since: datetime, until: datetime
 ) -> _Tallies:
-    carts = _cart_facts(opened, offsets=offsets, since=since, until=until)
+    if connection.vendor == "postgresql":
+        carts = sql.money_cart_facts(since=since, until=until, offsets=offsets, **_prices(since, until))
+    else:
+        carts = _cart_facts(opened, offsets=offsets, since=since, until=until).query.sql_with_params()
     found = _Tallies()
     for row in sql.money_tallies(carts, steps=sorted(offsets)):
         share = _decimal(row.share)
@@ -220,6 +224,19 @@ def _tallies(
         elif row.kind == sql.HELD_STEP:
             found.held_steps[row.step][share] = tally
     return found
+
+
+def _prices(since: datetime, until: datetime) -> dict[str, object]:
+    """messaging.pricing's tables, for the statement to price each message with."""
+    usd = pricing.usd_to_brl() / pricing.MILLION
+    default_rate = settings.SARA_MODEL_PRICES_USD.get(settings.OPENAI_MODEL, Decimal(0))
+    return {
+        "free_ids": _free_service_ids(since=since, until=until + timedelta(days=31)),
+        "meta_prices": {name: pricing.meta_price_brl(name) for name in settings.SARA_META_PRICES},
+        "default_meta_price": pricing.meta_price_brl(pricing.MARKETING),
+        "model_rates": {name: rate * usd for name, rate in settings.SARA_MODEL_PRICES_USD.items() if rate},
+        "default_model_rate": default_rate * usd,
+    }
 
 
 def _decimal(value: object) -> Decimal:
