@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import dashboard, selectors
-from messaging.admin_handoff import wait_label
+from recovery.admin_handoff import wait_label
 
 admin.site.site_header = _("Sara back-office")
 admin.site.site_title = "Sara"

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from messaging import selectors as messaging_selectors
 from messaging.models import Message
+from recovery import handoff_selectors
 from recovery.models import Abandonment, Customer
 from recovery.money.revenue import recovered_revenue_per_day
 
@@ -110,7 +111,7 @@ def dashboard(*, now: datetime) -> Dashboard:
     contacted, contacted_opted_out = opt_out_cohort(start=start)
     finished, failures = send_failures(start=start)
     failed = sum(f.count for f in failures)
-    waiting, oldest_wait_since = messaging_selectors.handoff_waiting()
+    waiting, oldest_wait_since = handoff_selectors.handoff_waiting()
     waiting_for_template, templates_blocked = messaging_selectors.sends_waiting_for_template()
     return Dashboard(
         start=start,
@@ -126,7 +127,7 @@ def dashboard(*, now: datetime) -> Dashboard:
         failed_sends=messaging_selectors.failed_sends().count(),
         stuck_inbound=messaging_selectors.inbound_unprocessed(now=now).count(),
         stuck_outbound=messaging_selectors.outbound_due(now=now).count(),
-        payment_mismatches=messaging_selectors.payment_mismatches().count(),
+        payment_mismatches=handoff_selectors.payment_mismatches().count(),
         waiting_for_person=waiting,
         oldest_wait_since=oldest_wait_since,
         waiting_for_template=waiting_for_template,

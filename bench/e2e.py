@@ -45,8 +45,7 @@ def seed(n: int) -> None:
     """n customers, each with an active conversation about an abandoned cart."""
     from django.utils import timezone
 
-    from messaging.models import Conversation
-    from recovery.models import Abandonment, Customer, Product
+    from recovery.models import Abandonment, Conversation, Customer, Product
 
     product = Product.objects.create(
         product_id="curso-python",

@@ -189,8 +189,8 @@ def main() -> None:
     common.reset_data()
     from django.contrib.auth import get_user_model
 
-    from messaging.models import Conversation, Message
-    from recovery.models import Abandonment, Product
+    from messaging.models import Message
+    from recovery.models import Abandonment, Conversation, Product
 
     get_user_model().objects.filter(username__in=["julia", "pedro"]).delete()
     Product.objects.create(

@@ -432,7 +432,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema maps the API for an attacker too: staff (signed in) and the API's users only.
-    "SERVE_PERMISSIONS": ["messaging.permissions.SchemaReader"],
+    "SERVE_PERMISSIONS": ["recovery.permissions.SchemaReader"],
     "SERVE_AUTHENTICATION": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
@@ -443,7 +443,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     # Any token is not enough: only staff in the support or ops groups, or a user given the
     # API's permission (SPEC §9).
-    "DEFAULT_PERMISSION_CLASSES": ["messaging.permissions.ConversationsAPIUser"],
+    "DEFAULT_PERMISSION_CLASSES": ["recovery.permissions.ConversationsAPIUser"],
     "EXCEPTION_HANDLER": "core.http.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,

@@ -8,8 +8,8 @@ from drf_spectacular.views import SpectacularAPIView
 
 from core import views as core_views
 from core.metrics import metrics_view
-from messaging import api as messaging_api
 from messaging import webhooks as messaging_webhooks
+from recovery import api as conversations_api
 from recovery import webhooks as recovery_webhooks
 from recovery.money import views as money_views
 from recovery.sources import views as source_views
@@ -19,16 +19,22 @@ urlpatterns = [
     path("webhook/payment", recovery_webhooks.payment_webhook, name="webhook-payment"),
     path("webhook/sources/<slug:platform>", source_views.source_webhook, name="webhook-source"),
     path("webhook/messages", messaging_webhooks.meta_webhook, name="webhook-messages"),
-    path("conversations/<int:pk>", messaging_api.ConversationDetail.as_view(), name="conversation-detail"),
     path(
-        "conversations/<int:pk>/close", messaging_api.ConversationClose.as_view(), name="conversation-close"
+        "conversations/<int:pk>", conversations_api.ConversationDetail.as_view(), name="conversation-detail"
     ),
     path(
-        "conversations/<int:pk>/reply", messaging_api.ConversationReply.as_view(), name="conversation-reply"
+        "conversations/<int:pk>/close",
+        conversations_api.ConversationClose.as_view(),
+        name="conversation-close",
+    ),
+    path(
+        "conversations/<int:pk>/reply",
+        conversations_api.ConversationReply.as_view(),
+        name="conversation-reply",
     ),
     path(
         "conversations/<int:pk>/handback",
-        messaging_api.ConversationHandback.as_view(),
+        conversations_api.ConversationHandback.as_view(),
         name="conversation-handback",
     ),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

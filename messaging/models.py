@@ -1,4 +1,4 @@
-"""Conversations, their messages, and the audit of signed webhooks."""
+"""Messages, the statuses Meta reports for them, the audit of signed webhooks, and templates."""
 
 from __future__ import annotations
 
@@ -6,127 +6,6 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-
-
-class Conversation(models.Model):
-    class Status(models.TextChoices):
-        AWAITING_RESPONSE = "awaiting_response", _("Awaiting reply")
-        ACTIVE = "active", _("Active")
-        CLOSED = "closed", _("Closed")
-        ERROR = "error", _("Error")
-
-    OPEN_STATUSES = (Status.AWAITING_RESPONSE, Status.ACTIVE, Status.ERROR)
-
-    class CloseReason(models.TextChoices):
-        CONVERTED = "converted", _("Paid")
-        OPTED_OUT = "opted_out", _("Opted out")
-        EXPIRED = "expired", _("Expired")
-        SUPERSEDED = "superseded", _("Replaced by a newer cart")
-        MANUAL = "manual", _("Closed by hand")
-        # A person finished the conversation from the back-office.
-        RESOLVED = "resolved", _("Resolved by a person")
-        ERASED = "erased", _("Personal data erased")  # the customer's data was erased (LGPD)
-        # The customer moved to a WhatsApp number another customer record holds.
-        NUMBER_CHANGED = "number_changed", _("Customer changed number")
-
-    class HandoffReason(models.TextChoices):
-        """Why a conversation waits for a person (SPEC §8)."""
-
-        EXCHANGE_LIMIT = "exchange_limit", _("Exchange limit reached")
-        ASKED_FOR_PERSON = "human", _("Asked for a person")
-        PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
-        MANUAL = "manual", _("Flagged by hand")
-
-    # The recovery's models by name: messaging is the transport below the recovery and imports
-    # nothing of it (docs/architecture.md).
-    abandonment = models.OneToOneField(
-        "recovery.Abandonment", on_delete=models.PROTECT, related_name="conversation", verbose_name=_("cart")
-    )
-    customer = models.ForeignKey(
-        "recovery.Customer",
-        on_delete=models.PROTECT,
-        related_name="conversations",
-        verbose_name=_("customer"),
-    )
-    status = models.CharField(
-        max_length=20, choices=Status, default=Status.AWAITING_RESPONSE, verbose_name=_("status")
-    )
-    close_reason = models.CharField(max_length=200, blank=True, verbose_name=_("close reason"))
-    message_count = models.PositiveIntegerField(default=0, verbose_name=_("messages"))
-    exchanges = models.PositiveSmallIntegerField(default=0, verbose_name=_("exchanges"))
-    needs_human = models.BooleanField(
-        default=False,
-        help_text=_("Waiting for a person; Sara stays silent."),
-        verbose_name=_("waiting for a person"),
-    )
-    handoff_reason = models.CharField(
-        max_length=20, choices=HandoffReason, blank=True, verbose_name=_("hand-off reason")
-    )
-    # When the conversation started waiting for a person: the inbox orders by this wait.
-    handoff_at = models.DateTimeField(null=True, blank=True, verbose_name=_("waiting since"))
-    assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="assigned_conversations",
-        verbose_name=_("assigned to"),
-    )
-    assigned_at = models.DateTimeField(null=True, blank=True, verbose_name=_("assigned at"))
-    last_message_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last message at"))
-    last_user_message_at = models.DateTimeField(
-        null=True, blank=True, verbose_name=_("customer last wrote at")
-    )
-    followup_sent = models.BooleanField(default=False, verbose_name=_("follow-up sent"))
-    # The recovery sequence (SPEC §15): the order of the last step queued, 0 before the first.
-    # A database default too: the cart path inserts conversations with plain SQL elsewhere.
-    sequence_step = models.PositiveSmallIntegerField(
-        default=0, db_default=0, verbose_name=_("sequence step sent")
-    )
-    closed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("closed at"))
-    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
-    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name = _("conversation")
-        verbose_name_plural = _("conversations")
-        # The integrations API (SPEC §8, §9): support and ops have it through their groups.
-        permissions = [("use_api", _("Can use the conversations API"))]
-        indexes = [
-            models.Index(fields=["customer", "status"], name="conversation_customer_status"),
-            # Behind sweep_windows: only conversations still open are ever due.
-            models.Index(
-                fields=["status", "created_at"],
-                name="conversation_open_idx",
-                condition=Q(status__in=["awaiting_response", "active", "error"]),
-            ),
-        ]
-        constraints = [
-            # One open conversation per customer: a new abandonment supersedes the old one.
-            models.UniqueConstraint(
-                fields=["customer"],
-                condition=Q(status__in=["awaiting_response", "active", "error"]),
-                name="conversation_one_open_per_customer",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"Conversation {self.pk} ({self.status})"
-
-    @property
-    def is_open(self) -> bool:
-        return self.status in self.OPEN_STATUSES
-
-    @property
-    def close_reason_label(self) -> str:
-        """The close reason as people read it: a known code translated, a typed reason as typed."""
-        code = self.close_reason
-        if not code:
-            return "—"
-        if code in self.CloseReason.values:
-            return str(self.CloseReason(code).label)
-        return code
 
 
 class Message(models.Model):
@@ -197,8 +76,9 @@ class Message(models.Model):
     # What Sara says on her own; a conversation waiting for a person hears none of it (SPEC §8).
     SARA_PURPOSES = (Purpose.FIRST_CONTACT, Purpose.FOLLOWUP, Purpose.REPLY)
 
+    # The recovery's conversation, by name: messaging imports no recovery module.
     conversation = models.ForeignKey(
-        Conversation,
+        "recovery.Conversation",
         null=True,
         blank=True,
         on_delete=models.CASCADE,

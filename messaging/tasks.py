@@ -10,11 +10,10 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.db import is_lock_conflict
+from messaging import handlers
 from messaging.services import inbound, outbound, sweeps
 from messaging.whatsapp import WhatsAppError
 from messaging.whatsapp.base import PAIR_RATE_LIMIT_CODE
-from recovery import conversation
-from recovery.services import early_payments_reconcile
 
 MAX_SEND_RETRIES = 4
 
@@ -39,8 +38,9 @@ def process_inbound(self, message_id: int) -> str:  # noqa: ANN001 - Celery's bo
     # has arrived by then.
     in_process = bool(self.request.is_eager or self.request.id is None)
     try:
-        return str(conversation.process_inbound(message_id=message_id, wait_for_burst=not in_process))
-    except conversation.AnswerLater as later:
+        # Reading and answering the message is the recovery's (messaging.handlers).
+        return str(handlers.inbound_process(message_id=message_id, wait_for_burst=not in_process))
+    except handlers.AnswerLater as later:
         # The row stays received: were this countdown lost, the sweep would re-drive it.
         raise self.retry(countdown=later.seconds + 0.1) from later
     except OperationalError as exc:
@@ -72,10 +72,9 @@ def fan_out_event(event_id: int) -> None:
 @shared_task(name="messaging.tasks.sweep_stuck")
 def sweep_stuck() -> dict[str, int]:
     # A payment kept (404) while its cart was in flight is stuck work too, but converting it is
-    # the recovery's: the one call from messaging's tasks into recovery (see pyproject's
-    # import-linter contracts).
+    # the recovery's (messaging.handlers).
     counts = sweeps.sweep_stuck()
-    counts["payments"] = early_payments_reconcile(older_than=timezone.now() - timedelta(seconds=30))
+    counts["payments"] = handlers.payments_kept_reconcile(older_than=timezone.now() - timedelta(seconds=30))
     return counts
 
 

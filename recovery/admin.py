@@ -24,10 +24,12 @@ from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
 from core.admin_helpers import admin_link
 from core.text import brl
-from messaging.models import Conversation
+
+# The conversations' pages register themselves with the admin site.
+from recovery import admin_conversation  # noqa: F401
 from recovery.lgpd import PhoneCheck, customer_erase, customer_export, phone_check
 from recovery.lifecycle import optout_register
-from recovery.models import Abandonment, Customer, Product, SequenceStep, Shop, StepVariant
+from recovery.models import Abandonment, Conversation, Customer, Product, SequenceStep, Shop, StepVariant
 
 
 def local_time(value) -> str:

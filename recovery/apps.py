@@ -7,9 +7,14 @@ class RecoveryConfig(AppConfig):
     verbose_name = _("Recovery")
 
     def ready(self) -> None:
-        from messaging.services import outbound
-        from recovery import lifecycle
+        # What messaging's and compliance's tasks and send path call is the recovery's work:
+        # they declare it as named handlers and import nothing of recovery (docs/architecture.md).
+        from compliance import handlers as compliance_handlers
+        from messaging import handlers as messaging_handlers
+        from recovery import conversation, followups, lifecycle, outbox, services
 
-        # The send path records a first contact's outcome; what it does to the conversation is
-        # the lifecycle's (see messaging.services.outbound.on_first_contact_settled).
-        outbound.on_first_contact_settled(lifecycle.first_contact_settled)
+        messaging_handlers.inbound_process.bind(conversation.process_inbound)
+        messaging_handlers.payments_kept_reconcile.bind(services.early_payments_reconcile)
+        messaging_handlers.outbound_load.bind(outbox.outbound_load)
+        messaging_handlers.first_contact_settled.bind(lifecycle.first_contact_settled)
+        compliance_handlers.windows_sweep.bind(followups.sweep_windows)

@@ -18,16 +18,17 @@ from core import sql as core_sql
 from core.db import release_connection
 from messaging import pricing
 from messaging import sql as messaging_sql
+from messaging.handlers import AnswerLater
 from messaging.locks import sender_turn
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.services.inbound import message_change_record
-from messaging.services.outbound import message_queue
 from messaging.services.receipts import read_receipt_start, read_receipt_wait
 from messaging.services.voice import message_transcribe
 from recovery import identity, lifecycle
 from recovery import sql as recovery_sql
 from recovery.lifecycle import optout_register
-from recovery.models import Abandonment, Customer
+from recovery.models import Abandonment, Conversation, Customer
+from recovery.outbox import message_queue
 from recovery.quotes import quote_keep
 from recovery.selectors import shop_knowledge
 from recovery.sequence import QuickReply
@@ -58,14 +59,6 @@ class Outcome(enum.StrEnum):
     PREFERENCE_RECORDED = "preference_recorded"
     # A newer message of the same burst answers for this one.
     IN_BURST = "in_burst"
-
-
-class AnswerLater(Exception):
-    """The customer may still be typing: answer once the burst window has passed."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"burst window open for {seconds:.1f}s more")
-        self.seconds = seconds
 
 
 # Meta's marketing "stop" (the person turned marketing messages off in WhatsApp) is an opt-out.

@@ -13,9 +13,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from core.db import retry_on_lock_conflict
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery import lifecycle, sequence
-from recovery.models import SourceCheckout
+from recovery.models import Conversation, SourceCheckout
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,10 @@ from django.utils.translation import gettext_lazy as _
 from compliance.gate import in_service_window
 from compliance.lgpd import is_erased
 from core.db import retry_on_lock_conflict
-from messaging.models import Conversation, Message
-from messaging.services.outbound import message_queue
+from messaging.models import Message
 from recovery import lifecycle
+from recovery.models import Conversation
+from recovery.outbox import message_queue
 from recovery.services import template_queue
 
 logger = logging.getLogger(__name__)

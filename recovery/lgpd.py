@@ -28,9 +28,9 @@ from django.utils import timezone
 from compliance.gate import Reason
 from compliance.lgpd import erased_id, is_erased, phone_digest
 from core.phones import InvalidPhone, normalize_phone
-from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
+from messaging.models import Message, StatusUpdate, WebhookEvent
 from recovery import lifecycle
-from recovery.models import Abandonment, Customer, SourceCheckout
+from recovery.models import Abandonment, Conversation, Customer, SourceCheckout
 
 logger = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from django.utils import timezone
 from compliance.gate import Reason
 from compliance.lgpd import is_erased, phone_digest
 from core.db import retry_on_lock_conflict
-from messaging.models import Conversation, Message
-from recovery.models import Abandonment, Customer
+from messaging.models import Message
+from recovery.models import Abandonment, Conversation, Customer
 
 logger = logging.getLogger(__name__)
 
@@ -364,6 +364,13 @@ def conversations_erase(*, conversation_ids: list[int], now: datetime) -> int:
     """Close what is open of an erased person's conversations (LGPD erasure)."""
     return Conversation.objects.filter(pk__in=conversation_ids, status__in=Conversation.OPEN_STATUSES).update(
         status=Conversation.Status.CLOSED, close_reason=Conversation.CloseReason.ERASED, closed_at=now
+    )
+
+
+def conversation_message_counted(*, conversation_id: int, at: datetime) -> int:
+    """A message was queued in the conversation: its count and last message time move."""
+    return Conversation.objects.filter(pk=conversation_id).update(
+        message_count=F("message_count") + 1, last_message_at=at
     )
 
 

@@ -21,9 +21,9 @@ from django.utils.crypto import salted_hmac
 from compliance.gate import WINDOW
 from compliance.quiet_hours import next_allowed_at
 from core.text import fold
-from messaging.models import Conversation, Message, Template
-from messaging.services.outbound import message_queue
-from recovery.models import Abandonment, SequenceStep, StepVariant
+from messaging.models import Message, Template
+from recovery.models import Abandonment, Conversation, SequenceStep, StepVariant
+from recovery.outbox import message_queue
 
 logger = logging.getLogger(__name__)
 

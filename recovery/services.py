@@ -19,12 +19,12 @@ from core import metrics
 from core.db import retry_on_lock_conflict
 from core.text import brl
 from messaging import sql as messaging_sql
-from messaging.models import Conversation, Message, Template, WebhookEvent
-from messaging.services.outbound import message_queue
+from messaging.models import Message, Template, WebhookEvent
 from recovery import lifecycle, sequence, sql
 from recovery.errors import AbandonmentNotFound, AmountMismatch, PaymentIdReused, RecoveryError
 from recovery.holdout import holdout_draw
-from recovery.models import Abandonment, Customer
+from recovery.models import Abandonment, Conversation, Customer
+from recovery.outbox import message_queue
 from recovery.quotes import expected_amounts
 from recovery.sequence import template_parameters
 from sara import agent

@@ -19,8 +19,8 @@ from psycopg import sql as pg_sql
 from core import sql as core_sql
 from core.sql import insert_parts
 from messaging import pricing
-from messaging.models import Conversation, Message
-from recovery.models import Abandonment, Customer, Product
+from messaging.models import Message
+from recovery.models import Abandonment, Conversation, Customer, Product
 
 # Customer.objects.create(...) unless the phone is taken or is an erased person's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
@@ -116,6 +116,59 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
     conversation.customer = customer
     conversation.abandonment = abandonment
     return conversation
+
+
+# The send path (messaging.services.outbound) reads its message with what the gate needs of
+# the recipient: the message, its conversation, the customer and the cart, in one statement.
+@cache
+def _outbound_select() -> str:
+    return (
+        f"SELECT {core_sql.columns(Message, 'm')}, {core_sql.columns(Conversation, 'c')}, "  # noqa: S608
+        f"{core_sql.columns(Customer, 'p')}, {core_sql.columns(Abandonment, 'a')} "
+        f"FROM {Message._meta.db_table} m "
+        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
+        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
+        f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
+        "WHERE m.id = %s"
+    )
+
+
+def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, Abandonment] | None:
+    found = core_sql.fetch_one(
+        _outbound_select(), [message_id], (Message, Conversation, Customer, Abandonment)
+    )
+    if found is None:
+        return None
+    message, conversation, customer, abandonment = found
+    return message, conversation, customer, abandonment  # type: ignore[return-value]
+
+
+# Abandonment.objects.filter(customer_id=..., held_out=True, created_at__gte=...).exists(): a
+# newer held-out cart of the same person keeps a reply queued before it from going out.
+_PERSON_HELD_OUT = (
+    f"SELECT EXISTS (SELECT 1 FROM {Abandonment._meta.db_table} h WHERE h.customer_id = %s "  # noqa: S608
+    "AND h.held_out AND h.created_at >= %s)"
+)
+
+
+def person_held_out_since(*, customer_id: int, since: object) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(_PERSON_HELD_OUT, [customer_id, connection.ops.adapt_datetimefield_value(since)])
+        return bool(cursor.fetchone()[0])
+
+
+# Customer.objects.select_for_share().filter(pk=...): an opt-out's UPDATE waits for a send
+# already leaving (the send path holds it until Graph answers).
+_CUSTOMER_SHARE = f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE"  # noqa: S608
+
+
+def customer_hold(customer_id: int) -> None:
+    if connection.vendor != "postgresql":
+        # SQLite (the embedded default) has no row locks and runs one writer at a time; its
+        # sends are made in-process, one after the other.
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_CUSTOMER_SHARE, [customer_id])
 
 
 # --- The money report's tallies (recovery.money.figures) -----------------------------------------

@@ -138,7 +138,7 @@ def abandonment_body(**overrides: Any) -> dict[str, Any]:
 
 def open_cart(post_signed: Callable[..., Any], capture: Any, external_id: str = "ab-1001") -> Any:
     """Maria abandons a cart of its own product (the first step goes out on commit); its Conversation."""
-    from messaging.models import Conversation
+    from recovery.models import Conversation
     from tests.factories import ProductFactory
 
     ProductFactory(product_id=f"curso-{external_id}", name="Curso de Python")

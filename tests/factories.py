@@ -7,8 +7,8 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
-from recovery.models import Abandonment, Customer, Product
+from messaging.models import Message
+from recovery.models import Abandonment, Conversation, Customer, Product
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):

@@ -5,26 +5,24 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime, timedelta
-from functools import cache
 from typing import Any
 
 import sentry_sdk
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
-from django.db.models import F, Model
+from django.db.models import F
 from django.utils import timezone
 
 from compliance.gate import Decision, Outgoing, Reason, check_send
-from compliance.lgpd import is_erased
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
-from messaging import ratelimit
-from messaging.models import Conversation, Message, Template
+from messaging import handlers, ratelimit
+from messaging.handlers import Recipient
+from messaging.models import Message, Template
 from messaging.services.inbound import pending_statuses_apply
 from messaging.services.templates import TEMPLATE_UNAVAILABLE
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
@@ -53,28 +51,28 @@ class SendOutcome(enum.StrEnum):
 
 def message_queue(
     *,
-    conversation: Conversation,
+    conversation_id: int,
+    phone: str,
     purpose: str,
     text: str = "",
     template: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
-    update_conversation: bool = True,
     sent_by: AbstractBaseUser | None = None,
 ) -> Message:
     """Store an outbound message (pending) and queue its send once the transaction commits.
 
-    The conversation's message count and last message time move with it, unless the caller
-    holds the conversation row and saves those itself (`update_conversation=False`).
+    What the message does to its conversation (its count, its last message time) is the
+    recovery's to write (recovery.outbox).
     """
     data = dict(metadata or {})
     if template:
         data["template"] = template
     message = Message(
-        conversation=conversation,
+        conversation_id=conversation_id,
         direction=Message.Direction.OUT,
         kind=Message.Kind.TEMPLATE if template else Message.Kind.TEXT,
         purpose=purpose,
-        wa_id=conversation.customer.phone.lstrip("+"),
+        wa_id=phone.lstrip("+"),
         text=text,
         status=Message.Status.PENDING,
         metadata=data,
@@ -82,10 +80,6 @@ def message_queue(
     )
     # Every message Sara writes goes through here: a plain INSERT (core.sql).
     core_sql.insert(message)
-    if update_conversation:
-        Conversation.objects.filter(pk=conversation.pk).update(
-            message_count=F("message_count") + 1, last_message_at=message.created_at
-        )
     transaction.on_commit(lambda: queue_send(message.pk), robust=True)
     return message
 
@@ -121,63 +115,12 @@ def _claim(message_id: int, *, retrying: bool) -> bool:
     return bool(core_sql.execute(_CLAIM_DUE_SQL, [*params, core_sql.db_datetime(now)]))
 
 
-@cache
-def _outbound_query() -> tuple[str, tuple[type[Model], ...]]:
-    """The message with what the gate reads: its conversation, the customer and the cart."""
-    # The customer and the cart are the recovery's models, which messaging does not import:
-    # found through the conversation's foreign keys.
-    customer = Conversation._meta.get_field("customer").related_model
-    cart = Conversation._meta.get_field("abandonment").related_model
-    sql = (
-        f"SELECT {core_sql.columns(Message, 'm')}, {core_sql.columns(Conversation, 'c')}, "  # noqa: S608
-        f"{core_sql.columns(customer, 'p')}, {core_sql.columns(cart, 'a')} "
-        f"FROM {Message._meta.db_table} m "
-        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
-        f"JOIN {customer._meta.db_table} p ON p.id = c.customer_id "
-        f"JOIN {cart._meta.db_table} a ON a.id = c.abandonment_id "
-        "WHERE m.id = %s"
-    )
-    return sql, (Message, Conversation, customer, cart)
-
-
-@cache
-def _person_held_out_sql() -> str:
-    """Whether the message's person has a held-out cart as new as (or newer than) the message's
-    own: a reply queued before a held-out cart arrived is never sent (SPEC §13, §14)."""
-    cart = Conversation._meta.get_field("abandonment").related_model
-    quote = connection.ops.quote_name
-    customer_id = quote(cart._meta.get_field("customer").column)
-    held_out = quote(cart._meta.get_field("held_out").column)
-    created_at = quote(cart._meta.get_field("created_at").column)
-    return (
-        f"SELECT EXISTS (SELECT 1 FROM {cart._meta.db_table} h WHERE h.{customer_id} = %s "  # noqa: S608
-        f"AND h.{held_out} AND h.{created_at} >= %s)"
-    )
-
-
-def _outbound(message_id: int) -> Message:
-    """One outbound message, its conversation, customer and cart, in one statement."""
-    sql, models = _outbound_query()
-    loaded = core_sql.fetch_one(sql, [message_id], models)
+def _outbound(message_id: int, *, hold_customer_id: int | None = None) -> tuple[Message, Recipient]:
+    """One outbound message and its recipient, in one statement (read by the recovery)."""
+    loaded = handlers.outbound_load(message_id=message_id, hold_customer_id=hold_customer_id)
     if loaded is None:
         raise Message.DoesNotExist(f"No outbound message {message_id} with a conversation.")
-    message, conversation, customer, abandonment = loaded
-    conversation.customer = customer
-    conversation.abandonment = abandonment
-    message.conversation = conversation
-    return message
-
-
-def _person_held_out(message: Message) -> bool:
-    abandonment = message.conversation.abandonment
-    if abandonment.held_out:
-        return True
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _person_held_out_sql(),
-            [abandonment.customer_id, connection.ops.adapt_datetimefield_value(abandonment.created_at)],
-        )
-        return bool(cursor.fetchone()[0])
+    return loaded
 
 
 def _attempts_add(message_id: int, delta: int) -> None:
@@ -190,8 +133,8 @@ def _release(message_id: int, **fields: Any) -> None:
     Message.objects.filter(pk=message_id, status=Message.Status.PENDING).update(claimed_at=None, **fields)
 
 
-def outbound_for(message: Message) -> OutboundMessage:
-    to = message.conversation.customer.phone
+def outbound_for(message: Message, recipient: Recipient) -> OutboundMessage:
+    to = recipient.phone
     template = message.metadata.get("template")
     if message.kind == Message.Kind.TEMPLATE and template:
         return OutboundMessage(
@@ -262,24 +205,24 @@ def send_message(*, message_id: int, final_attempt: bool = True, retrying: bool 
     """
     if not _claim(message_id, retrying=retrying):
         return SendOutcome.SKIPPED
-    message = _outbound(message_id)
+    message, recipient = _outbound(message_id)
     # A first look before taking a slot: a send that cannot go out should not use one up.
-    stopped = _gate(message)
+    stopped = _gate(message, recipient)
     if stopped is not None:
         return stopped
     if template_choose(message) is None:
         _attempts_add(message.pk, -1)
         return _template_wait(message)
-    delivered = _deliver(message, final_attempt=final_attempt)
+    delivered = _deliver(message, recipient, final_attempt=final_attempt)
     if isinstance(delivered, SendOutcome):
         return delivered
     _sent_record(message, wamid=delivered.wamid)
     return SendOutcome.SENT
 
 
-def _gate(message: Message) -> SendOutcome | None:
+def _gate(message: Message, recipient: Recipient) -> SendOutcome | None:
     """The send-time check: None to go ahead, or why the message waits or never goes."""
-    decision = check_send(outgoing(message), now=timezone.now())
+    decision = check_send(outgoing(message, recipient), now=timezone.now())
     if decision.allowed:
         return None
     # Nothing reached Meta: the attempt counted by the claim is given back.
@@ -287,34 +230,30 @@ def _gate(message: Message) -> SendOutcome | None:
     return _stop(message, decision)
 
 
-def outgoing(message: Message) -> Outgoing:
-    """The message as the gate reads it (its conversation, customer and cart loaded)."""
-    conversation = message.conversation
-    customer = conversation.customer
+def outgoing(message: Message, recipient: Recipient) -> Outgoing:
+    """The message as the gate reads it, with its recipient."""
     return Outgoing(
-        phone=customer.phone,
-        opted_out=customer.opted_out,
-        erased=is_erased(customer),
-        held_out=_person_held_out(message),
-        conversation_open=conversation.is_open,
-        needs_human=conversation.needs_human,
-        last_user_message_at=_last_user_message_at(message),
+        phone=recipient.phone,
+        opted_out=recipient.opted_out,
+        erased=recipient.erased,
+        held_out=recipient.held_out,
+        conversation_open=recipient.conversation_open,
+        needs_human=recipient.needs_human,
+        last_user_message_at=_last_user_message_at(message, recipient),
         template=message.kind == Message.Kind.TEMPLATE,
         proactive=message.is_proactive,
         farewell=message.purpose == Message.Purpose.FAREWELL,
         from_sara=message.purpose in Message.SARA_PURPOSES,
         quiet_hours_waived=bool(message.metadata.get("quiet_hours_waived")),
         # A later step queued before the customer answered (held by quiet hours, say) is over.
-        customer_answered=(
-            message.purpose == Message.Purpose.FOLLOWUP and conversation.status == Conversation.Status.ACTIVE
-        ),
+        customer_answered=(message.purpose == Message.Purpose.FOLLOWUP and recipient.conversation_active),
     )
 
 
-def _last_user_message_at(message: Message) -> datetime | None:
+def _last_user_message_at(message: Message, recipient: Recipient) -> datetime | None:
     """The customer's last message: in this conversation, or the one a step queued as text says
     they wrote about an earlier cart (the window is the customer's, not the conversation's)."""
-    known = message.conversation.last_user_message_at
+    known = recipient.last_user_message_at
     claimed = message.metadata.get("customer_wrote_at")
     if message.kind != Message.Kind.TEXT or not isinstance(claimed, str):
         return known
@@ -341,7 +280,7 @@ def _stop(message: Message, decision: Decision) -> SendOutcome | None:
     return None
 
 
-def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutcome:
+def _deliver(message: Message, recipient: Recipient, *, final_attempt: bool) -> SendResult | SendOutcome:
     """One attempt at Graph: Meta's result, or the outcome of a permanent failure."""
     message_id = message.pk
     # Waiting for a send slot holds no database connection (see release_connection); the gate
@@ -357,15 +296,14 @@ def _deliver(message: Message, *, final_attempt: bool) -> SendResult | SendOutco
         # for a request already leaving, and any request after it sees the opt-out (none slips
         # between read and post).
         with transaction.atomic():
-            _customer_hold(message.conversation.customer_id)
-            message = _outbound(message_id)
+            message, recipient = _outbound(message_id, hold_customer_id=recipient.customer_id)
             cancelled = message.status != Message.Status.PENDING
-            decision = None if cancelled else check_send(outgoing(message), now=timezone.now())
+            decision = None if cancelled else check_send(outgoing(message, recipient), now=timezone.now())
             if decision is not None and decision.allowed and template_choose(message) is None:
                 # Meta paused the template while this send waited for its slot.
                 waiting = True
             elif decision is not None and decision.allowed:
-                outbound = outbound_for(message)
+                outbound = outbound_for(message, recipient)
                 # Counted as it leaves, where Meta counts it (see messaging.ratelimit).
                 ratelimit.depart(settings.WHATSAPP_PHONE_NUMBER_ID)
                 try:
@@ -442,45 +380,10 @@ def _sent_record(message: Message, *, wamid: str) -> None:
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
             # all, so the conversation awaits a reply again (and gets its follow-up).
-            _first_contact_settled(conversation_id=message.conversation_id, sent=True, now=timezone.now())
+            handlers.first_contact_settled(
+                conversation_id=message.conversation_id, sent=True, now=timezone.now()
+            )
     logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
-
-
-def _customer_hold(customer_id: int) -> None:
-    """Share-lock the customer's row for this transaction: an opt-out's update waits for it."""
-    if connection.vendor != "postgresql":
-        # SQLite (the embedded default) has no row locks and runs one writer at a time; its
-        # sends are made in-process, one after the other.
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {_customer_table()} WHERE id = %s FOR SHARE", [customer_id])  # noqa: S608
-
-
-@cache
-def _customer_table() -> str:
-    # The customer is the recovery's model, which messaging does not import: its table is found
-    # through the conversation's foreign key.
-    return Conversation._meta.get_field("customer").related_model._meta.db_table
-
-
-# What a first contact's fate does to its conversation (failed for good: an error for ops; sent
-# after an ops retry: the recovery starts after all) is the recovery lifecycle's to write, and
-# messaging does not import the recovery. The recovery app hands its lifecycle step over at
-# start-up (`RecoveryConfig.ready`); it runs inside the transaction that records the outcome,
-# so no worker can die between the message's new state and its conversation's.
-FirstContactSettled = Callable[..., object]
-_first_contact_hooks: list[FirstContactSettled] = []
-
-
-def on_first_contact_settled(hook: FirstContactSettled) -> None:
-    """Run `hook(conversation_id=, sent=, now=)` when a first contact is sent or fails for good."""
-    if hook not in _first_contact_hooks:
-        _first_contact_hooks.append(hook)
-
-
-def _first_contact_settled(*, conversation_id: int, sent: bool, now: datetime) -> None:
-    for hook in _first_contact_hooks:
-        hook(conversation_id=conversation_id, sent=sent, now=now)
 
 
 # Taken this long before the slot opens: the gate's read then runs on a connection in hand,
@@ -536,7 +439,9 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
         )
         if updated and first_contact:
             # The recovery never started: the conversation shows as an error for ops.
-            _first_contact_settled(conversation_id=message.conversation_id, sent=False, now=timezone.now())
+            handlers.first_contact_settled(
+                conversation_id=message.conversation_id, sent=False, now=timezone.now()
+            )
     if not updated:
         return
     metrics.SEND_FAILURES.labels(code[:50]).inc()

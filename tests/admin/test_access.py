@@ -67,7 +67,7 @@ def test_staff_without_a_group_see_nothing_but_the_index(client):
     client.force_login(nobody)
 
     assert client.get("/admin/").status_code == 200
-    assert client.get("/admin/messaging/conversation/").status_code == 403
+    assert client.get("/admin/recovery/conversation/").status_code == 403
     assert client.get("/admin/recovery/product/").status_code == 403
 
 

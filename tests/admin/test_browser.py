@@ -21,8 +21,8 @@ from django.utils import timezone
 
 from compliance.models import OptOutKeyword
 from core.text import brl
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment, Product
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation, Product
 from tests.admin.conftest import staff_groups_again
 from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok
 from tests.factories import (
@@ -271,7 +271,7 @@ def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(pa
     )
     sign_in(suporte)
 
-    page.goto(f"/admin/messaging/conversation/{conversation.pk}/change/")
+    page.goto(f"/admin/recovery/conversation/{conversation.pk}/change/")
     bubbles = page.locator(".sara-bubble")
     assert bubbles.count() == 3
     assert "modelo recovery_invitation" in bubbles.nth(0).inner_text()
@@ -396,7 +396,7 @@ def a_busy_day() -> None:
 @pytest.mark.parametrize(
     ("name", "url", "portuguese"),
     [
-        ("conversations", "/admin/messaging/conversation/", "Limite de trocas atingido"),
+        ("conversations", "/admin/recovery/conversation/", "Limite de trocas atingido"),
         ("abandonments", "/admin/recovery/abandonment/", "R$ 1.299,00"),
         ("messages", "/admin/messaging/message/?ops=failed", "Não entregável"),
         ("customers", "/admin/recovery/customer/", "Selecione cliente para modificar"),
@@ -475,7 +475,7 @@ def test_no_page_asks_for_a_missing_favicon(page, sign_in):
 def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     page, sign_in, graph, monkeypatch
 ):
-    from messaging import admin_handoff
+    from recovery import admin_handoff
 
     # The inbox refreshes itself every second here, so the test sees it without waiting long.
     monkeypatch.setattr(admin_handoff, "INBOX_REFRESH_SECONDS", 1)
@@ -564,14 +564,14 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
         suporte,
     )
     assert page.locator("#reply-form").count() == 0
-    page.goto("/admin/messaging/conversation/inbox/")
+    page.goto("/admin/recovery/conversation/inbox/")
     assert page.locator(f"#inbox-{maria.pk}").count() == 0
 
 
 def test_under_the_content_security_policy_the_admin_is_styled_and_the_inbox_refreshes(
     page, sign_in, monkeypatch
 ):
-    from messaging import admin_handoff
+    from recovery import admin_handoff
 
     monkeypatch.setattr(admin_handoff, "INBOX_REFRESH_SECONDS", 1)
     violations: list[str] = []
@@ -581,7 +581,7 @@ def test_under_the_content_security_policy_the_admin_is_styled_and_the_inbox_ref
     )
     sign_in(staff("suporte", "support"))
 
-    response = page.goto("/admin/messaging/conversation/inbox/")
+    response = page.goto("/admin/recovery/conversation/inbox/")
     policy = response.headers.get("content-security-policy", "")
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     # The admin's own stylesheet applied (its header colour), Sara's script loaded and running.

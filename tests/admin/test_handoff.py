@@ -8,14 +8,15 @@ import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
+from recovery.models import Conversation
 from tests.admin.conftest import flash
 from tests.factories import ConversationFactory, CustomerFactory, InboundMessageFactory
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-INBOX = "/admin/messaging/conversation/inbox/"
+INBOX = "/admin/recovery/conversation/inbox/"
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +46,7 @@ def waiting(
 
 
 def step(client, conversation: Conversation, name: str, **data: str):
-    return client.post(f"/admin/messaging/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
+    return client.post(f"/admin/recovery/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
 
 
 # --- The inbox -------------------------------------------------------------------------------
@@ -141,7 +142,7 @@ def test_a_colleague_takes_over_a_conversation_already_taken(ops_client, ops_use
     conversation = waiting(
         name="Ana", reason="human", waited=timedelta(hours=2), assigned_to=support_user, assigned_at=NOW
     )
-    page = ops_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    page = ops_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
     assert "taken by suporte" in page
     assert 'id="handoff-take"' in page
 
@@ -167,7 +168,7 @@ def test_a_reply_goes_out_under_the_staff_members_name(
     assert [m.text for _, m in outbox] == ["Oi Ana, aqui é a Júlia do suporte."]
     conversation.refresh_from_db()
     assert conversation.assigned_to == support_user  # replying takes the conversation
-    page = support_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    page = support_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
     assert '<span class="sara-staff">suporte</span>' in page
     assert LogEntry.objects.filter(object_id=str(conversation.pk), user=support_user).exists()
 
@@ -186,7 +187,7 @@ def test_outside_the_window_the_box_says_so_and_offers_the_followup_template(
     support_client, outbox, django_capture_on_commit_callbacks
 ):
     conversation = waiting(name="Ana", reason="exchange_limit", waited=timedelta(hours=30))
-    page_url = f"/admin/messaging/conversation/{conversation.pk}/change/"
+    page_url = f"/admin/recovery/conversation/{conversation.pk}/change/"
 
     page = support_client.get(page_url).content.decode()
     assert 'id="window-closed"' in page
@@ -208,7 +209,7 @@ def test_outside_the_window_the_box_says_so_and_offers_the_followup_template(
 def test_a_customer_who_never_wrote_is_told_apart_from_one_who_wrote_long_ago(support_client):
     conversation = ConversationFactory()
 
-    page = support_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    page = support_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
 
     assert "The customer has never written" in page
 
@@ -288,10 +289,10 @@ def test_a_closed_conversation_cannot_be_taken(support_client):
 
 def test_a_step_is_a_post_and_an_unknown_step_is_refused(support_client):
     conversation = waiting(name="Ana", reason="human", waited=timedelta(minutes=30))
-    url = f"/admin/messaging/conversation/{conversation.pk}/handoff/"
+    url = f"/admin/recovery/conversation/{conversation.pk}/handoff/"
 
     assert support_client.get(url + "take/").status_code == 405
     assert support_client.post(url + "erase/").status_code == 403
-    assert support_client.post("/admin/messaging/conversation/abc/handoff/take/").status_code == 404
+    assert support_client.post("/admin/recovery/conversation/abc/handoff/take/").status_code == 404
     conversation.refresh_from_db()
     assert conversation.assigned_to is None

@@ -94,7 +94,7 @@ def test_no_string_of_sara_is_missing_from_the_catalogue(tmp_path, monkeypatch):
         ("/admin/recovery/product/", "Selecione produto para modificar"),
         ("/admin/recovery/customer/", "Selecione cliente para modificar"),
         ("/admin/recovery/abandonment/", "Selecione carrinho abandonado para visualizar"),
-        ("/admin/messaging/conversation/", "Selecione conversa para modificar"),
+        ("/admin/recovery/conversation/", "Selecione conversa para modificar"),
         ("/admin/messaging/message/", "Selecione mensagem para visualizar"),
         ("/admin/compliance/optoutkeyword/add/", "Adicionar palavra-chave de descadastro"),
     ],
@@ -110,7 +110,7 @@ def test_the_conversation_list_labels_statuses_and_reasons_in_portuguese(admin_c
     ConversationFactory(status="closed", close_reason="opted_out")
     ConversationFactory(status="awaiting_response", needs_human=True, handoff_reason="exchange_limit")
 
-    page = admin_client.get("/admin/messaging/conversation/").content.decode()
+    page = admin_client.get("/admin/recovery/conversation/").content.decode()
 
     for label in ("Encerrada", "Descadastrou-se", "Aguardando resposta", "Limite de trocas atingido"):
         assert label in page

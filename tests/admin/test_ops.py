@@ -11,8 +11,8 @@ import time_machine
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation
 from tests.admin.conftest import flash
 from tests.conftest import GRAPH_URL, graph_error, graph_ok, meta_payload
 from tests.factories import (

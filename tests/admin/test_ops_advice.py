@@ -8,7 +8,8 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
+from recovery.models import Conversation
 from tests.admin.conftest import flash
 from tests.conftest import first_status, meta_payload
 from tests.factories import ConversationFactory, CustomerFactory, OutboundMessageFactory
@@ -145,7 +146,7 @@ def test_a_possible_duplicate_reads_as_a_possibility(support_client):
     message = OutboundMessageFactory(possible_duplicate=True, status=Message.Status.DELIVERED)
 
     page = support_client.get(
-        f"/admin/messaging/conversation/{message.conversation_id}/change/"
+        f"/admin/recovery/conversation/{message.conversation_id}/change/"
     ).content.decode()
 
     assert "pode ter sido enviada duas vezes" in page

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from messaging.models import Conversation, Message, StatusUpdate, WebhookEvent
-from recovery.models import Customer
+from messaging.models import Message, StatusUpdate, WebhookEvent
+from recovery.models import Conversation, Customer
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -67,7 +67,7 @@ def one_hundred_status_updates() -> None:
         ("/admin/recovery/customer/?q=%2B55+48+9", one_hundred_customers),
         ("/admin/recovery/product/", lambda: ProductFactory.create_batch(ROWS)),
         ("/admin/recovery/abandonment/", lambda: conversations(ROWS)),
-        ("/admin/messaging/conversation/", lambda: conversations(ROWS)),
+        ("/admin/recovery/conversation/", lambda: conversations(ROWS)),
         ("/admin/messaging/message/", one_hundred_messages),
         ("/admin/messaging/message/?ops=failed", one_hundred_messages),
         ("/admin/messaging/message/?ops=stuck", one_hundred_messages),
@@ -110,7 +110,7 @@ def test_a_transcript_of_100_messages_costs_a_constant_number_of_queries(
         OutboundMessageFactory(conversation=conversation)
 
     with django_assert_max_num_queries(MAX_QUERIES):
-        response = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/")
+        response = admin_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/")
 
     assert response.content.decode().count('class="sara-bubble ') == ROWS
 
@@ -124,7 +124,7 @@ def test_the_handoff_inbox_of_100_conversations_costs_a_constant_number_of_queri
         needs_human=True, handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON, assigned_to=admin_user
     )
 
-    for url in ("/admin/messaging/conversation/inbox/", "/admin/messaging/conversation/inbox/rows/"):
+    for url in ("/admin/recovery/conversation/inbox/", "/admin/recovery/conversation/inbox/rows/"):
         with django_assert_max_num_queries(MAX_QUERIES):
             response = admin_client.get(url)
         assert len(response.context["rows"]) == ROWS

@@ -8,8 +8,7 @@ import pytest
 import time_machine
 from django.contrib.admin.models import LogEntry
 
-from messaging.models import Conversation
-from recovery.models import Customer
+from recovery.models import Conversation, Customer
 from tests.admin.conftest import flash
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory
 
@@ -76,8 +75,8 @@ def test_the_erased_customers_conversation_says_so_instead_of_a_digest(admin_cli
     run_action(admin_client, CUSTOMERS, "erase_personal_data", [maria.pk], apply="1", reason=REASON)
     conversation = Conversation.objects.get(customer=maria)
 
-    listing = admin_client.get("/admin/messaging/conversation/").content.decode()
-    page = admin_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    listing = admin_client.get("/admin/recovery/conversation/").content.decode()
+    page = admin_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
 
     assert f"Cliente apagado #{maria.pk}" in listing
     assert "Dados pessoais apagados" in page
@@ -168,7 +167,7 @@ def test_the_confirmation_carries_ids_past_a_thousand_unformatted(admin_client, 
 def test_closing_conversations_past_a_thousand_keeps_their_ids(admin_client, run_action):
     conversation = ConversationFactory(id=1222)
 
-    page = run_action(admin_client, "/admin/messaging/conversation/", "close_selected", [conversation.pk])
+    page = run_action(admin_client, "/admin/recovery/conversation/", "close_selected", [conversation.pk])
 
     assert 'value="1222"' in page.content.decode()
     assert "#1222 —" in page.content.decode()

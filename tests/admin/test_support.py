@@ -10,8 +10,8 @@ import time_machine
 from django.contrib.admin.models import CHANGE, LogEntry
 
 from compliance.models import OptOutKeyword
-from messaging.models import Conversation, Message
-from recovery.models import Customer, Product
+from messaging.models import Message
+from recovery.models import Conversation, Customer, Product
 from tests.admin.conftest import flash
 from tests.conftest import first_message, meta_payload
 from tests.factories import (
@@ -244,7 +244,7 @@ def test_a_customer_page_shows_opt_out_state_abandonments_and_conversations(supp
     assert response.status_code == 200
     assert "palavra-chave na mensagem" in page  # the opt-out reason "keyword", as support reads it
     assert "ab-777" in page
-    assert f"/admin/messaging/conversation/{conversation.pk}/change/" in page
+    assert f"/admin/recovery/conversation/{conversation.pk}/change/" in page
     assert "Descadastrou-se" in page  # the conversation's close reason
 
 
@@ -341,7 +341,7 @@ def bubbles(page: str) -> list[str]:
 
 
 def test_a_conversation_reads_as_a_transcript_in_time_order(support_client, transcript):
-    response = support_client.get(f"/admin/messaging/conversation/{transcript.pk}/change/")
+    response = support_client.get(f"/admin/recovery/conversation/{transcript.pk}/change/")
 
     template, question, reply = bubbles(response.content.decode())
     assert template.startswith("sara-out")
@@ -367,7 +367,7 @@ def test_a_failed_send_shows_in_the_transcript_with_its_error(support_client, tr
         error_detail="Message undeliverable",
     )
 
-    page = support_client.get(f"/admin/messaging/conversation/{transcript.pk}/change/").content.decode()
+    page = support_client.get(f"/admin/recovery/conversation/{transcript.pk}/change/").content.decode()
 
     assert "131026: Message undeliverable" in page
 
@@ -377,19 +377,19 @@ def test_conversations_filter_by_status_and_needing_a_human(support_client):
     ConversationFactory(status=Conversation.Status.ACTIVE)
     ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
 
-    needs_human = support_client.get("/admin/messaging/conversation/", {"needs_human__exact": "1"})
-    closed = support_client.get("/admin/messaging/conversation/", {"status__exact": "closed"})
+    needs_human = support_client.get("/admin/recovery/conversation/", {"needs_human__exact": "1"})
+    closed = support_client.get("/admin/recovery/conversation/", {"status__exact": "closed"})
 
     assert list(needs_human.context["cl"].result_list) == [flagged]
     assert [c.close_reason for c in closed.context["cl"].result_list] == ["converted"]
 
 
 def test_support_closes_a_conversation_from_its_page_with_a_reason(support_client, support_user, transcript):
-    page = support_client.get(f"/admin/messaging/conversation/{transcript.pk}/change/").content.decode()
-    assert f"/admin/messaging/conversation/{transcript.pk}/close/" in page
+    page = support_client.get(f"/admin/recovery/conversation/{transcript.pk}/change/").content.decode()
+    assert f"/admin/recovery/conversation/{transcript.pk}/close/" in page
 
     response = support_client.post(
-        f"/admin/messaging/conversation/{transcript.pk}/close/", {"reason": "pagou por telefone"}, follow=True
+        f"/admin/recovery/conversation/{transcript.pk}/close/", {"reason": "pagou por telefone"}, follow=True
     )
 
     transcript.refresh_from_db()
@@ -401,7 +401,7 @@ def test_support_closes_a_conversation_from_its_page_with_a_reason(support_clien
 
 
 def test_closing_without_a_reason_is_refused(support_client, transcript):
-    response = support_client.post(f"/admin/messaging/conversation/{transcript.pk}/close/", {"reason": ""})
+    response = support_client.post(f"/admin/recovery/conversation/{transcript.pk}/close/", {"reason": ""})
 
     assert response.status_code == 200
     assert response.context["form"].errors["reason"]
@@ -412,13 +412,13 @@ def test_closing_without_a_reason_is_refused(support_client, transcript):
 def test_support_closes_several_conversations_from_the_list_after_giving_a_reason(support_client, run_action):
     first, second = ConversationFactory(), ConversationFactory(status=Conversation.Status.ACTIVE)
     already = ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
-    url = "/admin/messaging/conversation/"
+    url = "/admin/recovery/conversation/"
 
     asked = support_client.post(
         url, {"action": "close_selected", "_selected_action": [first.pk, second.pk], "index": "0"}
     )
     assert asked.status_code == 200
-    assert asked.templates[0].name == "admin/messaging/conversation/close.html"
+    assert asked.templates[0].name == "admin/recovery/conversation/close.html"
     assert Conversation.objects.filter(status=Conversation.Status.CLOSED).count() == 1
 
     done = support_client.post(
@@ -446,7 +446,7 @@ def test_support_closes_several_conversations_from_the_list_after_giving_a_reaso
 def test_a_closed_conversation_offers_no_close_button(support_client):
     conversation = ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
 
-    page = support_client.get(f"/admin/messaging/conversation/{conversation.pk}/change/").content.decode()
+    page = support_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
 
     assert "/close/" not in page
 

@@ -19,8 +19,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment, Customer
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation, Customer
 from tests.conftest import abandonment_body, meta_payload
 from tests.factories import ProductFactory
 from tests.recovery.platforms import SECRETS, payload, post

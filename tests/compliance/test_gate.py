@@ -10,11 +10,11 @@ import pytest
 import responses
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
-from messaging.services.outbound import message_queue
+from messaging.models import Message
 from messaging.tasks import send_message
 from recovery.lifecycle import optout_register
-from recovery.models import Customer
+from recovery.models import Conversation, Customer
+from recovery.outbox import message_queue
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload
 from tests.factories import ConversationFactory, OutboundMessageFactory

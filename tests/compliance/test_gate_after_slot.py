@@ -10,9 +10,10 @@ import responses
 from django.utils import timezone
 
 from messaging import ratelimit
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.services.outbound import SendOutcome, send_message
 from recovery.lifecycle import optout_register
+from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

@@ -10,8 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from compliance.lgpd import ERASED_PREFIX
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment, Customer
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation, Customer
 from tests.conftest import first_message, meta_payload
 
 pytestmark = pytest.mark.django_db

@@ -12,8 +12,8 @@ from responses import matchers
 
 from compliance.models import OptOutKeyword
 from compliance.optout import Match, detect
-from messaging.models import Conversation, Message
-from recovery.models import Abandonment, Customer
+from messaging.models import Message
+from recovery.models import Abandonment, Conversation, Customer
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from compliance.quiet_hours import next_allowed_at
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import send_message, sweep_stuck
+from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

@@ -12,9 +12,9 @@ import responses
 from django.utils import timezone
 
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import sweep_stuck
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload, template_sent
 from tests.factories import ProductFactory
 

@@ -11,9 +11,9 @@ import pytest
 from django.db.models import Model
 
 from core import sql as core_sql
-from messaging.models import Conversation, Message
-from messaging.services import outbound
-from recovery.models import Abandonment
+from messaging.models import Message
+from recovery import sql as recovery_sql
+from recovery.models import Abandonment, Conversation
 from tests import factories
 
 
@@ -25,18 +25,18 @@ def _values(instance: Model) -> dict[str, object]:
 def test_the_send_paths_plain_read_gives_what_the_orm_gives() -> None:
     message = factories.OutboundMessageFactory(metadata={"in_reply_to": 1, "discount_offered": False})
 
-    loaded = outbound._outbound(message.pk)
+    loaded, conversation, customer, abandonment = recovery_sql.outbound_message(message.pk)
 
     expected = Message.objects.select_related("conversation__customer", "conversation__abandonment").get(
         pk=message.pk
     )
     assert _values(loaded) == _values(expected)
-    assert _values(loaded.conversation) == _values(expected.conversation)
-    assert _values(loaded.conversation.customer) == _values(expected.conversation.customer)
-    assert _values(loaded.conversation.abandonment) == _values(expected.conversation.abandonment)
+    assert _values(conversation) == _values(expected.conversation)
+    assert _values(customer) == _values(expected.conversation.customer)
+    assert _values(abandonment) == _values(expected.conversation.abandonment)
     assert not loaded.get_deferred_fields()
-    assert isinstance(loaded.conversation, Conversation)
-    assert isinstance(loaded.conversation.abandonment, Abandonment)
+    assert isinstance(conversation, Conversation)
+    assert isinstance(abandonment, Abandonment)
 
 
 @pytest.mark.django_db

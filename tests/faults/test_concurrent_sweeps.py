@@ -9,8 +9,9 @@ import time_machine
 from django.utils import timezone
 
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import sweep_stuck
+from recovery.models import Conversation
 from tests.conftest import at_once
 from tests.factories import ConversationFactory, InboundMessageFactory, OutboundMessageFactory
 

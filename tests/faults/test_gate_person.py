@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery.conversation import process_inbound
 from recovery.lgpd import customer_erase
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from tests.faults.conftest import wait_until
 from tests.faults.test_worker_faults import customer_writes, open_conversations
 

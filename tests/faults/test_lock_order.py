@@ -24,9 +24,9 @@ from django.test import Client
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery import handoff
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from tests.factories import ConversationFactory, CustomerFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -40,7 +40,7 @@ def staff(username: str) -> AbstractUser:
     # Transactional tests flush the data migrations' groups: the support group is made again
     # with the API's permission, as the migrations give it.
     group = Group.objects.get_or_create(name="support")[0]
-    group.permissions.add(Permission.objects.get(content_type__app_label="messaging", codename="use_api"))
+    group.permissions.add(Permission.objects.get(content_type__app_label="recovery", codename="use_api"))
     user.groups.add(group)
     return user
 

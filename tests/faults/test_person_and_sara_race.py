@@ -21,9 +21,9 @@ from django.test import Client
 from django.utils import timezone
 
 from core.http import signature_of
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery import handoff
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from tests.conftest import at_once, meta_payload
 from tests.factories import ConversationFactory, CustomerFactory
 from tests.faults.conftest import wait_until

@@ -15,10 +15,11 @@ from collections import Counter
 import pytest
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import sweep_stuck
 from recovery.conversation import process_inbound
 from recovery.lifecycle import optout_register
+from recovery.models import Conversation
 from tests.conftest import meta_payload
 from tests.factories import ConversationFactory, CustomerFactory
 from tests.faults.conftest import wait_until

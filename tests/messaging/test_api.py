@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from rest_framework.authtoken.models import Token
 
-from messaging.models import Conversation
+from recovery.models import Conversation
 from tests.factories import ConversationFactory, InboundMessageFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db

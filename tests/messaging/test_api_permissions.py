@@ -11,7 +11,8 @@ from django.contrib.auth.models import Group, Permission
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
+from recovery.models import Conversation
 from tests.factories import ConversationFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ from django.db import connection
 from django.test import Client
 from responses import matchers
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import process_inbound
-from recovery.models import Customer
+from recovery.models import Conversation, Customer
 from sara import agent
 from tests.conftest import GRAPH_URL, graph_ok, openai_completion, signed
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory

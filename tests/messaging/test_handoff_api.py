@@ -10,7 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from rest_framework.authtoken.models import Token
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
+from recovery.models import Conversation
 from tests.factories import ConversationFactory, CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -16,8 +16,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from core.http import MiB, signature_of
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Message, WebhookEvent
 from messaging.tasks import fan_out_event, sweep_stuck
+from recovery.models import Conversation
 from sara import agent
 from tests.conftest import first_message, meta_payload, signed
 from tests.factories import ConversationFactory, OutboundMessageFactory

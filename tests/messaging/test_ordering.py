@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import process_inbound
+from recovery.models import Conversation
 from tests.conftest import openai_completion
 from tests.factories import ConversationFactory, CustomerFactory, InboundMessageFactory
 

@@ -16,9 +16,10 @@ import responses
 from django.utils import timezone
 
 from messaging import ratelimit
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.services import outbound
 from messaging.tasks import send_message, sweep_stuck
+from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

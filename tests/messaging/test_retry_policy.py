@@ -10,9 +10,10 @@ import requests
 import responses
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import backoff_seconds, send_message
 from messaging.whatsapp import WhatsAppError
+from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, graph_error, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

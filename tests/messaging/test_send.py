@@ -12,10 +12,11 @@ import responses
 from django.db import connection
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.services.ops import failed_sends_retry
 from messaging.services.outbound import SendOutcome
 from messaging.tasks import send_message
+from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, abandonment_body, graph_error, graph_ok, template_sent
 from tests.factories import ConversationFactory, OutboundMessageFactory, ProductFactory
 

@@ -11,8 +11,9 @@ import pytest
 import responses
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import send_message, sweep_stuck
+from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload
 from tests.factories import ConversationFactory, OutboundMessageFactory
 

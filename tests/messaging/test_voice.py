@@ -17,7 +17,8 @@ import time_machine
 from django.utils import timezone
 from responses import matchers
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
+from recovery.models import Conversation
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory

@@ -20,10 +20,10 @@ import responses
 import time_machine
 from django.utils import timezone
 
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Message, WebhookEvent
 from messaging.tasks import send_message
 from messaging.whatsapp import console
-from recovery.models import Customer
+from recovery.models import Conversation, Customer
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload
 from tests.factories import ConversationFactory, OutboundMessageFactory

@@ -12,8 +12,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from core.http import signature_of
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment, Customer
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation, Customer
 
 pytestmark = pytest.mark.django_db
 

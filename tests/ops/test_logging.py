@@ -102,7 +102,7 @@ def test_phones_are_masked_in_the_documented_shape():
 def test_a_database_error_on_an_inbound_message_logs_no_message_text(post_signed, log_lines, monkeypatch):
     from django.db import connection
 
-    from recovery import conversation
+    from messaging import handlers
 
     def store_badly(*, message_id: int, **_: object) -> str:
         # The failure the issue saw: jsonb refusing a value, PostgreSQL quoting the row's JSON
@@ -112,7 +112,7 @@ def test_a_database_error_on_an_inbound_message_logs_no_message_text(post_signed
             cursor.execute("SELECT %s::jsonb", [json.dumps({"text": {"body": text}}) + "\\u0000"])
         return "unreachable"
 
-    monkeypatch.setattr(conversation, "process_inbound", store_badly)
+    monkeypatch.setattr(handlers.inbound_process, "function", store_badly)
     payload = meta_payload("text")
     first_message(payload)["text"]["body"] = SECRET_TEXT
 

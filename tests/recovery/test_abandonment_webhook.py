@@ -11,9 +11,9 @@ import time_machine
 from django.test import Client
 
 from core.http import signature_of
-from messaging.models import Conversation, Message, WebhookEvent
+from messaging.models import Message, WebhookEvent
 from messaging.tasks import sweep_stuck
-from recovery.models import Abandonment, Customer
+from recovery.models import Abandonment, Conversation, Customer
 from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_ok, template_sent
 from tests.factories import ConversationFactory, CustomerFactory, ProductFactory
 

@@ -10,10 +10,10 @@ import pytest
 from django.utils import timezone
 
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import send_message, sweep_stuck
 from recovery.holdout import holdout_draw, holdout_number
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from tests.conftest import first_message, meta_payload
 from tests.factories import ConversationFactory, CustomerFactory, OutboundMessageFactory, ProductFactory
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from messaging.models import Conversation
+from recovery.models import Conversation
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ["core", "sara", "recovery", "messaging", "compliance", "backoffice", "config"]

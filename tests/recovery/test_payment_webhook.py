@@ -11,9 +11,9 @@ import time_machine
 from django.test import Client
 
 from core.http import signature_of
-from messaging.models import Conversation, Message, Template, WebhookEvent
+from messaging.models import Message, Template, WebhookEvent
 from messaging.tasks import sweep_stuck
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_ok
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 

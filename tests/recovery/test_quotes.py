@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery.followups import sweep_windows
-from recovery.models import Abandonment, Product
+from recovery.models import Abandonment, Conversation, Product
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +121,7 @@ def test_ops_find_refused_payments_on_the_dashboard_and_by_a_filter(cart, pay, a
 
     dashboard = admin_client.get("/admin/")
     listed = admin_client.get(
-        "/admin/messaging/conversation/",
+        "/admin/recovery/conversation/",
         {"needs_human__exact": "1", "handoff_reason__exact": "payment_mismatch"},
     )
 

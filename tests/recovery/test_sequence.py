@@ -11,9 +11,9 @@ import pytest
 import responses
 
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message, Template
+from messaging.models import Message, Template
 from messaging.tasks import sweep_stuck
-from recovery.models import SequenceStep, StepVariant
+from recovery.models import Conversation, SequenceStep, StepVariant
 from recovery.sequence import QuickReply, sequence_steps, variant_draw
 from tests.conftest import (
     GRAPH_URL,

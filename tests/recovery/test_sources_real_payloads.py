@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from responses import matchers
 
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment, SourceCheckout
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation, SourceCheckout
 from recovery.sources import nuvemshop
 from recovery.tasks import nuvemshop_order_fetch, poll_nuvemshop, sweep_source_checkouts
 from tests.factories import ProductFactory

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from messaging.models import Conversation, Message, WebhookEvent
-from recovery.models import Abandonment, SourceCheckout
+from messaging.models import Message, WebhookEvent
+from recovery.models import Abandonment, Conversation, SourceCheckout
 from tests.factories import ProductFactory
 from tests.recovery.platforms import PLATFORMS, SECRETS, payload, post
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import time_machine
 
-from messaging.models import Conversation
+from recovery.models import Conversation
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)

@@ -12,7 +12,8 @@ import httpx
 import pytest
 import time_machine
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
+from recovery.models import Conversation
 from tests.conftest import openai_completion
 from tests.factories import (
     AbandonmentFactory,

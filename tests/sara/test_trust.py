@@ -15,8 +15,8 @@ import httpx
 import pytest
 import time_machine
 
-from messaging.models import Conversation, Message
-from recovery.models import Shop
+from messaging.models import Message
+from recovery.models import Conversation, Shop
 from sara.llm import openai_client
 from tests.conftest import openai_completion
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory

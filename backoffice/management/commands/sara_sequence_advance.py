@@ -11,9 +11,9 @@ from django.db import transaction
 from django.db.models import F
 
 from compliance.tasks import sweep_windows
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from messaging.tasks import sweep_stuck
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 
 _MESSAGE_TIMES = (
     "created_at",

@@ -17,10 +17,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery import lifecycle
 from recovery.holdout import holdout_draw
-from recovery.models import Abandonment, Customer, Product
+from recovery.models import Abandonment, Conversation, Customer, Product
 from recovery.money import views as money_views
 from recovery.money.figures import MoneyReport, money_report
 from recovery.sequence import sequence_steps, variant_draw

@@ -13,10 +13,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.http import error_body
-from messaging.models import Conversation, Message
+from messaging.models import Message
 from recovery import handoff
 from recovery.lifecycle import conversation_close
-from recovery.models import Abandonment, Customer
+from recovery.models import Abandonment, Conversation, Customer
 
 
 class CustomerOut(serializers.ModelSerializer):

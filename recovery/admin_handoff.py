@@ -18,9 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compliance.gate import in_service_window
-from messaging import selectors
-from messaging.models import Conversation
-from recovery import handoff
+from recovery import handoff, handoff_selectors
+from recovery.models import Conversation
 
 # The inbox page fetches its rows again this often (seconds); the server renders them.
 INBOX_REFRESH_SECONDS = 15
@@ -54,12 +53,12 @@ class HandoffAdminMixin:
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view
         return [
-            path("inbox/", view(self.inbox_view), name="messaging_conversation_inbox"),
-            path("inbox/rows/", view(self.inbox_rows_view), name="messaging_conversation_inbox_rows"),
+            path("inbox/", view(self.inbox_view), name="recovery_conversation_inbox"),
+            path("inbox/rows/", view(self.inbox_rows_view), name="recovery_conversation_inbox_rows"),
             path(
                 "<path:object_id>/handoff/<str:step>/",
                 view(self.handoff_step_view),
-                name="messaging_conversation_handoff",
+                name="recovery_conversation_handoff",
             ),
             *super().get_urls(),
         ]
@@ -68,7 +67,7 @@ class HandoffAdminMixin:
 
     def _inbox_context(self, request: HttpRequest) -> dict:
         shown = request.GET.get("assigned", InboxFilter.ALL)
-        conversations = selectors.handoff_inbox()
+        conversations = handoff_selectors.handoff_inbox()
         if shown == InboxFilter.MINE:
             conversations = conversations.filter(assigned_to=request.user)
         elif shown == InboxFilter.UNASSIGNED:
@@ -99,17 +98,17 @@ class HandoffAdminMixin:
             **self._inbox_context(request),
             "title": _("Waiting for a person"),
             "opts": self.opts,
-            "rows_url": reverse("admin:messaging_conversation_inbox_rows") + _query(request),
+            "rows_url": reverse("admin:recovery_conversation_inbox_rows") + _query(request),
             "refresh_seconds": INBOX_REFRESH_SECONDS,
         }
-        return TemplateResponse(request, "admin/messaging/conversation/inbox.html", context)
+        return TemplateResponse(request, "admin/recovery/conversation/inbox.html", context)
 
     def inbox_rows_view(self, request: HttpRequest) -> HttpResponse:
         """The inbox's list alone, for the page's script to swap in without a reload."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         return TemplateResponse(
-            request, "admin/messaging/conversation/inbox_rows.html", self._inbox_context(request)
+            request, "admin/recovery/conversation/inbox_rows.html", self._inbox_context(request)
         )
 
     # --- A conversation's page ------------------------------------------------------------
@@ -150,7 +149,7 @@ class HandoffAdminMixin:
         conversation = get_object_or_404(Conversation.objects.select_related("customer"), pk=object_id)
         if step not in self.handoff_steps or not self.has_change_permission(request, conversation):
             raise PermissionDenied
-        change_url = reverse("admin:messaging_conversation_change", args=[conversation.pk])
+        change_url = reverse("admin:recovery_conversation_change", args=[conversation.pk])
         try:
             done = getattr(self, f"_handoff_{step}")(request, conversation)
         except handoff.HandoffError as error:

@@ -18,7 +18,7 @@ class ConversationsAPIUser(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         user = request.user
-        return bool(user and user.is_active and user.has_perm("messaging.use_api"))
+        return bool(user and user.is_active and user.has_perm("recovery.use_api"))
 
 
 class SchemaReader(BasePermission):
@@ -26,4 +26,4 @@ class SchemaReader(BasePermission):
 
     def has_permission(self, request: Request, view: object) -> bool:
         user = request.user
-        return bool(user and user.is_active and (user.is_staff or user.has_perm("messaging.use_api")))
+        return bool(user and user.is_active and (user.is_staff or user.has_perm("recovery.use_api")))
