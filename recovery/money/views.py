@@ -307,7 +307,7 @@ def summary(report: MoneyReport) -> list[Card]:
         Card(_("How sure we are"), plain_verdict(total), extra_sales(total)),
         Card(
             _("Return per R$ spent"),
-            "—" if per_real is None else brl(per_real),
+            "—" if per_real is None else number(float(per_real), 2),
             _("Net incremental revenue for each real spent on Meta, the model and discounts."),
         ),
     ]
