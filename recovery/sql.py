@@ -20,7 +20,7 @@ from core import sql as core_sql
 from core.sql import insert_parts
 from messaging import pricing
 from messaging.models import Message
-from recovery.models import Abandonment, Conversation, Customer, Product
+from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product
 
 # Customer.objects.create(...) unless the phone is taken or is an erased person's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
@@ -297,28 +297,25 @@ def money_tallies(carts: tuple[str, list[Any]], *, steps: list[int]) -> list[Mon
         return [MoneyTally(*row) for row in cursor.fetchall()]
 
 
-def money_cart_facts(
+def _money_params(
     *,
     since: datetime,
     until: datetime,
-    offsets: dict[int, timedelta],
+    settled: datetime,
     free_ids: list[int],
     meta_prices: dict[str, Decimal],
     default_meta_price: Decimal,
     model_rates: dict[str, Decimal],
     default_model_rate: Decimal,
-) -> tuple[str, list[Any]]:
-    """recovery.money.figures._cart_facts (the ORM query it stands for) on PostgreSQL: one row
-    per cart of the comparison. Each message's step, variant and cost are worked out once, then
-    added up per cart; the ORM would repeat them in every aggregate that filters on them, five
-    times slower at 30,000 carts (bench/money.py)."""
-    a, c, m = (pg_sql.Identifier(model._meta.db_table) for model in (Abandonment, Conversation, Message))
-    col = pg_sql.Identifier
+) -> tuple[dict[str, Any], dict[str, pg_sql.Composable]]:
+    """The statements' parameters (enum values and prices) and their shared pieces."""
     params: dict[str, Any] = {
         "since": since,
         "until": until,
+        "settled": settled,
         "tz": timezone.get_current_timezone_name(),
         "discounted": Abandonment.ConversionLink.DISCOUNTED.value,
+        "closed": Conversation.Status.CLOSED.value,
         "out": Message.Direction.OUT.value,
         "in": Message.Direction.IN.value,
         "first_contact": Message.Purpose.FIRST_CONTACT.value,
@@ -334,80 +331,48 @@ def money_cart_facts(
         "default_meta_price": default_meta_price,
         "default_model_rate": default_model_rate,
     }
-    prices = []
+    prices, rates = [], []
     for index, (name, price) in enumerate(meta_prices.items()):
         params[f"category_{index}"], params[f"price_{index}"] = name, price
         prices.append(
-            pg_sql.SQL("WHEN {name} THEN {price}").format(
-                name=pg_sql.Placeholder(f"category_{index}"), price=pg_sql.Placeholder(f"price_{index}")
+            pg_sql.SQL("WHEN {} THEN {}").format(
+                pg_sql.Placeholder(f"category_{index}"), pg_sql.Placeholder(f"price_{index}")
             )
         )
-    rates = []
     for index, (name, rate) in enumerate(model_rates.items()):
         params[f"model_{index}"], params[f"rate_{index}"] = name, rate
         rates.append(
-            pg_sql.SQL("WHEN {name} THEN {rate}").format(
-                name=pg_sql.Placeholder(f"model_{index}"), rate=pg_sql.Placeholder(f"rate_{index}")
+            pg_sql.SQL("WHEN {} THEN {}").format(
+                pg_sql.Placeholder(f"model_{index}"), pg_sql.Placeholder(f"rate_{index}")
             )
         )
-    orders = sorted(offsets)
-    per_step, per_cart = [], []
-    for index, order in enumerate(orders):
-        params[f"step_{order}"] = order
-        params[f"at_{order}"] = offsets[order]
-        mine = pg_sql.Placeholder(f"step_{order}")
-        per_step.append(
-            pg_sql.SQL(
-                'MIN(sent_at) FILTER (WHERE step = {o}) AS {sent}, MIN(variant COLLATE "C") FILTER (WHERE step = {o}) AS {variant}, '
-                "COALESCE(SUM(cost) FILTER (WHERE step = {o}), 0) AS {cost}"
-            ).format(
-                o=mine,
-                sent=col(f"sent_{order}"),
-                variant=col(f"variant_{order}"),
-                cost=col(f"cost_{order}"),
-            )
-        )
-        # Credited to this step: paid after it left and before any later step did.
-        later = [
-            pg_sql.SQL("(p.{sent} IS NULL OR o.converted_at < p.{sent})").format(sent=col(f"sent_{o}"))
-            for o in orders[index + 1 :]
-        ]
-        following = orders[index + 1] if index + 1 < len(orders) else None
-        held_won = pg_sql.SQL("o.converted_at >= o.created_at + {at}").format(
-            at=pg_sql.Placeholder(f"at_{order}")
-        )
-        if following is not None:
-            held_won = pg_sql.SQL("{} AND o.converted_at < o.created_at + {}").format(
-                held_won, pg_sql.Placeholder(f"at_{following}")
-            )
-        per_cart.append(
-            pg_sql.SQL(
-                "p.{sent}, p.{variant}, COALESCE(p.{cost}, 0) AS {cost}, "
-                "CASE WHEN o.converted_at >= p.{sent} {later} THEN 1 ELSE 0 END AS {won}, "
-                "CASE WHEN o.converted_at IS NULL OR o.converted_at >= o.created_at + {at} THEN 1 ELSE 0 END AS {open}, "
-                "CASE WHEN {held_won} THEN 1 ELSE 0 END AS {held_won_name}"
-            ).format(
-                sent=col(f"sent_{order}"),
-                variant=col(f"variant_{order}"),
-                cost=col(f"cost_{order}"),
-                later=pg_sql.SQL("").join(pg_sql.SQL(" AND ") + part for part in later),
-                won=col(f"won_{order}"),
-                at=pg_sql.Placeholder(f"at_{order}"),
-                open=col(f"open_{order}"),
-                held_won=held_won,
-                held_won_name=col(f"held_won_{order}"),
-            )
-        )
-    statement = pg_sql.SQL(_MONEY_CART_FACTS).format(
-        messages=pg_sql.SQL(_MONEY_MESSAGES).format(a=a, c=c, m=m),
-        c=c,
-        cost=pg_sql.SQL(_MONEY_META_COST).format(prices=pg_sql.SQL(" ").join(prices)),
-        a=a,
-        rates=pg_sql.SQL(" ").join(rates),
-        per_step=pg_sql.SQL("").join(pg_sql.SQL(", ") + part for part in per_step),
-        per_cart=pg_sql.SQL("").join(pg_sql.SQL(", ") + part for part in per_cart),
-    )
-    # Named placeholders become positional ones, the way Django's cursor takes them.
+    tables = {
+        "a": pg_sql.Identifier(Abandonment._meta.db_table),
+        "c": pg_sql.Identifier(Conversation._meta.db_table),
+        "m": pg_sql.Identifier(Message._meta.db_table),
+        "f": pg_sql.Identifier(ConversationMoney._meta.db_table),
+    }
+    in_range = pg_sql.SQL(_MONEY_IN_RANGE).format(**tables)
+    valid = pg_sql.SQL(_MONEY_VALID).format(**tables)
+    pieces = {
+        **tables,
+        "in_range": in_range,
+        "valid": valid,
+        "cost": pg_sql.SQL(_MONEY_META_COST).format(prices=pg_sql.SQL(" ").join(prices)),
+        "rates": pg_sql.SQL(" ").join(rates),
+    }
+    return params, pieces
+
+
+def _money_live(pieces: dict[str, pg_sql.Composable], *, which: pg_sql.Composable) -> pg_sql.Composable:
+    """Per conversation of `which`: its Meta and model cost, first template and steps, from its
+    messages (recovery.money.figures._cart_facts says the same with the ORM)."""
+    messages = pg_sql.SQL(_MONEY_MESSAGES).format(m=pieces["m"], which=which)
+    return pg_sql.SQL(_MONEY_LIVE).format(messages=messages, cost=pieces["cost"], rates=pieces["rates"])
+
+
+def _positional(statement: pg_sql.Composable, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Named placeholders become positional ones, the way Django's cursor takes them."""
     text = statement.as_string(None)
     names: list[str] = []
 
@@ -419,21 +384,131 @@ def money_cart_facts(
     return text, [params[name] for name in names]
 
 
+def money_settle(**prices: Any) -> int:
+    """Work out and keep the money of the range's conversations closed before `settled` that have
+    no up-to-date row yet: ConversationMoney.objects.update_or_create(...) per conversation, in
+    one statement. Returns how many rows it wrote."""
+    params, pieces = _money_params(**prices)
+    stale = pg_sql.SQL(
+        "{in_range} AND conversation.status = %(closed)s AND conversation.closed_at < %(settled)s AND NOT EXISTS ({valid})"
+    ).format(**pieces)
+    statement = pg_sql.SQL(_MONEY_SETTLE).format(live=_money_live(pieces, which=stale), **pieces)
+    text, values = _positional(statement, params)
+    with connection.cursor() as cursor:
+        cursor.execute(text, values)
+        return cursor.rowcount
+
+
+def money_cart_facts(*, offsets: dict[int, timedelta], **prices: Any) -> tuple[str, list[Any]]:
+    """recovery.money.figures._cart_facts (the ORM query it stands for) on PostgreSQL: one row
+    per cart of the comparison. A settled conversation's money is read from its
+    ConversationMoney row; the others' is worked out from their messages, each message's cost
+    and step once (the ORM repeats them in every aggregate that filters on them)."""
+    params, pieces = _money_params(**prices)
+    col = pg_sql.Identifier
+    orders = sorted(offsets)
+    extracted, computed = [], []
+    for index, order in enumerate(orders):
+        params[f"step_{order}"] = str(order)
+        params[f"at_{order}"] = offsets[order]
+        key = pg_sql.Placeholder(f"step_{order}")
+        extracted.append(
+            pg_sql.SQL(
+                ", (x.steps -> {key} ->> 'sent_at')::timestamptz AS {sent}, x.steps -> {key} ->> 'variant' AS {variant}, "
+                "COALESCE((x.steps -> {key} ->> 'cost')::numeric, 0) AS {cost}"
+            ).format(
+                key=key, sent=col(f"sent_{order}"), variant=col(f"variant_{order}"), cost=col(f"cost_{order}")
+            )
+        )
+        # Credited to this step: paid after it left and before any later step did.
+        later = pg_sql.SQL("").join(
+            pg_sql.SQL(" AND ({sent} IS NULL OR converted_at < {sent})").format(sent=col(f"sent_{o}"))
+            for o in orders[index + 1 :]
+        )
+        held_won = pg_sql.SQL("converted_at >= created_at + {}").format(pg_sql.Placeholder(f"at_{order}"))
+        if index + 1 < len(orders):
+            held_won = pg_sql.SQL("{} AND converted_at < created_at + {}").format(
+                held_won, pg_sql.Placeholder(f"at_{orders[index + 1]}")
+            )
+        computed.append(
+            pg_sql.SQL(
+                ", {sent}, {variant}, {cost}, CASE WHEN converted_at >= {sent}{later} THEN 1 ELSE 0 END AS {won}, "
+                "CASE WHEN converted_at IS NULL OR converted_at >= created_at + {at} THEN 1 ELSE 0 END AS {open}, "
+                "CASE WHEN {held_won} THEN 1 ELSE 0 END AS {held_won_name}"
+            ).format(
+                sent=col(f"sent_{order}"),
+                variant=col(f"variant_{order}"),
+                cost=col(f"cost_{order}"),
+                later=later,
+                won=col(f"won_{order}"),
+                at=pg_sql.Placeholder(f"at_{order}"),
+                open=col(f"open_{order}"),
+                held_won=held_won,
+                held_won_name=col(f"held_won_{order}"),
+            )
+        )
+    unsettled = pg_sql.SQL("{in_range} AND NOT EXISTS ({valid})").format(**pieces)
+    statement = pg_sql.SQL(_MONEY_CART_FACTS).format(
+        live=_money_live(pieces, which=unsettled),
+        extracted=pg_sql.SQL("").join(extracted),
+        computed=pg_sql.SQL("").join(computed),
+        **pieces,
+    )
+    return _positional(statement, params)
+
+
+# The contacted carts' conversations of the range.
+_MONEY_IN_RANGE = """
+    SELECT conversation.id FROM {c} conversation JOIN {a} cart ON cart.id = conversation.abandonment_id
+    WHERE cart.created_at >= %(since)s AND cart.created_at < %(until)s
+      AND cart.holdout_percent > 0 AND NOT cart.held_out
+"""
+
+# An up-to-date ConversationMoney row of `conversation`: worked out after it closed this time.
+_MONEY_VALID = """
+    SELECT 1 FROM {f} kept WHERE kept.conversation_id = conversation.id AND kept.closed_at = conversation.closed_at
+      AND conversation.status = %(closed)s
+"""
+
+_MONEY_SETTLE = """
+INSERT INTO {f} (conversation_id, closed_at, meta_cost, model_cost, template, steps)
+SELECT live.conversation_id, conversation.closed_at, live.meta, live.model, live.template, live.steps
+FROM ({live}) live JOIN {c} conversation ON conversation.id = live.conversation_id
+ON CONFLICT (conversation_id) DO UPDATE SET
+    closed_at = EXCLUDED.closed_at, meta_cost = EXCLUDED.meta_cost, model_cost = EXCLUDED.model_cost,
+    template = EXCLUDED.template, steps = EXCLUDED.steps
+"""
+
 _MONEY_CART_FACTS = """
-SELECT o.day, o.share, o.held_out, o.value, o.won, o.given,
-       COALESCE(k.meta, 0) AS meta, COALESCE(k.model, 0) AS model, p.template {per_cart}
+SELECT day, share, held_out, value, won, given, meta, model, template {computed}
 FROM (
-    SELECT id, created_at, converted_at, holdout_percent AS share, held_out, value,
-           (created_at AT TIME ZONE %(tz)s)::date AS day,
-           CASE WHEN converted_at IS NOT NULL THEN 1 ELSE 0 END AS won,
-           CASE WHEN converted_at IS NOT NULL AND conversion_link = %(discounted)s AND paid_amount < value
-                THEN value - paid_amount ELSE 0 END AS given
-    FROM {a}
-    WHERE created_at >= %(since)s AND created_at < %(until)s AND holdout_percent > 0
-) o
--- What each contacted cart cost: only the messages that can cost something are added up.
-LEFT JOIN {c} conversation ON conversation.abandonment_id = o.id
-LEFT JOIN (
+    SELECT o.*, COALESCE(x.meta, 0) AS meta, COALESCE(x.model, 0) AS model, x.template {extracted}
+    FROM (
+        SELECT id, created_at, converted_at, holdout_percent AS share, held_out, value,
+               (created_at AT TIME ZONE %(tz)s)::date AS day,
+               CASE WHEN converted_at IS NOT NULL THEN 1 ELSE 0 END AS won,
+               CASE WHEN converted_at IS NOT NULL AND conversion_link = %(discounted)s AND paid_amount < value
+                    THEN value - paid_amount ELSE 0 END AS given
+        FROM {a}
+        WHERE created_at >= %(since)s AND created_at < %(until)s AND holdout_percent > 0
+    ) o
+    LEFT JOIN {c} conversation ON conversation.abandonment_id = o.id
+    LEFT JOIN (
+        SELECT kept.conversation_id, kept.meta_cost AS meta, kept.model_cost AS model, kept.template, kept.steps
+        FROM {f} kept JOIN {c} conversation ON conversation.id = kept.conversation_id
+        WHERE kept.closed_at = conversation.closed_at AND conversation.status = %(closed)s
+        UNION ALL
+        {live}
+    ) x ON x.conversation_id = conversation.id
+) cart_facts
+"""
+
+# Per conversation: what its messages cost (only those that can cost something are added up),
+# and each step that left: when, which variant, what it cost; the first template's name.
+_MONEY_LIVE = """
+SELECT conversation_id, COALESCE(k.meta, 0) AS meta, COALESCE(k.model, 0) AS model, s.template,
+       COALESCE(s.steps, '{{}}'::jsonb) AS steps
+FROM (
     SELECT message.conversation_id, SUM({cost}) AS meta,
            SUM(CASE WHEN message.direction = %(in)s
                     THEN message.tokens_used * CASE message.ai_model {rates} ELSE %(default_model_rate)s END
@@ -442,27 +517,33 @@ LEFT JOIN (
       AND ((message.direction = %(out)s AND message.status = ANY(%(billed)s))
            OR (message.direction = %(in)s AND message.tokens_used > 0))
     GROUP BY message.conversation_id
-) k ON k.conversation_id = conversation.id
--- The steps each contacted cart got: its first template and each step's time, variant and cost.
-LEFT JOIN (
-    -- Byte order ("C"): a template name is the same whatever the locale; the collation's own
-    -- comparison would be the slowest part of the statement.
-    SELECT conversation_id, MIN(template COLLATE "C") AS template {per_step}
+) k
+FULL JOIN (
+    -- Byte order ("C"): a template name is the same whatever the locale, and the collation's
+    -- own comparison would be the slowest part of the statement.
+    SELECT conversation_id, MIN(template COLLATE "C") AS template,
+           jsonb_object_agg(step, jsonb_build_object('sent_at', sent_at, 'variant', variant, 'cost', cost))
+               FILTER (WHERE step IS NOT NULL) AS steps
     FROM (
-        SELECT message.conversation_id, message.sent_at, {cost} AS cost,
-               CASE WHEN message.status = ANY(%(left)s) AND message.sent_at IS NOT NULL
-                    THEN COALESCE((message.metadata -> 'sequence' ->> 'step')::integer,
-                                  CASE WHEN message.purpose = %(first_contact)s THEN 1 ELSE 2 END)
-               END AS step,
-               COALESCE(NULLIF(message.metadata -> 'sequence' ->> 'variant', ''),
-                        NULLIF(message.metadata -> 'template' ->> 'name', ''), %(no_template)s) AS variant,
-               CASE WHEN message.purpose = %(first_contact)s
-                    THEN message.metadata -> 'template' ->> 'name' END AS template
-        {messages}
-          AND message.direction = %(out)s AND message.purpose = ANY(%(proactive)s)
-    ) sent
+        SELECT conversation_id, step, MIN(sent_at) AS sent_at, MIN(variant COLLATE "C") AS variant,
+               SUM(cost) AS cost, MIN(template COLLATE "C") AS template
+        FROM (
+            SELECT message.conversation_id, message.sent_at, {cost} AS cost,
+                   CASE WHEN message.status = ANY(%(left)s) AND message.sent_at IS NOT NULL
+                        THEN COALESCE((message.metadata -> 'sequence' ->> 'step')::integer,
+                                      CASE WHEN message.purpose = %(first_contact)s THEN 1 ELSE 2 END)
+                   END AS step,
+                   COALESCE(NULLIF(message.metadata -> 'sequence' ->> 'variant', ''),
+                            NULLIF(message.metadata -> 'template' ->> 'name', ''), %(no_template)s) AS variant,
+                   CASE WHEN message.purpose = %(first_contact)s
+                        THEN message.metadata -> 'template' ->> 'name' END AS template
+            {messages}
+              AND message.direction = %(out)s AND message.purpose = ANY(%(proactive)s)
+        ) sent
+        GROUP BY conversation_id, step
+    ) per_step
     GROUP BY conversation_id
-) p ON p.conversation_id = conversation.id
+) s USING (conversation_id)
 """
 
 _MONEY_MESSAGES = """
@@ -472,11 +553,7 @@ _MONEY_MESSAGES = """
                     WHEN message.kind = %(template)s THEN %(marketing)s
                     ELSE %(service)s END AS category
     ) priced
-    WHERE message.conversation_id IN (
-        SELECT conversation.id FROM {c} conversation JOIN {a} cart ON cart.id = conversation.abandonment_id
-        WHERE cart.created_at >= %(since)s AND cart.created_at < %(until)s
-          AND cart.holdout_percent > 0 AND NOT cart.held_out
-    )
+    WHERE message.conversation_id IN ({which})
 """
 
 # What Meta charges for a message (messaging.pricing): Meta's verdict when a status carried its

@@ -41,7 +41,7 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.fields.json import KT, KeyTextTransform, KeyTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, NullIf, RowNumber, TruncDate, TruncMonth
 from django.db.models.lookups import Exact
 from django.utils import timezone
@@ -49,13 +49,14 @@ from django.utils import timezone
 from messaging import pricing
 from messaging.models import Message
 from recovery import sql
-from recovery.models import Abandonment
+from recovery.models import Abandonment, SequenceStep
 from recovery.money.stats import MIN_GROUP, ZERO, Costs, Row, Strata, Tally, add_strata, compare
 from recovery.sequence import Step, sequence_steps
 
 BILLED_STATUSES = (Message.Status.DELIVERED, Message.Status.READ)  # Meta charges on delivery
 LEFT_STATUSES = (Message.Status.SENT, Message.Status.DELIVERED, Message.Status.READ)
 NO_TEMPLATE = "—"
+SETTLED_AFTER = timedelta(days=1)  # a closed conversation's last statuses have come in by then
 MONEY = DecimalField(max_digits=20, decimal_places=6)
 
 
@@ -102,7 +103,7 @@ def money_report(*, start: date, end: date) -> MoneyReport:
     """The figures for carts opened from local day `start` to `end`, both included."""
     since, until = _bounds(start, end)
     opened = Abandonment.objects.filter(created_at__gte=since, created_at__lt=until)
-    offsets = _offsets(sequence_steps(), seen=_steps_seen(opened))
+    offsets = _offsets(sequence_steps(), seen=_steps_seen())
     tallies = _tallies(opened, offsets=offsets, since=since, until=until)
 
     days = []
@@ -200,7 +201,11 @@ def _tallies(
     opened: QuerySet[Abandonment], *, offsets: dict[int, timedelta], since: datetime, until: datetime
 ) -> _Tallies:
     if connection.vendor == "postgresql":
-        carts = sql.money_cart_facts(since=since, until=until, offsets=offsets, **_prices(since, until))
+        prices = _prices(since, until)
+        # Conversations closed a day ago and more no longer change (their last statuses came in):
+        # their money is worked out once and kept (ConversationMoney), the rest from their messages.
+        sql.money_settle(**prices)
+        carts = sql.money_cart_facts(offsets=offsets, **prices)
     else:
         carts = _cart_facts(opened, offsets=offsets, since=since, until=until).query.sql_with_params()
     found = _Tallies()
@@ -231,6 +236,9 @@ def _prices(since: datetime, until: datetime) -> dict[str, object]:
     usd = pricing.usd_to_brl() / pricing.MILLION
     default_rate = settings.SARA_MODEL_PRICES_USD.get(settings.OPENAI_MODEL, Decimal(0))
     return {
+        "since": since,
+        "until": until,
+        "settled": timezone.now() - SETTLED_AFTER,
         "free_ids": _free_service_ids(since=since, until=until + timedelta(days=31)),
         "meta_prices": {name: pricing.meta_price_brl(name) for name in settings.SARA_META_PRICES},
         "default_meta_price": pricing.meta_price_brl(pricing.MARKETING),
@@ -404,26 +412,14 @@ def _free_service_ids(*, since: datetime, until: datetime) -> list[int]:
     return list(ranked.values_list("pk", flat=True))
 
 
-def _steps_seen(opened: QuerySet[Abandonment]) -> list[int]:
-    """Step orders of the range's messages that left, configured or not any more."""
-    orders = (
-        Message.objects.filter(
-            conversation__abandonment__in=opened.filter(holdout_percent__gt=0, held_out=False),
-            purpose__in=Message.PROACTIVE_PURPOSES,
-            status__in=LEFT_STATUSES,
-            sent_at__isnull=False,
-        )
-        .annotate(step=Cast(KT("metadata__sequence__step"), IntegerField()))
-        .values_list("step", flat=True)
-        .distinct()
-        .order_by()
-    )
-    return sorted(order for order in orders if order is not None)
+def _steps_seen() -> list[int]:
+    """Every configured step, paused ones included: their messages of the range still count."""
+    return list(SequenceStep.objects.order_by("order").values_list("order", flat=True))
 
 
 def _offsets(steps: list[Step], *, seen: list[int]) -> dict[int, timedelta]:
-    """Each step's hour after the cart: its delay and the delays before it added up. A step seen
-    in the messages but no longer configured is placed after the last known one."""
+    """Each step's hour after the cart: its delay and the delays before it added up. A paused
+    step (its messages of the range still count) is placed after the last active one."""
     offsets: dict[int, timedelta] = {}
     total = timedelta(0)
     for step in steps:

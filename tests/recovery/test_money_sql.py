@@ -8,9 +8,10 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from recovery import sql
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation, ConversationMoney
 from recovery.money import figures
 from recovery.sequence import sequence_steps
 from tests.recovery.test_money_figures import DAY1, DAY2, month, prices  # noqa: F401
@@ -71,7 +72,7 @@ def by_hand(rows: list[dict], steps: list[int]) -> set[tuple]:
 def test_the_tallies_statement_adds_up_what_the_orm_rows_hold(month):  # noqa: F811
     since, until = figures._bounds(DAY1.date(), DAY2.date())
     opened = Abandonment.objects.filter(created_at__gte=since, created_at__lt=until)
-    offsets = figures._offsets(sequence_steps(), seen=figures._steps_seen(opened))
+    offsets = figures._offsets(sequence_steps(), seen=figures._steps_seen())
     steps = sorted(offsets)
     facts = figures._cart_facts(opened, offsets=offsets, since=since, until=until)
 
@@ -123,11 +124,9 @@ def test_the_cart_facts_hold_each_carts_steps_and_costs(month):  # noqa: F811
 def test_the_postgresql_cart_facts_are_the_orm_ones(month):  # noqa: F811
     since, until = figures._bounds(DAY1.date(), DAY2.date())
     opened = Abandonment.objects.filter(created_at__gte=since, created_at__lt=until)
-    offsets = figures._offsets(sequence_steps(), seen=figures._steps_seen(opened))
+    offsets = figures._offsets(sequence_steps(), seen=figures._steps_seen())
     orm = figures._cart_facts(opened, offsets=offsets, since=since, until=until)
-    statement, params = sql.money_cart_facts(
-        since=since, until=until, offsets=offsets, **figures._prices(since, until)
-    )
+    statement, params = sql.money_cart_facts(offsets=offsets, **figures._prices(since, until))
     with connection.cursor() as cursor:
         cursor.execute(statement, params)
         names = [column.name for column in cursor.description]
@@ -146,3 +145,23 @@ def test_the_postgresql_cart_facts_are_the_orm_ones(month):  # noqa: F811
     assert rows(raw) == rows(list(orm))
     # And the report built on them holds the hand-computed figures (test_money_figures).
     assert figures.money_report(start=DAY1.date(), end=DAY2.date()).total.net == Decimal("565.05")
+
+
+@pytest.mark.postgres
+def test_a_settled_conversations_money_is_kept_and_worked_out_again_once_it_closes_anew(month, time_machine):  # noqa: F811
+    time_machine.move_to(DAY2 + timedelta(days=3), tick=False)
+    Conversation.objects.update(status=Conversation.Status.CLOSED, closed_at=DAY2 + timedelta(hours=12))
+    live = figures.money_report(start=DAY1.date(), end=DAY2.date())
+
+    assert ConversationMoney.objects.count() == 40  # every contacted cart's conversation
+    kept = figures.money_report(start=DAY1.date(), end=DAY2.date())
+    assert kept == live
+    assert kept.total.meta_cost == Decimal("13.87") and kept.total.net == Decimal("565.05")
+
+    # What the report reads is the kept row...
+    one = ConversationMoney.objects.order_by("pk").first()
+    ConversationMoney.objects.filter(pk=one.pk).update(meta_cost=F("meta_cost") + 100)
+    assert figures.money_report(start=DAY1.date(), end=DAY2.date()).total.meta_cost == Decimal("113.87")
+    # ...until the conversation is closed again: then it is worked out anew from the messages.
+    Conversation.objects.filter(pk=one.pk).update(closed_at=DAY2 + timedelta(hours=13))
+    assert figures.money_report(start=DAY1.date(), end=DAY2.date()).total.meta_cost == Decimal("13.87")
