@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from backoffice.selectors import Dashboard, Day
 from core.text import brl
+from messaging.retry_advice import error_code_words
 
 WIDTH = 720
 HEIGHT = 220
@@ -193,9 +194,13 @@ def percent(rate: Decimal | None) -> str:
 @dataclass(frozen=True)
 class FailureRow:
     error_code: str
+    label: str
     count: int
     share: str
 
 
 def failure_rows(figures: Dashboard) -> list[FailureRow]:
-    return [FailureRow(f.error_code, f.count, percent(f.rate)) for f in figures.failures]
+    return [
+        FailureRow(f.error_code, error_code_words(f.error_code), f.count, percent(f.rate))
+        for f in figures.failures
+    ]

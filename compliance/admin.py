@@ -13,10 +13,11 @@ from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from compliance.lgpd import phone_digest
 from compliance.models import OptOutKeyword
+from core.admin_helpers import GenderedMessagesMixin
 from core.phones import InvalidPhone, normalize_phone
 from core.text import fold
 
@@ -106,7 +107,7 @@ class OptOutKeywordForm(forms.ModelForm):
 
 
 @admin.register(OptOutKeyword)
-class OptOutKeywordAdmin(admin.ModelAdmin):
+class OptOutKeywordAdmin(GenderedMessagesMixin, admin.ModelAdmin):
     form = OptOutKeywordForm
     list_display = ["keyword", "active", "updated_at"]
     list_filter = ["active"]
@@ -159,6 +160,14 @@ class OptOutKeywordAdmin(admin.ModelAdmin):
             done = _("Activated.") if active else _("Deactivated. Reason: %(reason)s") % {"reason": reason}
             self.log_change(request, keyword, done)
         if active:
-            self.message_user(request, _("%(count)s keyword(s) now active.") % {"count": len(changed)})
+            self.message_user(
+                request,
+                ngettext("%(count)s keyword now active.", "%(count)s keywords now active.", len(changed))
+                % {"count": len(changed)},
+            )
         else:
-            self.message_user(request, _("%(count)s keyword(s) now inactive.") % {"count": len(changed)})
+            self.message_user(
+                request,
+                ngettext("%(count)s keyword now inactive.", "%(count)s keywords now inactive.", len(changed))
+                % {"count": len(changed)},
+            )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from django.db.models import Model
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, pgettext_lazy
 
 
 def admin_link(obj: Model | None, label: str | None = None) -> str:
@@ -13,3 +17,63 @@ def admin_link(obj: Model | None, label: str | None = None) -> str:
         return "—"
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+# Django's admin writes "The {name} “{obj}” was changed successfully." with one article for every
+# model, and its Portuguese says "O {name} … foi alterado": wrong for "a loja", "a palavra-chave".
+# Models named by a feminine noun are listed here; their admin rewrites those sentences.
+FEMININE_MODELS = frozenset(
+    {
+        "recovery.shop",
+        "recovery.stepvariant",
+        "compliance.optoutkeyword",
+        "recovery.conversation",
+        "messaging.message",
+        "messaging.statusupdate",
+    }
+)
+FEMININE_SENTENCES = {
+    "The {name} “{obj}” was added successfully.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was added successfully."
+    ),
+    "The {name} “{obj}” was added successfully. You may edit it again below.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was added successfully. You may edit it again below."
+    ),
+    "The {name} “{obj}” was added successfully. You may add another {name} below.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was added successfully. You may add another {name} below."
+    ),
+    "The {name} “{obj}” was changed successfully.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was changed successfully."
+    ),
+    "The {name} “{obj}” was changed successfully. You may edit it again below.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was changed successfully. You may edit it again below."
+    ),
+    "The {name} “{obj}” was changed successfully. You may add another {name} below.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was changed successfully. You may add another {name} below."
+    ),
+    "The {name} “{obj}” was deleted successfully.": pgettext_lazy(
+        "feminine", "The {name} “{obj}” was deleted successfully."
+    ),
+}
+
+
+def _sentence_pattern(translated: str, name: str) -> re.Pattern[str]:
+    """Django's translated sentence as a pattern whose {obj} (a link, already escaped) is captured."""
+    pattern = re.escape(translated).replace(re.escape("{name}"), re.escape(name))
+    return re.compile(pattern.replace(re.escape("{obj}"), "(?P<obj>.*)", 1).replace(re.escape("{obj}"), ".*"))
+
+
+class GenderedMessagesMixin:
+    """Gives a feminine model's admin the feminine form of Django's add/change/delete sentences."""
+
+    def message_user(self, request, message, *args, **kwargs):
+        opts = self.model._meta  # type: ignore[attr-defined]
+        if opts.label_lower in FEMININE_MODELS:
+            name = str(opts.verbose_name)
+            for english, feminine in FEMININE_SENTENCES.items():
+                match = _sentence_pattern(gettext(english), name).fullmatch(str(message))
+                if match:
+                    # The captured object is Django's own escaped link: safe as it came.
+                    message = format_html(str(feminine), name=name, obj=mark_safe(match["obj"]))  # noqa: S308
+                    break
+        return super().message_user(request, message, *args, **kwargs)  # type: ignore[misc]

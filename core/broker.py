@@ -87,3 +87,15 @@ def publish_each(task: Task, calls: list[tuple[Any, ...]]) -> None:
     with task.app.producer_or_acquire() as producer, producer.batch():
         for args in calls:
             task.apply_async(args, producer=producer)
+
+
+def task(name: str) -> Task:
+    """One of the project's tasks by its Celery name.
+
+    A service queues its app's task by name, so it imports no task module (the task module
+    imports the service): no circle between modules. Every app's `AppConfig.ready` imports
+    its task module, so the name is registered in the web process as in the worker.
+    """
+    from celery import current_app
+
+    return current_app.tasks[name]

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from core.admin_helpers import admin_link
 from messaging import selectors
 from messaging.models import Message, StatusUpdate, Template, WebhookEvent
-from messaging.retry_advice import retry_advice
+from messaging.retry_advice import error_code_words, error_detail_words, retry_advice
 from messaging.services.ops import (
     failed_sends_dismiss,
     failed_sends_retry,
@@ -55,6 +56,22 @@ class OpsViewFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ErrorCodeFilter(admin.SimpleListFilter):
+    """The error codes present, in words."""
+
+    title = gettext_lazy("error")
+    parameter_name = "error_code"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            Message.objects.exclude(error_code="").order_by("error_code").values_list("error_code", flat=True)
+        )
+        return [(code, error_code_words(code)) for code in codes.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(error_code=self.value()) if self.value() else queryset
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdmin):
     list_display = [
@@ -64,19 +81,19 @@ class MessageAdmin(ReadOnlyAdmin):
         "kind",
         "purpose",
         "status",
-        "error_code",
+        "error_code_label",
         "attempts",
         "created_at",
         "conversation_link",
     ]
     # Each ops view shows the columns its decision needs, and no others.
     ops_list_display = {
-        "failed": ["id", "customer", "purpose", "error_code", "retry_help", "attempts", "failed_at",
+        "failed": ["id", "customer", "purpose", "error_code_label", "retry_help", "attempts", "failed_at",
                    "conversation_link"],
         "stuck": ["id", "customer", "direction", "purpose", "status", "created_at", "attempts",
                   "conversation_link"],
     }  # fmt: skip
-    list_filter = [OpsViewFilter, "status", "direction", "purpose", "error_code"]
+    list_filter = [OpsViewFilter, "status", "direction", "purpose", ErrorCodeFilter]
     search_fields = ["whatsapp_message_id", "wa_id", "conversation__customer__phone"]
     search_help_text = gettext_lazy("WhatsApp message id (wamid), WhatsApp id or customer phone.")
     list_select_related = ["conversation__customer"]
@@ -89,8 +106,8 @@ class MessageAdmin(ReadOnlyAdmin):
             gettext_lazy("Failure"),
             {
                 "fields": [
-                    "error_code",
-                    "error_detail",
+                    "error_code_label",
+                    "error_detail_label",
                     "retry_help",
                     "attempts",
                     "possible_duplicate",
@@ -117,7 +134,15 @@ class MessageAdmin(ReadOnlyAdmin):
             },
         ),
     ]
-    readonly_fields = ["metadata_pretty", "retry_help"]
+    readonly_fields = ["metadata_pretty", "retry_help", "error_code_label", "error_detail_label"]
+
+    @admin.display(description=gettext_lazy("error"), ordering="error_code")
+    def error_code_label(self, obj: Message) -> str:
+        return error_code_words(obj.error_code)
+
+    @admin.display(description=gettext_lazy("error detail"))
+    def error_detail_label(self, obj: Message) -> str:
+        return error_detail_words(obj.error_code, obj.error_detail) or "—"
 
     def get_list_display(self, request):
         return self.ops_list_display.get(request.GET.get(OpsViewFilter.parameter_name), self.list_display)
@@ -168,7 +193,11 @@ class MessageAdmin(ReadOnlyAdmin):
         if ids:
             self.message_user(
                 request,
-                _("Dismissed %(count)s failed send(s): they leave the list and stay failed in the history.")
+                ngettext(
+                    "Dismissed %(count)s failed send: it leaves the list and stays failed in the history.",
+                    "Dismissed %(count)s failed sends: they leave the list and stay failed in the history.",
+                    len(ids),
+                )
                 % {"count": len(ids)},
                 messages.SUCCESS,
             )
@@ -191,12 +220,32 @@ class MessageAdmin(ReadOnlyAdmin):
         if result.queued:
             self.message_user(
                 request,
-                _(
-                    "Queued for sending again: %(count)s send(s). Each goes out after the send-time "
-                    "checks; one that fails again returns to the failed sends with its reason."
+                ngettext(
+                    "Queued for sending again: %(count)s send. It goes out after the send-time checks; "
+                    "if it fails again it returns to the failed sends with its reason.",
+                    "Queued for sending again: %(count)s sends. Each goes out after the send-time "
+                    "checks; one that fails again returns to the failed sends with its reason.",
+                    len(result.queued),
                 )
                 % {"count": len(result.queued)},
                 messages.SUCCESS,
+            )
+        if result.no_help:
+            reasons = Counter(why for _pk, why in result.no_help)
+            self.message_user(
+                request,
+                ngettext(
+                    "Skipped %(count)s send a retry cannot help: %(reasons)s",
+                    "Skipped %(count)s sends a retry cannot help: %(reasons)s",
+                    len(result.no_help),
+                )
+                % {
+                    "count": len(result.no_help),
+                    "reasons": " ".join(
+                        f"{why}" if n == 1 else f"{why} (×{n})" for why, n in sorted(reasons.items())
+                    ),
+                },
+                messages.WARNING,
             )
         left_alone = Message.objects.filter(pk__in=[*result.accepted, *result.not_failed])
         for message in left_alone.select_related("conversation__customer").order_by("pk"):
@@ -225,8 +274,15 @@ class MessageAdmin(ReadOnlyAdmin):
         if redriven:
             self.message_user(
                 request,
-                _("Queued again: %(inbound)s inbound message(s) for processing, %(outbound)s send(s).")
-                % {"inbound": len(result.inbound), "outbound": len(result.outbound)},
+                _("Queued again: %(inbound)s for processing, %(outbound)s.")
+                % {
+                    "inbound": ngettext(
+                        "%(count)s inbound message", "%(count)s inbound messages", len(result.inbound)
+                    )
+                    % {"count": len(result.inbound)},
+                    "outbound": ngettext("%(count)s send", "%(count)s sends", len(result.outbound))
+                    % {"count": len(result.outbound)},
+                },
                 messages.SUCCESS,
             )
         if result.not_stuck:
@@ -259,8 +315,8 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     list_display = ["id", "type", "external_id", "reference", "processed", "error_summary", "created_at"]
     list_filter = [StuckEventFilter, "type", "processed"]
     search_fields = ["external_id", "reference"]
-    fields = ["type", "external_id", "reference", "processed", "error", "created_at", "payload_pretty"]
-    readonly_fields = ["payload_pretty"]
+    fields = ["type", "external_id", "reference", "processed", "error_words", "created_at", "payload_pretty"]
+    readonly_fields = ["payload_pretty", "error_words"]
     actions = ["redrive_stuck"]
 
     def has_redrive_work_permission(self, request) -> bool:
@@ -268,7 +324,12 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("error"))
     def error_summary(self, obj: WebhookEvent) -> str:
-        return Truncator(obj.error).chars(80)
+        return Truncator(self.error_words(obj)).chars(80)
+
+    @admin.display(description=gettext_lazy("error"))
+    def error_words(self, obj: WebhookEvent) -> str:
+        # Services store the error's English sentence (a catalogue msgid): read it in the page's language.
+        return _(obj.error) if obj.error else "—"
 
     @admin.display(description=gettext_lazy("payload"))
     def payload_pretty(self, obj: WebhookEvent) -> str:
@@ -284,7 +345,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         if result.events:
             self.message_user(
                 request,
-                _("Queued again: %(count)s batch(es).") % {"count": len(result.events)},
+                ngettext(
+                    "Queued again: %(count)s batch.", "Queued again: %(count)s batches.", len(result.events)
+                )
+                % {"count": len(result.events)},
                 messages.SUCCESS,
             )
         if result.not_stuck:
@@ -297,8 +361,14 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
 @admin.register(StatusUpdate)
 class StatusUpdateAdmin(ReadOnlyAdmin):
-    list_display = ["whatsapp_message_id", "status", "timestamp", "created_at"]
+    list_display = ["whatsapp_message_id", "status_label", "timestamp", "created_at"]
     search_fields = ["whatsapp_message_id"]
+    fields = ["whatsapp_message_id", "status_label", "timestamp", "errors", "created_at"]
+    readonly_fields = ["status_label"]
+
+    @admin.display(description=gettext_lazy("status"), ordering="status")
+    def status_label(self, obj: StatusUpdate) -> str:
+        return Message.Status(obj.status).label if obj.status in Message.Status.values else obj.status
 
 
 def pretty_json(data: object) -> str:

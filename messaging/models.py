@@ -169,7 +169,15 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.direction} {self.kind} {self.pk} ({self.status})"
+        return str(
+            _("Message %(id)s, %(direction)s: %(kind)s (%(status)s)")
+            % {
+                "direction": self.get_direction_display().lower(),
+                "id": self.pk,
+                "kind": self.get_kind_display().lower(),
+                "status": self.get_status_display().lower(),
+            }
+        )
 
     @property
     def is_proactive(self) -> bool:
@@ -248,7 +256,7 @@ class WebhookEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} {self.external_id or self.pk}"
+        return f"{self.get_type_display()} {self.external_id or self.pk}"
 
 
 class Template(models.Model):

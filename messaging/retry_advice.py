@@ -84,3 +84,39 @@ def retry_advice(message: Message) -> RetryAdvice:
     return RetryAdvice(
         False, _("Meta refused it (code %(code)s): read Meta's detail before retrying.") % {"code": code}
     )
+
+
+# The send-time gate's refusals and the client's own codes, as ops read them in a list.
+ERROR_CODE_WORDS = {
+    Reason.OPTED_OUT: gettext_lazy("Customer opted out"),
+    Reason.WINDOW_CLOSED: gettext_lazy("24 h window closed"),
+    Reason.CONVERSATION_CLOSED: gettext_lazy("Conversation closed"),
+    Reason.QUIET_HOURS: gettext_lazy("Quiet hours"),
+    Reason.NEEDS_HUMAN: gettext_lazy("Waiting for a person"),
+    Reason.HELD_OUT: gettext_lazy("Holdout group"),
+    Reason.ERASED: gettext_lazy("Personal data erased"),
+    Reason.CUSTOMER_ANSWERED: gettext_lazy("Customer already answered"),
+    "network": gettext_lazy("No answer from Meta (network)"),
+    "http_429": gettext_lazy("Meta busy (HTTP 429)"),
+    "unknown": gettext_lazy("No error code"),
+}
+
+
+def error_code_words(code: str) -> str:
+    """An error code in words: "network" → "No answer from Meta (network)", "131026" → "Meta 131026"."""
+    if not code:
+        return "—"
+    if code in ERROR_CODE_WORDS:
+        return str(ERROR_CODE_WORDS[code])
+    if code.startswith("http_"):
+        return _("Error at Meta (HTTP %(status)s)") % {"status": code.removeprefix("http_")}
+    if code.isdigit():
+        return _("Meta code %(code)s") % {"code": code}
+    return code
+
+
+def error_detail_words(code: str, detail: str) -> str:
+    """The detail of a failure, led by words where the raw detail is a Python exception."""
+    if code == "network" and detail:
+        return _("The connection to Meta failed (%(detail)s).") % {"detail": detail.removeprefix("network: ")}
+    return detail

@@ -22,7 +22,8 @@ from django.utils.translation import gettext_lazy
 
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
-from core.admin_helpers import admin_link
+from core.admin_helpers import GenderedMessagesMixin, admin_link
+from core.forms import BRLField, DecimalBRField, PercentField, format_decimal
 from core.text import brl
 
 # The conversations' pages register themselves with the admin site.
@@ -361,9 +362,35 @@ def phone_verdict(check: PhoneCheck) -> str:
 
 
 class ProductForm(forms.ModelForm):
+    price = BRLField(
+        label=gettext_lazy("price"),
+        required=False,
+        min_value=Decimal("0"),
+        help_text=gettext_lazy("In reais, as you write it: 397,00 or 1.299,00."),
+    )
+    discount_percent = PercentField(
+        label=gettext_lazy("discount percent"),
+        max_digits=5,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("90"),
+        initial=Decimal("0"),
+        help_text=gettext_lazy(
+            "15 or 12,5. It must be the percent the discount link gives: a link whose coupon or "
+            "parameter names a percent (VOLTA10, ?desconto=10) is checked against it."
+        ),
+    )
+
     class Meta:
         model = Product
         fields = "__all__"
+        help_texts = {
+            "faq": gettext_lazy(
+                "Questions and answers about this product, for Sara: each question on a line "
+                "starting with “P:”, its answer on the next line starting with “R:”. For example, "
+                "“P: Tem garantia?” and below it “R: Sim, 12 meses de garantia do fabricante.”"
+            ),
+        }
 
     def clean(self):
         data = super().clean()
@@ -384,7 +411,7 @@ class ProductAdmin(admin.ModelAdmin):
         "product_id",
         "name",
         "price_brl",
-        "discount_percent",
+        "discount_percent_label",
         "has_discount",
         "active",
         "updated_at",
@@ -406,13 +433,17 @@ class ProductAdmin(admin.ModelAdmin):
     def has_discount(self, obj: Product) -> bool:
         return obj.has_discount
 
+    @admin.display(description=gettext_lazy("discount percent"), ordering="discount_percent")
+    def discount_percent_label(self, obj: Product) -> str:
+        return f"{format_decimal(obj.discount_percent)} %" if obj.discount_percent else "—"
+
     @admin.display(description=gettext_lazy("price"), ordering="price")
     def price_brl(self, obj: Product) -> str:
         return brl(obj.price) if obj.price is not None else "—"
 
 
 @admin.register(Shop)
-class ShopAdmin(admin.ModelAdmin):
+class ShopAdmin(GenderedMessagesMixin, admin.ModelAdmin):
     """The one row of the shop's knowledge: edited, never added beside it or deleted."""
 
     fieldsets = [
@@ -504,6 +535,22 @@ class StepVariantInline(admin.TabularInline):
     autocomplete_fields = ("template",)
 
 
+class SequenceStepForm(forms.ModelForm):
+    delay_hours = DecimalBRField(
+        label=gettext_lazy("delay (hours)"),
+        required=False,
+        max_digits=6,
+        decimal_places=2,
+        min_value=Decimal("0"),
+        max_value=Decimal("720"),
+        help_text=SequenceStep._meta.get_field("delay_hours").help_text,
+    )
+
+    class Meta:
+        model = SequenceStep
+        fields = "__all__"
+
+
 @admin.register(SequenceStep)
 class SequenceStepAdmin(admin.ModelAdmin):
     """The recovery sequence (SPEC §15): each step's delay and the templates it may send, weighted.
@@ -512,6 +559,7 @@ class SequenceStepAdmin(admin.ModelAdmin):
     template Meta approved. Any answer from the customer stops the sequence.
     """
 
+    form = SequenceStepForm
     list_display = ("order", "delay_label", "variants_label", "active")
     list_editable = ("active",)
     inlines = [StepVariantInline]

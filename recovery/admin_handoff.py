@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
 from recovery import handoff, handoff_selectors
@@ -39,7 +39,7 @@ class InboxFilter:
     UNASSIGNED = "none"
 
     CHOICES = [
-        (ALL, gettext_lazy("All")),
+        (ALL, pgettext_lazy("conversations", "All")),
         (UNASSIGNED, gettext_lazy("Not taken")),
         (MINE, gettext_lazy("Taken by me")),
     ]

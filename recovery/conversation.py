@@ -59,6 +59,8 @@ class Outcome(enum.StrEnum):
     PREFERENCE_RECORDED = "preference_recorded"
     # A newer message of the same burst answers for this one.
     IN_BURST = "in_burst"
+    # The customer wrote after a person resolved the conversation: back in the inbox.
+    BACK_TO_A_PERSON = "back_to_a_person"
 
 
 # Meta's marketing "stop" (the person turned marketing messages off in WhatsApp) is an opt-out.
@@ -414,8 +416,35 @@ def _without_conversation(
         # Also from a sender known only by BSUID: an unknown one becomes an opted-out identity.
         optout_register(phone=phone or None, whatsapp_user_id=user_id or None, reason="keyword")
         return Outcome.OPT_OUT_REGISTERED
-    message.conversation = _latest_conversation(customer)
+    latest = _latest_conversation(customer)
+    message.conversation = latest
+    if latest is not None and _resolved_by_a_person(latest, customer):
+        return _back_to_the_inbox(message, latest)
     return Outcome.NO_CONVERSATION
+
+
+def _resolved_by_a_person(conversation: Conversation, customer: Customer) -> bool:
+    return conversation.resolved_by_staff and not customer.opted_out and customer.erased_at is None
+
+
+def _back_to_the_inbox(message: Message, resolved: Conversation) -> Outcome:
+    """The customer wrote after a person resolved their conversation: it opens again, waiting
+    for a person ("cliente voltou a escrever"). Sara stays silent: a person was the last to
+    speak with this customer, and her sales pitch would start over from nothing."""
+    conversation = lifecycle.conversation_lock(resolved.pk)
+    if conversation.is_open:
+        return Outcome.WAITING_FOR_HUMAN
+    turn = _Turn(conversation)
+    turn.fields |= lifecycle.conversation_reopen(
+        conversation, reason=Conversation.HandoffReason.CUSTOMER_WROTE_AGAIN, now=timezone.now()
+    )
+    turn.customer_wrote(message)
+    turn.save()
+    message.conversation = conversation
+    logger.info(
+        "resolved conversation reopened: the customer wrote again", extra={"conversation_id": conversation.pk}
+    )
+    return Outcome.BACK_TO_A_PERSON
 
 
 def _latest_conversation(customer: Customer | None) -> Conversation | None:

@@ -42,6 +42,23 @@ class HandoffError(Exception):
         self.conversation_id = conversation_id
 
 
+class HeldByAnother(HandoffError):
+    """Taking a conversation a colleague holds needs the staff member's confirmation first."""
+
+    code = "HELD_BY_ANOTHER"
+    message = _("A colleague holds this conversation: confirm to take it over.")
+
+
+class NotResolved(HandoffError):
+    code = "NOT_RESOLVED"
+    message = _("Only a resolved conversation can be reopened.")
+
+
+class CustomerHasAnotherConversation(HandoffError):
+    code = "ANOTHER_OPEN"
+    message = _("The customer has a newer open conversation: answer them there.")
+
+
 class ConversationNotOpen(HandoffError):
     code = "CONVERSATION_CLOSED"
     message = _("The conversation is closed.")
@@ -114,12 +131,22 @@ def conversation_flag(
 
 @retry_on_lock_conflict
 def conversation_take(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
+    *,
+    conversation_id: int,
+    user: AbstractBaseUser,
+    now: datetime | None = None,
+    confirmed: bool = False,
 ) -> Conversation:
-    """A staff member owns the conversation; one not yet waiting is flagged by hand on the way."""
+    """A staff member owns the conversation; one not yet waiting is flagged by hand on the way.
+
+    Taking one a colleague holds is refused unless `confirmed`: two people must not answer the
+    same customer without knowing it.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         conversation = _locked_open(conversation_id)
+        if conversation.assigned_to_id not in (None, user.pk) and not confirmed:
+            raise HeldByAnother(conversation_id)
         fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
         fields += _assign(conversation, user=user, now=now)
         _save(conversation, fields)
@@ -129,7 +156,12 @@ def conversation_take(
 
 @retry_on_lock_conflict
 def conversation_reply(
-    *, conversation_id: int, user: AbstractBaseUser, text: str, now: datetime | None = None
+    *,
+    conversation_id: int,
+    user: AbstractBaseUser,
+    text: str,
+    now: datetime | None = None,
+    metadata: dict[str, object] | None = None,
 ) -> Message:
     """A person's free-form reply, queued for the same send path and gate as Sara's.
 
@@ -143,7 +175,7 @@ def conversation_reply(
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
             text=text,
-            metadata={"staff_name": _name(user)},
+            metadata={"staff_name": _name(user), **(metadata or {})},
             sent_by=user,
             update_conversation=False,
         )
@@ -219,6 +251,44 @@ def conversation_resolve(
         fields = _assign(conversation, user=user, now=now)
         _save(conversation, [*fields, *sorted(lifecycle.conversation_resolve(conversation, now=now))])
     logger.info("conversation resolved", extra={"conversation_id": conversation_id, "user_id": user.pk})
+    return conversation
+
+
+@retry_on_lock_conflict
+def conversation_assign(
+    *, conversation_id: int, assignee: AbstractBaseUser, now: datetime | None = None
+) -> Conversation:
+    """Hand the conversation to a colleague: they hold it (Sara stays silent) and see it as theirs."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
+        fields += _assign(conversation, user=assignee, now=now)
+        _save(conversation, fields)
+    logger.info("conversation assigned", extra={"conversation_id": conversation_id, "user_id": assignee.pk})
+    return conversation
+
+
+@retry_on_lock_conflict
+def conversation_reopen(
+    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
+) -> Conversation:
+    """Staff open a resolved conversation again: it waits for a person, held by whoever reopened it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if not conversation.resolved_by_staff:
+            raise NotResolved(conversation_id)
+        if Conversation.objects.filter(
+            customer_id=conversation.customer_id, status__in=Conversation.OPEN_STATUSES
+        ).exists():
+            raise CustomerHasAnotherConversation(conversation_id)
+        fields = sorted(
+            lifecycle.conversation_reopen(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
+        )
+        fields += _assign(conversation, user=user, now=now)
+        _save(conversation, sorted(set(fields)))
+    logger.info("conversation reopened", extra={"conversation_id": conversation_id, "user_id": user.pk})
     return conversation
 
 

@@ -10,8 +10,13 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
+from core.forms import format_decimal
 from core.logging import mask_phone
+from recovery.discount_links import stated_percent
+from recovery.faq import EXAMPLE as FAQ_EXAMPLE
+from recovery.faq import faq_first_bad_line
 
 CENT = Decimal("0.01")
 
@@ -84,7 +89,7 @@ class Product(models.Model):
     faq = models.TextField(
         blank=True, help_text=_("Questions and answers about this product, for Sara."), verbose_name=_("FAQ")
     )
-    active = models.BooleanField(default=True, verbose_name=_("active"))
+    active = models.BooleanField(default=True, verbose_name=pgettext_lazy("masculine", "active"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -105,6 +110,29 @@ class Product(models.Model):
     @property
     def has_discount(self) -> bool:
         return bool(self.active and self.discount_link and self.discount_percent > 0)
+
+    def clean(self) -> None:
+        """Refuse what Sara would misuse: a link giving another percent than the one Sara quotes
+        (it would promise 15 % and send a 10 % coupon), and an FAQ it cannot read."""
+        errors: dict[str, str] = {}
+        stated = stated_percent(self.discount_link) if self.discount_link else None
+        if stated is not None and self.discount_percent and stated.percent != self.discount_percent:
+            errors["discount_percent"] = _(
+                "The percent is %(percent)s %% but the discount link gives %(link)s %% (%(where)s): "
+                "Sara would promise one and charge the other. Make them agree."
+            ) % {
+                "percent": format_decimal(self.discount_percent),
+                "link": format_decimal(stated.percent),
+                "where": stated.where,
+            }
+        bad_line = faq_first_bad_line(self.faq or "")
+        if bad_line is not None:
+            errors["faq"] = _(
+                "Sara reads the FAQ only as questions starting with “P:”, each followed by its answer "
+                "starting with “R:”; this line does not follow that form: “%(line)s”. For example: %(example)s"
+            ) % {"line": bad_line[:80], "example": FAQ_EXAMPLE}
+        if errors:
+            raise ValidationError(errors)
 
 
 class Abandonment(models.Model):
@@ -245,6 +273,8 @@ class Conversation(models.Model):
         ASKED_FOR_PERSON = "human", _("Asked for a person")
         PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
         MANUAL = "manual", _("Flagged by hand")
+        # The customer wrote after a person resolved the conversation: it reopens for a person.
+        CUSTOMER_WROTE_AGAIN = "customer_wrote", _("Customer wrote again")
 
     abandonment = models.OneToOneField(
         Abandonment, on_delete=models.PROTECT, related_name="conversation", verbose_name=_("cart")
@@ -321,11 +351,25 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Conversation {self.pk} ({self.status})"
+        return str(
+            _("Conversation %(id)s (%(status)s)")
+            % {"id": self.pk, "status": self.get_status_display().lower()}
+        )
 
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def resolved_by_staff(self) -> bool:
+        """Closed by a person ("Resolver", or with the reason they typed), not by Sara's own
+        course (paid, expired, opted out, replaced, erased, number changed)."""
+        if self.is_open:
+            return False
+        reason = self.close_reason
+        return reason in (self.CloseReason.RESOLVED, self.CloseReason.MANUAL) or (
+            bool(reason) and reason not in self.CloseReason.values
+        )
 
     @property
     def close_reason_label(self) -> str:
@@ -363,7 +407,7 @@ class Shop(models.Model):
     support_hours = models.CharField(
         _("support hours"), max_length=300, blank=True, default=SHOP_DEFAULTS["support_hours"]
     )
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         verbose_name = _("shop")
@@ -382,32 +426,43 @@ class SourceCheckout(models.Model):
     """
 
     class Status(models.TextChoices):
-        WAITING = "waiting"
-        OPENED = "opened"
-        COMPLETED = "completed"
-        SKIPPED = "skipped"
+        WAITING = "waiting", _("Waiting to be contacted")
+        OPENED = "opened", _("Opened")
+        COMPLETED = "completed", _("Paid before contact")
+        SKIPPED = "skipped", _("Skipped")
 
-    platform = models.CharField(max_length=20)
-    checkout_id = models.CharField(max_length=200, help_text="The cart's id on its platform.")
-    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
-    token = models.CharField(max_length=200, blank=True, db_index=True)
-    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING)
-    skip_reason = models.CharField(max_length=50, blank=True)
-    phone = models.CharField(max_length=40, blank=True)
-    name = models.CharField(max_length=200, blank=True)
-    product_id = models.CharField(max_length=100, blank=True)
-    value = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
-    link = models.URLField(max_length=1000, blank=True)
-    due_at = models.DateTimeField(null=True, blank=True)
-    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
-    source_updated_at = models.DateTimeField(null=True, blank=True)
-    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
-    payment_pending = models.BooleanField(default=False)
-    abandonment = models.ForeignKey(
-        Abandonment, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_checkouts"
+    platform = models.CharField(max_length=20, verbose_name=_("platform"))
+    checkout_id = models.CharField(
+        max_length=200, help_text=_("The cart's id on its platform."), verbose_name=_("cart id")
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    # A second key some platforms use for the same cart (Shopify's and Nuvemshop's token).
+    token = models.CharField(max_length=200, blank=True, db_index=True, verbose_name=_("token"))
+    status = models.CharField(max_length=20, choices=Status, default=Status.WAITING, verbose_name=_("status"))
+    skip_reason = models.CharField(max_length=50, blank=True, verbose_name=_("skip reason"))
+    phone = models.CharField(max_length=40, blank=True, verbose_name=_("phone"))
+    name = models.CharField(max_length=200, blank=True, verbose_name=_("name"))
+    product_id = models.CharField(max_length=100, blank=True, verbose_name=_("product id"))
+    value = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, verbose_name=_("value")
+    )
+    link = models.URLField(max_length=1000, blank=True, verbose_name=_("link"))
+    due_at = models.DateTimeField(null=True, blank=True, verbose_name=_("contact due at"))
+    # When the platform last changed the cart: webhooks come in any order, the newest state wins.
+    source_updated_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("changed on the platform at")
+    )
+    # A paid order for this cart is still being confirmed with the platform: nobody chases it.
+    payment_pending = models.BooleanField(default=False, verbose_name=_("payment being confirmed"))
+    abandonment = models.ForeignKey(
+        Abandonment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="source_checkouts",
+        verbose_name=_("abandonment"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -422,7 +477,9 @@ class SourceCheckout(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.platform}:{self.checkout_id}"
+        return str(
+            _("%(platform)s cart %(id)s") % {"platform": self.platform.title(), "id": self.checkout_id}
+        )
 
 
 class SequenceStep(models.Model):
@@ -449,7 +506,7 @@ class SequenceStep(models.Model):
         ),
         verbose_name=_("delay (hours)"),
     )
-    active = models.BooleanField(default=True, verbose_name=_("active"))
+    active = models.BooleanField(default=True, verbose_name=pgettext_lazy("masculine", "active"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -549,6 +606,100 @@ class StepVariant(models.Model):
     def __str__(self) -> str:
         template = self.template or _("template from the settings")
         return f"{self.step}: {template} ×{self.weight}"
+
+
+# --- The support desk (SPEC §8): what a team answering many conversations a day shares --------
+
+
+class CannedReply(models.Model):
+    """A ready answer support inserts in the reply box by typing "/" and choosing it."""
+
+    title = models.CharField(max_length=80, unique=True, verbose_name=_("title"))
+    text = models.TextField(
+        max_length=4096,  # WhatsApp's limit for a text message
+        help_text=_("Inserted in the reply box, where it can still be edited before sending."),
+        verbose_name=_("text"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PrivateNote(models.Model):
+    """A note staff leave on a conversation for each other: shown in the transcript, never sent."""
+
+    conversation = models.ForeignKey(
+        "recovery.Conversation",
+        on_delete=models.CASCADE,
+        related_name="private_notes",
+        verbose_name=_("conversation"),
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    # Kept on the note: the transcript still names the person if their account goes.
+    author_name = models.CharField(max_length=150, verbose_name=_("author's name"))
+    text = models.TextField(max_length=4000, verbose_name=_("text"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("private note")
+        verbose_name_plural = _("private notes")
+
+    def __str__(self) -> str:
+        return self.author_name
+
+
+class ConversationRead(models.Model):
+    """When a staff member last opened a conversation: the customer's messages after it are unread to them."""
+
+    conversation = models.ForeignKey(
+        "recovery.Conversation", on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("staff member")
+    )
+    read_at = models.DateTimeField(verbose_name=_("read at"))
+
+    class Meta:
+        verbose_name = _("conversation read")
+        verbose_name_plural = _("conversations read")
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="conversationread_one_per_user")
+        ]
+
+
+class DeskSend(models.Model):
+    """A send from the desk, by the key its form carried: the same key twice sends once.
+
+    A double click, a resubmitted form or a retried request repeats the key; the unique
+    constraint makes the second one find the first instead of sending again.
+    """
+
+    key = models.CharField(max_length=64, unique=True, verbose_name=_("idempotency key"))
+    conversation = models.ForeignKey(
+        "recovery.Conversation", on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    message = models.ForeignKey(
+        "messaging.Message", null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("message")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("desk send")
+        verbose_name_plural = _("desk sends")
 
 
 class ConversationMoney(models.Model):

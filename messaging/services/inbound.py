@@ -11,8 +11,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import broker, metrics
-from messaging import pricing, sql
+from core import metrics
+from messaging import pricing, queue, sql
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.services.templates import template_event_apply
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
@@ -311,13 +311,9 @@ def orphan_statuses_apply(*, older_than: datetime) -> int:
 
 
 def _queue_processing(message_ids: list[int]) -> None:
-    from messaging.tasks import process_inbound
-
     # A batch's publishes go to the broker together, in the body's order (core.broker).
-    broker.publish_each(process_inbound, [(message_id,) for message_id in message_ids])
+    queue.processing_each(message_ids)
 
 
 def _queue_event(event_id: int) -> None:
-    from messaging import tasks
-
-    tasks.fan_out_event.delay(event_id)
+    queue.fan_out_event(event_id)

@@ -10,8 +10,9 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import QuerySet
 
-from messaging import selectors
+from messaging import queue, selectors
 from messaging.models import Message
+from messaging.retry_advice import retry_advice
 
 logger = logging.getLogger(__name__)
 
@@ -30,8 +31,6 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     Only rows the sweep's selectors call stuck are queued, so a re-drive never sends a message
     twice or reprocesses one; the tasks claim their row before acting anyway.
     """
-    from messaging import tasks
-
     ids = set(message_ids)
     result = Redrive(
         inbound=sorted(
@@ -44,9 +43,9 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     # As in the sweep: a send whose worker died mid-send goes once more, flagged (SPEC §6).
     unknown_outcome.update(possible_duplicate=True)
     for message_id in result.inbound:
-        transaction.on_commit(lambda m=message_id: tasks.process_inbound.delay(m), robust=True)
+        transaction.on_commit(lambda m=message_id: queue.process_inbound(m), robust=True)
     for message_id in result.outbound:
-        transaction.on_commit(lambda m=message_id: tasks.send_message.delay(m), robust=True)
+        transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
     logger.info(
         "stuck work re-driven by hand",
         extra={"inbound": len(result.inbound), "outbound": len(result.outbound)},
@@ -56,8 +55,6 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
 
 def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     """Queue again the fan-out of picked Meta batches that were stored but never fanned out."""
-    from messaging import tasks
-
     ids = set(event_ids)
     result = Redrive(
         events=sorted(
@@ -66,7 +63,7 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     )
     result.not_stuck = sorted(ids - set(result.events))
     for event_id in result.events:
-        transaction.on_commit(lambda e=event_id: tasks.fan_out_event.delay(e), robust=True)
+        transaction.on_commit(lambda e=event_id: queue.fan_out_event(e), robust=True)
     logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
     return result
 
@@ -87,38 +84,45 @@ class Retry:
     queued: list[int] = field(default_factory=list)  # failed sends back to pending, queued
     accepted: list[int] = field(default_factory=list)  # Meta accepted them once: never sent again
     not_failed: list[int] = field(default_factory=list)  # pending, or inbound: left alone
+    # Failed sends a retry cannot help (opted out, window closed, undeliverable...), with why.
+    no_help: list[tuple[int, str]] = field(default_factory=list)
 
 
 def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
     """Put the picked failed sends back in the queue, to go out through the same claim and gate
     as any send, in a worker: nothing here waits for a send slot or for Graph.
 
-    A message Meta already accepted (it has a wamid) is never sent again, whatever its status.
+    A message Meta already accepted (it has a wamid) is never sent again, whatever its status,
+    and a failed send whose advice says a retry cannot help is left failed: retrying an opt-out
+    or an undeliverable number only fails again (and a template costs money each time).
     """
-    from messaging import tasks
-
     ids = set(message_ids)
     result = Retry()
     with transaction.atomic():
         picked = (
-            Message.objects.select_for_update()
+            Message.objects.select_for_update(of=("self",))
             .filter(pk__in=ids)
+            .select_related("conversation")
             .order_by("pk")
-            .values_list("pk", "direction", "status", "whatsapp_message_id")
         )
-        for message_id, direction, status, wamid in picked:
-            if direction != Message.Direction.OUT:
+        for message in picked:
+            if message.direction != Message.Direction.OUT:
                 continue
-            if wamid is not None:
-                result.accepted.append(message_id)
-            elif status == Message.Status.FAILED:
-                result.queued.append(message_id)
-        result.not_failed = sorted(ids - set(result.queued) - set(result.accepted))
+            if message.whatsapp_message_id is not None:
+                result.accepted.append(message.pk)
+            elif message.status == Message.Status.FAILED:
+                advice = retry_advice(message)
+                if advice.helps:
+                    result.queued.append(message.pk)
+                else:
+                    result.no_help.append((message.pk, advice.why))
+        handled = {*result.queued, *result.accepted, *(pk for pk, _ in result.no_help)}
+        result.not_failed = sorted(ids - handled)
         Message.objects.filter(pk__in=result.queued).update(
             status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
         )
         for message_id in result.queued:
-            transaction.on_commit(lambda m=message_id: tasks.send_message.delay(m), robust=True)
+            transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
     logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
     return result
 

@@ -20,7 +20,7 @@ from compliance.gate import Decision, Outgoing, Reason, check_send
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
-from messaging import handlers, ratelimit
+from messaging import handlers, queue, ratelimit
 from messaging.handlers import Recipient
 from messaging.models import Message, Template
 from messaging.services.inbound import pending_statuses_apply
@@ -85,9 +85,7 @@ def message_queue(
 
 
 def queue_send(message_id: int) -> None:
-    from messaging import tasks
-
-    tasks.send_message.delay(message_id)
+    queue.send_message(message_id)
 
 
 # The send path runs for every message Sara sends: its statements are plain SQL (see core.sql).

@@ -27,11 +27,16 @@ SOURCES = ["backoffice", "compliance", "config", "core", "messaging", "recovery"
 def po_entries(path: Path) -> dict[str | tuple[str, str], str | tuple[str, str]]:
     """msgid → msgstr of a .po written without wrapping (as makemessages --no-wrap writes it)."""
     entries: dict = {}
-    msgid = plural = None
+    msgid = plural = context = None
     forms: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("msgid "):
+        if line.startswith("msgctxt "):
+            context = ast.literal_eval(line[8:])
+        elif line.startswith("msgid "):
             msgid, plural, forms = ast.literal_eval(line[6:]), None, []
+            # A msgid with a context is stored the way gettext looks it up: "context\x04msgid".
+            if context is not None:
+                msgid, context = f"{context}\x04{msgid}", None
         elif line.startswith("msgid_plural "):
             plural = ast.literal_eval(line[13:])
         elif line.startswith("msgstr "):

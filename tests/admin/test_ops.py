@@ -53,8 +53,8 @@ def sent_json(graph: responses.RequestsMock) -> dict:
 
 
 QUEUED_ONE = (
-    "De volta à fila de envio: 1 envio(s). Cada um sai depois das verificações no envio; o que "
-    "falhar de novo volta aos envios com falha com o motivo."
+    "De volta à fila de envio: 1 envio. Ele sai depois das verificações no envio; se falhar de "
+    "novo, volta aos envios com falha com o motivo."
 )
 
 
@@ -306,7 +306,7 @@ def test_redrive_processes_stuck_inbound_and_sends_stuck_replies(
     assert "Olá de novo" in sent_texts
     assert len(sent_texts) == 2  # the re-driven send and the answer to the re-driven question
     assert flash(response) == [
-        "De volta à fila: 1 mensagem(ns) recebida(s) para processar, 1 envio(s).",
+        "De volta à fila: 1 mensagem recebida para processar, 1 envio.",
         f"Não estão parados, não alterados: {done.pk} (já processados ou enviados, ou ainda no prazo).",
     ]
     assert LogEntry.objects.filter(user=ops_user).count() == 2
@@ -353,7 +353,7 @@ def test_redrive_fans_out_a_stuck_meta_batch(ops_client, run_action, django_capt
     event.refresh_from_db()
     assert event.processed is True
     assert Message.objects.filter(direction="in", text="Quanto custa o frete?").count() == 1
-    assert flash(response) == ["De volta à fila: 1 lote(s)."]
+    assert flash(response) == ["De volta à fila: 1 lote."]
 
 
 def test_provider_ids_of_a_message_are_read_only(ops_client):
@@ -366,3 +366,42 @@ def test_provider_ids_of_a_message_are_read_only(ops_client):
     assert response.status_code == 403
     message.refresh_from_db()
     assert message.whatsapp_message_id == "wamid.original"
+
+
+def test_retry_skips_the_sends_a_retry_cannot_help_and_says_how_many_and_why(retry, graph):
+    first = failed_reply()
+    transient = [
+        first,
+        OutboundMessageFactory(conversation=first.conversation, status="failed", error_code="http_503"),
+    ]
+    opted_out = OutboundMessageFactory(
+        conversation=first.conversation, status="failed", error_code="opted_out"
+    )
+    undeliverable = [
+        OutboundMessageFactory(conversation=first.conversation, status="failed", error_code="131026")
+        for _ in range(2)
+    ]
+
+    response, queued = retry(*[m.pk for m in [*transient, opted_out, *undeliverable]])
+
+    assert len(queued) == 2
+    statuses = dict(
+        Message.objects.filter(pk__in=[opted_out.pk, undeliverable[0].pk]).values_list("pk", "status")
+    )
+    assert statuses == {opted_out.pk: "failed", undeliverable[0].pk: "failed"}
+    queued_report, skipped_report = flash(response)
+    assert queued_report.startswith("De volta à fila de envio: 2 envios. Cada um sai")
+    assert skipped_report.startswith("3 envios não foram reenviados porque reenviar não adianta:")
+    assert "O cliente se descadastrou: nada mais é enviado a ele." in skipped_report
+    assert "Não entregável: o número não está no WhatsApp" in skipped_report and "(×2)" in skipped_report
+
+
+def test_a_single_send_a_retry_cannot_help_is_reported_in_the_singular(retry, graph):
+    message = failed_reply()
+    Message.objects.filter(pk=message.pk).update(error_code="131026")
+
+    response, queued = retry(message.pk)
+
+    assert queued == []
+    (report,) = flash(response)
+    assert report.startswith("1 envio não foi reenviado porque reenviar não adianta: Não entregável")

@@ -120,7 +120,7 @@ def test_ops_dismiss_failed_sends_and_the_history_keeps_it(ops_client, ops_user,
     response = run_action(ops_client, MESSAGES, "dismiss_failed", [decided.pk, delivered.pk])
 
     assert flash(response) == [
-        "1 envio(s) com falha arquivado(s): saem da lista e continuam como falha no histórico.",
+        "1 envio com falha arquivado: sai da lista e continua como falha no histórico.",
         f"Não alterado(s) (não é envio com falha ou já foi arquivado): {delivered.pk}.",
     ]
     listed = ops_client.get(MESSAGES, {"ops": "failed"}).context["cl"].result_list

@@ -162,7 +162,7 @@ def test_a_keyword_deactivated_in_the_admin_no_longer_opts_out(
         )
         customer_writes(post_signed, django_capture_on_commit_callbacks, "stop")
 
-    assert flash(response) == ["1 palavra(s)-chave agora inativa(s)."]
+    assert flash(response) == ["1 palavra-chave agora inativa."]
     assert Customer.objects.get(phone=PHONE).opted_out is False
     assert LogEntry.objects.get(object_id=str(stop.pk)).get_change_message() == (
         "Desativada. Motivo: clientes escrevem stop em inglês sem querer sair"
@@ -345,14 +345,14 @@ def test_a_conversation_reads_as_a_transcript_in_time_order(support_client, tran
 
     template, question, reply = bubbles(response.content.decode())
     assert template.startswith("sara-out")
-    assert "modelo recovery_invitation" in template
+    assert "modelo convite do primeiro contato" in template
     # The approved template's text, as the customer read it, not its parameters.
     assert "Olá, Maria! Vi que você deixou Curso de Python no carrinho." in template
     assert ">entregue</span>" in template
     assert question.startswith("sara-in")
     assert "Quanto custa?" in question
-    assert "intenção: price_question" in question
-    assert "sentimento: neutral" in question
+    assert "intenção: pergunta o preço" in question
+    assert "sentimento: neutro" in question
     assert reply.startswith("sara-out")
     assert "R$ 297,00, ou com 10% de desconto." in reply
     assert ">lida</span>" in reply
@@ -395,9 +395,9 @@ def test_support_closes_a_conversation_from_its_page_with_a_reason(support_clien
     transcript.refresh_from_db()
     assert transcript.status == Conversation.Status.CLOSED
     assert transcript.close_reason == "pagou por telefone"
-    assert flash(response) == [f"Conversa {transcript.pk} encerrada: pagou por telefone."]
+    assert flash(response) == [f"Conversa {transcript.pk} resolvida: pagou por telefone."]
     entry = LogEntry.objects.get(object_id=str(transcript.pk), user=support_user)
-    assert entry.get_change_message() == "Encerrada: pagou por telefone"
+    assert entry.get_change_message() == "Resolvida: pagou por telefone"
 
 
 def test_closing_without_a_reason_is_refused(support_client, transcript):

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('recovery', '0012_conversation_from_messaging'),
+        ('recovery', '0015_support_desk_permissions'),
     ]
 
     operations = [

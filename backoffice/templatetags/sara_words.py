@@ -1,0 +1,51 @@
+"""Codes shown to staff as words: intents, sentiments, template names and send errors."""
+
+from __future__ import annotations
+
+from django import template
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+
+from messaging.models import Message
+from messaging.retry_advice import error_code_words, error_detail_words
+
+register = template.Library()
+
+INTENTS = {
+    "price_question": _("asks about the price"),
+    "objection": _("objection"),
+    "confirmation": _("confirms"),
+    "question": _("question"),
+    "opt_out": _("asks to stop"),
+    "human": _("asks for a person"),
+    "unclear": _("unclear"),
+}
+SENTIMENTS = {"positive": _("positive"), "neutral": _("neutral"), "negative": _("negative")}
+
+
+@register.filter
+def intent_words(code: str) -> str:
+    return str(INTENTS.get(code, code))
+
+
+@register.filter
+def sentiment_words(code: str) -> str:
+    return str(SENTIMENTS.get(code, code))
+
+
+@register.filter
+def template_label(name: str) -> str:
+    """The configured templates by their role; a template the shop named otherwise keeps its name."""
+    roles = {
+        settings.WHATSAPP_TEMPLATE_NAME: _("first-contact invitation"),
+        settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME: _("follow-up reminder"),
+    }
+    return str(roles[name]) if name in roles else name
+
+
+@register.filter
+def send_error_words(message: Message) -> str:
+    """ "network: ConnectionError…" → "No answer from Meta (network): the connection to Meta failed (…)"."""
+    code = error_code_words(message.error_code)
+    detail = error_detail_words(message.error_code, message.error_detail)
+    return f"{code}: {detail}" if detail else code
