@@ -392,7 +392,7 @@ def money_settle(**prices: Any) -> int:
     stale = pg_sql.SQL(
         "{in_range} AND conversation.status = %(closed)s AND conversation.closed_at < %(settled)s AND NOT EXISTS ({valid})"
     ).format(**pieces)
-    statement = pg_sql.SQL(_MONEY_SETTLE).format(live=_money_live(pieces, which=stale), **pieces)
+    statement = pg_sql.SQL(_MONEY_SETTLE).format(live=_money_live(pieces, which=stale), stale=stale, **pieces)
     text, values = _positional(statement, params)
     with connection.cursor() as cursor:
         cursor.execute(text, values)
@@ -470,10 +470,14 @@ _MONEY_VALID = """
       AND conversation.status = %(closed)s
 """
 
+# A conversation without a message that costs or a step gets its row too (nothing, kept): the
+# report then works out from messages only the conversations still open or just closed.
 _MONEY_SETTLE = """
 INSERT INTO {f} (conversation_id, closed_at, meta_cost, model_cost, template, steps)
-SELECT live.conversation_id, conversation.closed_at, live.meta, live.model, live.template, live.steps
-FROM ({live}) live JOIN {c} conversation ON conversation.id = live.conversation_id
+SELECT conversation.id, conversation.closed_at, COALESCE(live.meta, 0), COALESCE(live.model, 0),
+       live.template, COALESCE(live.steps, '{{}}'::jsonb)
+FROM {c} conversation LEFT JOIN ({live}) live ON live.conversation_id = conversation.id
+WHERE conversation.id IN ({stale})
 ON CONFLICT (conversation_id) DO UPDATE SET
     closed_at = EXCLUDED.closed_at, meta_cost = EXCLUDED.meta_cost, model_cost = EXCLUDED.model_cost,
     template = EXCLUDED.template, steps = EXCLUDED.steps
