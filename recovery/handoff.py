@@ -31,6 +31,7 @@ from recovery.services import template_queue
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django_stubs_ext import StrOrPromise
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ class HandoffError(DomainError):
 
     code = "CONFLICT"
     # Each error's words, translated when a view shows them (the class's, not the instance's).
-    message = _("The conversation cannot do that now.")
+    message: StrOrPromise = _("The conversation cannot do that now.")
 
     def __init__(self, conversation_id: int) -> None:
         Exception.__init__(self, f"{self.code}: conversation {conversation_id}")
