@@ -26,7 +26,7 @@ import django  # noqa: E402
 
 django.setup()
 
-from messaging.evaluation import EVAL_DIR, SAMPLE_CART, SAMPLE_SHOP, load_cases  # noqa: E402
+from backoffice.evaluation import EVAL_DIR, SAMPLE_CART, SAMPLE_SHOP, load_cases  # noqa: E402
 from sara.interpretation import Context, Turn  # noqa: E402
 from sara.llm.openai_client import build_messages  # noqa: E402
 

@@ -6,7 +6,7 @@ import os
 
 from celery import Celery
 
-from core import kombu_redis
+from config import kombu_redis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 kombu_redis.install()

@@ -76,7 +76,7 @@ def payments_kept(*, reference: str) -> RawQuerySet[WebhookEvent]:
     return WebhookEvent.objects.raw(_KEPT_PAYMENTS, [reference, WebhookEvent.Type.PAYMENT])
 
 
-# Reads of the worker's hot path (recovery.conversation): every customer message runs them.
+# Reads of the worker's hot path (recovery.inbound): every customer message runs them.
 # Their select lists come from the model's fields (core.sql).
 
 

@@ -11,10 +11,10 @@ class RecoveryConfig(AppConfig):
         # they declare it as named handlers and import nothing of recovery (docs/architecture.md).
         from compliance import handlers as compliance_handlers
         from messaging import handlers as messaging_handlers
-        from recovery import conversation, followups, lifecycle, outbox, services
+        from recovery import followups, inbound, lifecycle, outbox, services
         from recovery.sources import tasks  # noqa: F401 - registers the sources' tasks (queued by name)
 
-        messaging_handlers.inbound_process.bind(conversation.process_inbound)
+        messaging_handlers.inbound_process.bind(inbound.process_inbound)
         messaging_handlers.payments_kept_reconcile.bind(services.early_payments_reconcile)
         messaging_handlers.outbound_load.bind(outbox.outbound_load)
         messaging_handlers.first_contact_settled.bind(lifecycle.first_contact_settled)

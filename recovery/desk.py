@@ -39,7 +39,7 @@ from compliance.gate import WINDOW, in_service_window
 from core.text import brl
 from messaging.models import Message, Template, WebhookEvent
 from recovery import handoff
-from recovery.conversation import cart_figures
+from recovery.inbound import cart_figures
 from recovery.models import Conversation, ConversationRead, DeskSend, PrivateNote
 from recovery.quotes import expected_amounts
 from recovery.selectors import shop_knowledge

@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from compliance.gate import in_service_window
 from compliance.lgpd import is_erased
 from core.db import retry_on_lock_conflict
+from core.errors import DomainError
 from messaging.models import Message
 from recovery import lifecycle
 from recovery.models import Conversation
@@ -35,14 +36,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class HandoffError(Exception):
+class HandoffError(DomainError):
     """A hand-off step that cannot be done in the conversation's present state."""
 
     code = "CONFLICT"
+    # Each error's words, translated when a view shows them (the class's, not the instance's).
     message: StrOrPromise = _("The conversation cannot do that now.")
 
     def __init__(self, conversation_id: int) -> None:
-        super().__init__(f"{self.code}: conversation {conversation_id}")
+        Exception.__init__(self, f"{self.code}: conversation {conversation_id}")
+        self.details = {"conversation_id": conversation_id}
         self.conversation_id = conversation_id
 
 
@@ -229,9 +232,7 @@ def _staff_writes(
             raise WindowClosed(conversation_id)
         fields = _take_over(conversation, user=user, now=now)
         yield conversation
-        conversation.message_count += 1
-        conversation.last_message_at = now
-        _save(conversation, [*fields, "message_count", "last_message_at"])
+        _save(conversation, [*fields, *lifecycle.conversation_message_queued(conversation, at=now)])
 
 
 def _take_over(conversation: Conversation, *, user: User, now: datetime) -> list[str]:
@@ -302,10 +303,16 @@ def conversation_handback(*, conversation_id: int) -> Conversation:
         conversation.handoff_at = None
         conversation.assigned_to = None
         conversation.assigned_at = None
-        conversation.exchanges = 0
         _save(
             conversation,
-            ["needs_human", "handoff_reason", "handoff_at", "assigned_to", "assigned_at", "exchanges"],
+            [
+                "needs_human",
+                "handoff_reason",
+                "handoff_at",
+                "assigned_to",
+                "assigned_at",
+                *lifecycle.conversation_exchanges_reset(conversation),
+            ],
         )
     logger.info("conversation handed back to Sara", extra={"conversation_id": conversation_id})
     return conversation

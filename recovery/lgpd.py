@@ -28,6 +28,7 @@ from django.utils import timezone
 from compliance.gate import Reason
 from compliance.lgpd import erased_id, is_erased, phone_digest
 from core.phones import InvalidPhone, normalize_phone
+from messaging import statuses
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from recovery import lifecycle
 from recovery.models import Abandonment, Conversation, Customer, SourceCheckout
@@ -468,12 +469,6 @@ def _messages_erase(person: Person, *, now: Any) -> None:
         if message.whatsapp_message_id:
             # A wamid encodes the phone (base64); its digest keeps "sent once" and its uniqueness.
             message.whatsapp_message_id = erased_id(message.whatsapp_message_id)
-        if message.direction == Message.Direction.OUT and message.status == Message.Status.PENDING:
-            # Queued before the erasure: never sent (the send-time gate is the second line).
-            message.status = Message.Status.FAILED
-            message.error_code = Reason.ERASED
-            message.failed_at = now
-            message.claimed_at = None
     Message.objects.bulk_update(
         messages,
         [
@@ -482,12 +477,12 @@ def _messages_erase(person: Person, *, now: Any) -> None:
             "error_detail",
             "metadata",
             "whatsapp_message_id",
-            "status",
-            "error_code",
-            "failed_at",
-            "claimed_at",
         ],
         batch_size=500,
+    )
+    # Queued before the erasure: never sent (the send-time gate is the second line).
+    statuses.pending_cancel(
+        Message.objects.filter(pk__in=[m.pk for m in messages]), code=Reason.ERASED, detail="", now=now
     )
     StatusUpdate.objects.filter(whatsapp_message_id__in=wamids).delete()
 

@@ -28,6 +28,7 @@ from django.utils import timezone
 from compliance.gate import Reason
 from compliance.lgpd import is_erased, phone_digest
 from core.db import retry_on_lock_conflict
+from messaging import statuses
 from messaging.models import Message
 from recovery.models import Abandonment, Conversation, Customer
 
@@ -213,14 +214,11 @@ def optout_register(
     )
     # Replies still queued (some waiting for a send slot) are cancelled with the opt-out, in its
     # transaction: they never take a slot, and the send-time gate is the second line, not the only one.
-    Message.objects.filter(
-        conversation__customer=customer, direction=Message.Direction.OUT, status=Message.Status.PENDING
-    ).exclude(purpose=Message.Purpose.FAREWELL).update(
-        status=Message.Status.FAILED,
-        error_code=Reason.OPTED_OUT,
-        error_detail="The customer opted out before this message went out.",
-        failed_at=now,
-        claimed_at=None,
+    statuses.pending_cancel(
+        Message.objects.filter(conversation__customer=customer).exclude(purpose=Message.Purpose.FAREWELL),
+        code=Reason.OPTED_OUT,
+        detail="The customer opted out before this message went out.",
+        now=now,
     )
     customer.refresh_from_db()
     logger.info("customer opted out", extra={"customer_id": customer.pk, "reason": reason})
@@ -273,14 +271,11 @@ def customer_number_retire(*, customer: Customer, now: datetime) -> int:
     Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
         status=Abandonment.Status.EXPIRED, updated_at=now
     )
-    Message.objects.filter(
-        conversation__customer=customer, direction=Message.Direction.OUT, status=Message.Status.PENDING
-    ).update(
-        status=Message.Status.FAILED,
-        error_code="number_changed",
-        error_detail="The customer moved to another WhatsApp number before this message went out.",
-        failed_at=now,
-        claimed_at=None,
+    statuses.pending_cancel(
+        Message.objects.filter(conversation__customer=customer),
+        code="number_changed",
+        detail="The customer moved to another WhatsApp number before this message went out.",
+        now=now,
     )
     return closed
 
@@ -388,6 +383,38 @@ def conversations_erase(*, conversation_ids: list[int], now: datetime) -> int:
     return Conversation.objects.filter(pk__in=conversation_ids, status__in=Conversation.OPEN_STATUSES).update(
         status=Conversation.Status.CLOSED, close_reason=Conversation.CloseReason.ERASED, closed_at=now
     )
+
+
+def conversation_customer_message(
+    conversation: Conversation, *, written_at: datetime, now: datetime
+) -> set[str]:
+    """A customer message joined the held conversation: counted, the customer's last word dated.
+    Returns the fields changed; the caller saves them with the rest of its turn."""
+    if conversation.last_user_message_at is None or written_at > conversation.last_user_message_at:
+        conversation.last_user_message_at = written_at
+    conversation.last_message_at = now
+    conversation.message_count += 1
+    return {"last_user_message_at", "last_message_at", "message_count"}
+
+
+def conversation_message_queued(
+    conversation: Conversation, *, at: datetime, exchange: bool = False
+) -> set[str]:
+    """A message was queued in the held conversation: counted, and one exchange more when it is
+    Sara's answer to the customer. Returns the fields changed; the caller saves them."""
+    conversation.message_count += 1
+    conversation.last_message_at = at
+    fields = {"message_count", "last_message_at"}
+    if exchange:
+        conversation.exchanges += 1
+        fields.add("exchanges")
+    return fields
+
+
+def conversation_exchanges_reset(conversation: Conversation) -> set[str]:
+    """Sara takes the conversation back from a person: her count of exchanges starts again."""
+    conversation.exchanges = 0
+    return {"exchanges"}
 
 
 def conversation_message_counted(*, conversation_id: int, at: datetime) -> int:

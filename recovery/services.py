@@ -144,7 +144,7 @@ def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: dateti
         # No conversation at all: nothing can be queued, followed up or answered for this cart.
         if early_payment is not None:
             link_type = early_payment.payload.get("linkType") or "original"
-            _convert(abandonment, early_payment, link_type=link_type, thank=False)
+            payment_convert(abandonment, early_payment, link_type=link_type, thank=False)
         transaction.on_commit(metrics.HOLDOUT_CARTS.inc)
         logger.info("abandonment held out", extra={"abandonment_id": abandonment.pk})
         return AbandonmentResult(AbandonmentOutcome.HELD_OUT, abandonment)
@@ -166,7 +166,7 @@ def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: dateti
         conversation = lifecycle.conversation_open(
             abandonment=abandonment, customer=customer, now=now, first_contact_queued=False
         )
-        _convert(
+        payment_convert(
             abandonment,
             early_payment,
             link_type=early_payment.payload.get("linkType") or "original",
@@ -312,7 +312,7 @@ def payment_receive(
                 _hold_for_payment_mismatch(abandonment)
         else:
             assert abandonment is not None  # a missing cart is one of the errors
-            _convert(abandonment, event, link_type=link_type, thank=True)
+            payment_convert(abandonment, event, link_type=link_type, thank=True)
     if error is not None:
         raise error
     assert abandonment is not None
@@ -361,11 +361,21 @@ def _hold_for_payment_mismatch(abandonment: Abandonment) -> None:
         )
 
 
-def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, thank: bool) -> None:
-    try:
-        paid_amount = Decimal(str(event.payload.get("amount")))
-    except (ArithmeticError, ValueError):
-        paid_amount = None
+def payment_convert(
+    abandonment: Abandonment,
+    event: WebhookEvent,
+    *,
+    link_type: str,
+    thank: bool,
+    paid_amount: Decimal | None = None,
+) -> None:
+    """Convert the locked cart for this payment, in the caller's transaction. The amount paid is
+    the caller's when it knows it (a platform's order), else the payment webhook's `amount`."""
+    if paid_amount is None:
+        try:
+            paid_amount = Decimal(str(event.payload.get("amount")))
+        except (ArithmeticError, ValueError):
+            paid_amount = None
     conversation = lifecycle.abandonment_convert(
         abandonment=abandonment,
         payment_id=event.external_id or "",  # a payment event always has one

@@ -84,3 +84,20 @@ def test_grimp_reads_imports_made_inside_functions() -> None:
 
     # messaging.apps imports its task module inside AppConfig.ready.
     assert graph.direct_import_exists(importer="messaging.apps", imported="messaging.tasks")
+
+
+def test_the_errors_services_raise_are_domain_errors() -> None:
+    import inspect
+
+    from core.errors import DomainError
+    from recovery import errors, handoff
+
+    defined = [
+        cls
+        for module in (errors, handoff)
+        for _, cls in inspect.getmembers(module, inspect.isclass)
+        if issubclass(cls, Exception) and cls.__module__ == module.__name__
+    ]
+
+    assert defined
+    assert [cls.__name__ for cls in defined if not issubclass(cls, DomainError)] == []

@@ -6,5 +6,5 @@
 - `sweeps`, `ops`: stuck work re-driven, by the sweep or by hand.
 
 Reading and answering an inbound message (SPEC §5) and the hand-off are the recovery's:
-`recovery.conversation` and `recovery.handoff`.
+`recovery.inbound` and `recovery.handoff`.
 """

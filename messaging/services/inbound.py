@@ -13,21 +13,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core import metrics
-from messaging import pricing, queue, sql
+from messaging import pricing, queue, sql, statuses
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.services.templates import template_event_apply
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
 
 logger = logging.getLogger(__name__)
 
-# Which current statuses each incoming status may replace (SPEC §4.3): sent < delivered < read;
-# failed only over pending and sent; delivered or read prove delivery and override failed.
-FORWARD_FROM: dict[str, tuple[str, ...]] = {
-    "sent": ("pending",),
-    "delivered": ("pending", "sent", "failed"),
-    "read": ("pending", "sent", "delivered", "failed"),
-    "failed": ("pending", "sent"),
-}
 RANK = {"sent": 1, "failed": 2, "delivered": 3, "read": 4}
 
 
@@ -209,33 +201,6 @@ def status_apply(status: StatusEvent) -> bool:
     return False
 
 
-# Statuses are three quarters of Meta's webhooks: written in SQL because building the ORM query
-# cost more CPU than PostgreSQL spends running it (bench/RESULTS.md). One statement per status,
-# its columns and allowed current statuses fixed by FORWARD_FROM (never taken from the body).
-# A status carrying Meta's pricing block also stores it, in the same statement, and returns
-# the row's delivered_at and pricing: the first proof of delivery is when Meta bills.
-PRICING_COLUMNS = ("pricing_billable", "pricing_category", "pricing_model", "pricing_type")
-
-
-def _forward_sql(status: str, *, priced: bool) -> str:
-    columns = ["status", f"{status}_at", *(("error_code", "error_detail") if status == "failed" else ())]
-    if priced:
-        columns += PRICING_COLUMNS
-    returning = f" RETURNING delivered_at, {', '.join(PRICING_COLUMNS)}" if priced else ""
-    return (
-        f"UPDATE messaging_message SET {', '.join(f'{c} = %s' for c in columns)} "  # noqa: S608
-        f"WHERE whatsapp_message_id = %s AND direction = 'out' "
-        f"AND status IN ({', '.join(['%s'] * len(FORWARD_FROM[status]))}){returning}"
-    )
-
-
-FORWARD_SQL = {
-    (status, priced): _forward_sql(status, priced=priced)
-    for status in FORWARD_FROM
-    for priced in (False, True)
-}
-
-
 def _pricing_values(pricing: dict[str, Any]) -> list[Any]:
     return [
         pricing.get("billable"),
@@ -248,9 +213,9 @@ def _pricing_values(pricing: dict[str, Any]) -> list[Any]:
 def _move_forward(status: StatusEvent, values: list[Any]) -> bool:
     """One conditional UPDATE: the outbound message with this wamid, if its status may move."""
     priced = bool(status.pricing)
-    allowed = FORWARD_FROM[status.status]
+    allowed = statuses.FORWARD_FROM[status.status]
     with connection.cursor() as cursor:
-        cursor.execute(FORWARD_SQL[status.status, priced], [*values, status.wamid, *allowed])
+        cursor.execute(statuses.FORWARD_SQL[status.status, priced], [*values, status.wamid, *allowed])
         if not priced:
             return cursor.rowcount > 0
         rows = cursor.fetchall()

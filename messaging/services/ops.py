@@ -11,7 +11,7 @@ from functools import partial
 from django.db import transaction
 from django.db.models import QuerySet
 
-from messaging import queue, selectors
+from messaging import queue, selectors, statuses
 from messaging.models import Message
 from messaging.retry_advice import retry_advice
 
@@ -119,9 +119,7 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
                     result.no_help.append((message.pk, advice.why))
         handled = {*result.queued, *result.accepted, *(pk for pk, _ in result.no_help)}
         result.not_failed = sorted(ids - handled)
-        Message.objects.filter(pk__in=result.queued).update(
-            status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
-        )
+        statuses.failed_requeue(result.queued)
         for message_id in result.queued:
             transaction.on_commit(partial(queue.send_message, message_id), robust=True)
     logger.info("failed sends retried by hand", extra={"message_ids": result.queued})

@@ -19,7 +19,7 @@ from compliance.gate import Decision, Outgoing, Reason, check_send
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
-from messaging import handlers, queue, ratelimit
+from messaging import handlers, queue, ratelimit, statuses
 from messaging.handlers import Recipient
 from messaging.models import Message, Template
 from messaging.services.inbound import pending_statuses_apply
@@ -69,14 +69,12 @@ def message_queue(
     data = dict(metadata or {})
     if template:
         data["template"] = template
-    message = Message(
+    message = statuses.outbound_pending(
         conversation_id=conversation_id,
-        direction=Message.Direction.OUT,
         kind=Message.Kind.TEMPLATE if template else Message.Kind.TEXT,
         purpose=purpose,
         wa_id=phone.lstrip("+"),
         text=text,
-        status=Message.Status.PENDING,
         metadata=data,
         sent_by=sent_by,
     )
@@ -351,17 +349,6 @@ def _send_failed(message: Message, exc: WhatsAppError, *, final_attempt: bool) -
     raise exc
 
 
-_SENT_SQL = (
-    "UPDATE messaging_message SET whatsapp_message_id = %s, status = 'sent', sent_at = %s, "
-    "claimed_at = NULL, send_after = NULL, error_code = '', error_detail = '' WHERE id = %s"
-)
-# The same, and whether a status for the wamid was kept before it was known: one statement.
-_SENT_EARLY_SQL = (
-    f"WITH sent AS ({_SENT_SQL} RETURNING id) "  # noqa: S608
-    "SELECT EXISTS (SELECT 1 FROM messaging_statusupdate WHERE whatsapp_message_id = %s)"
-)
-
-
 def _sent_record(message: Message, *, wamid: str) -> None:
     """Meta accepted the message: its wamid, and any status that raced ahead of it."""
     sent_at = core_sql.db_datetime(timezone.now())
@@ -371,7 +358,7 @@ def _sent_record(message: Message, *, wamid: str) -> None:
         # in between, the sweep applies it (orphan_statuses_apply). Statuses only move forward,
         # so it does not matter which of the two lands first.
         with connection.cursor() as cursor:
-            cursor.execute(_SENT_EARLY_SQL, [wamid, sent_at, message.pk, wamid])
+            cursor.execute(statuses.SENT_EARLY_SQL, [wamid, sent_at, message.pk, wamid])
             early = cursor.fetchone()[0]
         if early:
             with transaction.atomic():
@@ -379,7 +366,7 @@ def _sent_record(message: Message, *, wamid: str) -> None:
         logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
         return
     with transaction.atomic():
-        core_sql.execute(_SENT_SQL, [wamid, sent_at, message.pk])
+        core_sql.execute(statuses.SENT_SQL, [wamid, sent_at, message.pk])
         pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after
@@ -434,13 +421,7 @@ def message_fail(*, message: Message, code: str, detail: str, report: bool = Tru
     # A failed first contact and its conversation's error are written together: a worker that
     # dies in between cannot leave the recovery looking as if it had started.
     with transaction.atomic() if first_contact else nullcontext():
-        updated = Message.objects.filter(pk=message.pk, status=Message.Status.PENDING).update(
-            status=Message.Status.FAILED,
-            error_code=code[:50],
-            error_detail=detail[:2000],
-            failed_at=timezone.now(),
-            claimed_at=None,
-        )
+        updated = statuses.send_failed(message_id=message.pk, code=code, detail=detail, now=timezone.now())
         if updated and first_contact:
             # The recovery never started: the conversation shows as an error for ops.
             handlers.first_contact_settled(

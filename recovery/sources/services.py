@@ -18,7 +18,7 @@ from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
 from recovery.errors import PayloadUnusable
 from recovery.models import Customer, Product, SourceCheckout
-from recovery.sources import lifecycle
+from recovery.sources import carts
 from recovery.sources.base import HTTPS_ONLY, INVALID_LINK, CheckoutEvent, Kind
 from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout_event, order_event
 from recovery.sources.registry import source as source_named
@@ -262,7 +262,7 @@ def checkout_open(*, row: SourceCheckout) -> SourceResult:
             else ("no_price" if value is None or value <= 0 else "no_link")
         )
         return _settle(row, SourceCheckout.Status.SKIPPED, SourceResult(Outcome.SKIPPED, reason))
-    opened = lifecycle.cart_open(
+    opened = carts.cart_open(
         external_id=f"{row.platform}:{row.checkout_id}"[:100],
         phone=phone,
         name=row.name,
@@ -358,7 +358,7 @@ def _paid(event: CheckoutEvent, stored: WebhookEvent) -> SourceResult:
             SourceCheckout.Status.COMPLETED,
             SourceResult(Outcome.COMPLETED, "paid before Sara wrote: never chased"),
         )
-    converted = lifecycle.cart_convert(abandonment_id=row.abandonment_id, event=stored, amount=event.amount)
+    converted = carts.cart_convert(abandonment_id=row.abandonment_id, event=stored, amount=event.amount)
     result = SourceResult(Outcome.CONVERTED if converted.converted else Outcome.DUPLICATE, converted.detail)
     row.status = SourceCheckout.Status.COMPLETED
     row.payment_pending = False

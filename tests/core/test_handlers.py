@@ -25,9 +25,9 @@ def test_every_declared_handler_is_bound_once_django_has_started() -> None:
 
 
 def test_the_recovery_does_the_work_the_lower_apps_name() -> None:
-    from recovery import conversation, followups, lifecycle, outbox, services
+    from recovery import followups, inbound, lifecycle, outbox, services
 
-    assert messaging_handlers.inbound_process.function is conversation.process_inbound
+    assert messaging_handlers.inbound_process.function is inbound.process_inbound
     assert messaging_handlers.payments_kept_reconcile.function is services.early_payments_reconcile
     assert messaging_handlers.outbound_load.function is outbox.outbound_load
     assert messaging_handlers.first_contact_settled.function is lifecycle.first_contact_settled

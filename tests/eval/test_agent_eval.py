@@ -10,7 +10,7 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from messaging.evaluation import EVAL_DIR, evaluate, load_cases
+from backoffice.evaluation import EVAL_DIR, evaluate, load_cases
 from sara.llm.openai_client import OpenAIInterpreter, build_client
 from sara.rules import RuleBasedInterpreter
 from tests.conftest import openai_completion

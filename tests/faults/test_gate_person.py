@@ -11,7 +11,7 @@ import time
 import pytest
 
 from messaging.models import Message
-from recovery.conversation import process_inbound
+from recovery.inbound import process_inbound
 from recovery.lgpd import customer_erase
 from recovery.models import Abandonment, Conversation
 from tests.faults.conftest import wait_until

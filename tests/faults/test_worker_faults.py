@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from messaging.models import Message
 from messaging.tasks import sweep_stuck
-from recovery.conversation import process_inbound
+from recovery.inbound import process_inbound
 from recovery.lifecycle import optout_register
 from recovery.models import Conversation
 from tests.conftest import meta_payload

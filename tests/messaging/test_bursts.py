@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from messaging.models import Message
-from recovery.conversation import AnswerLater, Outcome, process_inbound
+from recovery.inbound import AnswerLater, Outcome, process_inbound
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory
 
 pytestmark = pytest.mark.django_db

@@ -272,7 +272,7 @@ def test_a_message_after_the_recovery_closed_gets_no_reply_but_shows_in_its_tran
 def test_a_cart_opened_between_the_first_look_and_the_decision_gets_the_ais_answer(
     openai_fake, say, outbox, monkeypatch
 ):
-    from recovery import conversation as processing
+    from recovery import inbound as processing
 
     seen = openai_fake(
         lambda request: openai_completion(

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from messaging.models import Message
-from recovery.conversation import cart_figures
+from recovery.inbound import cart_figures
 from recovery.models import Abandonment
 from sara import agent
 from tests.conftest import openai_completion

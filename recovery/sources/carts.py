@@ -77,7 +77,5 @@ def cart_convert(*, abandonment_id: int, event: WebhookEvent, amount: Decimal | 
         detail = "the platform sent no amount: the cart's value counted"
     elif paid not in (abandonment.value, discounted):
         detail = f"paid {brl(paid)}, quoted {brl(abandonment.value)}"
-    services._convert(abandonment, event, link_type=link_type, thank=True)
-    abandonment.paid_amount = paid
-    abandonment.save(update_fields=["paid_amount", "updated_at"])
+    services.payment_convert(abandonment, event, link_type=link_type, thank=True, paid_amount=paid)
     return Converted(True, detail)

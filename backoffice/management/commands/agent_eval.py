@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from messaging.evaluation import EVAL_DIR, evaluate, format_report, load_cases
+from backoffice.evaluation import EVAL_DIR, evaluate, format_report, load_cases
 from sara import agent
 
 

@@ -17,7 +17,7 @@ from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
 from core.strict_json import json_object
-from messaging import pricing
+from messaging import pricing, statuses
 from messaging import sql as messaging_sql
 from messaging.handlers import AnswerLater
 from messaging.locks import sender_turn
@@ -206,21 +206,14 @@ def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
         outcome = _process(message, look)
         if isinstance(outcome, Context):
             return outcome
-        message.status = Message.Status.PROCESSED
-        message.processed_at = timezone.now()
+        statuses.inbound_processed(message, now=timezone.now())
         core_sql.save_fields(
             message,
             ["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used", "ai_model"],
         )
         if joined.ids:
             # Read and answered with the newest: one exchange for the whole burst.
-            Message.objects.filter(pk__in=joined.ids, status=Message.Status.RECEIVED).update(
-                status=Message.Status.PROCESSED,
-                processed_at=message.processed_at,
-                conversation=message.conversation,
-                intent=message.intent,
-                sentiment=message.sentiment,
-            )
+            statuses.burst_processed(joined.ids, answered_by=message)
     logger.info("inbound processed", extra={"message_id": message_id, "outcome": str(outcome)})
     return outcome
 
@@ -683,12 +676,9 @@ class _Turn:
 
     def customer_wrote(self, message: Message) -> None:
         conversation = self.conversation
-        written_at = message.whatsapp_timestamp or message.created_at
-        if conversation.last_user_message_at is None or written_at > conversation.last_user_message_at:
-            conversation.last_user_message_at = written_at
-        conversation.last_message_at = timezone.now()
-        conversation.message_count += 1
-        self.fields |= {"last_user_message_at", "last_message_at", "message_count"}
+        self.fields |= lifecycle.conversation_customer_message(
+            conversation, written_at=message.whatsapp_timestamp or message.created_at, now=timezone.now()
+        )
         fields, cart_fields = lifecycle.conversation_customer_wrote(conversation)
         self.fields |= fields
         self.cart_fields |= cart_fields
@@ -703,12 +693,9 @@ class _Turn:
             metadata=metadata,
             update_conversation=False,
         )
-        conversation.message_count += 1
-        conversation.last_message_at = reply.created_at
-        self.fields |= {"message_count", "last_message_at"}
-        if exchange:
-            conversation.exchanges += 1
-            self.fields.add("exchanges")
+        self.fields |= lifecycle.conversation_message_queued(
+            conversation, at=reply.created_at, exchange=exchange
+        )
         self.save()
 
     def save(self) -> None:
