@@ -138,6 +138,7 @@ def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, 
     )
     if found is None:
         return None
+    # One instance per model asked for, in that order.
     message, conversation, customer, abandonment = found
     return message, conversation, customer, abandonment  # type: ignore[return-value]
 
