@@ -80,6 +80,7 @@ class GenderedMessagesMixin:
         extra_tags: str = "",
         fail_silently: bool = False,
     ) -> None:
+        # Mixed in front of a ModelAdmin: `model` and `message_user` are the admin's.
         opts = self.model._meta  # type: ignore[attr-defined]
         if opts.label_lower in FEMININE_MODELS:
             name = str(opts.verbose_name)

@@ -142,6 +142,7 @@ def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, 
     )
     if found is None:
         return None
+    # One instance per model asked for, in that order.
     message, conversation, customer, abandonment = found
     return message, conversation, customer, abandonment  # type: ignore[return-value]
 
@@ -262,7 +263,7 @@ def money_tallies(carts: tuple[str, list[Any]], *, steps: list[int]) -> list[Mon
         ),
     ]
     for order in steps:
-        cost = col(f"cost_{order}")
+        cost: pg_sql.Composable = col(f"cost_{order}")
         if order == steps[0]:
             # The first step also carries the cart's messages that belong to no step (replies...).
             cost = pg_sql.SQL(" - ").join([col("meta"), *(col(f"cost_{o}") for o in steps[1:])])

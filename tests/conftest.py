@@ -174,6 +174,17 @@ def open_cart(post_signed: Callable[..., Any], capture: Any, external_id: str = 
     return Conversation.objects.get(pk=response.json()["conversationId"])
 
 
+def text_body(to: str, body: str) -> dict[str, Any]:
+    """The exact Graph body of a free-form text send (links previewed)."""
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"preview_url": True, "body": body},
+    }
+
+
 def template_sent(
     name: str,
     *,

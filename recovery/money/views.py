@@ -321,13 +321,13 @@ def plain_verdict(row: Row) -> str:
         if row.contacted.carts < MIN_GROUP or row.held_out.carts < MIN_GROUP:
             return _("Not yet possible to conclude: fewer than %(n)s carts in a group") % {"n": MIN_GROUP}
         return _("Not yet possible to conclude")
-    if row.incremental_interval[0] > 0:
+    if row.incremental_interval is not None and row.incremental_interval[0] > 0:
         return _("With %(level)s confidence, Sara brings extra sales") % LEVEL
     return _("With %(level)s confidence, there are fewer sales than without Sara") % LEVEL
 
 
 def extra_sales(row: Row) -> str:
-    if row.incremental_conversions is None:
+    if row.incremental_conversions is None or row.incremental_interval is None:
         return ""
     low, high = row.incremental_interval
     return _("Extra sales: %(value)s (between %(low)s and %(high)s)") % {

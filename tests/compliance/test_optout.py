@@ -14,7 +14,7 @@ from compliance.optout import Match, detect
 from messaging.models import Message
 from recovery.models import Abandonment, Conversation, Customer
 from sara import agent
-from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion
+from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion, text_body
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
@@ -116,17 +116,7 @@ def test_the_farewell_goes_to_graph_although_the_customer_is_already_opted_out(c
         responses.POST,
         GRAPH_URL,
         json=graph_ok(),
-        match=[
-            matchers.json_params_matcher(
-                {
-                    "messaging_product": "whatsapp",
-                    "recipient_type": "individual",
-                    "to": PHONE,
-                    "type": "text",
-                    "text": {"preview_url": True, "body": agent.FAREWELL},
-                }
-            )
-        ],
+        match=[matchers.json_params_matcher(text_body(PHONE, agent.FAREWELL))],
     )
 
     say("PARAR")

@@ -18,7 +18,7 @@ from messaging.models import Message
 from messaging.tasks import process_inbound
 from recovery.models import Conversation, Customer
 from sara import agent
-from tests.conftest import GRAPH_URL, graph_ok, openai_completion, signed
+from tests.conftest import GRAPH_URL, graph_ok, openai_completion, signed, text_body
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
@@ -44,15 +44,7 @@ def test_a_price_question_is_answered_with_the_exact_graph_payload(conversation,
         GRAPH_URL,
         json=graph_ok(),
         match=[
-            matchers.json_params_matcher(
-                {
-                    "messaging_product": "whatsapp",
-                    "recipient_type": "individual",
-                    "to": PHONE,
-                    "type": "text",
-                    "text": {"preview_url": True, "body": expected_text},
-                }
-            ),
+            matchers.json_params_matcher(text_body(PHONE, expected_text)),
             matchers.header_matcher({"Authorization": "Bearer test-token"}),
         ],
     )

@@ -16,7 +16,7 @@ from messaging.models import Message, StatusUpdate
 from messaging.services.inbound import pending_statuses_apply, status_apply
 from messaging.tasks import send_message, sweep_stuck
 from messaging.whatsapp.events import StatusEvent
-from tests.conftest import GRAPH_URL, first_status, graph_ok, meta_payload
+from tests.conftest import GRAPH_URL, first_status, graph_ok, meta_payload, text_body
 from tests.factories import ConversationFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -178,17 +178,7 @@ def test_statuses_that_arrive_before_the_send_stores_the_wamid_are_applied_by_th
     graph.post(
         GRAPH_URL,
         json=graph_ok(WAMID, to=MARIA),
-        match=[
-            matchers.json_params_matcher(
-                {
-                    "messaging_product": "whatsapp",
-                    "recipient_type": "individual",
-                    "to": MARIA,
-                    "type": "text",
-                    "text": {"preview_url": True, "body": "Segue o link de pagamento."},
-                }
-            )
-        ],
+        match=[matchers.json_params_matcher(text_body(MARIA, "Segue o link de pagamento."))],
     )
 
     send_message.delay(reply_to_maria.pk)
