@@ -37,7 +37,7 @@ class CloseForm(forms.Form):
 
 
 # A conversation's counters and times: shown folded on its page, never edited by hand.
-COUNTER_FIELDS = [
+COUNTER_FIELDS = (
     "exchanges",
     "message_count",
     "followup_sent",
@@ -46,7 +46,7 @@ COUNTER_FIELDS = [
     "closed_at",
     "created_at",
     "updated_at",
-]
+)
 
 
 @admin.register(Conversation)

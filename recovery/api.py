@@ -5,6 +5,7 @@ Token-authenticated (DRF). A reply through the API is a person's reply, as from 
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.http import error_body
+from core.http import error_body, staff_user
 from messaging.models import Message
 from recovery import desk, handoff
 from recovery.lifecycle import conversation_close
@@ -39,7 +40,9 @@ class AbandonmentOut(serializers.ModelSerializer):
 
 
 class MessageOut(serializers.ModelSerializer):
-    sent_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    sent_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Message
@@ -54,7 +57,9 @@ class ConversationOut(serializers.ModelSerializer):
     customer = CustomerOut()
     abandonment = AbandonmentOut()
     messages = MessageOut(many=True)
-    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    assigned_to: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Conversation
@@ -171,7 +176,7 @@ class ConversationReply(APIView):
         try:
             message = desk.staff_reply(
                 conversation_id=pk,
-                user=request.user,
+                user=staff_user(request),
                 text=data.validated_data["text"],
                 exception_confirmed=data.validated_data["confirmException"],
             )

@@ -16,6 +16,7 @@ from compliance import optout
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
+from core.strict_json import json_object
 from messaging import pricing
 from messaging import sql as messaging_sql
 from messaging.handlers import AnswerLater
@@ -164,7 +165,13 @@ def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
         return _Look()
     joined = _read_with_burst(message, lock=False)
     _, customer, conversation, match = _situation(message, lock=False, match=joined.match)
-    if conversation is None or customer.opted_out or not _wants_interpretation(conversation, message, match):
+    # An open conversation always has its customer.
+    if (
+        conversation is None
+        or customer is None
+        or customer.opted_out
+        or not _wants_interpretation(conversation, message, match)
+    ):
         return _Look(match=match)
     context = _context(conversation, message, weak_optout=match is optout.Match.WEAK)
     release_connection()
@@ -304,6 +311,7 @@ def _situation(
     """
     phone = identity.sender_phone(message.wa_id)
     conversation = open_conversation_for(phone, lock=lock, lock_customer=lock_customer) if phone else None
+    customer: Customer | None
     if conversation is not None:
         customer = conversation.customer
     else:
@@ -382,7 +390,7 @@ def _process(message: Message, look: _Look) -> Outcome | Context:
     if conversation is None:
         return _without_conversation(message, phone=phone, customer=customer, match=match)
     message.conversation = conversation
-    if customer.opted_out:
+    if customer is not None and customer.opted_out:  # an open conversation always has its customer
         return Outcome.OPTED_OUT
     if _is_wordless(message):
         return _wordless(message, conversation)
@@ -393,7 +401,7 @@ def _process(message: Message, look: _Look) -> Outcome | Context:
     if reads and interpretation is None:
         # Nothing is written yet: the transaction ends untouched and the AI is asked.
         return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
-    if reads:
+    if reads and interpretation is not None:
         _reading_keep(message, interpretation)
     turn = _Turn(conversation)
     turn.customer_wrote(message)
@@ -527,13 +535,13 @@ def _identity_update(message: Message) -> Outcome:
         message.conversation = _latest_conversation(customer)
         return Outcome.PREFERENCE_RECORDED
     if message.kind == Message.Kind.USER_ID_UPDATE:
-        ids = raw.get("user_id") if isinstance(raw.get("user_id"), dict) else {}
+        ids = json_object(raw.get("user_id"))
         customer = identity.user_id_change(
             previous=str(ids.get("previous") or ""), current=str(ids.get("current") or ""), phone=phone
         )
         message.conversation = _latest_conversation(customer)
         return Outcome.IDENTITY_MOVED
-    notice = raw.get("system") if isinstance(raw.get("system"), dict) else {}
+    notice = json_object(raw.get("system"))
     if notice.get("type") in ("user_changed_number", "customer_changed_number"):
         customer = identity.number_change(
             old_phone=phone,
@@ -580,7 +588,8 @@ def _answer(
     intent = reading.intent if reading is not None else ""
     if match is optout.Match.STRONG or intent == "opt_out":
         turn.save()
-        reason = "keyword" if match is optout.Match.STRONG else _optout_reason(reading)
+        # Not the keyword: the interpreter's reading said opt_out.
+        reason = "keyword" if match is optout.Match.STRONG or reading is None else _optout_reason(reading)
         _opt_out(conversation, reason=reason)
         return Outcome.OPT_OUT_REGISTERED
     if _at_limit(conversation):
@@ -717,7 +726,7 @@ def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
         value=abandonment.value,
         payment_link=abandonment.payment_link,
         offers_so_far=abandonment.discount_offers,
-        discount_percent=product.discount_percent if discounted is not None else None,
+        discount_percent=product.discount_percent if product is not None and discounted is not None else None,
         discounted_value=discounted,
         discount_link=product.discount_link if product is not None else "",
     )

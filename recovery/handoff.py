@@ -12,9 +12,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -27,6 +27,9 @@ from recovery import lifecycle
 from recovery.models import Conversation
 from recovery.outbox import message_queue
 from recovery.services import template_queue
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +103,7 @@ def _wait_for_a_person(conversation: Conversation, *, reason: str, now: datetime
     return sorted(lifecycle.conversation_hand_off(conversation, reason=reason, now=now))
 
 
-def _assign(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
+def _assign(conversation: Conversation, *, user: User, now: datetime) -> list[str]:
     if conversation.assigned_to_id == user.pk:
         return []
     conversation.assigned_to = user
@@ -133,7 +136,7 @@ def conversation_flag(
 def conversation_take(
     *,
     conversation_id: int,
-    user: AbstractBaseUser,
+    user: User,
     now: datetime | None = None,
     confirmed: bool = False,
 ) -> Conversation:
@@ -158,7 +161,7 @@ def conversation_take(
 def conversation_reply(
     *,
     conversation_id: int,
-    user: AbstractBaseUser,
+    user: User,
     text: str,
     now: datetime | None = None,
     metadata: dict[str, object] | None = None,
@@ -184,9 +187,7 @@ def conversation_reply(
 
 
 @retry_on_lock_conflict
-def conversation_reply_template(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
-) -> Message:
+def conversation_reply_template(*, conversation_id: int, user: User, now: datetime | None = None) -> Message:
     """Outside the 24 h window a person may only send the approved follow-up template."""
     now = now or timezone.now()
     with _staff_writes(conversation_id, user=user, now=now, free_form=False) as conversation:
@@ -204,7 +205,7 @@ def conversation_reply_template(
 
 @contextmanager
 def _staff_writes(
-    conversation_id: int, *, user: AbstractBaseUser, now: datetime, free_form: bool
+    conversation_id: int, *, user: User, now: datetime, free_form: bool
 ) -> Iterator[Conversation]:
     """The locked, open conversation a person writes in, taken over by them; refused up front
     for an opted-out customer, and for free-form text outside the 24 h window.
@@ -232,16 +233,14 @@ def _staff_writes(
         _save(conversation, [*fields, "message_count", "last_message_at"])
 
 
-def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
+def _take_over(conversation: Conversation, *, user: User, now: datetime) -> list[str]:
     # Whoever writes to the customer owns the conversation: Sara must not answer beside them.
     fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
     return fields + _assign(conversation, user=user, now=now)
 
 
 @retry_on_lock_conflict
-def conversation_resolve(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
-) -> Conversation:
+def conversation_resolve(*, conversation_id: int, user: User, now: datetime | None = None) -> Conversation:
     """A person finished the conversation: closed with reason resolved, out of the inbox."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -255,9 +254,7 @@ def conversation_resolve(
 
 
 @retry_on_lock_conflict
-def conversation_assign(
-    *, conversation_id: int, assignee: AbstractBaseUser, now: datetime | None = None
-) -> Conversation:
+def conversation_assign(*, conversation_id: int, assignee: User, now: datetime | None = None) -> Conversation:
     """Hand the conversation to a colleague: they hold it (Sara stays silent) and see it as theirs."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -270,9 +267,7 @@ def conversation_assign(
 
 
 @retry_on_lock_conflict
-def conversation_reopen(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
-) -> Conversation:
+def conversation_reopen(*, conversation_id: int, user: User, now: datetime | None = None) -> Conversation:
     """Staff open a resolved conversation again: it waits for a person, held by whoever reopened it."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -315,7 +310,7 @@ def conversation_handback(*, conversation_id: int) -> Conversation:
     return conversation
 
 
-def _name(user: AbstractBaseUser) -> str:
+def _name(user: User) -> str:
     # Kept on the message too: the transcript still names the person if their account goes.
     full_name = getattr(user, "get_full_name", lambda: "")()
     return full_name or user.get_username()

@@ -216,9 +216,10 @@ class Abandonment(models.Model):
 
     def discounted_value(self) -> Decimal | None:
         """value × (1 − discount%/100), half-up to the cent; None when there is no discount."""
-        if not self.discount_available():
+        product = self.product
+        if product is None or not product.has_discount:
             return None
-        factor = 1 - self.product.discount_percent / Decimal(100)
+        factor = 1 - product.discount_percent / Decimal(100)
         return (self.value * factor).quantize(CENT, rounding=ROUND_HALF_UP)
 
 

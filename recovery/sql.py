@@ -10,7 +10,7 @@ import re
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -110,7 +110,10 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
     )
     if found is None:
         return None
-    conversation, customer, abandonment, product = found
+    # One instance per model asked for, in that order.
+    conversation, customer, abandonment, product = cast(
+        "tuple[Conversation, Customer, Abandonment, Product]", found
+    )
     if product.pk is not None:
         abandonment.product = product
     conversation.customer = customer
@@ -151,7 +154,7 @@ _PERSON_HELD_OUT = (
 )
 
 
-def person_held_out_since(*, customer_id: int, since: object) -> bool:
+def person_held_out_since(*, customer_id: int, since: datetime) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(_PERSON_HELD_OUT, [customer_id, connection.ops.adapt_datetimefield_value(since)])
         return bool(cursor.fetchone()[0])

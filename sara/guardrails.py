@@ -63,7 +63,7 @@ class Guarded:
 
 
 @lru_cache(maxsize=256)
-def _knowledge_figures(knowledge: str) -> tuple[frozenset, frozenset, frozenset, str]:
+def _knowledge_figures(knowledge: str) -> tuple[frozenset[Decimal], frozenset[Decimal], frozenset[str], str]:
     """The amounts, percentages and codes written in the shop's knowledge, and its folded text.
 
     The same few texts (the shop's, with each product's) come back with every reply: read once.

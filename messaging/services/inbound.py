@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -257,7 +258,7 @@ def _move_forward(status: StatusEvent, values: list[Any]) -> bool:
         # Delivered, or read with no delivered before it (Meta skips it for an open chat).
         first_delivery = status.status == "delivered" or (status.status == "read" and delivered_at is None)
         if first_delivery and pricing.meta_charged(pricing_billable=billable, pricing_type=pricing_type):
-            transaction.on_commit(lambda category=category: _count_billed(category))
+            transaction.on_commit(partial(_count_billed, category))
     return bool(rows)
 
 

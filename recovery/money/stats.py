@@ -39,10 +39,11 @@ def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float] | None:
 
 def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float] | None:
     """p1 − p2 with its 95 % interval by Newcombe's hybrid score method (his method 10)."""
-    if not n1 or not n2:
+    interval1, interval2 = wilson(x1, n1), wilson(x2, n2)
+    if interval1 is None or interval2 is None:  # a side without carts
         return None
     p1, p2 = x1 / n1, x2 / n2
-    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
+    (l1, u1), (l2, u2) = interval1, interval2
     d = p1 - p2
     return d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
@@ -161,7 +162,10 @@ def compare(label: str, contacted: Strata, held: Strata, costs: Costs) -> Row:
         h = held.get(share, Tally())
         if not c.carts or not h.carts:
             continue  # no comparison in this stratum
-        d, d_low, d_high = newcombe(c.paid, c.carts, h.paid, h.carts)
+        difference = newcombe(c.paid, c.carts, h.paid, h.carts)
+        if difference is None:
+            continue
+        d, d_low, d_high = difference
         conversions += c.carts * d
         low += c.carts * d_low
         high += c.carts * d_high

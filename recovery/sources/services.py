@@ -179,7 +179,9 @@ def _abandoned(event: CheckoutEvent) -> SourceResult:
             SourceCheckout.Status.COMPLETED,
             SourceResult(Outcome.COMPLETED, "paid before Sara wrote: never chased"),
         )
-    delay = source_named(event.platform).abandoned_after()
+    source = source_named(event.platform)
+    assert source is not None  # the event was parsed by this source
+    delay = source.abandoned_after()
     if delay:
         # Every change restarts the wait: abandoned means unchanged for the whole delay.
         row.status = SourceCheckout.Status.WAITING

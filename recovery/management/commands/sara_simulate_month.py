@@ -27,7 +27,7 @@ from recovery.sequence import sequence_steps, variant_draw
 
 PREFIX = "sim-"
 CENT = Decimal("0.01")
-PMP = {"pricing_model": "PMP"}
+PMP: dict[str, Any] = {"pricing_model": "PMP"}
 
 
 class Command(BaseCommand):
@@ -237,7 +237,7 @@ def _conversations(abandonments: list[Abandonment], plans: list[dict[str, Any]],
                     )
                 )
                 # A reply inside the customer-service window: free under per-message pricing.
-                service = {
+                service: dict[str, Any] = {
                     **PMP,
                     "pricing_billable": False,
                     "pricing_category": "service",
