@@ -158,12 +158,7 @@ def send_failures(*, start: datetime) -> tuple[int, list[Failure]]:
         .order_by("-n", "error_code")
     )
     return total, [
-        # A failed row is a finished one, so `total` is never 0 here.
-        Failure(
-            error_code=row["error_code"] or "unknown",
-            count=row["n"],
-            rate=_ratio(row["n"], total) or Decimal(0),
-        )
+        Failure(error_code=row["error_code"] or "unknown", count=row["n"], rate=_ratio(row["n"], total))
         for row in rows
     ]
 

@@ -10,12 +10,12 @@ from sara.knowledge import ShopKnowledge
 def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
     """The shop's row (or its defaults, should the row be missing) and the cart's product."""
     # Read for every customer message: plain SQL, as core.sql explains.
-    found = core_sql.fetch_instance(
+    found = core_sql.fetch_one(
         f"SELECT {core_sql.columns(Shop, 's')} FROM {Shop._meta.db_table} s ORDER BY s.id LIMIT 1",  # noqa: S608
         [],
-        Shop,
+        (Shop,),
     )
-    shop = found or Shop()
+    shop = found[0] if found else Shop()
     return ShopKnowledge(
         name=shop.name,
         about=shop.about,
