@@ -262,7 +262,7 @@ def money_tallies(carts: tuple[str, list[Any]], *, steps: list[int]) -> list[Mon
         ),
     ]
     for order in steps:
-        cost = col(f"cost_{order}")
+        cost: pg_sql.Composable = col(f"cost_{order}")
         if order == steps[0]:
             # The first step also carries the cart's messages that belong to no step (replies...).
             cost = pg_sql.SQL(" - ").join([col("meta"), *(col(f"cost_{o}") for o in steps[1:])])

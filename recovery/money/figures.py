@@ -41,6 +41,7 @@ from django.db.models import (
     When,
     Window,
 )
+from django.db.models.expressions import CombinedExpression
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast, Coalesce, NullIf, RowNumber, TruncDate, TruncMonth
 from django.db.models.lookups import Exact
@@ -171,13 +172,15 @@ def _sequence(tallies: _Tallies, *, orders: list[int]) -> SequenceReport:
 
 def best_variant(rows: list[SequenceRow]) -> str:
     """The variant whose net per cart is surely above every other's, or "" while none is."""
-    if len(rows) < 2 or any(r.net_per_cart is None or r.carts < MIN_GROUP for r in rows):
+    per_cart = [(r.variant, r.net_per_cart) for r in rows if r.carts >= MIN_GROUP]
+    if len(rows) < 2 or len(per_cart) < len(rows) or any(r.row.held_out.carts < MIN_GROUP for r in rows):
         return ""
-    if any(r.row.held_out.carts < MIN_GROUP for r in rows):
+    known = [(variant, figures) for variant, figures in per_cart if figures is not None]
+    if len(known) < len(rows):
         return ""
-    leader = max(rows, key=lambda r: r.net_per_cart[0])
-    if all(leader.net_per_cart[1] > other.net_per_cart[2] for other in rows if other is not leader):
-        return leader.variant
+    leader, (_, low, _) = max(known, key=lambda item: item[1][0])
+    if all(low > high for variant, (_, _, high) in known if variant != leader):
+        return leader
     return ""
 
 
@@ -207,7 +210,10 @@ def _tallies(
         sql.money_settle(**prices)
         carts = sql.money_cart_facts(offsets=offsets, **prices)
     else:
-        carts = _cart_facts(opened, offsets=offsets, since=since, until=until).query.sql_with_params()
+        statement, params = _cart_facts(
+            opened, offsets=offsets, since=since, until=until
+        ).query.sql_with_params()
+        carts = (statement, list(params))
     found = _Tallies()
     for row in sql.money_tallies(carts, steps=sorted(offsets)):
         share = _decimal(row.share)
@@ -222,11 +228,11 @@ def _tallies(
             name = row.key or NO_TEMPLATE
             found.templates[name][share] = tally
             found.template_costs[name] += costs
-        elif row.kind == sql.STEP:
+        elif row.kind == sql.STEP and row.step is not None:
             name = row.key or NO_TEMPLATE
             found.steps[row.step][name][share] = tally
             found.step_costs[row.step][name] = found.step_costs[row.step].get(name, ZERO) + _decimal(row.cost)
-        elif row.kind == sql.HELD_STEP:
+        elif row.kind == sql.HELD_STEP and row.step is not None:
             found.held_steps[row.step][share] = tally
     return found
 
@@ -375,7 +381,7 @@ def _meta_cost(*, free_ids: list[int]) -> Case:
     )
 
 
-def _model_cost() -> F:
+def _model_cost() -> CombinedExpression:
     prices = settings.SARA_MODEL_PRICES_USD
     default = prices.get(settings.OPENAI_MODEL, Decimal(0))
     per_token = Case(

@@ -315,7 +315,7 @@ def summary(report: MoneyReport) -> list[Card]:
 
 
 def plain_verdict(row: Row) -> str:
-    if row.incremental_conversions is None:
+    if row.incremental_conversions is None or row.incremental_interval is None:
         return _("No comparison: no held-out carts")
     if not row.conclusive:
         if row.contacted.carts < MIN_GROUP or row.held_out.carts < MIN_GROUP:
@@ -327,7 +327,7 @@ def plain_verdict(row: Row) -> str:
 
 
 def extra_sales(row: Row) -> str:
-    if row.incremental_conversions is None:
+    if row.incremental_conversions is None or row.incremental_interval is None:
         return ""
     low, high = row.incremental_interval
     return _("Extra sales: %(value)s (between %(low)s and %(high)s)") % {
