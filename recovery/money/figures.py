@@ -172,14 +172,15 @@ def _sequence(tallies: _Tallies, *, orders: list[int]) -> SequenceReport:
 
 def best_variant(rows: list[SequenceRow]) -> str:
     """The variant whose net per cart is surely above every other's, or "" while none is."""
-    if len(rows) < 2 or any(r.carts < MIN_GROUP or r.row.held_out.carts < MIN_GROUP for r in rows):
+    per_cart = [(r.variant, r.net_per_cart) for r in rows if r.carts >= MIN_GROUP]
+    if len(rows) < 2 or len(per_cart) < len(rows) or any(r.row.held_out.carts < MIN_GROUP for r in rows):
         return ""
-    scored = [(r, r.net_per_cart) for r in rows if r.net_per_cart is not None]
-    if len(scored) < len(rows):
+    known = [(variant, figures) for variant, figures in per_cart if figures is not None]
+    if len(known) < len(rows):
         return ""
-    leader, (_, leader_low, _) = max(scored, key=lambda scored_row: scored_row[1][0])
-    if all(leader_low > high for other, (_, _, high) in scored if other is not leader):
-        return leader.variant
+    leader, (_, low, _) = max(known, key=lambda item: item[1][0])
+    if all(low > high for variant, (_, _, high) in known if variant != leader):
+        return leader
     return ""
 
 

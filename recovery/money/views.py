@@ -315,7 +315,7 @@ def summary(report: MoneyReport) -> list[Card]:
 
 
 def plain_verdict(row: Row) -> str:
-    if row.incremental_conversions is None:
+    if row.incremental_conversions is None or row.incremental_interval is None:
         return _("No comparison: no held-out carts")
     if not row.conclusive:
         if row.contacted.carts < MIN_GROUP or row.held_out.carts < MIN_GROUP:
