@@ -180,7 +180,12 @@ def send_failures(*, start: datetime) -> tuple[int, list[Failure]]:
         .order_by("-n", "error_code")
     )
     return total, [
-        Failure(error_code=row["error_code"] or "unknown", count=row["n"], rate=_ratio(row["n"], total))
+        # A failed row is a finished one, so `total` is never 0 here.
+        Failure(
+            error_code=row["error_code"] or "unknown",
+            count=row["n"],
+            rate=_ratio(row["n"], total) or Decimal(0),
+        )
         for row in rows
     ]
 
@@ -199,6 +204,8 @@ def _per_day(queryset: QuerySet, field: str, start: datetime, *, count: str = "p
 
 
 def _amount(payload: dict | None, *, fallback: Decimal) -> Decimal:
+    if payload is None:
+        return fallback
     try:
         return Decimal(str(payload["amount"])).quantize(Decimal("0.01"))
     except (KeyError, TypeError, InvalidOperation):

@@ -2,7 +2,8 @@
 
 Every process runs on 127.0.0.1 against a dedicated PostgreSQL database (sara_bench) and Redis
 DB 9, so a benchmark never touches what the test suite uses. Processes are started in their own
-session and stopped by their own pid when the benchmark ends, whatever way it ends.
+session and stopped by their own pid when the benchmark ends, whatever way it ends: normally,
+on an error, on Ctrl-C, or stopped with SIGTERM or SIGHUP.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ BIN = ROOT / ".venv" / "bin"
 WEB_PORT = int(os.environ.get("BENCH_WEB_PORT", "18700"))
 OPENAI_PORT = int(os.environ.get("BENCH_OPENAI_PORT", "18701"))
 GRAPH_PORT = int(os.environ.get("BENCH_GRAPH_PORT", "18702"))
+# bench/minimal_project.py, the yardstick bench/ingest.py runs beside Sara's web.
+MINIMAL_PORT = int(os.environ.get("BENCH_MINIMAL_PORT", "18703"))
 WEB = f"http://127.0.0.1:{WEB_PORT}"
 
 APP_SECRET = "bench-app-secret"
@@ -68,6 +71,8 @@ for _url in (ENV["DATABASE_URL"], ENV["REDIS_URL"], ENV["CELERY_BROKER_URL"]):
 def env(**extra: str) -> dict[str, str]:
     merged = {**os.environ, **ENV, **extra}
     merged.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # Each process it starts says what it is (config/wsgi.py) and gets its database settings.
+    merged.pop("SARA_PROCESS", None)
     return merged
 
 
@@ -173,6 +178,17 @@ def _stop_all() -> None:
         stop(proc)
 
 
+def _exit_on_signal(signum: int, frame: object) -> None:
+    # Python's default for SIGTERM ends the process at once, skipping `finally` and atexit:
+    # the web server, workers and fakes started in their own sessions would outlive the
+    # benchmark. As an exception, the benchmark stops what it started on its way out.
+    raise SystemExit(128 + signum)
+
+
+for _signal in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(_signal, _exit_on_signal)
+
+
 def start_web(
     workers: int,
     name: str = "web",
@@ -180,12 +196,13 @@ def start_web(
     threads: int = 1,
     extra_env: dict[str, str] | None = None,
     app: str = "config.wsgi",
+    port: int = WEB_PORT,
 ) -> subprocess.Popen:
     argv = [
         str(BIN / "gunicorn"),
         app,
         "--bind",
-        f"127.0.0.1:{WEB_PORT}",
+        f"127.0.0.1:{port}",
         "--workers",
         str(workers),
         "--worker-class",
@@ -199,9 +216,9 @@ def start_web(
     ]
     if worker_class == "gthread":
         argv += ["--threads", str(threads)]
-    # As compose.yaml runs the web: one persistent connection per sync worker, no pool.
-    proc = start(name, argv, {"DATABASE_POOL_MAX_SIZE": "0", **(extra_env or {})})
-    wait_http(f"{WEB}/health", proc)
+    # config.wsgi gives each sync worker one persistent connection, no pool (settings.py).
+    proc = start(name, argv, extra_env)
+    wait_http(f"http://127.0.0.1:{port}/health", proc)
     return proc
 
 

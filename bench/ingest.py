@@ -2,9 +2,11 @@
 
     .venv/bin/python bench/ingest.py [--workers 2] [--duration 30] [--connections 32]
 
-One gunicorn (sync workers) serving the real project on PostgreSQL and Redis; wrk on loopback.
-Three runs against the same server, one after the other:
-  bare    GET /health — a bare Django view through the same middleware: the ceiling;
+One gunicorn (sync workers) serving the real project on PostgreSQL and Redis, and beside it one
+with the same settings serving a minimal Django project (bench/minimal_project.py: one view,
+Django's default middleware); wrk on loopback. Runs one after the other, alternated by round:
+  minimal GET /health of the minimal project: what any Django project costs, the yardstick;
+  bare    GET /health — a bare Django view through Sara's middleware;
   single  one update per webhook, 1 inbound message to 3 statuses (sent, delivered, read of
           messages Sara sent), 2 % of the inbound ones delivered twice as Meta does;
   batch   10–100 updates per webhook (same 1:3 mix).
@@ -174,6 +176,7 @@ def wrk(
     threads: int,
     web_pid: int,
     profile: bool = False,
+    url: str = common.WEB,
 ) -> dict[str, Any]:
     argv = [
         "wrk",
@@ -184,7 +187,7 @@ def wrk(
         "5s",
         "-s",
         str(common.BENCH / "wrk" / "signed.lua"),
-        common.WEB,
+        url,
         "--",
         prefix,
         path,
@@ -367,6 +370,15 @@ def main() -> None:
     web = common.start_web(
         args.workers, worker_class=args.worker_class, threads=args.gthreads, extra_env=web_env, app=args.app
     )
+    minimal = common.start_web(
+        args.workers,
+        name="web-minimal",
+        worker_class=args.worker_class,
+        threads=args.gthreads,
+        app="bench.minimal_project:application",
+        port=common.MINIMAL_PORT,
+    )
+    minimal_url = f"http://127.0.0.1:{common.MINIMAL_PORT}"
     results: dict[str, Any] = {
         "machine": common.machine(),
         "gunicorn": f"{args.worker_class}, {args.workers} workers"
@@ -378,9 +390,9 @@ def main() -> None:
         "runs": {},
     }
 
-    def run(name: str, prefix: str, path: str) -> dict[str, Any]:
+    def run(name: str, prefix: str, path: str, url: str = common.WEB, pid: int = web.pid) -> dict[str, Any]:
         time.sleep(1)
-        r = wrk(name, prefix, path, args.duration, args.connections, args.threads, web.pid, args.profile)
+        r = wrk(name, prefix, path, args.duration, args.connections, args.threads, pid, args.profile, url)
         results["runs"][name] = r
         print(
             f"{name:8s} {r['rps']:7.0f} req/s {r['updates_per_s']:7.0f} upd/s  p50 {r['latency_ms']['p50']:6.1f} "
@@ -396,6 +408,16 @@ def main() -> None:
         # its first requests: start-up, not throughput (warm-up bodies have their own wamids).
         wrk("warm-up-bare", "GET", "/health", 3, args.connections, args.threads, web.pid)
         wrk(
+            "warm-up-minimal",
+            "GET",
+            "/health",
+            3,
+            args.connections,
+            args.threads,
+            minimal.pid,
+            url=minimal_url,
+        )
+        wrk(
             "warm-up-webhook",
             str(warm.prefix),
             "/webhook/messages",
@@ -405,15 +427,17 @@ def main() -> None:
             web.pid,
         )
         for k, single in enumerate(singles, start=1):
+            run(f"minimal#{k}", "GET", "/health", url=minimal_url, pid=minimal.pid)
             run(f"bare#{k}", "GET", "/health")
             run(f"single#{k}", str(single.prefix), "/webhook/messages")
         if batch is not None:
             run("batch", str(batch.prefix), "/webhook/messages")
     finally:
+        common.stop(minimal)
         common.stop(web)
 
     summary: dict[str, Any] = {}
-    for kind in ("bare", "single"):
+    for kind in ("minimal", "bare", "single"):
         rounds = [r for name, r in results["runs"].items() if name.split("#")[0] == kind]
         summary[kind] = {
             "rps": round(sum(r["rps"] for r in rounds) / len(rounds)),
@@ -427,6 +451,9 @@ def main() -> None:
             "other_load_cores_max": max(r["cores_by_process"].get("other", 0) for r in rounds),
         }
     summary["single"]["pct_of_bare"] = round(100 * summary["single"]["rps"] / summary["bare"]["rps"], 1)
+    # The single-update webhook against what any Django project answers on the same machine.
+    summary["single"]["pct_of_minimal"] = round(100 * summary["single"]["rps"] / summary["minimal"]["rps"], 1)
+    summary["bare"]["pct_of_minimal"] = round(100 * summary["bare"]["rps"] / summary["minimal"]["rps"], 1)
     summary["single"]["check"] = [
         verify(single, results["runs"][f"single#{k}"], args.connections, args.threads)
         for k, single in enumerate(singles, start=1)

@@ -1,6 +1,6 @@
 """Per-request cost of the Meta webhook, in one process, without HTTP or a load generator.
 
-    .venv/bin/python bench/percall.py [--n 3000]
+    .venv/bin/python bench/percall.py [--n 3000] [--pyinstrument inbound|status|bare]
 
 Calls Django's WSGI application directly, one request at a time, and reports CPU ms and wall ms
 per request for: the bare view, one inbound message, one status, and a 50-update batch. CPU
@@ -75,6 +75,11 @@ def measure(app, name: str, requests: list[tuple[str, str, bytes]], secret: str 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=3000)
+    parser.add_argument(
+        "--pyinstrument",
+        choices=["bare", "inbound", "status"],
+        help="profile that kind of request (bench/out/pyinstrument-<kind>.txt) instead of measuring all",
+    )
     args = parser.parse_args()
     common.setup_django()
     common.reset_data()
@@ -100,6 +105,22 @@ def main() -> None:
         "warm-up",
         [("GET", "/health", b"")] * 200 + [("POST", "/webhook/messages", b) for b in statuses[-200:]],
     )
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        requests = {
+            "bare": [("GET", "/health", b"")] * args.n,
+            "inbound": [("POST", "/webhook/messages", b) for b in inbound[: args.n]],
+            "status": [("POST", "/webhook/messages", b) for b in statuses[: args.n]],
+        }[args.pyinstrument]
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        measure(app, args.pyinstrument, requests)
+        profiler.stop()
+        out = common.OUT / f"pyinstrument-{args.pyinstrument}.txt"
+        out.write_text(profiler.output_text(unicode=True, show_all=True))
+        print(f"profile: {out}")
+        return
     results = {
         "bare": measure(app, "bare", [("GET", "/health", b"")] * args.n),
         "inbound": measure(app, "inbound", [("POST", "/webhook/messages", b) for b in inbound[: args.n]]),

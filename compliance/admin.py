@@ -5,6 +5,7 @@ record (LGPD); and opt-out reasons as support reads them."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -45,7 +46,14 @@ def phone_lookup(field: str, term: str) -> Q | None:
     return Q(**{field: phone}) | Q(**{field: phone_digest(phone)})
 
 
-class PhoneSearchMixin:
+if TYPE_CHECKING:
+    # For the type checker the mixin is the ModelAdmin it is mixed into.
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
+class PhoneSearchMixin(_AdminBase):
     """Admin search that also understands a customer's phone typed in any format."""
 
     phone_field = "phone"

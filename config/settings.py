@@ -7,6 +7,7 @@ variable of SPEC §2 switches one part to the real thing.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -112,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "backoffice.context_processors.desk_waiting",
             ],
         },
     },
@@ -123,7 +125,15 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # opt-out cannot commit in between), so a process sends at most ≈ pool ÷ Graph's latency a
 # second: 20 at 0.3 s capped one process at 56/s, under Meta's 80; 30 reaches the limiter's
 # 72.7/s (bench/RESULTS.md, issue 16).
-DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=30)
+#
+# Each process gets the configuration that suits it without an operator setting anything: the
+# web entry points (config/wsgi.py, config/asgi.py) mark their process as web before settings
+# are read, and a gunicorn sync worker, serving one request at a time, keeps one persistent
+# connection instead of taking one from a pool on every request (about 20 % more webhooks/s,
+# bench/RESULTS.md). Every other process (Celery workers, beat, manage.py) gets the pool.
+# DATABASE_POOL_MAX_SIZE, when set, decides for any process (0: no pool).
+_WEB_PROCESS = os.environ.get("SARA_PROCESS") == "web"
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=0 if _WEB_PROCESS else 30)
 _POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 if _POSTGRES and DATABASE_POOL_MAX_SIZE:
     # A psycopg pool per process: a worker's threads share a bounded number of connections, so
@@ -135,8 +145,8 @@ if _POSTGRES and DATABASE_POOL_MAX_SIZE:
         "timeout": 30,
     }
 elif _POSTGRES:
-    # No pool (DATABASE_POOL_MAX_SIZE=0, as the web processes run: a gunicorn sync worker serves
-    # one request at a time): each process keeps its one connection open between requests.
+    # No pool (a web process, or DATABASE_POOL_MAX_SIZE=0): the process keeps its one
+    # connection open between requests.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if _POSTGRES and env.bool("DATABASE_BEHIND_PGBOUNCER", default=False):
@@ -176,7 +186,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Sends have their own queue: a backlog of customer messages to read never holds back the
 # replies already written. A worker started without -Q consumes both, taking turns.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = {"celery": {}, "send": {}}
+CELERY_TASK_QUEUES: dict[str, dict[str, str]] = {"celery": {}, "send": {}}
 CELERY_TASK_ROUTES = {"messaging.tasks.send_message": {"queue": "send"}}
 # The work is I/O bound (OpenAI ≈ 1 s, Graph ≈ 0.3 s): threads keep up where prefork cannot.
 CELERY_WORKER_POOL = env.str("CELERY_WORKER_POOL", default="threads")

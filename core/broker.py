@@ -58,7 +58,8 @@ def queue_depths(queues: list[str]) -> dict[str, int] | None:
             conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
             for queue in queues:
                 # A passive declare of a missing queue closes RabbitMQ's channel: one per queue.
-                channel = conn.channel()
+                # The transport's channel; the stubs only know the abstract StdChannel.
+                channel: Any = conn.channel()
                 try:
                     depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
                 except conn.channel_errors:
@@ -77,7 +78,7 @@ def queue_depths(queues: list[str]) -> dict[str, int] | None:
 # --- Publishing ------------------------------------------------------------------------------
 
 
-def publish_each(task: Task, calls: list[tuple[Any, ...]]) -> None:
+def publish_each(task: Task[Any, Any], calls: list[tuple[Any, ...]]) -> None:
     """Queue one `task(*args)` per entry of `calls`, in that order, through one producer: on
     Redis its publishes go out together in one pipeline (each publish on its own costs about
     a millisecond of CPU, more than storing the message)."""
@@ -87,3 +88,15 @@ def publish_each(task: Task, calls: list[tuple[Any, ...]]) -> None:
     with task.app.producer_or_acquire() as producer, producer.batch():
         for args in calls:
             task.apply_async(args, producer=producer)
+
+
+def task(name: str) -> Task:
+    """One of the project's tasks by its Celery name.
+
+    A service queues its app's task by name, so it imports no task module (the task module
+    imports the service): no circle between modules. Every app's `AppConfig.ready` imports
+    its task module, so the name is registered in the web process as in the worker.
+    """
+    from celery import current_app
+
+    return current_app.tasks[name]

@@ -65,7 +65,7 @@ def retry_on_lock_conflict[**P, R](function: Callable[P, R]) -> Callable[P, R]:
                     extra={
                         "service": function.__qualname__,
                         "attempt": attempt,
-                        "sqlstate": error.__cause__.sqlstate,
+                        "sqlstate": getattr(error.__cause__, "sqlstate", None),
                     },
                 )
                 time.sleep(random.uniform(0.05, 0.2) * attempt)

@@ -7,10 +7,10 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -20,6 +20,10 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core import strict_json, tracing
 from core.errors import DomainError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+    from rest_framework.request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +135,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     }
     code = codes.get(response.status_code, "VALIDATION_ERROR")
     if isinstance(exc, drf_exceptions.ValidationError):
-        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        details: dict[str, Any] = (
+            {str(key): value for key, value in exc.detail.items()}
+            if isinstance(exc.detail, dict)
+            else {"non_field_errors": exc.detail}
+        )
         message = _("Invalid request.")
     else:
         details = {}
@@ -174,9 +182,17 @@ def client_ip(request: HttpRequest) -> str:
     the outermost trusted proxy saw (X-Forwarded-For is appended to by each proxy, so only its
     last entries are trustworthy; anything further left was written by the client)."""
     proxies = settings.SARA_TRUSTED_PROXIES
-    remote = request.META.get("REMOTE_ADDR", "")
+    remote: str = request.META.get("REMOTE_ADDR", "")
     if proxies <= 0:
         return remote
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [part for part in forwarded if part]
     return forwarded[-proxies] if len(forwarded) >= proxies else remote
+
+
+def staff_user(request: HttpRequest | Request) -> User:
+    """The signed-in account behind a staff page or API call (their login checks ran first)."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied
+    return user

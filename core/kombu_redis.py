@@ -23,10 +23,10 @@ class Channel(kombu_redis.Channel):
     def _create_client(self, asynchronous: bool = False) -> Any:
         if asynchronous:
             # The event loop's client (BRPOP, its own connection pool) stays kombu's.
-            return super()._create_client(asynchronous=True)
+            return super()._create_client(asynchronous=True)  # type: ignore[misc]  # kombu's Channel has it; its stubs do not
         if self._plain_client is None:
             # Two threads may both build one the first time; either serves.
-            self._plain_client = super()._create_client()
+            self._plain_client = super()._create_client()  # type: ignore[misc]  # as above
         return self._plain_client
 
 

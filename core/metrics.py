@@ -96,7 +96,7 @@ def _registry() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Every gunicorn and Celery process writes its own files; the scrape adds them up.
         registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
         for collector in _SCRAPE_TIME_COLLECTORS:
             registry.register(collector)
         return registry

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from core.logging import mask_phones_in
+
+if TYPE_CHECKING:
+    from sentry_sdk.types import Event, Hint
 
 # Keys whose values are people's words or identities, wherever they appear in an event.
 _PRIVATE_KEYS = re.compile(r"^(text|body|name|phone|wa_id|from|to|recipient_id|caption|emoji|profile)$", re.I)
@@ -23,13 +26,13 @@ def scrub(value: Any, key: str = "") -> Any:
     return value
 
 
-def before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
+def before_send(event: Event, hint: Hint) -> Event:
     """Drop request bodies (webhook payloads carry phones and messages) and mask the rest."""
     request = event.get("request")
     if isinstance(request, dict):
         request.pop("data", None)
         request.pop("cookies", None)
-    return scrub(event)
+    return cast("Event", scrub(event))
 
 
 def init(*, dsn: str, environment: str, release: str) -> None:

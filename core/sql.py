@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
@@ -39,21 +39,26 @@ def insert_parts(model: type[Model], *, given: Sequence[str]) -> InsertParts:
     unknown = set(given) - set(fields)
     if unknown:
         raise ImproperlyConfigured(f"{model.__name__} has no fields {sorted(unknown)}.")
-    columns = [fields[name].column for name in given]
+    columns = [_column(fields[name]) for name in given]
     values = ["%s"] * len(given)
     for name, field in fields.items():
         if name in given:
             continue
         if not field.has_default() and (field.db_default is not NOT_PROVIDED or field.null):
             continue  # the database fills it: its default, or NULL
-        columns.append(field.column)
+        columns.append(_column(field))
         values.append(_default_literal(model, field))
     return InsertParts(
         table=model._meta.db_table, columns=", ".join(columns), values=", ".join(values), named=tuple(columns)
     )
 
 
-def _default_literal(model: type[Model], field: Field) -> str:
+def _column(field: Field[Any, Any]) -> str:
+    # A concrete field always has a column; the stubs allow None for those that have none.
+    return cast(str, field.column)
+
+
+def _default_literal(model: type[Model], field: Field[Any, Any]) -> str:
     value = field.get_default()
     if value is None:
         raise ImproperlyConfigured(
@@ -88,11 +93,13 @@ def _text(value: Any) -> str:
 def columns(model: type[Model], alias: str) -> str:
     """Every concrete column of `model` under the table alias, in `_meta` order."""
     quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(field.column)}" for field in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{quote(_column(field))}" for field in model._meta.concrete_fields)
 
 
 @cache
-def _converters(model: type[Model], vendor: str) -> tuple[tuple[int, tuple[Callable, ...], Any], ...]:
+def _converters(
+    model: type[Model], vendor: str
+) -> tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]:
     """The backend's and the fields' converters per column, as the ORM's compiler finds them."""
     found = []
     for index, field in enumerate(model._meta.concrete_fields):
@@ -115,7 +122,8 @@ def instances(row: Sequence[Any], models: Sequence[type[Model]]) -> list[Model]:
             for convert in converters:
                 value = convert(value, column, connection)
             values[index] = value
-        made.append(model.from_db(connection.alias, None, values))
+        # Django reads `field_names` only when the values do not cover every concrete field.
+        made.append(model.from_db(connection.alias, None, values))  # type: ignore[arg-type]
         start += width
     return made
 
@@ -128,11 +136,18 @@ def fetch_one(sql: str, params: Sequence[Any], models: Sequence[type[Model]]) ->
     return None if row is None else instances(row, models)
 
 
+def fetch_instance[M: Model](sql: str, params: Sequence[Any], model: type[M]) -> M | None:
+    """The first row of `sql` as an instance of `model`, or None when there is no row."""
+    found = fetch_one(sql, params, (model,))
+    return None if found is None else cast(M, found[0])
+
+
 def execute(sql: str, params: Sequence[Any]) -> int:
     """Run one statement; the number of rows it changed."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.rowcount
+        changed: int = cursor.rowcount
+        return changed
 
 
 def db_datetime(value: Any) -> Any:
@@ -151,13 +166,13 @@ def save_fields(instance: Model, fields: Iterable[str]) -> None:
     assignments = []
     params = []
     for name in fields:
-        field = meta.get_field(name)
+        field = cast("Field[Any, Any]", meta.get_field(name))  # a concrete field, not a relation
         value = field.pre_save(instance, False)  # sets auto_now fields on the instance too
-        assignments.append(f"{quote(field.column)} = %s")
+        assignments.append(f"{quote(_column(field))} = %s")
         params.append(field.get_db_prep_save(value, connection))
     params.append(instance.pk)
     execute(
-        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(meta.pk.column)} = %s",  # noqa: S608
+        f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {quote(_column(meta.pk))} = %s",  # noqa: S608
         params,
     )
 
@@ -181,8 +196,8 @@ def insert(instance: Model) -> None:
     quote = connection.ops.quote_name
     params = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values, strict=True)]
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(meta.pk.column)}"
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(_column(f)) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(_column(meta.pk))}"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

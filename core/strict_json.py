@@ -30,6 +30,7 @@ class JSONNumber(float):
     """
 
     __slots__ = ("text",)
+    text: str
 
     def __new__(cls, text: str) -> JSONNumber:
         number = super().__new__(cls, text)
@@ -164,3 +165,8 @@ def loads_lenient(body: bytes) -> Any:
         )
     except RecursionError as exc:
         raise ValueError("nested too deep to read") from exc
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: for optional nested objects."""
+    return value if isinstance(value, dict) else {}

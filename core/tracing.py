@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextvars
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
@@ -46,7 +47,7 @@ def connect_celery_signals() -> None:
     from celery.signals import before_task_publish, task_postrun, task_prerun
 
     @before_task_publish.connect(weak=False)
-    def _add_header(headers: dict | None = None, **_: object) -> None:
+    def _add_header(headers: dict[str, Any] | None = None, **_: object) -> None:
         if headers is not None and current():
             headers.setdefault(HEADER, current())
 

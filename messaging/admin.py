@@ -159,7 +159,7 @@ class MessageAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("customer"))
     def customer(self, obj: Message) -> str:
-        if obj.conversation_id:
+        if obj.conversation is not None:
             return str(obj.conversation.customer)
         return _("unknown (%(wa_id)s)") % {"wa_id": obj.wa_id}
 

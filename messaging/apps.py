@@ -8,6 +8,7 @@ class MessagingConfig(AppConfig):
 
     def ready(self) -> None:
         from core import metrics
+        from messaging import tasks  # noqa: F401 - registers the tasks the services queue by name
         from messaging.metrics import QueueDepthCollector
 
         metrics.collector_register(QueueDepthCollector())

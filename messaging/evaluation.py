@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -51,7 +52,7 @@ SAMPLE_SHOP = ShopKnowledge(
         "P: Vem com nota fiscal?\nR: Sim, a nota fiscal vai junto com o pedido."
     ),
 )
-SAMPLE_CART = {
+SAMPLE_CART: dict[str, Any] = {
     "customer_name": "Maria Silva",
     "product_name": "Fone Bluetooth Aurora",
     "product_description": "Fone de ouvido sem fio com cancelamento de ruído e 30 horas de bateria.",

@@ -51,7 +51,7 @@ def webhook_event_insert(
     *, event_type: str, external_id: str, payload: dict[str, Any], processed: bool
 ) -> None:
     """Keep a webhook's audit row whose id nothing reads: one INSERT, no RETURNING."""
-    params = [
+    params: list[Any] = [
         event_type,
         external_id,
         connection.ops.adapt_json_value(payload, None),
@@ -89,8 +89,7 @@ def _inbound_select(*, lock: bool) -> str:
 
 def inbound_message(message_id: int, *, lock: bool = False) -> Message | None:
     """Message.objects[.select_for_update()].filter(pk=..., direction=IN).first()"""
-    found = core_sql.fetch_one(_inbound_select(lock=lock), [message_id], (Message,))
-    return None if found is None else found[0]
+    return core_sql.fetch_instance(_inbound_select(lock=lock), [message_id], Message)
 
 
 @cache

@@ -99,15 +99,28 @@ class ReadOnlyInline(admin.TabularInline):
 
 class AbandonmentInline(ReadOnlyInline):
     model = Abandonment
-    fields = ["external_id", "product", "value", "status", "discount_offers", "conversion_link", "created_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "external_id",
+        "product",
+        "value",
+        "status",
+        "discount_offers",
+        "conversion_link",
+        "created_at",
+    )
     ordering = ["-created_at"]
 
 
 class ConversationInline(ReadOnlyInline):
     model = Conversation
-    fields = ["status", "close_reason_label", "needs_human", "exchanges", "message_count", "last_message_at"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "status",
+        "close_reason_label",
+        "needs_human",
+        "exchanges",
+        "message_count",
+        "last_message_at",
+    )
     ordering = ["-created_at"]
 
     @admin.display(description=gettext_lazy("close reason"))
@@ -189,7 +202,7 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("abandonments"), ordering="abandonment_total")
     def abandonment_count(self, obj: Customer) -> int:
-        return obj.abandonment_total
+        return obj.abandonment_total  # type: ignore[attr-defined]  # added by get_queryset's annotate()
 
     @admin.display(description=gettext_lazy("phone"), ordering="phone")
     def phone_display(self, obj: Customer) -> str:
@@ -393,7 +406,7 @@ class ProductForm(forms.ModelForm):
         }
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         percent = data.get("discount_percent") or Decimal(0)
         link = data.get("discount_link")
         # Sara offers a discount only with both: one without the other is a typo, not a choice.

@@ -20,6 +20,7 @@ from compliance.lgpd import is_erased
 from core.admin_helpers import GenderedMessagesMixin, admin_link
 from core.text import brl
 from messaging.models import Message
+from recovery.admin_desk import DeskAdminMixin
 from recovery.admin_handoff import HandoffAdminMixin
 from recovery.lifecycle import conversation_close
 from recovery.models import Conversation
@@ -36,7 +37,7 @@ class CloseForm(forms.Form):
 
 
 # A conversation's counters and times: shown folded on its page, never edited by hand.
-COUNTER_FIELDS = [
+COUNTER_FIELDS = (
     "exchanges",
     "message_count",
     "followup_sent",
@@ -45,11 +46,13 @@ COUNTER_FIELDS = [
     "closed_at",
     "created_at",
     "updated_at",
-]
+)
 
 
 @admin.register(Conversation)
-class ConversationAdmin(GenderedMessagesMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin):
+class ConversationAdmin(
+    GenderedMessagesMixin, DeskAdminMixin, HandoffAdminMixin, PhoneSearchMixin, admin.ModelAdmin
+):
     phone_field = "customer__phone"
     # What fits at 1280 px: the customer's name and phone share a column; counts are on the page.
     list_display = [
@@ -64,7 +67,9 @@ class ConversationAdmin(GenderedMessagesMixin, HandoffAdminMixin, PhoneSearchMix
     ]
     list_filter = ["status", "needs_human", "handoff_reason", "followup_sent"]
     search_fields = ["customer__phone", "customer__name", "abandonment__external_id"]
-    search_help_text = gettext_lazy("Customer name, phone in any format, or abandonment id.")
+    search_help_text = gettext_lazy(
+        "Customer name, phone in any format, abandonment id, or words the customer wrote."
+    )
     list_select_related = ["customer", "abandonment__product"]
     fieldsets = [
         (
@@ -165,9 +170,10 @@ class ConversationAdmin(GenderedMessagesMixin, HandoffAdminMixin, PhoneSearchMix
     @admin.display(description="")
     def transcript(self, obj: Conversation) -> str:
         entries = [
-            (message, template_text(message))
+            (message, template_text(message), None)
             for message in obj.messages.select_related("sent_by").order_by("created_at", "id")
         ]
+        entries = self.with_private_notes(obj, entries)
         return render_to_string("admin/recovery/conversation/transcript.html", {"entries": entries})
 
     # Closing: one conversation from its page, or many from the list; both ask for a reason.

@@ -5,6 +5,7 @@ call, recorded in the admin's history."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import messages
@@ -18,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
+from core.http import staff_user
 from recovery import handoff, handoff_selectors
 from recovery.models import Conversation
 
@@ -45,7 +47,16 @@ class InboxFilter:
     ]
 
 
-class HandoffAdminMixin:
+if TYPE_CHECKING:
+    # For the type checker the mixin is the ModelAdmin it is mixed into.
+    from django.contrib import admin
+
+    _AdminBase = admin.ModelAdmin[Conversation]
+else:
+    _AdminBase = object
+
+
+class HandoffAdminMixin(_AdminBase):
     """Mixed into ConversationAdmin: its inbox and hand-off steps live at its own URLs."""
 
     handoff_steps = ("take", "reply", "template", "resolve", "handback", "flag")
@@ -69,14 +80,14 @@ class HandoffAdminMixin:
         shown = request.GET.get("assigned", InboxFilter.ALL)
         conversations = handoff_selectors.handoff_inbox()
         if shown == InboxFilter.MINE:
-            conversations = conversations.filter(assigned_to=request.user)
+            conversations = conversations.filter(assigned_to=staff_user(request))
         elif shown == InboxFilter.UNASSIGNED:
             conversations = conversations.filter(assigned_to__isnull=True)
         now = timezone.now()
         rows = [
             {
                 "conversation": c,
-                "wait": wait_label(c.waiting_since, now),
+                "wait": wait_label(c.waiting_since, now),  # type: ignore[attr-defined]  # annotated by handoff_inbox()
                 "reason": c.get_handoff_reason_display() or _("by hand"),
                 "mine": c.assigned_to_id == request.user.pk,
             }
@@ -161,7 +172,7 @@ class HandoffAdminMixin:
         return redirect(change_url)
 
     def _handoff_take(self, request: HttpRequest, conversation: Conversation) -> str:
-        handoff.conversation_take(conversation_id=conversation.pk, user=request.user)
+        handoff.conversation_take(conversation_id=conversation.pk, user=staff_user(request))
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
             "name": request.user.get_username()
         }
@@ -169,20 +180,22 @@ class HandoffAdminMixin:
     def _handoff_reply(self, request: HttpRequest, conversation: Conversation) -> str:
         form = ReplyForm(request.POST)
         if not form.is_valid():
-            errors = "; ".join(e for field in form.errors.values() for e in field)
+            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
             self.message_user(request, _("Reply not sent: %(errors)s") % {"errors": errors}, messages.ERROR)
             return ""
         message = handoff.conversation_reply(
-            conversation_id=conversation.pk, user=request.user, text=form.cleaned_data["text"]
+            conversation_id=conversation.pk, user=staff_user(request), text=form.cleaned_data["text"]
         )
         return _("Reply queued for sending (message %(id)s).") % {"id": message.pk}
 
     def _handoff_template(self, request: HttpRequest, conversation: Conversation) -> str:
-        message = handoff.conversation_reply_template(conversation_id=conversation.pk, user=request.user)
+        message = handoff.conversation_reply_template(
+            conversation_id=conversation.pk, user=staff_user(request)
+        )
         return _("Follow-up template queued for sending (message %(id)s).") % {"id": message.pk}
 
     def _handoff_resolve(self, request: HttpRequest, conversation: Conversation) -> str:
-        handoff.conversation_resolve(conversation_id=conversation.pk, user=request.user)
+        handoff.conversation_resolve(conversation_id=conversation.pk, user=staff_user(request))
         return _("Resolved: the conversation is closed.")
 
     def _handoff_handback(self, request: HttpRequest, conversation: Conversation) -> str:

@@ -5,6 +5,7 @@ Token-authenticated (DRF). A reply through the API is a person's reply, as from 
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -12,9 +13,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.http import error_body
+from core.http import error_body, staff_user
 from messaging.models import Message
-from recovery import handoff
+from recovery import desk, handoff
 from recovery.lifecycle import conversation_close
 from recovery.models import Abandonment, Conversation, Customer
 
@@ -39,7 +40,9 @@ class AbandonmentOut(serializers.ModelSerializer):
 
 
 class MessageOut(serializers.ModelSerializer):
-    sent_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    sent_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Message
@@ -54,7 +57,9 @@ class ConversationOut(serializers.ModelSerializer):
     customer = CustomerOut()
     abandonment = AbandonmentOut()
     messages = MessageOut(many=True)
-    assigned_to = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    assigned_to: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Conversation
@@ -88,6 +93,8 @@ class TextIn(serializers.RegexField):
 class ReplyIn(serializers.Serializer):
     # WhatsApp's limit for a text message; at least one visible character.
     text = TextIn(VISIBLE_TEXT, max_length=4096, trim_whitespace=False)
+    # Sent as written although it breaks a guardrail (the person checked it): kept on the message.
+    confirmException = serializers.BooleanField(required=False, default=False)  # noqa: N815
 
 
 class ReplyOut(serializers.Serializer):
@@ -148,13 +155,18 @@ class ConversationClose(APIView):
 class ConversationReply(APIView):
     @extend_schema(
         request=ReplyIn,
-        responses={202: ReplyOut, 400: ErrorOut, 409: ErrorOut, **ERRORS},
+        responses={202: ReplyOut, 400: ErrorOut, 409: ErrorOut, 422: ErrorOut, **ERRORS},
         summary="A person's reply to the customer",
         description=(
             "Queued for the same send path and checks as Sara's messages; the conversation is "
             "taken over by the token's user, and Sara stays silent until it is given back. "
             "409 WINDOW_CLOSED when the customer has not written in the last 24 hours, "
-            "409 OPTED_OUT for an opted-out customer, 409 CONVERSATION_CLOSED for a closed one."
+            "409 OPTED_OUT for an opted-out customer, 409 CONVERSATION_CLOSED for a closed one. "
+            "422 GUARDRAIL when the text breaks the guardrails of Sara's replies (a link, an amount, "
+            "a percentage or a coupon that is not this cart's, a promise of a discount it does not "
+            "have): nothing is sent and details.breaches names each rule (url, amount, percent, "
+            "coupon, discount_promise) with what broke it; the same body with confirmException "
+            "true sends it as written."
         ),
     )
     def post(self, request: Request, pk: int) -> Response:
@@ -162,8 +174,17 @@ class ConversationReply(APIView):
         data = ReplyIn(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            message = handoff.conversation_reply(
-                conversation_id=pk, user=request.user, text=data.validated_data["text"]
+            message = desk.staff_reply(
+                conversation_id=pk,
+                user=staff_user(request),
+                text=data.validated_data["text"],
+                exception_confirmed=data.validated_data["confirmException"],
+            )
+        except desk.GuardrailBreached as error:
+            breaches = [{"rule": b.rule, "found": b.found, "message": b.label} for b in error.breaches]
+            return Response(
+                error_body(error.code, str(error.message), {"breaches": breaches}),
+                status=status.HTTP_422_UNPROCESSABLE_ENTITY,
             )
         except handoff.HandoffError as error:
             return _conflict(error)

@@ -12,6 +12,7 @@ class RecoveryConfig(AppConfig):
         from compliance import handlers as compliance_handlers
         from messaging import handlers as messaging_handlers
         from recovery import conversation, followups, lifecycle, outbox, services
+        from recovery.sources import tasks  # noqa: F401 - registers the sources' tasks (queued by name)
 
         messaging_handlers.inbound_process.bind(conversation.process_inbound)
         messaging_handlers.payments_kept_reconcile.bind(services.early_payments_reconcile)

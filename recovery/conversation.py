@@ -16,6 +16,7 @@ from compliance import optout
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
+from core.strict_json import json_object
 from messaging import pricing
 from messaging import sql as messaging_sql
 from messaging.handlers import AnswerLater
@@ -59,6 +60,8 @@ class Outcome(enum.StrEnum):
     PREFERENCE_RECORDED = "preference_recorded"
     # A newer message of the same burst answers for this one.
     IN_BURST = "in_burst"
+    # The customer wrote after a person resolved the conversation: back in the inbox.
+    BACK_TO_A_PERSON = "back_to_a_person"
 
 
 # Meta's marketing "stop" (the person turned marketing messages off in WhatsApp) is an opt-out.
@@ -162,7 +165,13 @@ def _interpret_ahead(message_id: int, message: Message | None = None) -> _Look:
         return _Look()
     joined = _read_with_burst(message, lock=False)
     _, customer, conversation, match = _situation(message, lock=False, match=joined.match)
-    if conversation is None or customer.opted_out or not _wants_interpretation(conversation, message, match):
+    # An open conversation always has its customer.
+    if (
+        conversation is None
+        or customer is None
+        or customer.opted_out
+        or not _wants_interpretation(conversation, message, match)
+    ):
         return _Look(match=match)
     context = _context(conversation, message, weak_optout=match is optout.Match.WEAK)
     release_connection()
@@ -302,6 +311,7 @@ def _situation(
     """
     phone = identity.sender_phone(message.wa_id)
     conversation = open_conversation_for(phone, lock=lock, lock_customer=lock_customer) if phone else None
+    customer: Customer | None
     if conversation is not None:
         customer = conversation.customer
     else:
@@ -380,7 +390,7 @@ def _process(message: Message, look: _Look) -> Outcome | Context:
     if conversation is None:
         return _without_conversation(message, phone=phone, customer=customer, match=match)
     message.conversation = conversation
-    if customer.opted_out:
+    if customer is not None and customer.opted_out:  # an open conversation always has its customer
         return Outcome.OPTED_OUT
     if _is_wordless(message):
         return _wordless(message, conversation)
@@ -391,7 +401,7 @@ def _process(message: Message, look: _Look) -> Outcome | Context:
     if reads and interpretation is None:
         # Nothing is written yet: the transaction ends untouched and the AI is asked.
         return _context(conversation, message, weak_optout=match is optout.Match.WEAK)
-    if reads:
+    if reads and interpretation is not None:
         _reading_keep(message, interpretation)
     turn = _Turn(conversation)
     turn.customer_wrote(message)
@@ -414,8 +424,35 @@ def _without_conversation(
         # Also from a sender known only by BSUID: an unknown one becomes an opted-out identity.
         optout_register(phone=phone or None, whatsapp_user_id=user_id or None, reason="keyword")
         return Outcome.OPT_OUT_REGISTERED
-    message.conversation = _latest_conversation(customer)
+    latest = _latest_conversation(customer)
+    message.conversation = latest
+    if latest is not None and _resolved_by_a_person(latest, customer):
+        return _back_to_the_inbox(message, latest)
     return Outcome.NO_CONVERSATION
+
+
+def _resolved_by_a_person(conversation: Conversation, customer: Customer) -> bool:
+    return conversation.resolved_by_staff and not customer.opted_out and customer.erased_at is None
+
+
+def _back_to_the_inbox(message: Message, resolved: Conversation) -> Outcome:
+    """The customer wrote after a person resolved their conversation: it opens again, waiting
+    for a person ("cliente voltou a escrever"). Sara stays silent: a person was the last to
+    speak with this customer, and her sales pitch would start over from nothing."""
+    conversation = lifecycle.conversation_lock(resolved.pk)
+    if conversation.is_open:
+        return Outcome.WAITING_FOR_HUMAN
+    turn = _Turn(conversation)
+    turn.fields |= lifecycle.conversation_reopen(
+        conversation, reason=Conversation.HandoffReason.CUSTOMER_WROTE_AGAIN, now=timezone.now()
+    )
+    turn.customer_wrote(message)
+    turn.save()
+    message.conversation = conversation
+    logger.info(
+        "resolved conversation reopened: the customer wrote again", extra={"conversation_id": conversation.pk}
+    )
+    return Outcome.BACK_TO_A_PERSON
 
 
 def _latest_conversation(customer: Customer | None) -> Conversation | None:
@@ -498,13 +535,13 @@ def _identity_update(message: Message) -> Outcome:
         message.conversation = _latest_conversation(customer)
         return Outcome.PREFERENCE_RECORDED
     if message.kind == Message.Kind.USER_ID_UPDATE:
-        ids = raw.get("user_id") if isinstance(raw.get("user_id"), dict) else {}
+        ids = json_object(raw.get("user_id"))
         customer = identity.user_id_change(
             previous=str(ids.get("previous") or ""), current=str(ids.get("current") or ""), phone=phone
         )
         message.conversation = _latest_conversation(customer)
         return Outcome.IDENTITY_MOVED
-    notice = raw.get("system") if isinstance(raw.get("system"), dict) else {}
+    notice = json_object(raw.get("system"))
     if notice.get("type") in ("user_changed_number", "customer_changed_number"):
         customer = identity.number_change(
             old_phone=phone,
@@ -551,7 +588,8 @@ def _answer(
     intent = reading.intent if reading is not None else ""
     if match is optout.Match.STRONG or intent == "opt_out":
         turn.save()
-        reason = "keyword" if match is optout.Match.STRONG else _optout_reason(reading)
+        # Not the keyword: the interpreter's reading said opt_out.
+        reason = "keyword" if match is optout.Match.STRONG or reading is None else _optout_reason(reading)
         _opt_out(conversation, reason=reason)
         return Outcome.OPT_OUT_REGISTERED
     if _at_limit(conversation):
@@ -688,7 +726,7 @@ def cart_figures(abandonment: Abandonment) -> agent.CartFigures:
         value=abandonment.value,
         payment_link=abandonment.payment_link,
         offers_so_far=abandonment.discount_offers,
-        discount_percent=product.discount_percent if discounted is not None else None,
+        discount_percent=product.discount_percent if product is not None and discounted is not None else None,
         discounted_value=discounted,
         discount_link=product.discount_link if product is not None else "",
     )

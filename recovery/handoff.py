@@ -12,9 +12,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -28,6 +28,9 @@ from recovery.models import Conversation
 from recovery.outbox import message_queue
 from recovery.services import template_queue
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,6 +43,23 @@ class HandoffError(Exception):
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"{self.code}: conversation {conversation_id}")
         self.conversation_id = conversation_id
+
+
+class HeldByAnother(HandoffError):
+    """Taking a conversation a colleague holds needs the staff member's confirmation first."""
+
+    code = "HELD_BY_ANOTHER"
+    message = _("A colleague holds this conversation: confirm to take it over.")
+
+
+class NotResolved(HandoffError):
+    code = "NOT_RESOLVED"
+    message = _("Only a resolved conversation can be reopened.")
+
+
+class CustomerHasAnotherConversation(HandoffError):
+    code = "ANOTHER_OPEN"
+    message = _("The customer has a newer open conversation: answer them there.")
 
 
 class ConversationNotOpen(HandoffError):
@@ -83,7 +103,7 @@ def _wait_for_a_person(conversation: Conversation, *, reason: str, now: datetime
     return sorted(lifecycle.conversation_hand_off(conversation, reason=reason, now=now))
 
 
-def _assign(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
+def _assign(conversation: Conversation, *, user: User, now: datetime) -> list[str]:
     if conversation.assigned_to_id == user.pk:
         return []
     conversation.assigned_to = user
@@ -114,12 +134,22 @@ def conversation_flag(
 
 @retry_on_lock_conflict
 def conversation_take(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
+    *,
+    conversation_id: int,
+    user: User,
+    now: datetime | None = None,
+    confirmed: bool = False,
 ) -> Conversation:
-    """A staff member owns the conversation; one not yet waiting is flagged by hand on the way."""
+    """A staff member owns the conversation; one not yet waiting is flagged by hand on the way.
+
+    Taking one a colleague holds is refused unless `confirmed`: two people must not answer the
+    same customer without knowing it.
+    """
     now = now or timezone.now()
     with transaction.atomic():
         conversation = _locked_open(conversation_id)
+        if conversation.assigned_to_id not in (None, user.pk) and not confirmed:
+            raise HeldByAnother(conversation_id)
         fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
         fields += _assign(conversation, user=user, now=now)
         _save(conversation, fields)
@@ -129,7 +159,12 @@ def conversation_take(
 
 @retry_on_lock_conflict
 def conversation_reply(
-    *, conversation_id: int, user: AbstractBaseUser, text: str, now: datetime | None = None
+    *,
+    conversation_id: int,
+    user: User,
+    text: str,
+    now: datetime | None = None,
+    metadata: dict[str, object] | None = None,
 ) -> Message:
     """A person's free-form reply, queued for the same send path and gate as Sara's.
 
@@ -143,7 +178,7 @@ def conversation_reply(
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
             text=text,
-            metadata={"staff_name": _name(user)},
+            metadata={"staff_name": _name(user), **(metadata or {})},
             sent_by=user,
             update_conversation=False,
         )
@@ -152,9 +187,7 @@ def conversation_reply(
 
 
 @retry_on_lock_conflict
-def conversation_reply_template(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
-) -> Message:
+def conversation_reply_template(*, conversation_id: int, user: User, now: datetime | None = None) -> Message:
     """Outside the 24 h window a person may only send the approved follow-up template."""
     now = now or timezone.now()
     with _staff_writes(conversation_id, user=user, now=now, free_form=False) as conversation:
@@ -172,7 +205,7 @@ def conversation_reply_template(
 
 @contextmanager
 def _staff_writes(
-    conversation_id: int, *, user: AbstractBaseUser, now: datetime, free_form: bool
+    conversation_id: int, *, user: User, now: datetime, free_form: bool
 ) -> Iterator[Conversation]:
     """The locked, open conversation a person writes in, taken over by them; refused up front
     for an opted-out customer, and for free-form text outside the 24 h window.
@@ -200,16 +233,14 @@ def _staff_writes(
         _save(conversation, [*fields, "message_count", "last_message_at"])
 
 
-def _take_over(conversation: Conversation, *, user: AbstractBaseUser, now: datetime) -> list[str]:
+def _take_over(conversation: Conversation, *, user: User, now: datetime) -> list[str]:
     # Whoever writes to the customer owns the conversation: Sara must not answer beside them.
     fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
     return fields + _assign(conversation, user=user, now=now)
 
 
 @retry_on_lock_conflict
-def conversation_resolve(
-    *, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None
-) -> Conversation:
+def conversation_resolve(*, conversation_id: int, user: User, now: datetime | None = None) -> Conversation:
     """A person finished the conversation: closed with reason resolved, out of the inbox."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -219,6 +250,40 @@ def conversation_resolve(
         fields = _assign(conversation, user=user, now=now)
         _save(conversation, [*fields, *sorted(lifecycle.conversation_resolve(conversation, now=now))])
     logger.info("conversation resolved", extra={"conversation_id": conversation_id, "user_id": user.pk})
+    return conversation
+
+
+@retry_on_lock_conflict
+def conversation_assign(*, conversation_id: int, assignee: User, now: datetime | None = None) -> Conversation:
+    """Hand the conversation to a colleague: they hold it (Sara stays silent) and see it as theirs."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked_open(conversation_id)
+        fields = _wait_for_a_person(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
+        fields += _assign(conversation, user=assignee, now=now)
+        _save(conversation, fields)
+    logger.info("conversation assigned", extra={"conversation_id": conversation_id, "user_id": assignee.pk})
+    return conversation
+
+
+@retry_on_lock_conflict
+def conversation_reopen(*, conversation_id: int, user: User, now: datetime | None = None) -> Conversation:
+    """Staff open a resolved conversation again: it waits for a person, held by whoever reopened it."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        conversation = _locked(conversation_id)
+        if not conversation.resolved_by_staff:
+            raise NotResolved(conversation_id)
+        if Conversation.objects.filter(
+            customer_id=conversation.customer_id, status__in=Conversation.OPEN_STATUSES
+        ).exists():
+            raise CustomerHasAnotherConversation(conversation_id)
+        fields = sorted(
+            lifecycle.conversation_reopen(conversation, reason=Conversation.HandoffReason.MANUAL, now=now)
+        )
+        fields += _assign(conversation, user=user, now=now)
+        _save(conversation, sorted(set(fields)))
+    logger.info("conversation reopened", extra={"conversation_id": conversation_id, "user_id": user.pk})
     return conversation
 
 
@@ -245,7 +310,7 @@ def conversation_handback(*, conversation_id: int) -> Conversation:
     return conversation
 
 
-def _name(user: AbstractBaseUser) -> str:
+def _name(user: User) -> str:
     # Kept on the message too: the transcript still names the person if their account goes.
     full_name = getattr(user, "get_full_name", lambda: "")()
     return full_name or user.get_username()

@@ -194,7 +194,8 @@ def _collect_identity(person: Person, value: Any) -> None:
 def person_find(customer: Customer) -> Person:
     """Gather every row and raw payload that holds this person's data."""
     person = Person(
-        customer=customer, phones=phone_forms(customer.phone) if not is_erased(customer) else set()
+        customer=customer,
+        phones=phone_forms(customer.phone) if customer.phone and not is_erased(customer) else set(),
     )
     if customer.name:
         person.names.add(customer.name)
@@ -553,7 +554,7 @@ def _history_erase(person: Person) -> None:
         labels = {str(obj.pk): str(obj)[:200] for obj in model._default_manager.filter(pk__in=ids)}
         entries = list(LogEntry.objects.filter(content_type=content_type, object_id__in=list(labels)))
         for entry in entries:
-            entry.object_repr = labels[entry.object_id]
+            entry.object_repr = labels[str(entry.object_id)]
             # Django's own change messages are JSON lists of field names; anything else was
             # typed by a person (a reason, a note) and may name the customer.
             if not entry.change_message.startswith("["):

@@ -360,6 +360,29 @@ def conversation_resolve(conversation: Conversation, *, now: datetime) -> set[st
     return {"status", "close_reason", "closed_at", "needs_human"}
 
 
+def conversation_reopen(conversation: Conversation, *, reason: str, now: datetime) -> set[str]:
+    """A resolved, locked conversation opens again, waiting for a person (in memory).
+
+    The customer wrote after a person resolved it, or staff reopened it by hand: it goes back
+    to the inbox, never to Sara's sales pitch (she stays silent while it waits for a person).
+    Nobody holds it until someone takes it. The caller checks that the customer has no other
+    open conversation (one open each).
+    """
+    conversation.status = Conversation.Status.ACTIVE
+    conversation.close_reason = ""
+    conversation.closed_at = None
+    conversation.assigned_to = None
+    conversation.assigned_at = None
+    return {
+        "status",
+        "close_reason",
+        "closed_at",
+        "assigned_to",
+        "assigned_at",
+        *conversation_hand_off(conversation, reason=reason, now=now),
+    }
+
+
 def conversations_erase(*, conversation_ids: list[int], now: datetime) -> int:
     """Close what is open of an erased person's conversations (LGPD erasure)."""
     return Conversation.objects.filter(pk__in=conversation_ids, status__in=Conversation.OPEN_STATUSES).update(

@@ -216,9 +216,10 @@ class Abandonment(models.Model):
 
     def discounted_value(self) -> Decimal | None:
         """value × (1 − discount%/100), half-up to the cent; None when there is no discount."""
-        if not self.discount_available():
+        product = self.product
+        if product is None or not product.has_discount:
             return None
-        factor = 1 - self.product.discount_percent / Decimal(100)
+        factor = 1 - product.discount_percent / Decimal(100)
         return (self.value * factor).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -273,6 +274,8 @@ class Conversation(models.Model):
         ASKED_FOR_PERSON = "human", _("Asked for a person")
         PAYMENT_MISMATCH = "payment_mismatch", _("Payment mismatch")
         MANUAL = "manual", _("Flagged by hand")
+        # The customer wrote after a person resolved the conversation: it reopens for a person.
+        CUSTOMER_WROTE_AGAIN = "customer_wrote", _("Customer wrote again")
 
     abandonment = models.OneToOneField(
         Abandonment, on_delete=models.PROTECT, related_name="conversation", verbose_name=_("cart")
@@ -357,6 +360,17 @@ class Conversation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def resolved_by_staff(self) -> bool:
+        """Closed by a person ("Resolver", or with the reason they typed), not by Sara's own
+        course (paid, expired, opted out, replaced, erased, number changed)."""
+        if self.is_open:
+            return False
+        reason = self.close_reason
+        return reason in (self.CloseReason.RESOLVED, self.CloseReason.MANUAL) or (
+            bool(reason) and reason not in self.CloseReason.values
+        )
 
     @property
     def close_reason_label(self) -> str:
@@ -593,3 +607,97 @@ class StepVariant(models.Model):
     def __str__(self) -> str:
         template = self.template or _("template from the settings")
         return f"{self.step}: {template} ×{self.weight}"
+
+
+# --- The support desk (SPEC §8): what a team answering many conversations a day shares --------
+
+
+class CannedReply(models.Model):
+    """A ready answer support inserts in the reply box by typing "/" and choosing it."""
+
+    title = models.CharField(max_length=80, unique=True, verbose_name=_("title"))
+    text = models.TextField(
+        max_length=4096,  # WhatsApp's limit for a text message
+        help_text=_("Inserted in the reply box, where it can still be edited before sending."),
+        verbose_name=_("text"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name = _("canned reply")
+        verbose_name_plural = _("canned replies")
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class PrivateNote(models.Model):
+    """A note staff leave on a conversation for each other: shown in the transcript, never sent."""
+
+    conversation = models.ForeignKey(
+        "recovery.Conversation",
+        on_delete=models.CASCADE,
+        related_name="private_notes",
+        verbose_name=_("conversation"),
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("author"),
+    )
+    # Kept on the note: the transcript still names the person if their account goes.
+    author_name = models.CharField(max_length=150, verbose_name=_("author's name"))
+    text = models.TextField(max_length=4000, verbose_name=_("text"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("private note")
+        verbose_name_plural = _("private notes")
+
+    def __str__(self) -> str:
+        return self.author_name
+
+
+class ConversationRead(models.Model):
+    """When a staff member last opened a conversation: the customer's messages after it are unread to them."""
+
+    conversation = models.ForeignKey(
+        "recovery.Conversation", on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("staff member")
+    )
+    read_at = models.DateTimeField(verbose_name=_("read at"))
+
+    class Meta:
+        verbose_name = _("conversation read")
+        verbose_name_plural = _("conversations read")
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "user"], name="conversationread_one_per_user")
+        ]
+
+
+class DeskSend(models.Model):
+    """A send from the desk, by the key its form carried: the same key twice sends once.
+
+    A double click, a resubmitted form or a retried request repeats the key; the unique
+    constraint makes the second one find the first instead of sending again.
+    """
+
+    key = models.CharField(max_length=64, unique=True, verbose_name=_("idempotency key"))
+    conversation = models.ForeignKey(
+        "recovery.Conversation", on_delete=models.CASCADE, related_name="+", verbose_name=_("conversation")
+    )
+    message = models.ForeignKey(
+        "messaging.Message", null=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("message")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("desk send")
+        verbose_name_plural = _("desk sends")

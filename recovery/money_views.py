@@ -47,14 +47,15 @@ def number(value: float, digits: int = 1) -> str:
 
 
 def rate(r: Rate) -> str:
-    if r.value is None:
+    interval = r.interval
+    if r.value is None or interval is None:
         return "—"
-    low, high = r.interval
+    low, high = interval
     return f"{number(r.value * 100)} % ({number(low * 100)}–{number(high * 100)} %)"
 
 
 def incremental(row: Row) -> str:
-    if row.incremental_conversions is None:
+    if row.incremental_conversions is None or row.incremental_interval is None:
         return "—"
     low, high = row.incremental_interval
     return _("%(value)s (%(low)s to %(high)s)") % {
@@ -69,7 +70,7 @@ def verdict(row: Row) -> str:
         return _("No held-out carts to compare with")
     if not row.conclusive:
         return _("Sample too small to conclude")
-    if row.incremental_interval[0] > 0:
+    if row.incremental_interval is not None and row.incremental_interval[0] > 0:
         return _("Sara adds sales")
     return _("Fewer sales than without Sara")
 

@@ -6,9 +6,7 @@ customer, the conversation and the cart, handed down as plain values.
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.contrib.auth.base_user import AbstractBaseUser
+from typing import TYPE_CHECKING, Any
 
 from compliance.lgpd import is_erased
 from messaging.handlers import Recipient
@@ -16,7 +14,10 @@ from messaging.models import Message
 from messaging.services import outbound
 from recovery import lifecycle
 from recovery import sql as recovery_sql
-from recovery.models import Conversation
+from recovery.models import Conversation, Customer
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def message_queue(
@@ -27,7 +28,7 @@ def message_queue(
     template: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
     update_conversation: bool = True,
-    sent_by: AbstractBaseUser | None = None,
+    sent_by: User | None = None,
 ) -> Message:
     """Store an outbound message (pending) and queue its send once the transaction commits.
 
@@ -36,7 +37,7 @@ def message_queue(
     """
     message = outbound.message_queue(
         conversation_id=conversation.pk,
-        phone=conversation.customer.phone,
+        phone=_phone_of(conversation.customer),
         purpose=purpose,
         text=text,
         template=template,
@@ -61,7 +62,7 @@ def outbound_load(
     message, conversation, customer, abandonment = loaded
     return message, Recipient(
         customer_id=customer.pk,
-        phone=customer.phone,
+        phone=_phone_of(customer),
         opted_out=customer.opted_out,
         erased=is_erased(customer),
         held_out=abandonment.held_out
@@ -71,3 +72,11 @@ def outbound_load(
         needs_human=conversation.needs_human,
         last_user_message_at=conversation.last_user_message_at,
     )
+
+
+def _phone_of(customer: Customer) -> str:
+    # A conversation starts from a cart with a phone; a person known only by Meta's user id
+    # has none, and nothing is ever queued for them.
+    if customer.phone is None:
+        raise ValueError(f"customer {customer.pk} has no phone to write to")
+    return customer.phone

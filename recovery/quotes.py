@@ -16,6 +16,8 @@ def quote_keep(*, abandonment: Abandonment, at: datetime) -> dict[str, Any]:
     the product afterwards, a payment of this value with the discounted link converts the cart.
     """
     product = abandonment.product
+    if product is None:
+        raise ValueError("a cart without a product has no discount to quote")
     quote = {
         "percent": f"{product.discount_percent:.2f}",
         "value": f"{abandonment.discounted_value():.2f}",

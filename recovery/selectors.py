@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.conf import settings
 from django.db.models import F, Q, QuerySet
@@ -75,10 +76,11 @@ def wilson(x: int, n: int, z: float = Z95) -> tuple[float, float] | None:
 
 def newcombe(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float, float] | None:
     """p1 − p2 with its 95 % interval by Newcombe's hybrid score method (his method 10)."""
-    if not n1 or not n2:
+    interval1, interval2 = wilson(x1, n1), wilson(x2, n2)
+    if interval1 is None or interval2 is None:  # a side without carts
         return None
     p1, p2 = x1 / n1, x2 / n2
-    (l1, u1), (l2, u2) = wilson(x1, n1), wilson(x2, n2)
+    (l1, u1), (l2, u2) = interval1, interval2
     d = p1 - p2
     return d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
@@ -208,7 +210,7 @@ def _carts(queryset: QuerySet[Abandonment]) -> list[Cart]:
             day=timezone.localdate(created_at),
             created_at=created_at,
             held_out=held_out,
-            percent=percent,
+            percent=cast(Decimal, percent),  # the callers keep shares above 0
             value=value,
             paid_amount=paid,
             converted_at=converted_at,
@@ -330,7 +332,10 @@ def _row(
             continue  # no comparison in this stratum
         x_c = sum(1 for c in group_c if won_contacted(c))
         x_h = sum(1 for c in group_h if won_held(c))
-        d, d_low, d_high = newcombe(x_c, n_c, x_h, n_h)
+        difference = newcombe(x_c, n_c, x_h, n_h)
+        if difference is None:
+            continue
+        d, d_low, d_high = difference
         conversions += n_c * d
         low += n_c * d_low
         high += n_c * d_high
@@ -340,8 +345,8 @@ def _row(
         compared = True
     meta = model = discount = ZERO
     for cart in contacted:
-        m, t, d = costs(cart)
-        meta, model, discount = meta + m, model + t, discount + d
+        m, t, given = costs(cart)
+        meta, model, discount = meta + m, model + t, discount + given
     c_rate = Rate(sum(1 for c in contacted if won_contacted(c)), len(contacted))
     h_rate = Rate(sum(1 for c in held if won_held(c)), len(held))
     conclusive = (
@@ -378,7 +383,7 @@ def _steps(contacted: list[Cart], held: list[Cart]) -> list[Row]:
         return c.converted_at is not None and c.converted_at < c.created_at + wait
 
     def after_followup(c: Cart) -> bool:
-        return c.converted_at is not None and c.converted_at >= c.followup_at
+        return c.converted_at is not None and c.followup_at is not None and c.converted_at >= c.followup_at
 
     def held_late(c: Cart) -> bool:
         return c.converted_at is not None and c.converted_at >= c.created_at + wait
@@ -407,12 +412,12 @@ def _steps(contacted: list[Cart], held: list[Cart]) -> list[Row]:
 def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
     """The shop's row (or its defaults, should the row be missing) and the cart's product."""
     # Read for every customer message: plain SQL, as core.sql explains.
-    found = core_sql.fetch_one(
+    found = core_sql.fetch_instance(
         f"SELECT {core_sql.columns(Shop, 's')} FROM {Shop._meta.db_table} s ORDER BY s.id LIMIT 1",  # noqa: S608
         [],
-        (Shop,),
+        Shop,
     )
-    shop = found[0] if found else Shop()
+    shop = found or Shop()
     return ShopKnowledge(
         name=shop.name,
         about=shop.about,

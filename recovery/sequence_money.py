@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import cast
 
 from django.db.models import F
 from django.db.models.functions import Coalesce
@@ -150,7 +151,8 @@ def _sequence_row(order, variant, contacted, held, won_contacted, won_held, cost
     net_high = (Decimal(str(high)) - row.spent).quantize(CENT)
     n = Decimal(len(contacted))
     per_cart = ((row.net or ZERO) / n, net_low / n, net_high / n)
-    return SequenceRow(order, variant, row, (net_low, net_high), tuple(v.quantize(CENT) for v in per_cart))
+    value, low_per_cart, high_per_cart = (v.quantize(CENT) for v in per_cart)
+    return SequenceRow(order, variant, row, (net_low, net_high), (value, low_per_cart, high_per_cart))
 
 
 def _revenue_interval(contacted, held, won_contacted, won_held) -> tuple[float, float] | None:  # noqa: ANN001
@@ -179,12 +181,13 @@ def _revenue_interval(contacted, held, won_contacted, won_held) -> tuple[float, 
 
 def best_variant(rows: list[SequenceRow]) -> str:
     """The variant whose net per cart is surely above every other's, or "" while none is."""
-    if len(rows) < 2 or any(r.net_per_cart is None or r.carts < MIN_GROUP for r in rows):
+    if len(rows) < 2 or any(r.carts < MIN_GROUP or r.row.held_out.carts < MIN_GROUP for r in rows):
         return ""
-    if any(r.row.held_out.carts < MIN_GROUP for r in rows):
+    scored = [(r, r.net_per_cart) for r in rows if r.net_per_cart is not None]
+    if len(scored) < len(rows):
         return ""
-    leader = max(rows, key=lambda r: r.net_per_cart[0])
-    if all(leader.net_per_cart[1] > other.net_per_cart[2] for other in rows if other is not leader):
+    leader, (_, leader_low, _) = max(scored, key=lambda scored_row: scored_row[1][0])
+    if all(leader_low > high for other, (_, _, high) in scored if other is not leader):
         return leader.variant
     return ""
 
@@ -249,5 +252,6 @@ def _steps_sent(carts: list[Cart]) -> dict[int, dict[int, _Sent]]:
                 pricing_type=m["pricing_type"],
                 free_ids=free,
             )
-        sent[m["abandonment_id"]].setdefault(order, _Sent(order, variant, m["sent_at"], cost))
+        at = cast(datetime, m["sent_at"])  # the query keeps only rows with a sent_at
+        sent[m["abandonment_id"]].setdefault(order, _Sent(order, variant, at, cost))
     return sent

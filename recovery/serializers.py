@@ -42,7 +42,8 @@ class MoneyField(serializers.Field):
             self.fail("positive")
         if value > MAX_MONEY:
             self.fail("too_large")
-        if value.as_tuple().exponent < -2 and value != value.quantize(Decimal("0.01")):
+        exponent = value.as_tuple().exponent  # an int: the value is finite
+        if isinstance(exponent, int) and exponent < -2 and value != value.quantize(Decimal("0.01")):
             self.fail("places")
         return value.quantize(Decimal("0.01"))
 

@@ -7,10 +7,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -28,6 +27,9 @@ from recovery.outbox import message_queue
 from recovery.quotes import expected_amounts
 from recovery.sequence import template_parameters
 from sara import agent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +182,9 @@ def _recovery_start(abandonment: Abandonment, customer: Customer, *, now: dateti
         customer=customer,
         now=now,
         first_contact_queued=at_once,
-        sequence_step=first.order if at_once else 0,
+        sequence_step=first.order if first is not None and at_once else 0,
     )
-    if at_once:
+    if first is not None and at_once:
         sequence.step_queue(conversation=conversation, step=first, now=now, update_conversation=False)
     # Otherwise the first step waits its delay: the window sweep sends it (a row with a due
     # time, never a broker countdown).
@@ -222,7 +224,7 @@ def template_queue(
     purpose: str,
     name: str,
     update_conversation: bool = True,
-    sent_by: AbstractBaseUser | None = None,
+    sent_by: User | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> Message:
     """Queue one of the recovery's templates (first contact, follow-up) for the conversation's cart.
@@ -309,9 +311,11 @@ def payment_receive(
             if abandonment is not None:
                 _hold_for_payment_mismatch(abandonment)
         else:
+            assert abandonment is not None  # a missing cart is one of the errors
             _convert(abandonment, event, link_type=link_type, thank=True)
     if error is not None:
         raise error
+    assert abandonment is not None
     logger.info("abandonment converted", extra={"abandonment_id": abandonment.pk, "link": link_type})
     return PaymentResult(PaymentOutcome.CONVERTED, abandonment)
 
@@ -364,7 +368,7 @@ def _convert(abandonment: Abandonment, event: WebhookEvent, *, link_type: str, t
         paid_amount = None
     conversation = lifecycle.abandonment_convert(
         abandonment=abandonment,
-        payment_id=event.external_id,
+        payment_id=event.external_id or "",  # a payment event always has one
         link_type=link_type,
         paid_amount=paid_amount,
         now=timezone.now(),
@@ -451,7 +455,7 @@ def early_payments_reconcile(*, older_than: datetime) -> int:
             amount = Decimal(str(payload.get("amount")))
             payment_receive(
                 abandonment_external_id=event.reference,
-                payment_id=event.external_id,
+                payment_id=event.external_id or "",  # a payment event always has one
                 amount=amount,
                 link_type=payload.get("linkType") or "original",
                 payload=payload,

@@ -6,7 +6,9 @@ Opening a cart runs these: building them with the ORM cost more CPU than running
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
+from typing import cast
 
 from django.db import connection
 from django.utils import timezone
@@ -104,7 +106,10 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
     )
     if found is None:
         return None
-    conversation, customer, abandonment, product = found
+    # One instance per model asked for, in that order.
+    conversation, customer, abandonment, product = cast(
+        "tuple[Conversation, Customer, Abandonment, Product]", found
+    )
     if product.pk is not None:
         abandonment.product = product
     conversation.customer = customer
@@ -145,7 +150,7 @@ _PERSON_HELD_OUT = (
 )
 
 
-def person_held_out_since(*, customer_id: int, since: object) -> bool:
+def person_held_out_since(*, customer_id: int, since: datetime) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(_PERSON_HELD_OUT, [customer_id, connection.ops.adapt_datetimefield_value(since)])
         return bool(cursor.fetchone()[0])

@@ -177,7 +177,7 @@ def compose_reply(
     if judgement.offer_stop and rules.STOP_OFFER not in body:
         body = f"{body}\n\n{rules.STOP_OFFER}".strip()
     links = f"\n\nFinalize sua compra aqui: {cart.payment_link}"
-    if offer_discount and cart.discount_available:
+    if offer_discount and cart.discount_percent is not None and cart.discounted_value is not None:
         links += (
             f"\n\nOu com {percent(cart.discount_percent)}% de desconto "
             f"({brl(cart.discounted_value)}): {cart.discount_link}"

@@ -63,7 +63,7 @@ class Guarded:
 
 
 @lru_cache(maxsize=256)
-def _knowledge_figures(knowledge: str) -> tuple[frozenset, frozenset, frozenset, str]:
+def _knowledge_figures(knowledge: str) -> tuple[frozenset[Decimal], frozenset[Decimal], frozenset[str], str]:
     """The amounts, percentages and codes written in the shop's knowledge, and its folded text.
 
     The same few texts (the shop's, with each product's) come back with every reply: read once.
@@ -118,12 +118,25 @@ def guard(text: str, allowance: Allowance) -> Guarded:
 
 
 def sentence_violations(sentence: str, allowance: Allowance) -> list[str]:
-    found: list[str] = []
+    return [rule for rule, _ in sentence_breaches(sentence, allowance)]
+
+
+def breaches(text: str, allowance: Allowance) -> list[tuple[str, str]]:
+    """Every rule the text breaks, each with what broke it (the URL, the amount, the code...)."""
+    found: list[tuple[str, str]] = []
+    for sentence, _ in _sentences(text):
+        found += [b for b in sentence_breaches(sentence, allowance) if b not in found]
+    return found
+
+
+def sentence_breaches(sentence: str, allowance: Allowance) -> list[tuple[str, str]]:
+    """The rules a sentence breaks, each once, with the first figure or link that broke it."""
+    found: list[tuple[str, str]] = []
     stripped = sentence
     for match in URL.finditer(sentence):
         url = match.group(0).rstrip(".,;:!?)»\"'")
         if url not in allowance.urls:
-            found.append("url")
+            found.append(("url", url))
             break
     for url in allowance.urls:
         stripped = stripped.replace(url, " ")
@@ -133,22 +146,25 @@ def sentence_violations(sentence: str, allowance: Allowance) -> list[str]:
         # "100% original", "100% algodão": a manner of speaking, not an offer.
         percents = [p for p in percents if p != HUNDRED]
     figures += len(percents)
-    if any(p not in allowance.percents for p in percents):
-        found.append("percent")
+    foreign = [p for p in percents if p not in allowance.percents]
+    if foreign:
+        found.append(("percent", f"{foreign[0]}%"))
     amounts = amounts_in(stripped)
     figures += len(amounts)
-    if any(a not in allowance.amounts for a in amounts):
-        found.append("amount")
+    foreign_amounts = [a for a in amounts if a not in allowance.amounts]
+    if foreign_amounts:
+        found.append(("amount", str(foreign_amounts[0])))
     codes = list(_codes(stripped))
     figures += len(codes)
-    if any(c not in allowance.codes for c in codes):
-        found.append("coupon")
+    foreign_codes = [c for c in codes if c not in allowance.codes]
+    if foreign_codes:
+        found.append(("coupon", foreign_codes[0]))
     if DISCOUNT_WORDS.search(stripped) and not allowance.discount_offered and not found:
         # Talk of a discount the rule did not offer is a promise, unless it repeats the shop's
         # own written policy ("5% de desconto no PIX").
         quotes_shop = figures > 0 or fold(sentence) in allowance.knowledge_folded
         if not quotes_shop:
-            found.append("discount_promise")
+            found.append(("discount_promise", sentence))
     return found
 
 

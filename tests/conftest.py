@@ -8,12 +8,14 @@ import json
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import responses
+import time_machine
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -93,6 +95,27 @@ def _seeded_keywords_in_transactional_tests(request: pytest.FixtureRequest) -> N
     seed = importlib.import_module("compliance.migrations.0002_seed_optout_keywords")
     for keyword in seed.KEYWORDS:
         OptOutKeyword.objects.get_or_create(keyword=keyword)
+
+
+# Maria's recovery, the conversation most tests follow: a weekday afternoon in Brazil (outside
+# quiet hours), her phone, and her open cart of a R$ 297 Python course (discount link at 10 %).
+MARIA_NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
+MARIA_PHONE = "+5548999327881"
+
+
+@pytest.fixture
+def frozen_clock() -> Iterator[None]:
+    with time_machine.travel(MARIA_NOW, tick=False):
+        yield
+
+
+@pytest.fixture
+def conversation(db: None) -> Any:
+    """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
+    from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
+
+    customer = CustomerFactory(phone=MARIA_PHONE, name="Maria Silva")
+    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
 
 
 @pytest.fixture

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core import broker, metrics
-from messaging import pricing, sql
+from core import metrics
+from messaging import pricing, queue, sql
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.services.templates import template_event_apply
 from messaging.whatsapp.events import InboundEvent, Parsed, StatusEvent, parse
@@ -257,7 +258,7 @@ def _move_forward(status: StatusEvent, values: list[Any]) -> bool:
         # Delivered, or read with no delivered before it (Meta skips it for an open chat).
         first_delivery = status.status == "delivered" or (status.status == "read" and delivered_at is None)
         if first_delivery and pricing.meta_charged(pricing_billable=billable, pricing_type=pricing_type):
-            transaction.on_commit(lambda category=category: _count_billed(category))
+            transaction.on_commit(partial(_count_billed, category))
     return bool(rows)
 
 
@@ -311,13 +312,9 @@ def orphan_statuses_apply(*, older_than: datetime) -> int:
 
 
 def _queue_processing(message_ids: list[int]) -> None:
-    from messaging.tasks import process_inbound
-
     # A batch's publishes go to the broker together, in the body's order (core.broker).
-    broker.publish_each(process_inbound, [(message_id,) for message_id in message_ids])
+    queue.processing_each(message_ids)
 
 
 def _queue_event(event_id: int) -> None:
-    from messaging import tasks
-
-    tasks.fan_out_event.delay(event_id)
+    queue.fan_out_event(event_id)

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import QuerySet
 
-from messaging import selectors
+from messaging import queue, selectors
 from messaging.models import Message
 from messaging.retry_advice import retry_advice
 
@@ -31,8 +31,6 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     Only rows the sweep's selectors call stuck are queued, so a re-drive never sends a message
     twice or reprocesses one; the tasks claim their row before acting anyway.
     """
-    from messaging import tasks
-
     ids = set(message_ids)
     result = Redrive(
         inbound=sorted(
@@ -45,9 +43,9 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     # As in the sweep: a send whose worker died mid-send goes once more, flagged (SPEC §6).
     unknown_outcome.update(possible_duplicate=True)
     for message_id in result.inbound:
-        transaction.on_commit(lambda m=message_id: tasks.process_inbound.delay(m), robust=True)
+        transaction.on_commit(lambda m=message_id: queue.process_inbound(m), robust=True)
     for message_id in result.outbound:
-        transaction.on_commit(lambda m=message_id: tasks.send_message.delay(m), robust=True)
+        transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
     logger.info(
         "stuck work re-driven by hand",
         extra={"inbound": len(result.inbound), "outbound": len(result.outbound)},
@@ -57,8 +55,6 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
 
 def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     """Queue again the fan-out of picked Meta batches that were stored but never fanned out."""
-    from messaging import tasks
-
     ids = set(event_ids)
     result = Redrive(
         events=sorted(
@@ -67,7 +63,7 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     )
     result.not_stuck = sorted(ids - set(result.events))
     for event_id in result.events:
-        transaction.on_commit(lambda e=event_id: tasks.fan_out_event.delay(e), robust=True)
+        transaction.on_commit(lambda e=event_id: queue.fan_out_event(e), robust=True)
     logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
     return result
 
@@ -100,8 +96,6 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
     and a failed send whose advice says a retry cannot help is left failed: retrying an opt-out
     or an undeliverable number only fails again (and a template costs money each time).
     """
-    from messaging import tasks
-
     ids = set(message_ids)
     result = Retry()
     with transaction.atomic():
@@ -128,7 +122,7 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
             status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
         )
         for message_id in result.queued:
-            transaction.on_commit(lambda m=message_id: tasks.send_message.delay(m), robust=True)
+            transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
     logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
     return result
 

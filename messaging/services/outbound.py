@@ -7,11 +7,10 @@ import logging
 import time
 from contextlib import nullcontext
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -20,13 +19,16 @@ from compliance.gate import Decision, Outgoing, Reason, check_send
 from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
-from messaging import handlers, ratelimit
+from messaging import handlers, queue, ratelimit
 from messaging.handlers import Recipient
 from messaging.models import Message, Template
 from messaging.services.inbound import pending_statuses_apply
 from messaging.services.templates import TEMPLATE_UNAVAILABLE
 from messaging.whatsapp import OutboundMessage, SendResult, WhatsAppError, get_backend
 from messaging.whatsapp.base import MARKETING_LIMIT_CODE, OUTSIDE_WINDOW_CODE
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ def message_queue(
     text: str = "",
     template: dict[str, Any] | None = None,
     metadata: dict[str, Any] | None = None,
-    sent_by: AbstractBaseUser | None = None,
+    sent_by: User | None = None,
 ) -> Message:
     """Store an outbound message (pending) and queue its send once the transaction commits.
 
@@ -85,9 +87,7 @@ def message_queue(
 
 
 def queue_send(message_id: int) -> None:
-    from messaging import tasks
-
-    tasks.send_message.delay(message_id)
+    queue.send_message(message_id)
 
 
 # The send path runs for every message Sara sends: its statements are plain SQL (see core.sql).
@@ -266,7 +266,7 @@ def _last_user_message_at(message: Message, recipient: Recipient) -> datetime | 
 
 def _stop(message: Message, decision: Decision) -> SendOutcome | None:
     """Apply the gate's decision: None to go ahead, or the message deferred or failed for good."""
-    if decision.deferred:
+    if decision.defer_until is not None:
         _release(message.pk, send_after=decision.defer_until, error_code=decision.reason, error_detail="")
         logger.info(
             "send deferred", extra={"message_id": message.pk, "until": decision.defer_until.isoformat()}
@@ -325,7 +325,11 @@ def _deliver(message: Message, recipient: Recipient, *, final_attempt: bool) -> 
             Message.objects.filter(pk=message_id).update(claimed_at=None, attempts=F("attempts") - 1)
             return SendOutcome.BLOCKED
         _attempts_add(message_id, -1)
-        return _stop(message, decision)
+        # Not cancelled, so the gate decided; and an allowed send returned or failed above.
+        assert decision is not None
+        stopped = _stop(message, decision)
+        assert stopped is not None
+        return stopped
     return _send_failed(message, failure, final_attempt=final_attempt)
 
 
@@ -403,7 +407,7 @@ def _wait_for_slot() -> None:
         time.sleep(remaining)
 
 
-_BLOCK_DETAIL = {
+_BLOCK_DETAIL: dict[str, str] = {
     Reason.NEEDS_HUMAN: "The conversation waits for a person; Sara stays silent.",
     Reason.OPTED_OUT: "The customer opted out; nothing was sent.",
     Reason.HELD_OUT: "The person is in the holdout group (this cart or a newer one), never contacted.",

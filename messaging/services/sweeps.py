@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from messaging import selectors
+from messaging import queue, selectors
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.services.inbound import orphan_statuses_apply
 
@@ -34,14 +34,12 @@ def unknown_statuses_purge(*, older_than: datetime) -> int:
 
 def sweep_stuck() -> dict[str, int]:
     """Queue again what is stuck. Safe to run twice at once: every task claims its row first."""
-    from messaging.tasks import fan_out_event, process_inbound, send_message
-
     now = timezone.now()
     inbound_ids = list(
         selectors.inbound_unprocessed(now=now).order_by("created_at").values_list("pk", flat=True)[:BATCH]
     )
     for message_id in inbound_ids:
-        process_inbound.delay(message_id)
+        queue.process_inbound(message_id)
 
     due = selectors.outbound_due(now=now).order_by("created_at")
     unknown_outcome = list(due.filter(selectors.claim_expired(now=now)).values_list("pk", flat=True)[:BATCH])
@@ -51,11 +49,11 @@ def sweep_stuck() -> dict[str, int]:
         logger.warning("re-sending sends of unknown outcome", extra={"count": len(unknown_outcome)})
     outbound_ids = list(due.values_list("pk", flat=True)[:BATCH])
     for message_id in outbound_ids:
-        send_message.delay(message_id)
+        queue.send_message(message_id)
 
     event_ids = list(selectors.whatsapp_events_unprocessed(now=now).values_list("pk", flat=True)[:BATCH])
     for event_id in event_ids:
-        fan_out_event.delay(event_id)
+        queue.fan_out_event(event_id)
 
     statuses = orphan_statuses_apply(older_than=now)
     purged = unknown_statuses_purge(older_than=now - STATUS_RETRY_HORIZON)

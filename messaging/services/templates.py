@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from messaging import queue
 from messaging.models import Message, Template, WebhookEvent
 from messaging.whatsapp import TemplateInfo, get_backend
 from messaging.whatsapp.events import TemplateEvent
@@ -96,10 +97,8 @@ def waiting_sends_release() -> int:
 
 
 def _queue_sends(ids: list[int]) -> None:
-    from messaging import tasks
-
     for message_id in ids:
-        tasks.send_message.delay(message_id)
+        queue.send_message(message_id)
 
 
 def templates_sync(*, now: datetime | None = None) -> list[Template]:

@@ -10,6 +10,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from core.strict_json import json_object
 from messaging.whatsapp.base import (
     Media,
     MediaUnavailable,
@@ -141,7 +142,7 @@ class CloudAPIBackend(WhatsAppBackend):
             if not isinstance(body, dict):
                 raise _error_from(status, {})
             found += [info for info in map(_template_info, body.get("data") or []) if info is not None]
-            paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
+            paging = json_object(body.get("paging"))
             # The next page's URL carries its own query (cursor and fields).
             url, params = paging.get("next"), None
             pages += 1
@@ -182,7 +183,7 @@ def _template_info(item: Any) -> TemplateInfo | None:
     """One template of Graph's list; None for an entry without a name or a language."""
     if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item.get("language"):
         return None
-    quality = item.get("quality_score") if isinstance(item.get("quality_score"), dict) else {}
+    quality = json_object(item.get("quality_score"))
     body = ""
     quick_replies: list[str] = []
     for component in item.get("components") or []:

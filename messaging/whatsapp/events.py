@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core.strict_json import json_object
+
 TEXT_LIKE = ("text", "button", "interactive")
 
 
@@ -181,7 +183,7 @@ def _contacts(value: dict[str, Any], parsed: Parsed) -> dict[str, _Contact]:
     for item in _items(value, "contacts", parsed):
         if not isinstance(item, dict):
             continue
-        profile = item.get("profile") if isinstance(item.get("profile"), dict) else {}
+        profile = json_object(item.get("profile"))
         contact = _Contact(
             name=_text_value(profile.get("name"), 200),
             username=_text_value(profile.get("username"), 100),
@@ -345,7 +347,7 @@ def _template_event(
     quality = quality if quality in TEMPLATE_QUALITIES else ""
     if not name or not (status or quality):
         return None
-    other = value.get("other_info") if isinstance(value.get("other_info"), dict) else {}
+    other = json_object(value.get("other_info"))
     reason_parts = [
         _text_value(value.get("reason"), 200),
         _text_value(other.get("title"), 100),

@@ -125,7 +125,9 @@ def hmac_hex(secret: str, body: bytes, digest: Any = hashlib.sha256) -> str:
 
 def same(given: str | None, expected: str) -> bool:
     """Constant-time comparison: the answer leaks nothing about how much matched."""
-    return bool(given) and hmac.compare_digest(given.strip().encode(), expected.encode())
+    return (
+        given is not None and bool(given) and hmac.compare_digest(given.strip().encode(), expected.encode())
+    )
 
 
 def dig(data: Any, *path: str | int) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.strict_json import json_object
 from recovery.sources.base import (
     CheckoutEvent,
     Kind,
@@ -50,8 +51,8 @@ class Hotmart(Source):
     def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
         event_id = require_id(payload.get("id"), "id")
         event = text(payload.get("event"), 60)
-        data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
-        buyer = data.get("buyer") if isinstance(data.get("buyer"), dict) else {}
+        data = json_object(payload.get("data"))
+        buyer = json_object(data.get("buyer"))
         product_id = text(dig(data, "product", "id"), 100)
         email = text(buyer.get("email"), 254).lower()
         country = (
@@ -71,7 +72,7 @@ class Hotmart(Source):
         )
         # Hotmart names no cart: the abandonment event is the cart (its id is its identity), and
         # the buyer and product are a second key by which the purchase that follows finds it.
-        common = {
+        common: dict[str, Any] = {
             "platform": self.name,
             "event_id": event_id,
             "token": buyer_cart_key(product_id, email, phone),

@@ -14,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.strict_json import json_object
 from recovery.sources.base import (
     CheckoutEvent,
     Kind,
@@ -81,7 +82,7 @@ class Kiwify(Source):
 
     def _order(self, order: dict[str, Any]) -> CheckoutEvent:
         order_id = require_id(order.get("order_id"), "order_id")
-        customer = order.get("Customer") if isinstance(order.get("Customer"), dict) else {}
+        customer = json_object(order.get("Customer"))
         product_id = text(dig(order, "Product", "product_id"), 100)
         email = text(customer.get("email"), 254).lower()
         # Kiwify sells in Brazil and its order has no country field: Brazilian numbers.

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.strict_json import json_object
 from recovery.sources.base import (
     CheckoutEvent,
     Kind,
@@ -112,7 +113,7 @@ def order_event(order: dict[str, Any], *, event_id: str) -> CheckoutEvent:
     """A fetched order, paid: it converts the checkout with the same id (a Nuvemshop checkout
     becomes its order, keeping its id and token)."""
     order_id = require_id(order.get("id"), "id")
-    shipping = order.get("shipping_address") if isinstance(order.get("shipping_address"), dict) else {}
+    shipping = json_object(order.get("shipping_address"))
     phone, problem = first_mobile(
         [
             (order.get("contact_phone"), shipping.get("country") or order.get("billing_country")),

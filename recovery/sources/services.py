@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from compliance.lgpd import phone_digest
+from core import broker
 from core.phones import InvalidPhone, normalize_phone
 from messaging.models import WebhookEvent
 from recovery.errors import PayloadUnusable
@@ -23,6 +24,9 @@ from recovery.sources.nuvemshop import NuvemshopClient, NuvemshopError, checkout
 from recovery.sources.registry import source as source_named
 
 logger = logging.getLogger(__name__)
+
+# The Celery name of the order fetch (recovery.sources.tasks), queued when a paid order waits.
+ORDER_FETCH_TASK = "recovery.tasks.nuvemshop_order_fetch"
 
 # 20 pages of 200: the 30 days of checkouts Nuvemshop keeps, for a busy store.
 MAX_POLL_PAGES = 20
@@ -74,9 +78,8 @@ def source_event_receive(*, event: CheckoutEvent, payload: dict[str, Any]) -> So
                 stored.save(update_fields=["payload"])
             _event_close(stored, result)
     if result.outcome == Outcome.PENDING:
-        from recovery import tasks  # the task module imports this one
-
-        transaction.on_commit(lambda: tasks.nuvemshop_order_fetch.delay(stored.pk))
+        # Queued by its name: the task module imports this one (core.broker.task).
+        transaction.on_commit(lambda: broker.task(ORDER_FETCH_TASK).delay(stored.pk))
     logger.info(
         "source event",
         extra={"platform": event.platform, "event_key": event.key, "outcome": str(result.outcome)},
@@ -176,7 +179,9 @@ def _abandoned(event: CheckoutEvent) -> SourceResult:
             SourceCheckout.Status.COMPLETED,
             SourceResult(Outcome.COMPLETED, "paid before Sara wrote: never chased"),
         )
-    delay = source_named(event.platform).abandoned_after()
+    source = source_named(event.platform)
+    assert source is not None  # the event was parsed by this source
+    delay = source.abandoned_after()
     if delay:
         # Every change restarts the wait: abandoned means unchanged for the whole delay.
         row.status = SourceCheckout.Status.WAITING

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from core.strict_json import json_object
 from recovery.errors import PayloadUnusable
 from recovery.sources.base import (
     CheckoutEvent,
@@ -86,7 +87,7 @@ class Shopify(Source):
         token = require_id(checkout.get("token"), "token")
         total = money(checkout.get("total_price"), field="total_price")
         phone, problem = _phone(checkout)
-        common = {
+        common: dict[str, Any] = {
             "platform": self.name,
             "event_id": event_id,
             "checkout_id": token,
@@ -143,10 +144,10 @@ def _phone(resource: dict[str, Any]) -> tuple[str, str]:
     address's, the billing address's, the customer's, the customer's default address's, the SMS
     marketing phone. Each is read in its address's country; the ones on no address in the
     buyer's (shipping, else billing) country."""
-    shipping = resource.get("shipping_address") if isinstance(resource.get("shipping_address"), dict) else {}
-    billing = resource.get("billing_address") if isinstance(resource.get("billing_address"), dict) else {}
+    shipping = json_object(resource.get("shipping_address"))
+    billing = json_object(resource.get("billing_address"))
     default = dig(resource, "customer", "default_address")
-    default = default if isinstance(default, dict) else {}
+    default = json_object(default)
     buyer_country = shipping.get("country_code") or billing.get("country_code")
     return first_mobile(
         [

@@ -62,7 +62,7 @@ class Yampi(Source):
                 (dig(resource, "tracking_data", "phone"), "BR"),
             ]
         )
-        person = {
+        person: dict[str, Any] = {
             "phone": phone,
             "phone_problem": problem,
             "name": first_text(

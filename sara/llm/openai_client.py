@@ -171,12 +171,13 @@ class OpenAIInterpreter(Interpreter):
                 logger.warning("server refused json_schema output, using JSON mode", extra={"server": server})
         return _read(self._create(messages, JSON_MODE))
 
-    def _create(self, messages: list[dict[str, str]], response_format: dict) -> Any:
+    def _create(self, messages: list[dict[str, str]], response_format: dict[str, Any]) -> Any:
         # The SDK's public call: its private request helpers change between releases.
-        return self.client.chat.completions.create(
+        # Plain dicts in the shapes the SDK documents; its TypedDicts name each variant.
+        return self.client.chat.completions.create(  # type: ignore[call-overload]
             model=settings.OPENAI_MODEL,
-            messages=messages,  # type: ignore[arg-type]
-            response_format=response_format,  # type: ignore[arg-type]
+            messages=messages,
+            response_format=response_format,
             timeout=settings.OPENAI_TIMEOUT_SECONDS,
         )
 

@@ -138,15 +138,24 @@ def test_support_takes_a_conversation_and_the_history_records_it(support_client,
     assert LogEntry.objects.filter(object_id=str(conversation.pk), user=support_user).count() == 1
 
 
-def test_a_colleague_takes_over_a_conversation_already_taken(ops_client, ops_user, support_user):
+def test_a_colleague_takes_over_a_conversation_already_taken_only_once_confirmed(
+    ops_client, ops_user, support_user
+):
     conversation = waiting(
         name="Ana", reason="human", waited=timedelta(hours=2), assigned_to=support_user, assigned_at=NOW
     )
     page = ops_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
     assert "taken by suporte" in page
     assert 'id="handoff-take"' in page
+    assert "suporte holds this conversation. Take it over?" in page  # the browser asks first
 
-    step(ops_client, conversation, "take")
+    refused = step(ops_client, conversation, "take")
+
+    assert "A colleague holds this conversation: confirm to take it over." in flash(refused)
+    conversation.refresh_from_db()
+    assert conversation.assigned_to == support_user
+
+    step(ops_client, conversation, "take", confirmed="1")
 
     conversation.refresh_from_db()
     assert conversation.assigned_to == ops_user
@@ -198,12 +207,27 @@ def test_outside_the_window_the_box_says_so_and_offers_the_followup_template(
     assert "24 hours" in flash(refused)[0]
     assert outbox == []
 
+    # First the text the customer would read, and nothing sent.
+    key = 'name="key" value="'
+    form_key = page[page.index(key) + len(key) :].split('"', 1)[0]
+    preview = step(support_client, conversation, "template", key=form_key)
+    assert preview.status_code == 200
+    assert "Oi, Ana! Curso de Python ainda está reservado para você." in preview.content.decode()
+    assert outbox == []
+
     with django_capture_on_commit_callbacks(execute=True):
-        response = step(support_client, conversation, "template")
+        response = step(support_client, conversation, "template", key=form_key, confirmed="1")
     assert "Follow-up template queued" in flash(response)[0]
     (_, sent), *_ = outbox
     assert sent.template_name == "recovery_followup"
     assert sent.template_parameters == ["Ana", "Curso de Python"]
+
+    # The same form posted again (a double click that got through): nothing more goes out.
+    with django_capture_on_commit_callbacks(execute=True):
+        again = step(support_client, conversation, "template", key=form_key, confirmed="1")
+    assert "already sent" in flash(again)[0]
+    assert len(outbox) == 1
+    assert conversation.messages.filter(direction=Message.Direction.OUT).count() == 1
 
 
 def test_a_customer_who_never_wrote_is_told_apart_from_one_who_wrote_long_ago(support_client):

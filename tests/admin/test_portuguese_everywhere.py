@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from compliance.models import OptOutKeyword
 from messaging.models import Message, StatusUpdate, Template, WebhookEvent
-from recovery.models import Conversation, Shop, SourceCheckout
+from recovery.models import CannedReply, Conversation, Shop, SourceCheckout
 from tests.admin.test_language import CATALOGUE, po_entries
 from tests.admin.test_support import product_form
 from tests.factories import (
@@ -165,6 +165,7 @@ def rows(admin_user):
     for number, status in enumerate(SourceCheckout.Status):
         SourceCheckout.objects.create(platform="shopify", checkout_id=f"chk-{number}", status=status)
     OptOutKeyword.objects.get_or_create(keyword="parar")
+    CannedReply.objects.create(title="Prazo de entrega", text="O prazo aparece no checkout com o CEP.")
 
 
 def admin_pages() -> list[str]:

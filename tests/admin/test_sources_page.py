@@ -6,7 +6,7 @@ import pytest
 import responses
 
 from messaging.models import WebhookEvent
-from recovery.tasks import nuvemshop_order_fetch
+from recovery.sources.tasks import nuvemshop_order_fetch
 from tests.conftest import abandonment_body
 from tests.recovery.platforms import NUVEMSHOP_API, SECRETS, payload, post, shopify_headers
 

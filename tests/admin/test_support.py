@@ -395,9 +395,9 @@ def test_support_closes_a_conversation_from_its_page_with_a_reason(support_clien
     transcript.refresh_from_db()
     assert transcript.status == Conversation.Status.CLOSED
     assert transcript.close_reason == "pagou por telefone"
-    assert flash(response) == [f"Conversa {transcript.pk} encerrada: pagou por telefone."]
+    assert flash(response) == [f"Conversa {transcript.pk} resolvida: pagou por telefone."]
     entry = LogEntry.objects.get(object_id=str(transcript.pk), user=support_user)
-    assert entry.get_change_message() == "Encerrada: pagou por telefone"
+    assert entry.get_change_message() == "Resolvida: pagou por telefone"
 
 
 def test_closing_without_a_reason_is_refused(support_client, transcript):

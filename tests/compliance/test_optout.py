@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import responses
-import time_machine
 from responses import matchers
 
 from compliance.models import OptOutKeyword
@@ -16,24 +15,12 @@ from messaging.models import Message
 from recovery.models import Abandonment, Conversation, Customer
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
+
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
 PHONE = "+5548999327881"
 PAYMENT_LINK = "https://pay.example.com/cart/123"
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def conversation(db) -> Conversation:
-    """Maria's open recovery of a R$ 297 Python course."""
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
 
 
 @pytest.fixture

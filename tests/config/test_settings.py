@@ -121,3 +121,34 @@ def test_behind_pgbouncer_no_server_side_cursor_outlives_its_transaction(behind,
     result = start(env, code=DATABASE_SETTINGS)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [disabled]
+
+
+DATABASE_OF = (
+    "from django.conf import settings as s; d = s.DATABASES['default']; "
+    "print(d.get('OPTIONS', {}).get('pool', {}).get('max_size', 'no-pool'), d['CONN_MAX_AGE'])"
+)
+POSTGRES = {"DATABASE_URL": "postgres://u@127.0.0.1:5432/x"}
+
+
+def test_the_web_entry_point_keeps_one_persistent_connection_per_process_without_a_pool():
+    # What `gunicorn config.wsgi` loads, with nothing but the database's URL set.
+    result = start(POSTGRES, code=f"import config.wsgi; {DATABASE_OF}")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["no-pool", "300"]
+
+
+def test_a_celery_worker_shares_a_pool_between_its_threads():
+    # What `celery -A config worker` loads: the app, then Django's settings through it.
+    code = f"from config.celery import app; app.loader.import_default_modules(); {DATABASE_OF}"
+    result = start(POSTGRES, code=code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["30", "0"]
+
+
+def test_the_pool_size_variable_still_decides_for_any_process():
+    result = start({**POSTGRES, "DATABASE_POOL_MAX_SIZE": "12"}, code=f"import config.wsgi; {DATABASE_OF}")
+    assert result.stdout.split() == ["12", "0"], result.stderr
+    result = start(
+        {**POSTGRES, "DATABASE_POOL_MAX_SIZE": "0"}, code=f"import django; django.setup(); {DATABASE_OF}"
+    )
+    assert result.stdout.split() == ["no-pool", "300"], result.stderr

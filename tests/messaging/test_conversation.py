@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import responses
-import time_machine
 from django.db import connection
 from django.test import Client
 from responses import matchers
@@ -22,25 +21,12 @@ from sara import agent
 from tests.conftest import GRAPH_URL, graph_ok, openai_completion, signed
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, InboundMessageFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
 PHONE = "+5548999327881"
 PAYMENT_LINK = "https://pay.example.com/cart/123"
 LINKS = f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}"
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def conversation() -> Conversation:
-    """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
 
 
 def texts(outbox: list) -> list[str]:
@@ -206,8 +192,13 @@ def test_two_messages_of_one_conversation_processed_at_once_are_both_answered(op
 def test_a_payment_arriving_while_sara_composes_a_reply_converts_at_once_and_no_sales_reply_follows(
     openai_fake, outbox, settings
 ):
+    asking = threading.Event()
+    paid = threading.Event()
+
     def slow_answer(request: httpx.Request) -> httpx.Response:
-        time.sleep(0.6)
+        # The AI answers only once the payment has been received.
+        asking.set()
+        paid.wait(timeout=10)
         return openai_completion(
             {"intent": "price_question", "sentiment": "neutral", "reply": "Fica R$ 297."}
         )
@@ -227,7 +218,7 @@ def test_a_payment_arriving_while_sara_composes_a_reply_converts_at_once_and_no_
 
     def pay() -> None:
         try:
-            time.sleep(0.2)  # the reply is waiting for the AI by now
+            asking.wait(timeout=10)  # the reply is waiting for the AI
             body = json.dumps(
                 {
                     "abandonmentId": "ab-paid",
@@ -245,6 +236,7 @@ def test_a_payment_arriving_while_sara_composes_a_reply_converts_at_once_and_no_
             )
             outcomes["payment"] = response
         finally:
+            paid.set()
             connection.close()
 
     threads = [threading.Thread(target=reply), threading.Thread(target=pay)]

@@ -13,17 +13,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import responses
-import time_machine
 from django.utils import timezone
 from responses import matchers
 
 from messaging.models import Message
-from recovery.models import Conversation
 from sara import agent
 from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
 PHONE = "+5548999327881"
@@ -33,18 +30,6 @@ MEDIA_URL = (
 )
 OGG = b"OggS\x00\x02" + bytes(200)
 BEARER = matchers.header_matcher({"Authorization": "Bearer test-token"})
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def conversation() -> Conversation:
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
 
 
 @pytest.fixture

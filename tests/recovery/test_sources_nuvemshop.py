@@ -12,7 +12,7 @@ from responses import matchers
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, SourceCheckout
 from recovery.sources import nuvemshop
-from recovery.tasks import poll_nuvemshop
+from recovery.sources.tasks import poll_nuvemshop
 from tests.recovery.platforms import NUVEMSHOP_API, SECRETS, payload, post
 
 pytestmark = pytest.mark.django_db

@@ -26,7 +26,7 @@ from compliance.tasks import sweep_windows
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, Conversation, SourceCheckout
 from recovery.sources import nuvemshop
-from recovery.tasks import nuvemshop_order_fetch, poll_nuvemshop, sweep_source_checkouts
+from recovery.sources.tasks import nuvemshop_order_fetch, poll_nuvemshop, sweep_source_checkouts
 from tests.factories import ProductFactory
 from tests.recovery.platforms import NUVEMSHOP_API, SECRETS, payload, post, shopify_headers
 

@@ -11,7 +11,7 @@ import time_machine
 
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, SourceCheckout
-from recovery.tasks import sweep_source_checkouts
+from recovery.sources.tasks import sweep_source_checkouts
 from tests.recovery.platforms import SECRETS, payload, post, shopify_headers
 
 pytestmark = pytest.mark.django_db

@@ -1,44 +1,24 @@
-"""Maria's recovery and her conversation with Sara through the Meta webhook, at a frozen hour."""
+"""The agent is tested on plain values: a Context in, an Interpretation and reply text out.
+
+A test here that reaches for the database fails: what needs rows is the recovery's answer to a
+customer (tests/recovery) or the transport (tests/messaging), not the agent.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
-import time_machine
 
-from recovery.models import Conversation
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory
-
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-PHONE = "+5548999327881"
-PAYMENT_LINK = "https://pay.example.com/cart/123"
-DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "django_db_serialized_rollback"}
 
 
-@pytest.fixture
-def frozen_clock() -> Iterator[None]:
-    with time_machine.travel(NOW, tick=False):
+@pytest.fixture(autouse=True)
+def no_database(request: pytest.FixtureRequest, django_db_blocker) -> Iterator[None]:
+    if request.node.get_closest_marker("django_db") or DATABASE_FIXTURES & set(request.fixturenames):
+        pytest.fail(
+            "tests/sara is for the agent on plain values; a test that needs rows goes to tests/recovery"
+        )
+    # Any query, even one made by a helper the test calls, raises instead of running.
+    with django_db_blocker.block():
         yield
-
-
-def recovery(**abandonment: Any) -> Conversation:
-    """Maria's open recovery; the abandonment's fields (value, product...) as given."""
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer, **abandonment))
-
-
-@pytest.fixture
-def reply_to(say: Callable[[str], Any], outbox: list) -> Callable[[str], str | None]:
-    """The customer writes `text` now; returns the text of Sara's one reply (None when she is silent)."""
-
-    def write(text: str) -> str | None:
-        sent_before = len(outbox)
-        say(text)
-        replies = [m.text for _, m in outbox[sent_before:]]
-        assert len(replies) <= 1, replies
-        return replies[0] if replies else None
-
-    return write

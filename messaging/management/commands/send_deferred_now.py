@@ -25,7 +25,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             f"{len(waiting)} proactive message(s) wait for quiet hours to end (the first at "
-            f"{min(at for _, at in waiting):%Y-%m-%d %H:%M} UTC). This sends them NOW, at an hour "
+            f"{min(at for _, at in waiting if at is not None):%Y-%m-%d %H:%M} UTC). This sends them NOW, at an hour "
             "the customer may be asleep; every other check (opt-out, closed conversation) still runs."
         )
         if not options["yes"] and input("Send them now? [y/N] ").strip().lower() not in (

@@ -27,7 +27,7 @@ from recovery.sequence_money import sequence_report
 
 PREFIX = "sim-"
 CENT = Decimal("0.01")
-PMP = {"pricing_model": "PMP"}
+PMP: dict[str, Any] = {"pricing_model": "PMP"}
 
 
 class Command(BaseCommand):
@@ -234,7 +234,7 @@ def _conversations(abandonments: list[Abandonment], plans: list[dict[str, Any]],
                     )
                 )
                 # A reply inside the customer-service window: free under per-message pricing.
-                service = {
+                service: dict[str, Any] = {
                     **PMP,
                     "pricing_billable": False,
                     "pricing_category": "service",

@@ -8,12 +8,10 @@ Graph fake), with an OpenAI fake whose replies are scripted per test.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
-import time_machine
 
 from messaging.models import Message
 from recovery.models import Conversation, Shop
@@ -21,24 +19,15 @@ from sara.llm import openai_client
 from tests.conftest import openai_completion
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 from tests.ops.test_probes_and_metrics import sample
+from tests.recovery.conftest import DISCOUNT_LINK, NOW, PAYMENT_LINK, PHONE
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-PHONE = "+5548999327881"
-PAYMENT_LINK = "https://pay.example.com/cart/123"
-DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
 LINKS = f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}"
 SHIPPING = (
     "Frete grátis acima de R$ 299,00. Abaixo disso, PAC R$ 19,90 (5 a 10 dias úteis) ou "
     "SEDEX R$ 34,90 (2 a 4 dias úteis)."
 )
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
 
 
 @pytest.fixture

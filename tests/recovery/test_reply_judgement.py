@@ -8,7 +8,7 @@ import pytest
 
 from messaging.models import Message
 from sara.rules import STOP_OFFER
-from tests.sara.conftest import DISCOUNT_LINK, PAYMENT_LINK, recovery
+from tests.recovery.conftest import DISCOUNT_LINK, PAYMENT_LINK, recovery
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 

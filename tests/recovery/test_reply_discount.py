@@ -13,7 +13,7 @@ from recovery.models import Abandonment
 from sara import agent
 from tests.conftest import openai_completion
 from tests.factories import AbandonmentFactory, ProductFactory
-from tests.sara.conftest import DISCOUNT_LINK, NOW, PAYMENT_LINK, PHONE, recovery
+from tests.recovery.conftest import DISCOUNT_LINK, NOW, PAYMENT_LINK, PHONE, recovery
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 

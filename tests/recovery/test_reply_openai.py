@@ -6,11 +6,9 @@ import itertools
 import json
 import threading
 import time
-from datetime import UTC, datetime
 
 import httpx
 import pytest
-import time_machine
 
 from messaging.models import Message
 from recovery.models import Conversation
@@ -22,27 +20,11 @@ from tests.factories import (
     InboundMessageFactory,
     OutboundMessageFactory,
 )
+from tests.recovery.conftest import DISCOUNT_LINK, PAYMENT_LINK
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-PHONE = "+5548999327881"
-PAYMENT_LINK = "https://pay.example.com/cart/123"
-DISCOUNT_LINK = "https://pay.example.com/curso-python?cupom=VOLTA10"
 LINKS = f"\n\nFinalize sua compra aqui: {PAYMENT_LINK}"
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-@pytest.fixture
-def conversation() -> Conversation:
-    """Maria's open recovery of a R$ 297 Python course (discount link at 10 %)."""
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
 
 
 def answer(intent: str = "question", sentiment: str = "neutral", reply: str = "Tem sim!", tokens: int = 120):

@@ -1,4 +1,8 @@
-"""Celery interface of recovery's sources: the Shopify wait's sweep and the Nuvemshop poller."""
+"""Celery interface of recovery's sources: the Shopify wait's sweep and the Nuvemshop poller.
+
+The task names keep the module they had (`recovery.tasks.*`): beat schedules and queued work
+name them.
+"""
 
 from __future__ import annotations
 
