@@ -16,7 +16,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -522,9 +522,55 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    # The cart's page: money in reais and the offers as sentences, not numbers and JSON.
+    fields = [
+        "external_id",
+        "customer_link",
+        "product",
+        "value_brl",
+        "payment_link",
+        "status",
+        "skip_reason",
+        "discount_offers",
+        "quotes_words",
+        "payment_id",
+        "conversion_link",
+        "paid_amount_brl",
+        "converted_at",
+        "held_out",
+        "abandoned_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
     @admin.display(description=gettext_lazy("customer"), ordering="customer__name")
     def customer_link(self, obj: Abandonment) -> str:
         return admin_link(obj.customer)
+
+    @admin.display(description=gettext_lazy("amount paid"))
+    def paid_amount_brl(self, obj: Abandonment) -> str:
+        return brl(obj.paid_amount) if obj.paid_amount is not None else "—"
+
+    @admin.display(description=gettext_lazy("discount quotes"))
+    def quotes_words(self, obj: Abandonment) -> str:
+        if not obj.quotes:
+            return "—"
+        return format_html_join(
+            "",
+            "<p>{}</p>",
+            (
+                (
+                    _("%(percent)s %% off: %(value)s, link %(link)s")
+                    % {
+                        "percent": format_decimal(Decimal(str(quote.get("percent", 0)))),
+                        "value": brl(Decimal(str(quote.get("value", 0)))),
+                        "link": quote.get("link", "—"),
+                    },
+                )
+                for quote in obj.quotes
+            ),
+        )
 
     @admin.display(description=gettext_lazy("value"), ordering="value")
     def value_brl(self, obj: Abandonment) -> str:

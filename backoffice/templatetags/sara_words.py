@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django import template
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from core.text import brl
 from messaging.models import Message
 from messaging.retry_advice import error_code_words, error_detail_words
 
@@ -49,3 +52,9 @@ def send_error_words(message: Message) -> str:
     code = error_code_words(message.error_code)
     detail = error_detail_words(message.error_code, message.error_detail)
     return f"{code}: {detail}" if detail else code
+
+
+@register.filter(name="brl")
+def brl_filter(amount: Decimal | None) -> str:
+    """1299 → "R$ 1.299,00"; a dash for no amount."""
+    return brl(amount) if amount is not None else "—"

@@ -257,3 +257,26 @@ def test_a_conversation_and_a_message_have_portuguese_titles(rows):
 
     assert str(conversation) == f"Conversa {conversation.pk} (ativa)"
     assert str(message) == f"Mensagem {message.pk}, enviada: modelo (falhou)"
+
+
+def test_the_selection_count_reads_right_for_zero_one_and_many(admin_client):
+    script = admin_client.get("/admin/jsi18n/").content.decode()
+
+    assert '"Sele\\u00e7\\u00e3o: %(sel)s de %(cnt)s"' in script or '"Seleção: %(sel)s de %(cnt)s"' in script
+    assert 'selecionado"' not in script
+
+
+def test_the_cart_page_shows_money_in_reais_and_offers_as_sentences(admin_client):
+    cart = AbandonmentFactory(
+        value=Decimal("297.00"),
+        paid_amount=Decimal("252.45"),
+        quotes=[{"percent": "15", "value": "252.45", "link": "https://pay.example.com/x?cupom=VOLTA15"}],
+    )
+
+    text = " ".join(
+        visible_text(admin_client.get(f"/admin/recovery/abandonment/{cart.pk}/change/").content.decode())
+    )
+
+    assert "R$ 297,00" in text and "R$ 252,45" in text
+    assert "15 % de desconto: R$ 252,45, link https://pay.example.com/x?cupom=VOLTA15" in text
+    assert '"percent"' not in text
