@@ -523,7 +523,7 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
         return False
 
     # The cart's page: money in reais and the offers as sentences, not numbers and JSON.
-    fields = [
+    fields = (
         "external_id",
         "customer_link",
         "product",
@@ -541,7 +541,7 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
         "abandoned_at",
         "created_at",
         "updated_at",
-    ]
+    )
     readonly_fields = fields
 
     @admin.display(description=gettext_lazy("customer"), ordering="customer__name")

@@ -41,7 +41,8 @@ class HandoffError(DomainError):
 
     code = "CONFLICT"
     # Each error's words, translated when a view shows them (the class's, not the instance's).
-    message: StrOrPromise = _("The conversation cannot do that now.")
+    # DomainError types its message as str; a lazy translation is a str once rendered.
+    message: StrOrPromise = _("The conversation cannot do that now.")  # type: ignore[assignment]
 
     def __init__(self, conversation_id: int) -> None:
         Exception.__init__(self, f"{self.code}: conversation {conversation_id}")
