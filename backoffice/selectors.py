@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from messaging import selectors as messaging_selectors
-from messaging.models import Message, WebhookEvent
+from messaging.models import Message
 from recovery import handoff_selectors
 from recovery.models import Abandonment, Customer
+from recovery.money.revenue import recovered_revenue_per_day
 
 PERIOD_DAYS = 30
 
@@ -88,7 +89,7 @@ def dashboard(*, now: datetime) -> Dashboard:
         ),
         "opt_outs": _per_day(Customer.objects.filter(opted_out=True), "opted_out_at", start),
     }
-    revenue = recovered_revenue_per_day(start=start)
+    revenue = recovered_revenue_per_day(since=start)
     first_day = timezone.localdate(start)
     days = [
         Day(
@@ -134,29 +135,6 @@ def dashboard(*, now: datetime) -> Dashboard:
     )
 
 
-def recovered_revenue_per_day(*, start: datetime) -> dict[date, Decimal]:
-    """What customers paid (BRL) for carts converted in the period, by local day of payment.
-
-    The amount is the one in the payment webhook (the discount may have changed since); the
-    webhook checked it against the cart, so the cart value is a safe fallback.
-    """
-    converted = list(
-        Abandonment.objects.filter(status=Abandonment.Status.CONVERTED, converted_at__gte=start).values_list(
-            "converted_at", "payment_id", "value"
-        )
-    )
-    paid = dict(
-        WebhookEvent.objects.filter(
-            type=WebhookEvent.Type.PAYMENT, external_id__in=[p for _, p, _ in converted if p]
-        ).values_list("external_id", "payload")
-    )
-    revenue: dict[date, Decimal] = {}
-    for converted_at, payment_id, value in converted:
-        day = timezone.localdate(converted_at)
-        revenue[day] = revenue.get(day, Decimal("0.00")) + _amount(paid.get(payment_id), fallback=value)
-    return revenue
-
-
 def opt_out_cohort(*, start: datetime) -> tuple[int, int]:
     """Customers Sara first contacted in the period, and how many of them have opted out since."""
     contacted = Customer.objects.filter(
@@ -180,12 +158,7 @@ def send_failures(*, start: datetime) -> tuple[int, list[Failure]]:
         .order_by("-n", "error_code")
     )
     return total, [
-        # A failed row is a finished one, so `total` is never 0 here.
-        Failure(
-            error_code=row["error_code"] or "unknown",
-            count=row["n"],
-            rate=_ratio(row["n"], total) or Decimal(0),
-        )
+        Failure(error_code=row["error_code"] or "unknown", count=row["n"], rate=_ratio(row["n"], total))
         for row in rows
     ]
 
@@ -201,15 +174,6 @@ def _per_day(queryset: QuerySet, field: str, start: datetime, *, count: str = "p
         .order_by()
     )
     return {row["day"]: row["n"] for row in rows}
-
-
-def _amount(payload: dict | None, *, fallback: Decimal) -> Decimal:
-    if payload is None:
-        return fallback
-    try:
-        return Decimal(str(payload["amount"])).quantize(Decimal("0.01"))
-    except (KeyError, TypeError, InvalidOperation):
-        return fallback
 
 
 def _ratio(part: int, whole: int) -> Decimal | None:

@@ -36,7 +36,8 @@ done
 measure() {  # measure <side> <round>
     local side=$1 round=$2 line
     line="$(cd "$tmp/$side" && BENCH_DATABASE_URL="${database}_$side" \
-        .venv/bin/python bench/percall_worker.py --n "$n" --worker-n 0 | grep '^per message:')"
+        .venv/bin/python bench/percall_worker.py --n "$n" --worker-n 0 2>>"$tmp/$side.log" | grep '^per message:')" \
+        || { echo "percall_worker.py failed on $side:" >&2; tail -20 "$tmp/$side.log" >&2; exit 1; }
     # "per message: process_inbound 12.93 ms CPU (17 queries), send_message 3.92 ms CPU (9 queries)"
     read -r process send < <(sed -E 's/.*process_inbound ([0-9.]+) ms.*send_message ([0-9.]+) ms.*/\1 \2/' <<<"$line")
     printf '%s\t%s\t%s\t%s\t%s\n' "$round" "$side" "$process" "$send" "$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$results"

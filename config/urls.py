@@ -10,8 +10,8 @@ from core import views as core_views
 from core.metrics import metrics_view
 from messaging import webhooks as messaging_webhooks
 from recovery import api as conversations_api
-from recovery import money_views
 from recovery import webhooks as recovery_webhooks
+from recovery.money import views as money_views
 from recovery.sources import views as source_views
 
 urlpatterns = [

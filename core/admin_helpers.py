@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
+from django.contrib import messages
 from django.db.models import Model
+from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 
 def admin_link(obj: Model | None, label: str | None = None) -> str:
@@ -66,7 +72,14 @@ def _sentence_pattern(translated: str, name: str) -> re.Pattern[str]:
 class GenderedMessagesMixin:
     """Gives a feminine model's admin the feminine form of Django's add/change/delete sentences."""
 
-    def message_user(self, request, message, *args, **kwargs):
+    def message_user(
+        self,
+        request: HttpRequest,
+        message: StrOrPromise,
+        level: int | str = messages.INFO,
+        extra_tags: str = "",
+        fail_silently: bool = False,
+    ) -> None:
         opts = self.model._meta  # type: ignore[attr-defined]
         if opts.label_lower in FEMININE_MODELS:
             name = str(opts.verbose_name)
@@ -76,4 +89,4 @@ class GenderedMessagesMixin:
                     # The captured object is Django's own escaped link: safe as it came.
                     message = format_html(str(feminine), name=name, obj=mark_safe(match["obj"]))  # noqa: S308
                     break
-        return super().message_user(request, message, *args, **kwargs)  # type: ignore[misc]
+        super().message_user(request, message, level, extra_tags, fail_silently)  # type: ignore[misc]

@@ -90,7 +90,7 @@ def publish_each(task: Task[Any, Any], calls: list[tuple[Any, ...]]) -> None:
             task.apply_async(args, producer=producer)
 
 
-def task(name: str) -> Task:
+def task(name: str) -> Task[Any, Any]:
     """One of the project's tasks by its Celery name.
 
     A service queues its app's task by name, so it imports no task module (the task module

@@ -104,7 +104,8 @@ class _TextNumberInput(forms.TextInput):
     def format_value(self, value: Any) -> str | None:
         if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
             return self.formatter(Decimal(str(value)))
-        return super().format_value(value)
+        formatted: str | None = super().format_value(value)
+        return formatted
 
 
 class BRLInput(_TextNumberInput):
@@ -126,7 +127,8 @@ class BRLField(forms.DecimalField):
         kwargs.pop("localize", None)
         super().__init__(**kwargs)
 
-    def to_python(self, value: Any) -> Decimal | None:
+    # django-stubs types DecimalField.to_python as IntegerField's (int); Django returns a Decimal.
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
         if value in self.empty_values:
             return None
         if isinstance(value, Decimal):
@@ -148,7 +150,8 @@ class DecimalBRField(forms.DecimalField):
         kwargs.pop("localize", None)
         super().__init__(**kwargs)
 
-    def to_python(self, value: Any) -> Decimal | None:
+    # django-stubs types DecimalField.to_python as IntegerField's (int); Django returns a Decimal.
+    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
         if value in self.empty_values:
             return None
         if isinstance(value, Decimal):

@@ -7,10 +7,10 @@ import hashlib
 import hmac
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -20,10 +20,6 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core import strict_json, tracing
 from core.errors import DomainError
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import User
-    from rest_framework.request import Request
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +184,3 @@ def client_ip(request: HttpRequest) -> str:
     forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     forwarded = [part for part in forwarded if part]
     return forwarded[-proxies] if len(forwarded) >= proxies else remote
-
-
-def staff_user(request: HttpRequest | Request) -> User:
-    """The signed-in account behind a staff page or API call (their login checks ran first)."""
-    user = request.user
-    if not user.is_authenticated:
-        raise PermissionDenied
-    return user

@@ -368,7 +368,7 @@ class StatusUpdateAdmin(ReadOnlyAdmin):
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_label(self, obj: StatusUpdate) -> str:
-        return Message.Status(obj.status).label if obj.status in Message.Status.values else obj.status
+        return str(Message.Status(obj.status).label) if obj.status in Message.Status.values else obj.status
 
 
 def pretty_json(data: object) -> str:

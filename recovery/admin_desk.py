@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compliance.gate import in_service_window
+from core.staff import staff_user
 from core.text import brl
 from recovery import desk, handoff
 from recovery.admin_handoff import InboxFilter, ReplyForm, wait_label
@@ -39,7 +40,14 @@ class NoteForm(forms.Form):
     )
 
 
-class DeskAdminMixin:
+if TYPE_CHECKING:
+    # For the type checker the mixin is the hand-off admin it is mixed in front of.
+    from recovery.admin_handoff import HandoffAdminMixin as _AdminBase
+else:
+    _AdminBase = object
+
+
+class DeskAdminMixin(_AdminBase):
     """The desk's views and steps, over the hand-off's (messaging.admin_handoff)."""
 
     handoff_steps = (
@@ -74,7 +82,7 @@ class DeskAdminMixin:
     def _inbox_context(self, request: HttpRequest) -> dict:
         shown = request.GET.get("assigned", InboxFilter.ALL)
         words = request.GET.get("q", "").strip()[:200]
-        conversations = desk.inbox(user=request.user, shown=shown, words=words)
+        conversations = desk.inbox(user=staff_user(request), shown=shown, words=words)
         paginator = self.get_paginator(request, conversations, desk.INBOX_PAGE_SIZE)
         page = paginator.get_page(request.GET.get("p"))
         now = timezone.now()
@@ -121,8 +129,8 @@ class DeskAdminMixin:
         staff = (
             get_user_model().objects.filter(is_active=True, is_staff=True).order_by("first_name", "username")
         )
-        unread = desk.unread(conversation=conversation, user=request.user)
-        desk.conversation_read(conversation_id=conversation.pk, user=request.user, now=now)
+        unread = desk.unread(conversation=conversation, user=staff_user(request))
+        desk.conversation_read(conversation_id=conversation.pk, user=staff_user(request), now=now)
         context.update(
             {
                 "mine": conversation.assigned_to_id == request.user.pk,
@@ -132,9 +140,11 @@ class DeskAdminMixin:
                     "abandonment": abandonment,
                     "value": brl(abandonment.value),
                     "product": product.name if product else abandonment.external_product_id,
-                    "discount_percent": product.discount_percent if discounted is not None else None,
+                    "discount_percent": product.discount_percent
+                    if product and discounted is not None
+                    else None,
                     "discounted_value": brl(discounted) if discounted is not None else "",
-                    "discount_link": product.discount_link if discounted is not None else "",
+                    "discount_link": product.discount_link if product and discounted is not None else "",
                     "quotes": [
                         {
                             "percent": q.get("percent"),
@@ -189,7 +199,9 @@ class DeskAdminMixin:
 
     def _handoff_take(self, request: HttpRequest, conversation: Conversation) -> str:
         handoff.conversation_take(
-            conversation_id=conversation.pk, user=request.user, confirmed=request.POST.get("confirmed") == "1"
+            conversation_id=conversation.pk,
+            user=staff_user(request),
+            confirmed=request.POST.get("confirmed") == "1",
         )
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
             "name": _name(request.user)
@@ -210,12 +222,12 @@ class DeskAdminMixin:
     def _handoff_reply(self, request: HttpRequest, conversation: Conversation) -> str:
         form = ReplyForm(request.POST)
         if not form.is_valid():
-            errors = "; ".join(e for field in form.errors.values() for e in field)
+            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
             self.message_user(request, _("Reply not sent: %(errors)s") % {"errors": errors}, messages.ERROR)
             return ""
         message = desk.staff_reply(
             conversation_id=conversation.pk,
-            user=request.user,
+            user=staff_user(request),
             text=form.cleaned_data["text"],
             exception_confirmed=request.POST.get("exception") == "1",
         )
@@ -239,7 +251,10 @@ class DeskAdminMixin:
         }
         return TemplateResponse(request, "admin/recovery/desk/guardrail.html", context, status=422)
 
-    def _handoff_template(self, request: HttpRequest, conversation: Conversation) -> str | HttpResponse:
+    # Only this mixin's step view calls it, and that view answers an HttpResponse as it is.
+    def _handoff_template(  # type: ignore[override]
+        self, request: HttpRequest, conversation: Conversation
+    ) -> str | HttpResponse:
         """First the text and a confirmation; then one send per key, whatever the clicks."""
         key = request.POST.get("key", "")
         if request.POST.get("confirmed") != "1" or not key:
@@ -258,8 +273,10 @@ class DeskAdminMixin:
                 ),
             }
             return TemplateResponse(request, "admin/recovery/desk/template_confirm.html", context)
-        message, queued = desk.template_send(conversation_id=conversation.pk, user=request.user, key=key)
-        if not queued:
+        message, queued = desk.template_send(
+            conversation_id=conversation.pk, user=staff_user(request), key=key
+        )
+        if not queued or message is None:
             self.message_user(
                 request, _("This template was already sent: it was not sent again."), messages.WARNING
             )
@@ -270,23 +287,25 @@ class DeskAdminMixin:
         done = self._handoff_resolve(request, conversation)
         self.log_change(request, conversation, done)
         self.message_user(request, done, messages.SUCCESS)
-        following = desk.next_waiting(user=request.user, after=conversation.pk)
+        following = desk.next_waiting(user=staff_user(request), after=conversation.pk)
         if following is None:
             self.message_user(request, _("Nobody else is waiting for a person."), messages.INFO)
             return redirect(reverse(f"admin:{self.opts.app_label}_conversation_inbox"))
         return redirect(reverse(f"admin:{self.opts.app_label}_conversation_change", args=[following.pk]))
 
     def _handoff_reopen(self, request: HttpRequest, conversation: Conversation) -> str:
-        handoff.conversation_reopen(conversation_id=conversation.pk, user=request.user)
+        handoff.conversation_reopen(conversation_id=conversation.pk, user=staff_user(request))
         return _("Reopened: the conversation waits for a person again, held by you.")
 
     def _handoff_note(self, request: HttpRequest, conversation: Conversation) -> str:
         form = NoteForm(request.POST)
         if not form.is_valid():
-            errors = "; ".join(e for field in form.errors.values() for e in field)
+            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
             self.message_user(request, _("Note not saved: %(errors)s") % {"errors": errors}, messages.ERROR)
             return ""
-        desk.note_add(conversation_id=conversation.pk, user=request.user, text=form.cleaned_data["text"])
+        desk.note_add(
+            conversation_id=conversation.pk, user=staff_user(request), text=form.cleaned_data["text"]
+        )
         return _("Private note saved: only staff see it.")
 
 

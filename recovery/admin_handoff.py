@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
-from core.http import staff_user
+from core.staff import staff_user
 from recovery import handoff, handoff_selectors
 from recovery.models import Conversation
 
@@ -59,7 +59,7 @@ else:
 class HandoffAdminMixin(_AdminBase):
     """Mixed into ConversationAdmin: its inbox and hand-off steps live at its own URLs."""
 
-    handoff_steps = ("take", "reply", "template", "resolve", "handback", "flag")
+    handoff_steps: tuple[str, ...] = ("take", "reply", "template", "resolve", "handback", "flag")
 
     def get_urls(self) -> list[URLPattern]:
         view = self.admin_site.admin_view

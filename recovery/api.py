@@ -13,7 +13,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.http import error_body, staff_user
+from core.http import error_body
+from core.staff import staff_user
 from messaging.models import Message
 from recovery import desk, handoff
 from recovery.lifecycle import conversation_close

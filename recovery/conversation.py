@@ -426,7 +426,7 @@ def _without_conversation(
         return Outcome.OPT_OUT_REGISTERED
     latest = _latest_conversation(customer)
     message.conversation = latest
-    if latest is not None and _resolved_by_a_person(latest, customer):
+    if latest is not None and customer is not None and _resolved_by_a_person(latest, customer):
         return _back_to_the_inbox(message, latest)
     return Outcome.NO_CONVERSATION
 

@@ -11,9 +11,9 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import IntegrityError, connection, transaction
 from django.db.models import (
@@ -47,6 +47,9 @@ from recovery.sequence import template_parameters
 from sara import guardrails
 from sara.interpretation import Context
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 # The inbox pages through every waiting conversation, this many a page.
@@ -66,7 +69,7 @@ def waiting_summary() -> tuple[int, int | None]:
     return figures["count"], figures["newest"]
 
 
-def inbox(*, user: AbstractBaseUser, shown: str = "", words: str = "") -> QuerySet[Conversation]:
+def inbox(*, user: User, shown: str = "", words: str = "") -> QuerySet[Conversation]:
     """The inbox, the longest wait first: every waiting conversation, never capped.
 
     The wait counts from the oldest customer message nobody answered: after a person's last
@@ -153,6 +156,7 @@ def conversations_with_words(words: str) -> QuerySet:
     """The conversations whose customer wrote these words: PostgreSQL's full-text search in
     Portuguese ("certificado" finds "certificados"); a plain substring search elsewhere."""
     inbound = Message.objects.filter(direction=Message.Direction.IN, conversation__isnull=False)
+    found: QuerySet[Message, Any]
     if connection.vendor == "postgresql":
         found = inbound.annotate(words=SearchVector("text", config="portuguese")).filter(
             words=SearchQuery(words, config="portuguese")
@@ -162,14 +166,14 @@ def conversations_with_words(words: str) -> QuerySet:
     return found.values("conversation_id")
 
 
-def conversation_read(*, conversation_id: int, user: AbstractBaseUser, now: datetime | None = None) -> None:
+def conversation_read(*, conversation_id: int, user: User, now: datetime | None = None) -> None:
     """The staff member opened the conversation: what the customer wrote until now is read."""
     ConversationRead.objects.update_or_create(
         conversation_id=conversation_id, user=user, defaults={"read_at": now or timezone.now()}
     )
 
 
-def unread(*, conversation: Conversation, user: AbstractBaseUser) -> int:
+def unread(*, conversation: Conversation, user: User) -> int:
     read_at = (
         ConversationRead.objects.filter(conversation=conversation, user=user)
         .values_list("read_at", flat=True)
@@ -181,7 +185,7 @@ def unread(*, conversation: Conversation, user: AbstractBaseUser) -> int:
     return messages.count()
 
 
-def next_waiting(*, user: AbstractBaseUser, after: int) -> Conversation | None:
+def next_waiting(*, user: User, after: int) -> Conversation | None:
     """The next conversation to answer: the longest wait not held by a colleague."""
     return (
         inbox(user=user).exclude(pk=after).filter(Q(assigned_to__isnull=True) | Q(assigned_to=user)).first()
@@ -191,7 +195,7 @@ def next_waiting(*, user: AbstractBaseUser, after: int) -> Conversation | None:
 # --- Private notes ------------------------------------------------------------------------
 
 
-def note_add(*, conversation_id: int, user: AbstractBaseUser, text: str) -> PrivateNote:
+def note_add(*, conversation_id: int, user: User, text: str) -> PrivateNote:
     """A note for colleagues on the conversation. It is a row of its own, never a message: no
     path that sends messages can ever pick it up."""
     full_name = getattr(user, "get_full_name", lambda: "")()
@@ -267,16 +271,16 @@ def _shown(rule: str, found: str) -> str:
     return found
 
 
-def staff_reply(
-    *, conversation_id: int, user: AbstractBaseUser, text: str, exception_confirmed: bool = False
-) -> Message:
+def staff_reply(*, conversation_id: int, user: User, text: str, exception_confirmed: bool = False) -> Message:
     """A person's free-form reply: checked by the same guardrails as Sara's, sent as written only
     when it passes or the person confirmed the exception (kept on the message, with the rules)."""
     conversation = Conversation.objects.select_related("abandonment__product").get(pk=conversation_id)
     breaches = reply_breaches(conversation=conversation, text=text)
     if breaches and not exception_confirmed:
         raise GuardrailBreached(conversation_id, breaches)
-    metadata = {"guardrail_exception": [b.rule for b in breaches]} if breaches else None
+    metadata: dict[str, object] | None = (
+        {"guardrail_exception": [b.rule for b in breaches]} if breaches else None
+    )
     return handoff.conversation_reply(
         conversation_id=conversation_id, user=user, text=text, metadata=metadata
     )
@@ -296,7 +300,7 @@ def template_preview(conversation: Conversation) -> str:
     return body
 
 
-def template_send(*, conversation_id: int, user: AbstractBaseUser, key: str) -> tuple[Message | None, bool]:
+def template_send(*, conversation_id: int, user: User, key: str) -> tuple[Message | None, bool]:
     """Send the follow-up template once per key: (the message, whether this call queued it).
 
     The key is written first, in the send's transaction: a second request with it (a double
@@ -326,7 +330,7 @@ class WindowState:
 
 def window_state(conversation: Conversation, now: datetime) -> WindowState:
     last = conversation.last_user_message_at
-    if in_service_window(last, now):
+    if last is not None and in_service_window(last, now):
         return WindowState(open=True, until=last + WINDOW)
     return WindowState(open=False, until=None)
 
@@ -362,7 +366,7 @@ def payment_mismatch(conversation: Conversation) -> Mismatch | None:
     return Mismatch(
         expected=[brl(value) for value in expected_amounts(abandonment, link_type=link_type)],
         paid=paid,
-        payment_id=event.external_id,
+        payment_id=event.external_id or "",  # a payment event always has one
         link_type=_("discount link") if link_type == "discounted" else _("original link"),
         at=event.created_at,
     )

@@ -30,6 +30,7 @@ from recovery.services import template_queue
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django_stubs_ext import StrOrPromise
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class HandoffError(Exception):
     """A hand-off step that cannot be done in the conversation's present state."""
 
     code = "CONFLICT"
-    message = _("The conversation cannot do that now.")
+    message: StrOrPromise = _("The conversation cannot do that now.")
 
     def __init__(self, conversation_id: int) -> None:
         super().__init__(f"{self.code}: conversation {conversation_id}")

@@ -701,3 +701,27 @@ class DeskSend(models.Model):
     class Meta:
         verbose_name = _("desk send")
         verbose_name_plural = _("desk sends")
+
+
+class ConversationMoney(models.Model):
+    """What a closed conversation cost and which sequence steps it got, for the money report
+    (SPEC §13): worked out once from its messages by recovery.money, which alone writes it.
+
+    A closed conversation's messages no longer change, so the report reads this row instead of
+    adding up every message again; the row holds only while the conversation's `closed_at` is the
+    one it was worked out for (a reopened and closed again conversation is worked out anew).
+    """
+
+    conversation = models.OneToOneField(
+        Conversation, primary_key=True, on_delete=models.CASCADE, related_name="money"
+    )
+    closed_at = models.DateTimeField()
+    meta_cost = models.DecimalField(max_digits=20, decimal_places=10)
+    model_cost = models.DecimalField(max_digits=20, decimal_places=10)
+    template = models.CharField(max_length=512, null=True, blank=True)  # the first template's name
+    # {"<step>": {"sent_at": ..., "variant": ..., "cost": ...}}: each step that left.
+    steps = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("conversation money")
+        verbose_name_plural = _("conversations' money")

@@ -6,17 +6,21 @@ Opening a cart runs these: building them with the ORM cost more CPU than running
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cache
-from typing import cast
+from typing import Any, NamedTuple, cast
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
+from psycopg import sql as pg_sql
 
 from core import sql as core_sql
 from core.sql import insert_parts
+from messaging import pricing
 from messaging.models import Message
-from recovery.models import Abandonment, Conversation, Customer, Product
+from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product
 
 # Customer.objects.create(...) unless the phone is taken or is an erased person's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
@@ -168,3 +172,408 @@ def customer_hold(customer_id: int) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(_CUSTOMER_SHARE, [customer_id])
+
+
+# --- The money report's tallies (recovery.money.figures) -----------------------------------------
+
+DAY, TEMPLATE, STEP, HELD_STEP = 1, 2, 3, 4  # which grouping a row of money_tallies belongs to
+
+
+class MoneyTally(NamedTuple):
+    kind: int
+    step: int | None
+    key: str | None  # the template or the variant
+    day: date | str | None
+    share: Decimal
+    held_out: bool
+    carts: int
+    paid: int
+    value: Decimal
+    value_squared: Decimal | float
+    meta: Decimal
+    model: Decimal
+    discount: Decimal
+    cost: Decimal | None
+
+
+_NULL, _COUNT, _WON = pg_sql.SQL("NULL"), pg_sql.SQL("COUNT(*)"), pg_sql.Identifier("won")
+# Typed: PostgreSQL settles a UNION's column types arm by arm, and a bare NULL pair becomes text.
+_NO_STEP, _NO_COST = pg_sql.SQL("CAST(NULL AS INTEGER)"), pg_sql.SQL("CAST(NULL AS NUMERIC)")
+
+
+def money_tallies(carts: tuple[str, list[Any]], *, steps: list[int]) -> list[MoneyTally]:
+    """The cart facts (one row per cart: money_cart_facts, or the ORM's) added up per day, template, step and
+    variant, and per step for the held-out carts, each by holdout share, in one statement.
+
+    The ORM cannot group the result of a grouped query again; this adds up in the database what
+    would otherwise be every cart's row in Python (tests/recovery/test_money_sql.py compares the
+    two).
+    """
+    inner, params = carts
+    col = pg_sql.Identifier
+    null = _NULL
+
+    def arm(
+        kind: int,
+        *,
+        where: pg_sql.Composable,
+        group: list[pg_sql.Composable],
+        step: int | None = None,
+        key: pg_sql.Composable = null,
+        day: pg_sql.Composable = null,
+        held_out: pg_sql.Composable,
+        carts: pg_sql.Composable = _COUNT,
+        won: pg_sql.Composable = _WON,
+        cost: pg_sql.Composable = _NO_COST,
+    ) -> pg_sql.Composable:
+        return pg_sql.SQL(
+            "SELECT {kind} AS kind, {step} AS step, {key} AS key, {day} AS day, share, {held_out} AS held_out, "
+            "{carts} AS carts, SUM({won}) AS paid, SUM({won} * value) AS value, "
+            "SUM({won} * value * value) AS value_squared, SUM(meta) AS meta, SUM(model) AS model, "
+            "SUM(given) AS discount, {cost} AS cost FROM cart WHERE {where} GROUP BY {group}"
+        ).format(
+            kind=pg_sql.Literal(kind),
+            step=_NO_STEP if step is None else pg_sql.Literal(step),
+            key=key,
+            day=day,
+            held_out=held_out,
+            carts=carts,
+            won=won,
+            cost=cost,
+            where=where,
+            group=pg_sql.SQL(", ").join(group),
+        )
+
+    contacted, held = pg_sql.SQL("NOT held_out"), pg_sql.SQL("held_out")
+    arms = [
+        arm(
+            DAY,
+            where=pg_sql.SQL("TRUE"),
+            group=[col("day"), col("share"), col("held_out")],
+            day=col("day"),
+            held_out=col("held_out"),
+        ),
+        arm(
+            TEMPLATE,
+            where=contacted,
+            group=[col("template"), col("share")],
+            key=col("template"),
+            held_out=pg_sql.Literal(False),
+        ),
+    ]
+    for order in steps:
+        cost = col(f"cost_{order}")
+        if order == steps[0]:
+            # The first step also carries the cart's messages that belong to no step (replies...).
+            cost = pg_sql.SQL(" - ").join([col("meta"), *(col(f"cost_{o}") for o in steps[1:])])
+        arms += [
+            arm(
+                STEP,
+                step=order,
+                where=pg_sql.SQL("NOT held_out AND {} IS NOT NULL").format(col(f"sent_{order}")),
+                group=[col(f"variant_{order}"), col("share")],
+                key=col(f"variant_{order}"),
+                held_out=pg_sql.Literal(False),
+                won=col(f"won_{order}"),
+                cost=pg_sql.SQL("SUM({})").format(cost),
+            ),
+            arm(
+                HELD_STEP,
+                step=order,
+                where=held,
+                group=[col("share")],
+                held_out=pg_sql.Literal(True),
+                carts=pg_sql.SQL("SUM({})").format(col(f"open_{order}")),
+                won=col(f"held_won_{order}"),
+            ),
+        ]
+    statement = pg_sql.SQL("WITH cart AS ({inner}) {arms}").format(
+        inner=pg_sql.SQL(inner), arms=pg_sql.SQL(" UNION ALL ").join(arms)
+    )
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The planner's estimate of this one statement is high enough to switch JIT on, which
+            # spends seconds compiling what runs in a fraction of one; the per-cart rows are
+            # grouped in memory rather than on disk. Both for this transaction only.
+            cursor.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
+        cursor.execute(statement.as_string(None), params)
+        return [MoneyTally(*row) for row in cursor.fetchall()]
+
+
+def _money_params(
+    *,
+    since: datetime,
+    until: datetime,
+    settled: datetime,
+    free_ids: list[int],
+    meta_prices: dict[str, Decimal],
+    default_meta_price: Decimal,
+    model_rates: dict[str, Decimal],
+    default_model_rate: Decimal,
+) -> tuple[dict[str, Any], dict[str, pg_sql.Composable]]:
+    """The statements' parameters (enum values and prices) and their shared pieces."""
+    params: dict[str, Any] = {
+        "since": since,
+        "until": until,
+        "settled": settled,
+        "tz": timezone.get_current_timezone_name(),
+        "discounted": Abandonment.ConversionLink.DISCOUNTED.value,
+        "closed": Conversation.Status.CLOSED.value,
+        "out": Message.Direction.OUT.value,
+        "in": Message.Direction.IN.value,
+        "first_contact": Message.Purpose.FIRST_CONTACT.value,
+        "proactive": [p.value for p in Message.PROACTIVE_PURPOSES],
+        "left": [Message.Status.SENT.value, Message.Status.DELIVERED.value, Message.Status.READ.value],
+        "billed": [Message.Status.DELIVERED.value, Message.Status.READ.value],
+        "template": Message.Kind.TEMPLATE.value,
+        "free_types": list(pricing.FREE_TYPES),
+        "marketing": pricing.MARKETING,
+        "service": pricing.SERVICE,
+        "free_ids": free_ids,
+        "no_template": "—",
+        "default_meta_price": default_meta_price,
+        "default_model_rate": default_model_rate,
+    }
+    prices, rates = [], []
+    for index, (name, price) in enumerate(meta_prices.items()):
+        params[f"category_{index}"], params[f"price_{index}"] = name, price
+        prices.append(
+            pg_sql.SQL("WHEN {} THEN {}").format(
+                pg_sql.Placeholder(f"category_{index}"), pg_sql.Placeholder(f"price_{index}")
+            )
+        )
+    for index, (name, rate) in enumerate(model_rates.items()):
+        params[f"model_{index}"], params[f"rate_{index}"] = name, rate
+        rates.append(
+            pg_sql.SQL("WHEN {} THEN {}").format(
+                pg_sql.Placeholder(f"model_{index}"), pg_sql.Placeholder(f"rate_{index}")
+            )
+        )
+    tables = {
+        "a": pg_sql.Identifier(Abandonment._meta.db_table),
+        "c": pg_sql.Identifier(Conversation._meta.db_table),
+        "m": pg_sql.Identifier(Message._meta.db_table),
+        "f": pg_sql.Identifier(ConversationMoney._meta.db_table),
+    }
+    in_range = pg_sql.SQL(_MONEY_IN_RANGE).format(**tables)
+    valid = pg_sql.SQL(_MONEY_VALID).format(**tables)
+    pieces = {
+        **tables,
+        "in_range": in_range,
+        "valid": valid,
+        "cost": pg_sql.SQL(_MONEY_META_COST).format(prices=pg_sql.SQL(" ").join(prices)),
+        "rates": pg_sql.SQL(" ").join(rates),
+    }
+    return params, pieces
+
+
+def _money_live(pieces: dict[str, pg_sql.Composable], *, which: pg_sql.Composable) -> pg_sql.Composable:
+    """Per conversation of `which`: its Meta and model cost, first template and steps, from its
+    messages (recovery.money.figures._cart_facts says the same with the ORM)."""
+    messages = pg_sql.SQL(_MONEY_MESSAGES).format(m=pieces["m"], which=which)
+    return pg_sql.SQL(_MONEY_LIVE).format(messages=messages, cost=pieces["cost"], rates=pieces["rates"])
+
+
+def _positional(statement: pg_sql.Composable, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """Named placeholders become positional ones, the way Django's cursor takes them."""
+    text = statement.as_string(None)
+    names: list[str] = []
+
+    def positional(match: re.Match[str]) -> str:
+        names.append(match.group(1))
+        return "%s"
+
+    text = re.sub(r"%\((\w+)\)s", positional, text)
+    return text, [params[name] for name in names]
+
+
+def money_settle(**prices: Any) -> int:
+    """Work out and keep the money of the range's conversations closed before `settled` that have
+    no up-to-date row yet: ConversationMoney.objects.update_or_create(...) per conversation, in
+    one statement. Returns how many rows it wrote."""
+    params, pieces = _money_params(**prices)
+    stale = pg_sql.SQL(
+        "{in_range} AND conversation.status = %(closed)s AND conversation.closed_at < %(settled)s AND NOT EXISTS ({valid})"
+    ).format(**pieces)
+    statement = pg_sql.SQL(_MONEY_SETTLE).format(live=_money_live(pieces, which=stale), stale=stale, **pieces)
+    text, values = _positional(statement, params)
+    with connection.cursor() as cursor:
+        cursor.execute(text, values)
+        return cursor.rowcount
+
+
+def money_cart_facts(*, offsets: dict[int, timedelta], **prices: Any) -> tuple[str, list[Any]]:
+    """recovery.money.figures._cart_facts (the ORM query it stands for) on PostgreSQL: one row
+    per cart of the comparison. A settled conversation's money is read from its
+    ConversationMoney row; the others' is worked out from their messages, each message's cost
+    and step once (the ORM repeats them in every aggregate that filters on them)."""
+    params, pieces = _money_params(**prices)
+    col = pg_sql.Identifier
+    orders = sorted(offsets)
+    extracted, computed = [], []
+    for index, order in enumerate(orders):
+        params[f"step_{order}"] = str(order)
+        params[f"at_{order}"] = offsets[order]
+        key = pg_sql.Placeholder(f"step_{order}")
+        extracted.append(
+            pg_sql.SQL(
+                ", (x.steps -> {key} ->> 'sent_at')::timestamptz AS {sent}, x.steps -> {key} ->> 'variant' AS {variant}, "
+                "COALESCE((x.steps -> {key} ->> 'cost')::numeric, 0) AS {cost}"
+            ).format(
+                key=key, sent=col(f"sent_{order}"), variant=col(f"variant_{order}"), cost=col(f"cost_{order}")
+            )
+        )
+        # Credited to this step: paid after it left and before any later step did.
+        later = pg_sql.SQL("").join(
+            pg_sql.SQL(" AND ({sent} IS NULL OR converted_at < {sent})").format(sent=col(f"sent_{o}"))
+            for o in orders[index + 1 :]
+        )
+        held_won = pg_sql.SQL("converted_at >= created_at + {}").format(pg_sql.Placeholder(f"at_{order}"))
+        if index + 1 < len(orders):
+            held_won = pg_sql.SQL("{} AND converted_at < created_at + {}").format(
+                held_won, pg_sql.Placeholder(f"at_{orders[index + 1]}")
+            )
+        computed.append(
+            pg_sql.SQL(
+                ", {sent}, {variant}, {cost}, CASE WHEN converted_at >= {sent}{later} THEN 1 ELSE 0 END AS {won}, "
+                "CASE WHEN converted_at IS NULL OR converted_at >= created_at + {at} THEN 1 ELSE 0 END AS {open}, "
+                "CASE WHEN {held_won} THEN 1 ELSE 0 END AS {held_won_name}"
+            ).format(
+                sent=col(f"sent_{order}"),
+                variant=col(f"variant_{order}"),
+                cost=col(f"cost_{order}"),
+                later=later,
+                won=col(f"won_{order}"),
+                at=pg_sql.Placeholder(f"at_{order}"),
+                open=col(f"open_{order}"),
+                held_won=held_won,
+                held_won_name=col(f"held_won_{order}"),
+            )
+        )
+    unsettled = pg_sql.SQL("{in_range} AND NOT EXISTS ({valid})").format(**pieces)
+    statement = pg_sql.SQL(_MONEY_CART_FACTS).format(
+        live=_money_live(pieces, which=unsettled),
+        extracted=pg_sql.SQL("").join(extracted),
+        computed=pg_sql.SQL("").join(computed),
+        **pieces,
+    )
+    return _positional(statement, params)
+
+
+# The contacted carts' conversations of the range.
+_MONEY_IN_RANGE = """
+    SELECT conversation.id FROM {c} conversation JOIN {a} cart ON cart.id = conversation.abandonment_id
+    WHERE cart.created_at >= %(since)s AND cart.created_at < %(until)s
+      AND cart.holdout_percent > 0 AND NOT cart.held_out
+"""
+
+# An up-to-date ConversationMoney row of `conversation`: worked out after it closed this time.
+_MONEY_VALID = """
+    SELECT 1 FROM {f} kept WHERE kept.conversation_id = conversation.id AND kept.closed_at = conversation.closed_at
+      AND conversation.status = %(closed)s
+"""
+
+# A conversation without a message that costs or a step gets its row too (nothing, kept): the
+# report then works out from messages only the conversations still open or just closed.
+_MONEY_SETTLE = """
+INSERT INTO {f} (conversation_id, closed_at, meta_cost, model_cost, template, steps)
+SELECT conversation.id, conversation.closed_at, COALESCE(live.meta, 0), COALESCE(live.model, 0),
+       live.template, COALESCE(live.steps, '{{}}'::jsonb)
+FROM {c} conversation LEFT JOIN ({live}) live ON live.conversation_id = conversation.id
+WHERE conversation.id IN ({stale})
+ON CONFLICT (conversation_id) DO UPDATE SET
+    closed_at = EXCLUDED.closed_at, meta_cost = EXCLUDED.meta_cost, model_cost = EXCLUDED.model_cost,
+    template = EXCLUDED.template, steps = EXCLUDED.steps
+"""
+
+_MONEY_CART_FACTS = """
+SELECT day, share, held_out, value, won, given, meta, model, template {computed}
+FROM (
+    SELECT o.*, COALESCE(x.meta, 0) AS meta, COALESCE(x.model, 0) AS model, x.template {extracted}
+    FROM (
+        SELECT id, created_at, converted_at, holdout_percent AS share, held_out, value,
+               (created_at AT TIME ZONE %(tz)s)::date AS day,
+               CASE WHEN converted_at IS NOT NULL THEN 1 ELSE 0 END AS won,
+               CASE WHEN converted_at IS NOT NULL AND conversion_link = %(discounted)s AND paid_amount < value
+                    THEN value - paid_amount ELSE 0 END AS given
+        FROM {a}
+        WHERE created_at >= %(since)s AND created_at < %(until)s AND holdout_percent > 0
+    ) o
+    LEFT JOIN {c} conversation ON conversation.abandonment_id = o.id
+    LEFT JOIN (
+        SELECT kept.conversation_id, kept.meta_cost AS meta, kept.model_cost AS model, kept.template, kept.steps
+        FROM {f} kept JOIN {c} conversation ON conversation.id = kept.conversation_id
+        WHERE kept.closed_at = conversation.closed_at AND conversation.status = %(closed)s
+        UNION ALL
+        {live}
+    ) x ON x.conversation_id = conversation.id
+) cart_facts
+"""
+
+# Per conversation: what its messages cost (only those that can cost something are added up),
+# and each step that left: when, which variant, what it cost; the first template's name.
+_MONEY_LIVE = """
+SELECT conversation_id, COALESCE(k.meta, 0) AS meta, COALESCE(k.model, 0) AS model, s.template,
+       COALESCE(s.steps, '{{}}'::jsonb) AS steps
+FROM (
+    SELECT message.conversation_id, SUM({cost}) AS meta,
+           SUM(CASE WHEN message.direction = %(in)s
+                    THEN message.tokens_used * CASE message.ai_model {rates} ELSE %(default_model_rate)s END
+                    ELSE 0 END) AS model
+    {messages}
+      AND ((message.direction = %(out)s AND message.status = ANY(%(billed)s))
+           OR (message.direction = %(in)s AND message.tokens_used > 0))
+    GROUP BY message.conversation_id
+) k
+FULL JOIN (
+    -- Byte order ("C"): a template name is the same whatever the locale, and the collation's
+    -- own comparison would be the slowest part of the statement.
+    SELECT conversation_id, MIN(template COLLATE "C") AS template,
+           jsonb_object_agg(step, jsonb_build_object('sent_at', sent_at, 'variant', variant, 'cost', cost))
+               FILTER (WHERE step IS NOT NULL) AS steps
+    FROM (
+        SELECT conversation_id, step, MIN(sent_at) AS sent_at, MIN(variant COLLATE "C") AS variant,
+               SUM(cost) AS cost, MIN(template COLLATE "C") AS template
+        FROM (
+            SELECT message.conversation_id, message.sent_at, {cost} AS cost,
+                   CASE WHEN message.status = ANY(%(left)s) AND message.sent_at IS NOT NULL
+                        THEN COALESCE((message.metadata -> 'sequence' ->> 'step')::integer,
+                                      CASE WHEN message.purpose = %(first_contact)s THEN 1 ELSE 2 END)
+                   END AS step,
+                   COALESCE(NULLIF(message.metadata -> 'sequence' ->> 'variant', ''),
+                            NULLIF(message.metadata -> 'template' ->> 'name', ''), %(no_template)s) AS variant,
+                   CASE WHEN message.purpose = %(first_contact)s
+                        THEN message.metadata -> 'template' ->> 'name' END AS template
+            {messages}
+              AND message.direction = %(out)s AND message.purpose = ANY(%(proactive)s)
+        ) sent
+        GROUP BY conversation_id, step
+    ) per_step
+    GROUP BY conversation_id
+) s USING (conversation_id)
+"""
+
+_MONEY_MESSAGES = """
+    FROM {m} message
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN message.pricing_category <> '' THEN message.pricing_category
+                    WHEN message.kind = %(template)s THEN %(marketing)s
+                    ELSE %(service)s END AS category
+    ) priced
+    WHERE message.conversation_id IN ({which})
+"""
+
+# What Meta charges for a message (messaging.pricing): Meta's verdict when a status carried its
+# pricing block; without one, every delivered message but the month's free service tier.
+_MONEY_META_COST = """
+    CASE WHEN message.status = ANY(%(billed)s)
+              AND NOT message.pricing_type = ANY(%(free_types)s)
+              AND (message.pricing_billable IS TRUE
+                   OR (message.pricing_billable IS NULL AND message.pricing_type <> '')
+                   OR (message.pricing_billable IS NULL AND message.pricing_type = ''
+                       -- IN (SELECT ...), not = ANY(...): hashed, and the tier holds thousands of ids.
+                       AND NOT (category = %(service)s
+                                AND message.id IN (SELECT unnest(%(free_ids)s::bigint[])))))
+         THEN CASE category {prices} ELSE %(default_meta_price)s END
+         ELSE 0 END
+"""

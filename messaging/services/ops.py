@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.db.models import QuerySet
@@ -43,9 +44,9 @@ def stuck_messages_redrive(*, message_ids: Iterable[int], now: datetime) -> Redr
     # As in the sweep: a send whose worker died mid-send goes once more, flagged (SPEC §6).
     unknown_outcome.update(possible_duplicate=True)
     for message_id in result.inbound:
-        transaction.on_commit(lambda m=message_id: queue.process_inbound(m), robust=True)
+        transaction.on_commit(partial(queue.process_inbound, message_id), robust=True)
     for message_id in result.outbound:
-        transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
+        transaction.on_commit(partial(queue.send_message, message_id), robust=True)
     logger.info(
         "stuck work re-driven by hand",
         extra={"inbound": len(result.inbound), "outbound": len(result.outbound)},
@@ -63,7 +64,7 @@ def stuck_events_redrive(*, event_ids: Iterable[int], now: datetime) -> Redrive:
     )
     result.not_stuck = sorted(ids - set(result.events))
     for event_id in result.events:
-        transaction.on_commit(lambda e=event_id: queue.fan_out_event(e), robust=True)
+        transaction.on_commit(partial(queue.fan_out_event, event_id), robust=True)
     logger.info("stuck events re-driven by hand", extra={"events": len(result.events)})
     return result
 
@@ -122,7 +123,7 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
             status=Message.Status.PENDING, failed_at=None, claimed_at=None, send_after=None
         )
         for message_id in result.queued:
-            transaction.on_commit(lambda m=message_id: queue.send_message(m), robust=True)
+            transaction.on_commit(partial(queue.send_message, message_id), robust=True)
     logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
     return result
 

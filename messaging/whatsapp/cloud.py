@@ -10,7 +10,6 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from core.strict_json import json_object
 from messaging.whatsapp.base import (
     Media,
     MediaUnavailable,
@@ -20,6 +19,7 @@ from messaging.whatsapp.base import (
     WhatsAppBackend,
     WhatsAppError,
 )
+from messaging.whatsapp.events import json_object
 
 logger = logging.getLogger(__name__)
 

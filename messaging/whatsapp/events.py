@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.strict_json import json_object
+
+def json_object(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else an empty one: for Meta's optional nested objects."""
+    return value if isinstance(value, dict) else {}
+
 
 TEXT_LIKE = ("text", "button", "interactive")
 

@@ -50,3 +50,22 @@ def test_support_opens_the_money_page_from_the_home_and_exports_what_it_shows(pa
         page.click("#money-csv")
     exported = download.value.path().read_text(encoding="utf-8-sig")
     assert list(csv.reader(io.StringIO(exported), delimiter=";")) == shown
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_money_page_fits_a_laptop_and_a_phone_without_scrolling_sideways(page, sign_in, settings, width):  # noqa: F811
+    settings.DEBUG = True
+    end = timezone.localdate() - timedelta(days=1)
+    call_command("sara_simulate_month", "--carts", "600", "--end", end.isoformat(), stdout=io.StringIO())
+    sign_in(staff("suporte", "support"))
+    page.set_viewport_size({"width": width, "height": 900})
+
+    page.goto("/admin/money/")
+    page.wait_for_selector("#money-table")
+
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], widths
+    # The wide tables scroll inside their own box; the figures a person reads first are on screen.
+    assert page.locator("#money-cards").is_visible()
+    assert page.locator("#money-reconcile-table").is_visible()
+    screenshot(page, f"money-{width}.png")

@@ -13,7 +13,8 @@ from django.core.management import CommandError, call_command
 
 from messaging.models import Message
 from recovery.models import Abandonment
-from recovery.selectors import money_report, newcombe, wilson
+from recovery.money.figures import money_report
+from recovery.money.stats import newcombe, wilson
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,

@@ -12,7 +12,7 @@ from django.core.management import call_command
 
 from messaging.models import Template
 from recovery.models import SequenceStep, StepVariant
-from recovery.sequence_money import sequence_report
+from recovery.money.figures import sequence_report
 
 pytestmark = pytest.mark.django_db
 

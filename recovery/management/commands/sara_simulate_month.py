@@ -18,12 +18,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from messaging.models import Message
-from recovery import lifecycle, money_views
+from recovery import lifecycle
 from recovery.holdout import holdout_draw
 from recovery.models import Abandonment, Conversation, Customer, Product
-from recovery.selectors import money_report
+from recovery.money import views as money_views
+from recovery.money.figures import MoneyReport, money_report
 from recovery.sequence import sequence_steps, variant_draw
-from recovery.sequence_money import sequence_report
 
 PREFIX = "sim-"
 CENT = Decimal("0.01")
@@ -36,6 +36,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--carts", type=int, default=3000, help="carts over the month (default 3000)")
         parser.add_argument("--percent", type=Decimal, default=Decimal(10), help="holdout share (default 10)")
+        parser.add_argument("--days", type=int, default=30, help="days the carts spread over (default 30)")
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument(
             "--end", type=date.fromisoformat, default=None, help="last day (default yesterday)"
@@ -57,13 +58,14 @@ class Command(BaseCommand):
                 "This writes simulated carts into the database: run it on a development one (DEBUG on), or pass --force."
             )
         end = options["end"] or timezone.localdate() - timedelta(days=1)
-        start = end - timedelta(days=29)
+        start = end - timedelta(days=options["days"] - 1)
         with transaction.atomic():
             if options["replace"]:
                 _delete_simulated()
             counts = _simulate(
                 start=start,
                 carts=options["carts"],
+                days=options["days"],
                 percent=options["percent"],
                 rng=random.Random(options["seed"]),
                 rate_contacted=options["rate_contacted"],
@@ -80,11 +82,11 @@ class Command(BaseCommand):
             self.stdout.write("")
             for name, cell in zip(header, row, strict=True):
                 self.stdout.write(f"  {name}: {cell}")
-        self._sequence(start=start, end=end)
+        self._sequence(report)
 
-    def _sequence(self, *, start: date, end: date) -> None:
+    def _sequence(self, report: MoneyReport) -> None:
         """Per step and per variant: a compact table of the columns that decide."""
-        sequence = sequence_report(start=start, end=end)
+        sequence = report.sequence
         header, *rows = money_views.sequence_table(sequence)
         keep = [1, 2, 4, 6, 8, 11, 15, 17, 18]
         self.stdout.write("")
@@ -108,6 +110,7 @@ def _simulate(
     *,
     start: date,
     carts: int,
+    days: int = 30,
     percent: Decimal,
     rng: random.Random,
     rate_contacted: float,
@@ -131,7 +134,7 @@ def _simulate(
     for n in range(carts):
         external_id = f"{PREFIX}{stamp}-{n}"
         opened = timezone.make_aware(
-            datetime.combine(start + timedelta(days=n * 30 // carts), time(8))
+            datetime.combine(start + timedelta(days=n * days // carts), time(8))
         ) + timedelta(minutes=rng.randrange(14 * 60))
         draw = holdout_draw(external_id=external_id, percent=percent)
         # Each step's variant through the real draw: the first step's second variant sells better.

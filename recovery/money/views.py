@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.admin.views.decorators import staff_member_required
@@ -17,8 +17,9 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from recovery.selectors import MoneyReport, Rate, Row, money_report
-from recovery.sequence_money import SequenceReport, sequence_report
+from recovery.money.figures import MoneyReport, SequenceReport, money_report
+from recovery.money.revenue import recovered_revenue
+from recovery.money.stats import MIN_GROUP, Rate, Row
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -117,13 +118,21 @@ def cells(section: str, row: Row) -> list[str]:
     ]
 
 
+def step_name(order: int) -> str:
+    """Step 1 is the first contact; the others are follow-ups, numbered once there are two."""
+    if order == 1:
+        return _("First contact")
+    if order == 2:
+        return _("Follow-up")
+    return _("Follow-up %(number)s") % {"number": order - 1}
+
+
 def table(report: MoneyReport) -> list[list[str]]:
     """Header and rows, exactly as the page shows them and the CSV holds them."""
-    steps = {"first_contact": _("First contact"), "followup": _("Follow-up")}
     total = replace(report.total, label=_("Whole range"))
     rows = [cells(_("Total"), total)]
     rows += [cells(_("Template"), row) for row in report.templates]
-    rows += [cells(_("Step"), replace(row, label=steps[row.label])) for row in report.steps]
+    rows += [cells(_("Step"), replace(row, label=step_name(int(row.label)))) for row in report.steps]
     rows += [cells(_("Day"), row) for row in report.days]
     return [header(), *rows]
 
@@ -264,6 +273,138 @@ def chart(report: MoneyReport) -> Chart:
     )
 
 
+# --- In plain words: what Sara earned, what it cost, how sure we are ------------------------------
+
+
+@dataclass(frozen=True)
+class Card:
+    label: str
+    value: str
+    note: str
+
+
+def summary(report: MoneyReport) -> list[Card]:
+    total = report.total
+    if total.net is None:
+        earned_note = _("No held-out carts in this range: nothing to compare with.")
+    elif total.conclusive and total.net_interval is not None:
+        low, high = total.net_interval
+        earned_note = _("With %(level)s confidence, between %(low)s and %(high)s.") % {
+            **LEVEL,
+            "low": brl(low),
+            "high": brl(high),
+        }
+    else:
+        earned_note = _("Not yet possible to conclude: the difference could still be chance.")
+    per_real = total.return_per_real
+    return [
+        Card(_("What Sara earned (net incremental revenue)"), brl(total.net), earned_note),
+        Card(
+            _("What it cost"),
+            brl(total.spent),
+            _("Meta %(meta)s · model %(model)s · discounts %(discount)s")
+            % {"meta": brl(total.meta_cost), "model": brl(total.model_cost), "discount": brl(total.discount)},
+        ),
+        Card(_("How sure we are"), plain_verdict(total), extra_sales(total)),
+        Card(
+            _("Return per R$ spent"),
+            "—" if per_real is None else number(float(per_real), 2),
+            _("Net incremental revenue for each real spent on Meta, the model and discounts."),
+        ),
+    ]
+
+
+def plain_verdict(row: Row) -> str:
+    if row.incremental_conversions is None:
+        return _("No comparison: no held-out carts")
+    if not row.conclusive:
+        if row.contacted.carts < MIN_GROUP or row.held_out.carts < MIN_GROUP:
+            return _("Not yet possible to conclude: fewer than %(n)s carts in a group") % {"n": MIN_GROUP}
+        return _("Not yet possible to conclude")
+    if row.incremental_interval[0] > 0:
+        return _("With %(level)s confidence, Sara brings extra sales") % LEVEL
+    return _("With %(level)s confidence, there are fewer sales than without Sara") % LEVEL
+
+
+def extra_sales(row: Row) -> str:
+    if row.incremental_conversions is None:
+        return ""
+    low, high = row.incremental_interval
+    return _("Extra sales: %(value)s (between %(low)s and %(high)s)") % {
+        "value": number(row.incremental_conversions),
+        "low": number(low),
+        "high": number(high),
+    }
+
+
+@dataclass(frozen=True)
+class Line:
+    label: str
+    amount: str
+    total: bool = False
+
+
+def reconciliation(report: MoneyReport, *, recovered: Decimal) -> list[Line]:
+    """From the dashboard's recovered revenue to the net incremental revenue, step by step."""
+    total = report.total
+    start, end = f"{report.start:%d/%m/%Y}", f"{report.end:%d/%m/%Y}"
+    lines = [
+        Line(
+            _("Recovered revenue on the dashboard: every cart paid from %(start)s to %(end)s, as paid")
+            % {"start": start, "end": end},
+            brl(recovered),
+            total=True,
+        ),
+        Line(
+            _(
+                "Payments of carts opened on other days and of carts with no held-out group; discounts "
+                "counted at cart value"
+            ),
+            signed(total.contacted_revenue - recovered),
+        ),
+        Line(
+            _("Value of the contacted carts opened from %(start)s to %(end)s that were paid")
+            % {"start": start, "end": end},
+            brl(total.contacted_revenue),
+            total=True,
+        ),
+    ]
+    if total.incremental_revenue is None:
+        return lines
+    return [
+        *lines,
+        Line(
+            _("What those customers would have bought without Sara (the held-out carts' rate)"),
+            signed(total.incremental_revenue - total.contacted_revenue),
+        ),
+        Line(_("Incremental revenue: what Sara added"), brl(total.incremental_revenue), total=True),
+        Line(_("Meta's messages"), signed(-total.meta_cost)),
+        Line(_("The model's tokens"), signed(-total.model_cost)),
+        Line(_("Discounts given"), signed(-total.discount)),
+        Line(_("Net incremental revenue"), brl(total.net), total=True),
+    ]
+
+
+def signed(amount: Decimal) -> str:
+    """+R$ 10,00 or −R$ 10,00: a step of the reconciliation."""
+    return brl(amount) if amount < 0 else f"+{brl(amount)}"
+
+
+def no_holdout_advice(report: MoneyReport) -> str:
+    """What to do when nothing was held out: which share to set and how long to wait."""
+    days = (report.end - report.start).days + 1
+    per_day = report.carts_outside / days if days else 0
+    # A few hundred held-out carts tell a lift of a few points from chance.
+    wait = "—" if not per_day else number(300 / (per_day * 0.10), 0)
+    return _(
+        "Sara compares contacted carts with a held-out group that gets no message. Set "
+        "SARA_HOLDOUT_PERCENT=10 (10 %% of new carts are held out; the rest are contacted as "
+        "today), then wait until about 300 carts are held out: at this range's %(per_day)s carts "
+        "a day, about %(wait)s days. The figures appear here as soon as there are 30 carts on "
+        "each side."
+    ) % {"per_day": number(per_day, 0), "wait": wait}
+
+
 # --- Views ----------------------------------------------------------------------------------------
 
 
@@ -293,16 +434,31 @@ def money_page(request: HttpRequest) -> TemplateResponse:
     start, end, problem = _range(request)
     report = money_report(start=start, end=end)
     rows = table(report)
+    since = timezone.make_aware(datetime.combine(start, time.min))
+    until = timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min))
+    compared = report.total.incremental_revenue is not None
     context = {
         **admin.site.each_context(request),
         "title": _("What Sara earns, net of her costs"),
         "report": report,
         "header": rows[0],
         "rows": rows[1:],
-        "chart": chart(report),
+        "chart": chart(report) if compared else None,
+        "cards": summary(report),
+        "reconciliation": reconciliation(report, recovered=recovered_revenue(since=since, until=until)),
+        "advice": "" if compared else no_holdout_advice(report),
+        "method": _(
+            "Extra sales: contacted carts × (their payment rate − the held-out carts' rate), share by "
+            "share. Each range in brackets holds the true figure with %(level)s confidence; while it "
+            "includes zero, or a group has fewer than 30 carts, it is not yet possible to conclude. "
+            "Costs are those of the contacted carts: Meta's rate per delivered message (its monthly "
+            "free service messages counted), the model's tokens, and the discount given (cart value − "
+            "amount paid). Return per R$ spent = net incremental revenue ÷ (Meta + model + discount)."
+        )
+        % LEVEL,
         "problem": problem,
         "shares": ", ".join(f"{number(float(s), 0)} %" for s in report.shares),
-        "sequence": sequence_context(start=start, end=end),
+        "sequence": sequence_context(report.sequence),
     }
     return TemplateResponse(request, "admin/recovery/money.html", context)
 
@@ -311,7 +467,8 @@ def money_page(request: HttpRequest) -> TemplateResponse:
 @permission_required(PERMISSION, raise_exception=True)
 def money_csv(request: HttpRequest) -> HttpResponse:
     start, end, _problem = _range(request)
-    rows = table(money_report(start=start, end=end))
+    report = money_report(start=start, end=end)
+    rows = table(report)
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="sara-resultado-{start}-{end}.csv"'
     # A BOM and semicolons: how a spreadsheet set to Portuguese (Brazil) opens a CSV untouched,
@@ -321,12 +478,11 @@ def money_csv(request: HttpRequest) -> HttpResponse:
     writer.writerows(rows)
     # The sequence's rows after the main table, with their added columns (step, variant...).
     writer.writerow([])
-    writer.writerows(sequence_table(sequence_report(start=start, end=end)))
+    writer.writerows(sequence_table(report.sequence))
     return response
 
 
-def sequence_context(*, start: date, end: date) -> dict[str, object]:
+def sequence_context(report: SequenceReport) -> dict[str, object]:
     """What the page's sequence section shows: its table and the variants named best."""
-    report = sequence_report(start=start, end=end)
     rows = sequence_table(report)
     return {"header": rows[0], "rows": rows[1:], "best": sorted(report.best.items())}
