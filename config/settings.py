@@ -217,6 +217,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-windows": {"task": "compliance.tasks.sweep_windows", "schedule": 300.0},
     "sweep-source-checkouts": {"task": "recovery.tasks.sweep_source_checkouts", "schedule": 60.0},
     "poll-nuvemshop": {"task": "recovery.tasks.poll_nuvemshop", "schedule": 300.0},
+    # Closed conversations' money kept for the money page, which only reads (SPEC §13).
+    "settle-money": {"task": "recovery.tasks.settle_money", "schedule": 300.0},
     # Raw webhook payloads older than SARA_RAW_RETENTION_DAYS go (SPEC §14).
     "purge-raw-payloads": {"task": "messaging.tasks.purge_raw_payloads", "schedule": 3600.0},
 }

@@ -12,6 +12,7 @@ class RecoveryConfig(AppConfig):
         from compliance import handlers as compliance_handlers
         from messaging import handlers as messaging_handlers
         from recovery import followups, inbound, lifecycle, outbox, services
+        from recovery.money import tasks as money_tasks  # noqa: F401 - registers the money sweep
         from recovery.sources import tasks  # noqa: F401 - registers the sources' tasks (queued by name)
 
         messaging_handlers.inbound_process.bind(inbound.process_inbound)

@@ -50,7 +50,7 @@ from django.utils import timezone
 from messaging import pricing
 from messaging.models import Message
 from recovery import sql
-from recovery.models import Abandonment, SequenceStep
+from recovery.models import Abandonment, Conversation, SequenceStep
 from recovery.money.stats import MIN_GROUP, ZERO, Costs, Row, Strata, Tally, add_strata, compare
 from recovery.sequence import Step, sequence_steps
 
@@ -135,6 +135,27 @@ def money_report(*, start: date, end: date) -> MoneyReport:
     )
 
 
+def money_settle(*, now: datetime) -> int:
+    """Keep the money of every conversation closed a day before `now` and more that has no
+    up-to-date ConversationMoney row yet (recovery.tasks.settle_money, every 5 minutes): the
+    money page then only reads. Returns how many conversations' money it kept."""
+    if connection.vendor != "postgresql":
+        return 0  # the ORM's report works everything out from the messages
+    settled = now - SETTLED_AFTER
+    stale = Conversation.objects.filter(
+        status=Conversation.Status.CLOSED,
+        closed_at__lt=settled,
+        abandonment__holdout_percent__gt=0,
+        abandonment__held_out=False,
+    ).filter(Q(money__isnull=True) | ~Q(money__closed_at=F("closed_at")))
+    oldest = stale.aggregate(first=Min("abandonment__created_at"))["first"]
+    if oldest is None:
+        return 0
+    prices = _prices(oldest, now + timedelta(days=1))
+    prices["settled"] = settled
+    return sql.money_settle(**prices)
+
+
 def sequence_report(*, start: date, end: date) -> SequenceReport:
     """Per step and per variant, for carts opened from local day `start` to `end`."""
     return money_report(start=start, end=end).sequence
@@ -204,11 +225,10 @@ def _tallies(
     opened: QuerySet[Abandonment], *, offsets: dict[int, timedelta], since: datetime, until: datetime
 ) -> _Tallies:
     if connection.vendor == "postgresql":
-        prices = _prices(since, until)
         # Conversations closed a day ago and more no longer change (their last statuses came in):
-        # their money is worked out once and kept (ConversationMoney), the rest from their messages.
-        sql.money_settle(**prices)
-        carts = sql.money_cart_facts(offsets=offsets, **prices)
+        # their money is kept (ConversationMoney, by money_settle's sweep) and read as it is; the
+        # rest is worked out from their messages. Reading the page writes nothing.
+        carts = sql.money_cart_facts(offsets=offsets, **_prices(since, until))
     else:
         statement, params = _cart_facts(
             opened, offsets=offsets, since=since, until=until

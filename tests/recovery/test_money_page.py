@@ -131,8 +131,8 @@ def queries_of(client, path: str) -> int:
 
 
 # Session and user, the admin's waiting count, the sequence's steps and templates, the free
-# service tier, the settled conversations' money, the tallies, the carts left out, the
-# recovered revenue: never one per day, cart or template.
+# service tier, the tallies (settled conversations read from their kept money), the carts left
+# out, the recovered revenue: never one per day, cart or template.
 MAX_QUERIES = 14
 
 
@@ -161,3 +161,35 @@ def test_the_page_and_the_csv_run_the_same_few_queries_for_a_day_or_a_week_of_ca
             "invitation_1",
             "invitation_2",
         ]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("path", ["/admin/money/", "/admin/money.csv"])
+def test_reading_the_page_or_the_csv_writes_nothing_the_sweep_keeps_the_closed_conversations_money(
+    admin_client,
+    prices,  # noqa: F811
+    time_machine,
+    path,
+):
+    from recovery.models import Conversation, ConversationMoney
+    from recovery.money.figures import money_report
+    from recovery.money.tasks import settle_money
+
+    carts_over(2, 3, 2, time_machine=time_machine)
+    Conversation.objects.update(status=Conversation.Status.CLOSED, closed_at=DAY2 + timedelta(hours=12))
+    time_machine.move_to(DAY2 + timedelta(days=3), tick=False)
+    query = "?start=2026-11-01&end=2026-11-12"
+    report = money_report(start=DAY1.date(), end=DAY2.date())
+    assert admin_client.get(path + query).status_code == 200
+
+    with CaptureQueriesContext(connection) as queries:
+        assert admin_client.get(path + query).status_code == 200
+    writes = [
+        q["sql"] for q in queries if q["sql"].lstrip().split()[0].upper() in {"INSERT", "UPDATE", "DELETE"}
+    ]
+    assert writes == []
+    assert ConversationMoney.objects.count() == 0
+
+    assert settle_money() == 6  # every contacted cart's conversation, once the day has passed
+    assert money_report(start=DAY1.date(), end=DAY2.date()) == report  # the same figures, from the kept money
+    assert report.total.meta_cost > 0

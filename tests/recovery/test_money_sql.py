@@ -13,6 +13,7 @@ from django.db.models import F
 from recovery import sql
 from recovery.models import Abandonment, Conversation, ConversationMoney
 from recovery.money import figures
+from recovery.money.tasks import settle_money
 from recovery.sequence import sequence_steps
 from tests.recovery.test_money_figures import DAY1, DAY2, month, prices  # noqa: F401
 
@@ -152,8 +153,11 @@ def test_a_settled_conversations_money_is_kept_and_worked_out_again_once_it_clos
     time_machine.move_to(DAY2 + timedelta(days=3), tick=False)
     Conversation.objects.update(status=Conversation.Status.CLOSED, closed_at=DAY2 + timedelta(hours=12))
     live = figures.money_report(start=DAY1.date(), end=DAY2.date())
+    assert ConversationMoney.objects.count() == 0  # reading the report writes nothing
 
-    assert ConversationMoney.objects.count() == 40  # every contacted cart's conversation
+    assert settle_money() == 40  # the sweep keeps every contacted cart's conversation's money
+    assert ConversationMoney.objects.count() == 40
+    assert settle_money() == 0  # and has nothing left to do the next time
     kept = figures.money_report(start=DAY1.date(), end=DAY2.date())
     assert kept == live
     assert kept.total.meta_cost == Decimal("13.87") and kept.total.net == Decimal("565.05")
@@ -164,4 +168,6 @@ def test_a_settled_conversations_money_is_kept_and_worked_out_again_once_it_clos
     assert figures.money_report(start=DAY1.date(), end=DAY2.date()).total.meta_cost == Decimal("113.87")
     # ...until the conversation is closed again: then it is worked out anew from the messages.
     Conversation.objects.filter(pk=one.pk).update(closed_at=DAY2 + timedelta(hours=13))
+    assert figures.money_report(start=DAY1.date(), end=DAY2.date()).total.meta_cost == Decimal("13.87")
+    assert settle_money() == 1  # the sweep keeps it again, anew
     assert figures.money_report(start=DAY1.date(), end=DAY2.date()).total.meta_cost == Decimal("13.87")
