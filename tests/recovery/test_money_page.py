@@ -193,3 +193,17 @@ def test_reading_the_page_or_the_csv_writes_nothing_the_sweep_keeps_the_closed_c
     assert settle_money() == 6  # every contacted cart's conversation, once the day has passed
     assert money_report(start=DAY1.date(), end=DAY2.date()) == report  # the same figures, from the kept money
     assert report.total.meta_cost > 0
+
+
+def test_the_money_sweep_runs_every_five_minutes_under_its_contract_name():
+    from django.conf import settings
+
+    from config.celery import app
+
+    schedules = [
+        e["schedule"]
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "recovery.tasks.settle_money"
+    ]
+    assert schedules == [300.0]
+    assert "recovery.tasks.settle_money" in app.tasks
