@@ -150,6 +150,12 @@ def execute(sql: str, params: Sequence[Any]) -> int:
         return changed
 
 
+def ping() -> None:
+    """The database answers a trivial query; the driver's error otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
 def db_datetime(value: Any) -> Any:
     """A datetime as the database driver takes it (SQLite wants text)."""
     return connection.ops.adapt_datetimefield_value(value)

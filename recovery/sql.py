@@ -20,7 +20,7 @@ from core import sql as core_sql
 from core.sql import insert_parts
 from messaging import pricing
 from messaging.models import Message
-from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product
+from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product, Shop
 
 # Customer.objects.create(...) unless the phone is taken or is an erased person's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
@@ -51,6 +51,19 @@ def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | N
 
 
 # Product.objects.filter(product_id=..., active=True)
+# Shop.objects.order_by("id").first()
+_SHOP_FIRST = (
+    pg_sql.SQL("SELECT * FROM {table} ORDER BY {id} LIMIT 1")
+    .format(table=pg_sql.Identifier(Shop._meta.db_table), id=pg_sql.Identifier(Shop._meta.pk.column))
+    .as_string(None)
+)
+
+
+def shop_first() -> Shop | None:
+    """The shop's row (one per installation), or None before it is made."""
+    return next(iter(Shop.objects.raw(_SHOP_FIRST)), None)
+
+
 _ACTIVE_PRODUCT = f"SELECT * FROM {Product._meta.db_table} WHERE product_id = %s AND active"  # noqa: S608
 
 
