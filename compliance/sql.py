@@ -9,14 +9,15 @@ from django.db import connection
 from psycopg import sql as pg_sql
 
 from compliance.models import OptOutKeyword
+from core import sql as core_sql
 
 # OptOutKeyword.objects.filter(active=True).values_list("keyword", flat=True)
 _ACTIVE_KEYWORDS = (
     pg_sql.SQL("SELECT {keyword} FROM {table} WHERE {active} = %(active)s")
     .format(
-        keyword=pg_sql.Identifier(OptOutKeyword._meta.get_field("keyword").column),
-        table=pg_sql.Identifier(OptOutKeyword._meta.db_table),
-        active=pg_sql.Identifier(OptOutKeyword._meta.get_field("active").column),
+        keyword=core_sql.column(OptOutKeyword, "keyword"),
+        table=core_sql.table(OptOutKeyword),
+        active=core_sql.column(OptOutKeyword, "active"),
     )
     .as_string(None)
 )

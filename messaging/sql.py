@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from django.db import connection
-from django.db.models import Model
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 from psycopg import sql as pg_sql
@@ -116,20 +115,11 @@ def recent_texts(*, conversation_id: int, exclude: int, size: int) -> list[tuple
 # tests/messaging/test_sql.py checks that both do the same.
 
 
-def _table(model: type[Model]) -> pg_sql.Identifier:
-    return pg_sql.Identifier(model._meta.db_table)
-
-
-def _col(model: type[Model], name: str) -> pg_sql.Identifier:
-    return pg_sql.Identifier(cast(str, model._meta.get_field(name).column))
+_table, _col, _text = core_sql.table, core_sql.column, core_sql.text
 
 
 def _m(name: str) -> pg_sql.Identifier:
     return _col(Message, name)
-
-
-def _text(statement: pg_sql.Composable) -> str:
-    return statement.as_string(None)
 
 
 # Message.objects.filter(pk=id, direction=OUT, status=PENDING, whatsapp_message_id=None)

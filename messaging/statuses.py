@@ -37,6 +37,13 @@ FORWARD_FROM: dict[str, tuple[str, ...]] = {
 # spends running it (bench/RESULTS.md). They are called from here only.
 
 
+def inbound_stored(rows: list[list[Any]]) -> list[int]:
+    """Meta's inbound messages stored as received (rows in the order of sql.INBOUND_GIVEN, the
+    status left out); the ids of those not stored before."""
+    at = sql.INBOUND_GIVEN.index("status")
+    return sql.inbound_insert([[*row[:at], Message.Status.RECEIVED, *row[at:]] for row in rows])
+
+
 def sent(*, message_id: int, wamid: str, sent_at: datetime) -> None:
     """Meta accepted the send: its wamid, status sent, the claim released."""
     sql.message_sent(message_id=message_id, wamid=wamid, sent_at=sent_at)

@@ -50,12 +50,11 @@ def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | N
     return customer
 
 
-# Product.objects.filter(product_id=..., active=True)
 # Shop.objects.order_by("id").first()
-_SHOP_FIRST = (
-    pg_sql.SQL("SELECT * FROM {table} ORDER BY {id} LIMIT 1")
-    .format(table=pg_sql.Identifier(Shop._meta.db_table), id=pg_sql.Identifier(Shop._meta.pk.column))
-    .as_string(None)
+_SHOP_FIRST = core_sql.text(
+    pg_sql.SQL("SELECT * FROM {table} ORDER BY {id} LIMIT 1").format(
+        table=core_sql.table(Shop), id=core_sql.column(Shop, "id")
+    )
 )
 
 
@@ -64,6 +63,7 @@ def shop_first() -> Shop | None:
     return next(iter(Shop.objects.raw(_SHOP_FIRST)), None)
 
 
+# Product.objects.filter(product_id=..., active=True)
 _ACTIVE_PRODUCT = f"SELECT * FROM {Product._meta.db_table} WHERE product_id = %s AND active"  # noqa: S608
 
 

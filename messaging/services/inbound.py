@@ -152,20 +152,19 @@ def _insert_inbound(events: list[InboundEvent]) -> list[int]:
                 metadata["user_id"] = event.user_id
             if event.username:
                 metadata["username"] = event.username
-            rows.append(  # in the order of sql.INBOUND_GIVEN; the other columns get their defaults
+            rows.append(  # sql.INBOUND_GIVEN's order, the status left out (statuses)
                 [
                     Message.Direction.IN,
                     event.kind,
                     event.wa_id,
                     event.text,
                     event.wamid,
-                    Message.Status.RECEIVED,
                     json.dumps(metadata),
                     connection.ops.adapt_datetimefield_value(event.timestamp),
                     now,
                 ]
             )
-        new_ids += sql.inbound_insert(rows)
+        new_ids += statuses.inbound_stored(rows)
     return new_ids
 
 
