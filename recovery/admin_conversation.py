@@ -41,7 +41,7 @@ class CloseForm(forms.Form):
 class AssignedToFilter(admin.SimpleListFilter):
     """The colleague holding the conversation, by name."""
 
-    title = gettext_lazy("taken by")
+    title = gettext_lazy("person responsible")
     parameter_name = "assigned_to"
 
     def lookups(self, request, model_admin):
@@ -51,7 +51,10 @@ class AssignedToFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        return queryset.filter(assigned_to_id=self.value()) if self.value() else queryset
+        if not self.value():
+            return queryset
+        # A hand-typed address with no such colleague lists nobody rather than failing.
+        return queryset.filter(assigned_to_id=self.value()) if self.value().isdigit() else queryset.none()
 
 
 # A conversation's counters and times: shown folded on its page, never edited by hand.

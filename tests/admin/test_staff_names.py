@@ -91,6 +91,17 @@ def test_the_assignment_select_the_filter_and_the_flash_name_colleagues(ana_clie
     assert [c.pk for c in mine.context["cl"].result_list] == [conversation.pk]
     theirs = ana_client.get(f"/admin/recovery/conversation/?assigned_to={bruno.pk}")
     assert list(theirs.context["cl"].result_list) == []
+    assert ana_client.get("/admin/recovery/conversation/?assigned_to=abc").status_code == 200
+
+
+def test_the_conversation_list_filters_by_the_person_responsible_in_portuguese(ana_client, ana, settings):
+    settings.LANGUAGE_CODE = "pt-br"
+    waiting()
+
+    listing = ana_client.get("/admin/recovery/conversation/").content.decode()
+
+    assert "Por responsável" in listing
+    assert ">Ana Souza</a>" in listing
 
 
 def test_notes_and_staff_replies_appear_under_the_staff_members_name(ana_client, ana):
