@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
-from core.staff import staff_user
+from core.staff import staff_name, staff_user
 from recovery import handoff, handoff_selectors
 from recovery.models import Conversation
 
@@ -174,7 +174,7 @@ class HandoffAdminMixin(_AdminBase):
     def _handoff_take(self, request: HttpRequest, conversation: Conversation) -> str:
         handoff.conversation_take(conversation_id=conversation.pk, user=staff_user(request))
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
-            "name": request.user.get_username()
+            "name": staff_name(request.user)
         }
 
     def _handoff_reply(self, request: HttpRequest, conversation: Conversation) -> str:
