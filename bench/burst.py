@@ -52,14 +52,6 @@ def bodies(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return out
 
 
-def templates_sent() -> int:
-    from messaging.models import Message
-
-    return Message.objects.filter(
-        direction="out", purpose="first_contact", status__in=["sent", "delivered", "read"]
-    ).count()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -120,7 +112,7 @@ def main() -> None:
         sent = load.post_paced(common.WEB_PORT, "/webhook/abandonment", prepared, rate=rate, threads=128)
         posted = time.time()
         deadline = posted + args.drain
-        while time.time() < deadline and templates_sent() < args.carts:
+        while time.time() < deadline and common.sent_count("first_contact") < args.carts:
             time.sleep(0.5)
         cores = common.cpu_by_kind(snap0, common.cpu_snapshot(), time.time() - started)
         graph_sends = common.get_json(f"http://127.0.0.1:{common.GRAPH_PORT}/sends")

@@ -348,6 +348,15 @@ def _descendants(pid: int) -> list[int]:
 
 
 # --- database -------------------------------------------------------------------------------
+def sent_count(purpose: str) -> int:
+    """Outgoing messages of one purpose that reached the fake Graph API (sent or beyond)."""
+    from messaging.models import Message
+
+    return Message.objects.filter(
+        direction="out", purpose=purpose, status__in=["sent", "delivered", "read"]
+    ).count()
+
+
 def reset_data() -> None:
     """Empty the bench database's business tables, Redis DB 9 and the broker's queues (nothing else)."""
     import redis

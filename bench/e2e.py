@@ -102,14 +102,6 @@ def bodies(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return out
 
 
-def replies_sent() -> int:
-    from messaging.models import Message
-
-    return Message.objects.filter(
-        direction="out", purpose="reply", status__in=["sent", "delivered", "read"]
-    ).count()
-
-
 def collect(n: int, sent: list[load.Sent], run: str, graph_sends: list[dict]) -> dict[str, Any]:
     from django.db.models import Count
 
@@ -252,7 +244,7 @@ def main() -> None:
     ).start()
     load.post_paced(common.WEB_PORT, "/webhook/messages", warm, rate=20)
     deadline = time.time() + 60
-    while time.time() < deadline and replies_sent() < WARM_UP:
+    while time.time() < deadline and common.sent_count("reply") < WARM_UP:
         time.sleep(0.5)
     time.sleep(3)
     if args.profile:
@@ -264,7 +256,7 @@ def main() -> None:
         sent = load.post_paced(common.WEB_PORT, "/webhook/messages", prepared, rate=args.rate)
         load_seconds = time.time() - started
         deadline = time.time() + args.drain
-        while time.time() < deadline and replies_sent() < n + WARM_UP:
+        while time.time() < deadline and common.sent_count("reply") < n + WARM_UP:
             time.sleep(1)
         drained = time.time() - started - load_seconds
         time.sleep(4)  # the last statuses (read comes 2 s after the send)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import reverse
@@ -15,6 +15,19 @@ from django.utils.translation import gettext, pgettext_lazy
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written by webhooks and tasks: the admin shows them and never edits them."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 def admin_link(obj: Model | None, label: str | None = None) -> str:

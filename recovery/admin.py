@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
-from core.admin_helpers import GenderedMessagesMixin, admin_link
+from core.admin_helpers import GenderedMessagesMixin, ReadOnlyAdmin, admin_link
 from core.forms import BRLField, DecimalBRField, PercentField, format_decimal
 from core.text import brl
 
@@ -494,7 +494,8 @@ class ShopAdmin(GenderedMessagesMixin, admin.ModelAdmin):
 
 
 @admin.register(Abandonment)
-class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class AbandonmentAdmin(PhoneSearchMixin, ReadOnlyAdmin):
+    # Carts move only through webhooks and Sara's conversation: the admin reads them.
     phone_field = "customer__phone"
     # What fits at 1280 px; offers and the link paid are on the cart's page.
     list_display = [
@@ -511,16 +512,6 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
     search_fields = ["external_id", "customer__phone", "customer__name", "payment_id"]
     search_help_text = gettext_lazy("Abandonment id, payment id, customer name or phone.")
     list_select_related = ["customer", "product", "conversation"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Carts move only through webhooks and Sara's conversation: the admin reads them.
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     # The cart's page: money in reais and the offers as sentences, not numbers and JSON.
     fields = (
