@@ -74,16 +74,7 @@ def main() -> None:
 
     common.setup_django()
     common.reset_data()
-    from recovery.models import Product
-
-    Product.objects.create(
-        product_id="curso-python",
-        name="Curso de Python",
-        description="Curso online de Python com 40 horas de vídeo e certificado.",
-        payment_link="https://pay.example.com/curso-python",
-        discount_link="https://pay.example.com/curso-python?cupom=VOLTA10",
-        discount_percent=Decimal("10"),
-    )
+    common.python_course()
     run = str(int(time.time()) % 100000)
     prepared = bodies(args.carts, run)
 

@@ -45,16 +45,9 @@ def seed(n: int) -> None:
     """n customers, each with an active conversation about an abandoned cart."""
     from django.utils import timezone
 
-    from recovery.models import Abandonment, Conversation, Customer, Product
+    from recovery.models import Abandonment, Conversation, Customer
 
-    product = Product.objects.create(
-        product_id="curso-python",
-        name="Curso de Python",
-        description="Curso online de Python com 40 horas de vídeo e certificado.",
-        payment_link="https://pay.example.com/curso-python",
-        discount_link="https://pay.example.com/curso-python?cupom=VOLTA10",
-        discount_percent=Decimal("10"),
-    )
+    product = common.python_course()
     customers = Customer.objects.bulk_create(
         [Customer(phone=phone(i), name=f"Cliente {i}") for i in range(n)], batch_size=2000
     )
