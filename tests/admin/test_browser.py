@@ -24,7 +24,7 @@ from core.text import brl
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, Conversation, Product
 from tests.admin.conftest import failed_reply, invitation, staff_groups_again
-from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok
+from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok, text_body
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -510,16 +510,9 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
 
     page.wait_for_selector("ul.messagelist li.success")
     assert len(graph.calls) == 1
-    assert json.loads(graph.calls[0].request.body) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "text",
-        "text": {
-            "preview_url": True,
-            "body": "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já.",
-        },
-    }
+    assert json.loads(graph.calls[0].request.body) == text_body(
+        "+5548999327881", "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já."
+    )
     last = page.locator(".sara-bubble").last
     assert "suporte" in last.inner_text()
     assert "enviada" in last.inner_text()

@@ -12,7 +12,7 @@ from core.http import signature_of
 from messaging.models import Message, Template, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation
-from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads
+from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads, text_body
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/payment"
@@ -247,13 +247,7 @@ def test_the_thank_you_goes_to_graph_as_exact_json(post, abandonment, graph, fro
 
     assert response.json()["status"] == "converted"
     assert len(graph.calls) == 1
-    assert json.loads(graph.calls[0].request.body) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "text",
-        "text": {"preview_url": True, "body": THANK_YOU},
-    }
+    assert json.loads(graph.calls[0].request.body) == text_body("+5548999327881", THANK_YOU)
     assert Message.objects.get(purpose=Message.Purpose.THANK_YOU).whatsapp_message_id == "wamid.thank-you"
 
 
