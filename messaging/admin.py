@@ -12,7 +12,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.admin_helpers import admin_link, readable_fields
+from core.admin_helpers import ReadOnlyAdmin, admin_link, readable_fields
 from messaging import selectors
 from messaging.models import Message, StatusUpdate, Template, WebhookEvent
 from messaging.retry_advice import error_code_words, error_detail_words, retry_advice
@@ -22,20 +22,6 @@ from messaging.services.ops import (
     stuck_events_redrive,
     stuck_messages_redrive,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by webhooks and tasks: the admin shows them and never edits them."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 # --- Messages, failed sends and stuck work (ops) --------------------------------------------
 

@@ -220,15 +220,13 @@ class DeskAdminMixin(_AdminBase):
         return _("Assigned to %(name)s.") % {"name": staff_name(assignee)}
 
     def _handoff_reply(self, request: HttpRequest, conversation: Conversation) -> str:
-        form = ReplyForm(request.POST)
-        if not form.is_valid():
-            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
-            self.message_user(request, _("Reply not sent: %(errors)s") % {"errors": errors}, messages.ERROR)
+        text = self._posted_text(request, ReplyForm, _("Reply not sent: %(errors)s"))
+        if text is None:
             return ""
         message = desk.staff_reply(
             conversation_id=conversation.pk,
             user=staff_user(request),
-            text=form.cleaned_data["text"],
+            text=text,
             exception_confirmed=request.POST.get("exception") == "1",
         )
         return _("Reply queued for sending (message %(id)s).") % {"id": message.pk}
@@ -298,14 +296,10 @@ class DeskAdminMixin(_AdminBase):
         return _("Reopened: the conversation waits for a person again, held by you.")
 
     def _handoff_note(self, request: HttpRequest, conversation: Conversation) -> str:
-        form = NoteForm(request.POST)
-        if not form.is_valid():
-            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
-            self.message_user(request, _("Note not saved: %(errors)s") % {"errors": errors}, messages.ERROR)
+        text = self._posted_text(request, NoteForm, _("Note not saved: %(errors)s"))
+        if text is None:
             return ""
-        desk.note_add(
-            conversation_id=conversation.pk, user=staff_user(request), text=form.cleaned_data["text"]
-        )
+        desk.note_add(conversation_id=conversation.pk, user=staff_user(request), text=text)
         return _("Private note saved: only staff see it.")
 
 
