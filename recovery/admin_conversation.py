@@ -51,10 +51,11 @@ class AssignedToFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        if not self.value():
+        value = self.value()
+        if not value:
             return queryset
         # A hand-typed address with no such colleague lists nobody rather than failing.
-        return queryset.filter(assigned_to_id=self.value()) if self.value().isdigit() else queryset.none()
+        return queryset.filter(assigned_to_id=value) if value.isdigit() else queryset.none()
 
 
 # A conversation's counters and times: shown folded on its page, never edited by hand.

@@ -204,7 +204,7 @@ class DeskAdminMixin(_AdminBase):
             confirmed=request.POST.get("confirmed") == "1",
         )
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
-            "name": staff_name(request.user)
+            "name": staff_name(staff_user(request))
         }
 
     def _handoff_assign(self, request: HttpRequest, conversation: Conversation) -> str:

@@ -174,7 +174,7 @@ class HandoffAdminMixin(_AdminBase):
     def _handoff_take(self, request: HttpRequest, conversation: Conversation) -> str:
         handoff.conversation_take(conversation_id=conversation.pk, user=staff_user(request))
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
-            "name": staff_name(request.user)
+            "name": staff_name(staff_user(request))
         }
 
     def _posted_text(self, request: HttpRequest, form_class: type[forms.Form], refused: str) -> str | None:
