@@ -52,14 +52,6 @@ def bodies(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
     return out
 
 
-def templates_sent() -> int:
-    from messaging.models import Message
-
-    return Message.objects.filter(
-        direction="out", purpose="first_contact", status__in=["sent", "delivered", "read"]
-    ).count()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -82,16 +74,7 @@ def main() -> None:
 
     common.setup_django()
     common.reset_data()
-    from recovery.models import Product
-
-    Product.objects.create(
-        product_id="curso-python",
-        name="Curso de Python",
-        description="Curso online de Python com 40 horas de vídeo e certificado.",
-        payment_link="https://pay.example.com/curso-python",
-        discount_link="https://pay.example.com/curso-python?cupom=VOLTA10",
-        discount_percent=Decimal("10"),
-    )
+    common.python_course()
     run = str(int(time.time()) % 100000)
     prepared = bodies(args.carts, run)
 
@@ -120,7 +103,7 @@ def main() -> None:
         sent = load.post_paced(common.WEB_PORT, "/webhook/abandonment", prepared, rate=rate, threads=128)
         posted = time.time()
         deadline = posted + args.drain
-        while time.time() < deadline and templates_sent() < args.carts:
+        while time.time() < deadline and common.sent_count("first_contact") < args.carts:
             time.sleep(0.5)
         cores = common.cpu_by_kind(snap0, common.cpu_snapshot(), time.time() - started)
         graph_sends = common.get_json(f"http://127.0.0.1:{common.GRAPH_PORT}/sends")

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -348,6 +349,32 @@ def _descendants(pid: int) -> list[int]:
 
 
 # --- database -------------------------------------------------------------------------------
+def python_course(**fields: Any) -> Any:
+    """The product the benchmarks' carts hold: the Python course, with a 10 % discount link."""
+    from recovery.models import Product
+
+    return Product.objects.create(
+        **{
+            "product_id": "curso-python",
+            "name": "Curso de Python",
+            "description": "Curso online de Python com 40 horas de vídeo e certificado.",
+            "payment_link": "https://pay.example.com/curso-python",
+            "discount_link": "https://pay.example.com/curso-python?cupom=VOLTA10",
+            "discount_percent": Decimal("10"),
+            **fields,
+        }
+    )
+
+
+def sent_count(purpose: str) -> int:
+    """Outgoing messages of one purpose that reached the fake Graph API (sent or beyond)."""
+    from messaging.models import Message
+
+    return Message.objects.filter(
+        direction="out", purpose=purpose, status__in=["sent", "delivered", "read"]
+    ).count()
+
+
 def reset_data() -> None:
     """Empty the bench database's business tables, Redis DB 9 and the broker's queues (nothing else)."""
     import redis

@@ -45,16 +45,9 @@ def seed(n: int) -> None:
     """n customers, each with an active conversation about an abandoned cart."""
     from django.utils import timezone
 
-    from recovery.models import Abandonment, Conversation, Customer, Product
+    from recovery.models import Abandonment, Conversation, Customer
 
-    product = Product.objects.create(
-        product_id="curso-python",
-        name="Curso de Python",
-        description="Curso online de Python com 40 horas de vídeo e certificado.",
-        payment_link="https://pay.example.com/curso-python",
-        discount_link="https://pay.example.com/curso-python?cupom=VOLTA10",
-        discount_percent=Decimal("10"),
-    )
+    product = common.python_course()
     customers = Customer.objects.bulk_create(
         [Customer(phone=phone(i), name=f"Cliente {i}") for i in range(n)], batch_size=2000
     )
@@ -100,14 +93,6 @@ def bodies(n: int, run: str) -> list[tuple[bytes, dict[str, str]]]:
         body = json.dumps(payload, separators=(",", ":")).encode()
         out.append((body, {"X-Hub-Signature-256": common.sign(common.APP_SECRET, body)}))
     return out
-
-
-def replies_sent() -> int:
-    from messaging.models import Message
-
-    return Message.objects.filter(
-        direction="out", purpose="reply", status__in=["sent", "delivered", "read"]
-    ).count()
 
 
 def collect(n: int, sent: list[load.Sent], run: str, graph_sends: list[dict]) -> dict[str, Any]:
@@ -252,7 +237,7 @@ def main() -> None:
     ).start()
     load.post_paced(common.WEB_PORT, "/webhook/messages", warm, rate=20)
     deadline = time.time() + 60
-    while time.time() < deadline and replies_sent() < WARM_UP:
+    while time.time() < deadline and common.sent_count("reply") < WARM_UP:
         time.sleep(0.5)
     time.sleep(3)
     if args.profile:
@@ -264,7 +249,7 @@ def main() -> None:
         sent = load.post_paced(common.WEB_PORT, "/webhook/messages", prepared, rate=args.rate)
         load_seconds = time.time() - started
         deadline = time.time() + args.drain
-        while time.time() < deadline and replies_sent() < n + WARM_UP:
+        while time.time() < deadline and common.sent_count("reply") < n + WARM_UP:
             time.sleep(1)
         drained = time.time() - started - load_seconds
         time.sleep(4)  # the last statuses (read comes 2 s after the send)

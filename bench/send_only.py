@@ -17,7 +17,6 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from decimal import Decimal
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,15 +75,7 @@ def main() -> None:
     common.reset_data()
     from django.core.wsgi import get_wsgi_application
 
-    from recovery.models import Product
-
-    Product.objects.create(
-        product_id="curso-python",
-        name="Curso de Python",
-        payment_link="https://pay.example.com/curso-python",
-        discount_link="https://pay.example.com/curso-python?cupom=VOLTA10",
-        discount_percent=Decimal("10"),
-    )
+    common.python_course(description="")
     carts = [body for body, _ in burst.bodies(args.carts, str(int(time.time()) % 100000))]
     percall.measure(
         get_wsgi_application(),

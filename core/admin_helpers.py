@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext_lazy
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
+
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+
+
+class ReadOnlyAdmin(_ModelAdmin):
+    """Rows written by webhooks and tasks: the admin shows them and never edits them."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
 
 
 def admin_link(obj: Model | None, label: str | None = None) -> str:
@@ -23,6 +41,47 @@ def admin_link(obj: Model | None, label: str | None = None) -> str:
         return "—"
     url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
     return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def readable_fields(
+    data: object,
+    labels: Mapping[str, StrOrPromise],
+    words: Mapping[str, Mapping[str, StrOrPromise]] | None = None,
+) -> str:
+    """A JSON field as staff read it: one "label: value" line per key, nested keys indented.
+
+    Known keys take their label from `labels` and known codes their words from `words` (by key);
+    unknown keys are listed plainly as "key: value". No braces, quotes or brackets reach the page.
+    """
+    if data in (None, "", [], {}):
+        return "—"
+    return _readable(data, "", labels, words or {})
+
+
+def _readable(
+    value: object,
+    key: str,
+    labels: Mapping[str, StrOrPromise],
+    words: Mapping[str, Mapping[str, StrOrPromise]],
+) -> str:
+    if isinstance(value, bool):
+        return gettext("yes") if value else gettext("no")
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, dict):
+        return format_html(
+            '<ul class="sara-fields">{}</ul>',
+            format_html_join(
+                "",
+                "<li><strong>{}:</strong> {}</li>",
+                ((labels.get(k, k), _readable(v, str(k), labels, words)) for k, v in value.items()),
+            ),
+        )
+    if isinstance(value, list):
+        if all(not isinstance(item, dict | list) for item in value):
+            return ", ".join(str(_readable(item, key, labels, words)) for item in value) or "—"
+        return format_html_join("", "{}", ((_readable(item, key, labels, words),) for item in value))
+    return str(words.get(key, {}).get(str(value), value))
 
 
 # Django's admin writes "The {name} “{obj}” was changed successfully." with one article for every

@@ -116,14 +116,12 @@ class PercentInput(_TextNumberInput):
     pass
 
 
-class BRLField(forms.DecimalField):
-    """An amount in reais, typed and shown the Brazilian way ("1.299,00")."""
+class _TextDecimalField(forms.DecimalField):
+    """A decimal typed in a text box the Brazilian way; `parse` reads the text."""
 
-    widget = BRLInput
+    placeholder = ""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("max_digits", 12)
-        kwargs.setdefault("decimal_places", 2)
         kwargs.pop("localize", None)
         super().__init__(**kwargs)
 
@@ -133,36 +131,42 @@ class BRLField(forms.DecimalField):
             return None
         if isinstance(value, Decimal):
             return value
-        return parse_brl(value)
+        return self.parse(value)
+
+    def parse(self, value: Any) -> Decimal:
+        raise NotImplementedError
 
     def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
         # DecimalField would add min/max/step: meaningless on a text box.
-        return {"placeholder": "1.299,00"}
+        return {"placeholder": self.placeholder}
 
 
-class DecimalBRField(forms.DecimalField):
+class BRLField(_TextDecimalField):
+    """An amount in reais, typed and shown the Brazilian way ("1.299,00")."""
+
+    widget = BRLInput
+    placeholder = "1.299,00"
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(**kwargs)
+
+    def parse(self, value: Any) -> Decimal:
+        return parse_brl(value)
+
+
+class DecimalBRField(_TextDecimalField):
     """A number with a decimal comma ("12,5"), such as a delay in hours."""
 
     widget = PercentInput
     placeholder = "1,5"
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.pop("localize", None)
-        super().__init__(**kwargs)
-
-    # django-stubs types DecimalField.to_python as IntegerField's (int); Django returns a Decimal.
-    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
-        if value in self.empty_values:
-            return None
-        if isinstance(value, Decimal):
-            return value
+    def parse(self, value: Any) -> Decimal:
         try:
             return parse_decimal(value, places=self.decimal_places if self.decimal_places is not None else 6)
         except InvalidOperation as error:  # pragma: no cover - the pattern admits only digits
             raise ValidationError(self.error_messages["invalid"], code="invalid") from error
-
-    def widget_attrs(self, widget: forms.Widget) -> dict[str, Any]:
-        return {"placeholder": self.placeholder}
 
 
 class PercentField(DecimalBRField):

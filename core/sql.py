@@ -20,6 +20,7 @@ from typing import Any, cast
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from django.db.models import NOT_PROVIDED, Field, JSONField, Model
+from psycopg import sql as pg_sql
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,27 @@ def _default_literal(model: type[Model], field: Field[Any, Any]) -> str:
 def _text(value: Any) -> str:
     # A quoted literal; "%" doubled because the statement still goes through parameter formatting.
     return "'" + str(value).replace("'", "''").replace("%", "%%") + "'"
+
+
+# --- Identifiers for statements composed with psycopg's `sql` module -------------------------
+
+
+def table(model: type[Model]) -> pg_sql.Identifier:
+    """The model's table, quoted as an identifier."""
+    return pg_sql.Identifier(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> pg_sql.Identifier:
+    """The column of the model's concrete field `name`, quoted as an identifier."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field) or field.column is None:
+        raise ImproperlyConfigured(f"{model.__name__}.{name} is no concrete field with a column.")
+    return pg_sql.Identifier(field.column)
+
+
+def text(statement: pg_sql.Composable) -> str:
+    """A composed statement as the text Django's cursor takes (its `%(name)s` kept)."""
+    return statement.as_string(None)
 
 
 # --- Rows read and written as model instances ---------------------------------------------
@@ -148,6 +170,12 @@ def execute(sql: str, params: Sequence[Any]) -> int:
         cursor.execute(sql, params)
         changed: int = cursor.rowcount
         return changed
+
+
+def ping() -> None:
+    """The database answers a trivial query; the driver's error otherwise."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 def db_datetime(value: Any) -> Any:

@@ -18,3 +18,11 @@ def staff_user(request: HttpRequest | Request) -> User:
     if not user.is_authenticated:
         raise PermissionDenied
     return user
+
+
+def staff_name(user: User | None) -> str:
+    """How staff screens name a colleague: their full name, or their username when it is empty."""
+    if user is None:
+        return ""
+    full_name = getattr(user, "get_full_name", lambda: "")().strip()
+    return full_name or user.get_username()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as default_server_error
 
+from core import sql
 from core.broker import broker_check, broker_kind
 from core.http import error_body
 
@@ -22,8 +22,7 @@ def ready(request: HttpRequest) -> JsonResponse:
     """PostgreSQL, Redis and Celery's broker (when it is not Redis) answer; 503 naming what does not."""
     checks: dict[str, str] = {}
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        sql.ping()
         checks["database"] = "ok"
     except Exception as exc:  # any driver error means "not ready"
         checks["database"] = f"down: {exc.__class__.__name__}"

@@ -12,7 +12,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.admin_helpers import admin_link
+from core.admin_helpers import ReadOnlyAdmin, admin_link, readable_fields
 from messaging import selectors
 from messaging.models import Message, StatusUpdate, Template, WebhookEvent
 from messaging.retry_advice import error_code_words, error_detail_words, retry_advice
@@ -22,20 +22,6 @@ from messaging.services.ops import (
     stuck_events_redrive,
     stuck_messages_redrive,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by webhooks and tasks: the admin shows them and never edits them."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 # --- Messages, failed sends and stuck work (ops) --------------------------------------------
 
@@ -179,9 +165,9 @@ class MessageAdmin(ReadOnlyAdmin):
             else "",
         )
 
-    @admin.display(description=gettext_lazy("metadata"))
+    @admin.display(description=gettext_lazy("details"))
     def metadata_pretty(self, obj: Message) -> str:
-        return pretty_json(obj.metadata)
+        return readable_fields(obj.metadata, METADATA_LABELS, METADATA_WORDS)
 
     @admin.action(description=gettext_lazy("Dismiss selected failed sends"), permissions=["retry_send"])
     def dismiss_failed(self, request, queryset):
@@ -363,12 +349,114 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 class StatusUpdateAdmin(ReadOnlyAdmin):
     list_display = ["whatsapp_message_id", "status_label", "timestamp", "created_at"]
     search_fields = ["whatsapp_message_id"]
-    fields = ["whatsapp_message_id", "status_label", "timestamp", "errors", "created_at"]
-    readonly_fields = ["status_label"]
+    fields = [
+        "whatsapp_message_id",
+        "status_label",
+        "timestamp",
+        "errors_words",
+        "pricing_words",
+        "created_at",
+    ]
+    readonly_fields = ["status_label", "errors_words", "pricing_words"]
+
+    @admin.display(description=gettext_lazy("errors"))
+    def errors_words(self, obj: StatusUpdate) -> str:
+        return readable_fields(obj.errors, METADATA_LABELS)
+
+    @admin.display(description=gettext_lazy("pricing"))
+    def pricing_words(self, obj: StatusUpdate) -> str:
+        return readable_fields(obj.pricing, METADATA_LABELS, METADATA_WORDS)
 
     @admin.display(description=gettext_lazy("status"), ordering="status")
     def status_label(self, obj: StatusUpdate) -> str:
         return str(Message.Status(obj.status).label) if obj.status in Message.Status.values else obj.status
+
+
+# What a message keeps beside its text (and Meta's status news), as staff read it.
+METADATA_LABELS = {
+    "staff_name": gettext_lazy("sent by"),
+    "guardrail_exception": gettext_lazy("exception confirmed by staff for"),
+    "ai_error": gettext_lazy("AI failure (the rules answered)"),
+    "fallback": gettext_lazy("answered by the rules"),
+    "discount_offered": gettext_lazy("discount offered"),
+    "in_reply_to": gettext_lazy("answers message"),
+    "judgement": gettext_lazy("links in the reply"),
+    "tokens": gettext_lazy("AI tokens"),
+    "in": gettext_lazy("input"),
+    "out": gettext_lazy("output"),
+    "cached": gettext_lazy("cached"),
+    "guardrail": gettext_lazy("guardrails"),
+    "violations": gettext_lazy("breaches"),
+    "dropped_sentences": gettext_lazy("sentences removed"),
+    "action": gettext_lazy("what was done"),
+    "transcribed": gettext_lazy("voice message transcribed"),
+    "transcribe_model": gettext_lazy("transcription model"),
+    "transcription_error": gettext_lazy("transcription failed"),
+    "edited_text": gettext_lazy("text after the customer's edit"),
+    "edited_at": gettext_lazy("edited at"),
+    "edited_by": gettext_lazy("edit in message"),
+    "revoked_at": gettext_lazy("deleted by the customer at"),
+    "revoked_by": gettext_lazy("deletion in message"),
+    "profile_name": gettext_lazy("WhatsApp profile name"),
+    "user_id": gettext_lazy("WhatsApp user id"),
+    "username": gettext_lazy("WhatsApp username"),
+    "asks_for_text": gettext_lazy("asked the customer to write instead"),
+    "template": gettext_lazy("template"),
+    "template_alternatives": gettext_lazy("other templates allowed"),
+    "template_switched_from": gettext_lazy("template replaced (paused or rejected)"),
+    "intent": gettext_lazy("intent"),
+    "sentiment": gettext_lazy("sentiment"),
+    "parameters": gettext_lazy("parameters"),
+    "name": gettext_lazy("name"),
+    "language": gettext_lazy("language"),
+    "sequence": gettext_lazy("recovery sequence"),
+    "step": gettext_lazy("step"),
+    "variant": gettext_lazy("variant"),
+    "as_text": gettext_lazy("sent as text inside the 24 h window"),
+    "customer_wrote_at": gettext_lazy("customer wrote at"),
+    "quiet_hours_waived": gettext_lazy("quiet hours waived"),
+    "whatsapp": gettext_lazy("message as WhatsApp sent it"),
+    "billable": gettext_lazy("billable"),
+    "category": gettext_lazy("category"),
+    "pricing_model": gettext_lazy("pricing model"),
+    "type": gettext_lazy("type"),
+    "code": gettext_lazy("code"),
+    "title": gettext_lazy("title"),
+    "message": gettext_lazy("message"),
+    "error_data": gettext_lazy("detail"),
+    "details": gettext_lazy("detail"),
+}
+_BREACHES = {
+    "url": gettext_lazy("link that is not the shop's"),
+    "amount": gettext_lazy("amount that is not the cart's"),
+    "percent": gettext_lazy("percentage not offered"),
+    "coupon": gettext_lazy("coupon the shop did not configure"),
+    "discount_promise": gettext_lazy("promise of a discount"),
+}
+METADATA_WORDS = {
+    "guardrail_exception": _BREACHES,
+    "violations": _BREACHES,
+    "action": {"replaced": gettext_lazy("reply replaced"), "dropped": gettext_lazy("sentences removed")},
+    "judgement": {
+        "no_links": gettext_lazy("no links (the customer is not ready)"),
+        "no_push": gettext_lazy("links without pressing"),
+    },
+    "ai_error": {
+        "timeout": gettext_lazy("no answer in time"),
+        "connection": gettext_lazy("no connection"),
+        "refusal": gettext_lazy("the model refused"),
+        "length": gettext_lazy("answer cut off"),
+        "content_filter": gettext_lazy("content filter"),
+        "schema": gettext_lazy("answer out of shape"),
+        "error": gettext_lazy("error"),
+    },
+    "category": {
+        "marketing": gettext_lazy("marketing"),
+        "utility": gettext_lazy("utility"),
+        "service": gettext_lazy("service"),
+        "authentication": gettext_lazy("authentication"),
+    },
+}
 
 
 def pretty_json(data: object) -> str:

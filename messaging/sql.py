@@ -7,16 +7,18 @@ tables through the functions here, never with SQL of their own.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from django.db import connection
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
+from psycopg import sql as pg_sql
 
 from core import sql as core_sql
 from core.sql import insert_parts
-from messaging.models import Message, WebhookEvent
+from messaging.models import Message, StatusUpdate, WebhookEvent
 
 # One inbound message per row, N rows per statement; a repeated wamid inserts nothing
 # (ON CONFLICT DO NOTHING RETURNING id). The parameters of a row, in this order:
@@ -105,3 +107,202 @@ def recent_texts(*, conversation_id: int, exclude: int, size: int) -> list[tuple
     with connection.cursor() as cursor:
         cursor.execute(_history_select(), [conversation_id, exclude, size])
         return cursor.fetchall()
+
+
+# --- The send path and Meta's statuses ----------------------------------------------------
+# Composed once from the models' `_meta` with psycopg's `sql` module; enum values and every
+# other value are named parameters. Each statement has its ORM equivalent beside it, and
+# tests/messaging/test_sql.py checks that both do the same.
+
+
+_table, _col, _text = core_sql.table, core_sql.column, core_sql.text
+
+
+def _m(name: str) -> pg_sql.Identifier:
+    return _col(Message, name)
+
+
+# Message.objects.filter(pk=id, direction=OUT, status=PENDING, whatsapp_message_id=None)
+#     .filter(Q(claimed_at=None) | Q(claimed_at__lt=stale)) [.filter(Q(send_after=None) | Q(send_after__lte=now))]
+#     .update(claimed_at=now, attempts=F("attempts") + 1,
+#             possible_duplicate=Q(claimed_at__isnull=False) | Q(possible_duplicate=True))
+_CLAIM = pg_sql.SQL(
+    "UPDATE {m} SET {claimed_at} = %(now)s, {attempts} = {attempts} + 1, "
+    "{possible_duplicate} = ({claimed_at} IS NOT NULL OR {possible_duplicate}) "
+    "WHERE {id} = %(id)s AND {direction} = %(out)s AND {status} = %(pending)s AND {wamid} IS NULL "
+    "AND ({claimed_at} IS NULL OR {claimed_at} < %(stale)s)"
+).format(
+    m=_table(Message),
+    claimed_at=_m("claimed_at"),
+    attempts=_m("attempts"),
+    possible_duplicate=_m("possible_duplicate"),
+    id=_m("id"),
+    direction=_m("direction"),
+    status=_m("status"),
+    wamid=_m("whatsapp_message_id"),
+)
+CLAIM_SQL = _text(_CLAIM)
+CLAIM_DUE_SQL = _text(
+    pg_sql.SQL("{claim} AND ({send_after} IS NULL OR {send_after} <= %(now)s)").format(
+        claim=_CLAIM, send_after=_m("send_after")
+    )
+)
+
+
+def send_claim(*, message_id: int, now: datetime, stale: datetime, due_only: bool) -> bool:
+    """Claim a pending outbound send for this worker: True when this statement took it."""
+    params = {
+        "now": core_sql.db_datetime(now),
+        "stale": core_sql.db_datetime(stale),
+        "id": message_id,
+        "out": Message.Direction.OUT,
+        "pending": Message.Status.PENDING,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_DUE_SQL if due_only else CLAIM_SQL, params)
+        return bool(cursor.rowcount)
+
+
+# Message.objects.filter(pk=id).update(whatsapp_message_id=wamid, status=SENT, sent_at=at,
+#     claimed_at=None, send_after=None, error_code="", error_detail="")
+_SENT = pg_sql.SQL(
+    "UPDATE {m} SET {wamid} = %(wamid)s, {status} = %(sent)s, {sent_at} = %(sent_at)s, "
+    "{claimed_at} = NULL, {send_after} = NULL, {error_code} = %(blank)s, {error_detail} = %(blank)s "
+    "WHERE {id} = %(id)s"
+).format(
+    m=_table(Message),
+    wamid=_m("whatsapp_message_id"),
+    status=_m("status"),
+    sent_at=_m("sent_at"),
+    claimed_at=_m("claimed_at"),
+    send_after=_m("send_after"),
+    error_code=_m("error_code"),
+    error_detail=_m("error_detail"),
+    id=_m("id"),
+)
+SENT_SQL = _text(_SENT)
+# The same and, in one statement, StatusUpdate.objects.filter(whatsapp_message_id=wamid).exists()
+SENT_EARLY_SQL = _text(
+    pg_sql.SQL(
+        "WITH sent AS ({sent} RETURNING {id}) SELECT EXISTS (SELECT 1 FROM {s} WHERE {s_wamid} = %(wamid)s)"
+    ).format(
+        sent=_SENT,
+        id=_m("id"),
+        s=_table(StatusUpdate),
+        s_wamid=_col(StatusUpdate, "whatsapp_message_id"),
+    )
+)
+
+
+def _sent_params(*, message_id: int, wamid: str, sent_at: datetime) -> dict[str, Any]:
+    return {
+        "wamid": wamid,
+        "sent": Message.Status.SENT,
+        "sent_at": core_sql.db_datetime(sent_at),
+        "blank": "",
+        "id": message_id,
+    }
+
+
+def message_sent(*, message_id: int, wamid: str, sent_at: datetime) -> int:
+    """Meta accepted the send: its wamid, status sent, the claim released; rows changed."""
+    with connection.cursor() as cursor:
+        cursor.execute(SENT_SQL, _sent_params(message_id=message_id, wamid=wamid, sent_at=sent_at))
+        return int(cursor.rowcount)
+
+
+def message_sent_early(*, message_id: int, wamid: str, sent_at: datetime) -> bool:
+    """`message_sent` and whether a status for the wamid was kept before it (PostgreSQL only)."""
+    with connection.cursor() as cursor:
+        cursor.execute(SENT_EARLY_SQL, _sent_params(message_id=message_id, wamid=wamid, sent_at=sent_at))
+        return bool(cursor.fetchone()[0])
+
+
+# Meta's status forward (SPEC §4.3), one statement per (status, priced):
+# Message.objects.filter(whatsapp_message_id=wamid, direction=OUT, status__in=allowed)
+#     .update(status=status, <status>_at=at[, error_code=..., error_detail=...][, pricing_...=...])
+# returning, when priced, delivered_at and the pricing columns of the rows it moved.
+PRICING_FIELDS = ("pricing_billable", "pricing_category", "pricing_model", "pricing_type")
+FAILED_FIELDS = ("error_code", "error_detail")
+
+
+@cache
+def forward_sql(status: str, *, priced: bool, allowed: int) -> str:
+    """The UPDATE moving a message to `status`; its parameters are named by field, the allowed
+    current statuses `from_0` … `from_<allowed - 1>`."""
+    fields = ["status", f"{status}_at", *(FAILED_FIELDS if status == Message.Status.FAILED else ())]
+    if priced:
+        fields += PRICING_FIELDS
+    statement = pg_sql.SQL(
+        "UPDATE {m} SET {assignments} WHERE {wamid} = %(wamid)s AND {direction} = %(out)s "
+        "AND {status} IN ({allowed})"
+    ).format(
+        m=_table(Message),
+        assignments=pg_sql.SQL(", ").join(
+            pg_sql.SQL("{} = {}").format(_m(name), pg_sql.Placeholder(name)) for name in fields
+        ),
+        wamid=_m("whatsapp_message_id"),
+        direction=_m("direction"),
+        status=_m("status"),
+        allowed=pg_sql.SQL(", ").join(pg_sql.Placeholder(f"from_{i}") for i in range(allowed)),
+    )
+    if priced:
+        statement = pg_sql.SQL("{} RETURNING {}").format(
+            statement, pg_sql.SQL(", ").join(_m(name) for name in ("delivered_at", *PRICING_FIELDS))
+        )
+    return _text(statement)
+
+
+def message_forward(
+    *, wamid: str, status: str, allowed: tuple[str, ...], values: dict[str, Any], priced: bool
+) -> list[tuple[Any, ...]] | int:
+    """Move the outbound message with this wamid to `status` if its status is in `allowed`.
+
+    `values` holds `<status>_at` and, as the status needs, the failure's and pricing's fields.
+    Priced: the moved rows' (delivered_at, *PRICING_FIELDS); otherwise the number moved.
+    """
+    params = {"wamid": wamid, "out": Message.Direction.OUT, "status": status, **values}
+    params[f"{status}_at"] = core_sql.db_datetime(params[f"{status}_at"])
+    params.update({f"from_{i}": value for i, value in enumerate(allowed)})
+    with connection.cursor() as cursor:
+        cursor.execute(forward_sql(status, priced=priced, allowed=len(allowed)), params)
+        if priced:
+            return cursor.fetchall()
+        return int(cursor.rowcount)
+
+
+# Message.objects.filter(whatsapp_message_id=wamid).exists()
+_WAMID_KNOWN = _text(
+    pg_sql.SQL("SELECT 1 FROM {m} WHERE {wamid} = %(wamid)s LIMIT 1").format(
+        m=_table(Message), wamid=_m("whatsapp_message_id")
+    )
+)
+# StatusUpdate.objects.filter(whatsapp_message_id=wamid).exists()
+_STATUS_KEPT = _text(
+    pg_sql.SQL("SELECT 1 FROM {s} WHERE {wamid} = %(wamid)s LIMIT 1").format(
+        s=_table(StatusUpdate), wamid=_col(StatusUpdate, "whatsapp_message_id")
+    )
+)
+
+
+def _exists(statement: str, params: dict[str, Any]) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone() is not None
+
+
+def wamid_known(wamid: str) -> bool:
+    """A message with this wamid is stored."""
+    return _exists(_WAMID_KNOWN, {"wamid": wamid})
+
+
+def status_kept(wamid: str) -> bool:
+    """A status for this wamid was kept before the wamid was stored."""
+    return _exists(_STATUS_KEPT, {"wamid": wamid})
+
+
+def inbound_insert(rows: list[list[Any]]) -> list[int]:
+    """Insert inbound messages (each row in the order of INBOUND_GIVEN); ids of the new ones."""
+    with connection.cursor() as cursor:
+        cursor.execute(inbound_insert_sql(len(rows)), [value for row in rows for value in row])
+        return sorted(row[0] for row in cursor.fetchall())

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
+from messaging import sql
 from messaging.models import Message
 
 
@@ -22,50 +23,42 @@ def outbound_pending(**fields: Any) -> Message:
     return Message(direction=Message.Direction.OUT, status=Message.Status.PENDING, **fields)
 
 
-# Meta accepted the send: its wamid, and the claim released. Plain SQL: every send runs it.
-SENT_SQL = (
-    "UPDATE messaging_message SET whatsapp_message_id = %s, status = 'sent', sent_at = %s, "
-    "claimed_at = NULL, send_after = NULL, error_code = '', error_detail = '' WHERE id = %s"
-)
-# The same, and whether a status for the wamid was kept before it was known: one statement.
-SENT_EARLY_SQL = (
-    f"WITH sent AS ({SENT_SQL} RETURNING id) "  # noqa: S608
-    "SELECT EXISTS (SELECT 1 FROM messaging_statusupdate WHERE whatsapp_message_id = %s)"
-)
-
 # Which current statuses each incoming status may replace (SPEC §4.3): sent < delivered < read;
 # failed only over pending and sent; delivered or read prove delivery and override failed.
+_S = Message.Status
 FORWARD_FROM: dict[str, tuple[str, ...]] = {
-    "sent": ("pending",),
-    "delivered": ("pending", "sent", "failed"),
-    "read": ("pending", "sent", "delivered", "failed"),
-    "failed": ("pending", "sent"),
+    _S.SENT: (_S.PENDING,),
+    _S.DELIVERED: (_S.PENDING, _S.SENT, _S.FAILED),
+    _S.READ: (_S.PENDING, _S.SENT, _S.DELIVERED, _S.FAILED),
+    _S.FAILED: (_S.PENDING, _S.SENT),
 }
-# Statuses are three quarters of Meta's webhooks: written in SQL because building the ORM query
-# cost more CPU than PostgreSQL spends running it (bench/RESULTS.md). One statement per status,
-# its columns and allowed current statuses fixed by FORWARD_FROM (never taken from the body).
-# A status carrying Meta's pricing block also stores it, in the same statement, and returns
-# the row's delivered_at and pricing: the first proof of delivery is when Meta bills.
-PRICING_COLUMNS = ("pricing_billable", "pricing_category", "pricing_model", "pricing_type")
+# Statuses are three quarters of Meta's webhooks and every send records one: their statements
+# are plain SQL (messaging.sql) because building the ORM query cost more CPU than PostgreSQL
+# spends running it (bench/RESULTS.md). They are called from here only.
 
 
-def _forward_sql(status: str, *, priced: bool) -> str:
-    columns = ["status", f"{status}_at", *(("error_code", "error_detail") if status == "failed" else ())]
-    if priced:
-        columns += PRICING_COLUMNS
-    returning = f" RETURNING delivered_at, {', '.join(PRICING_COLUMNS)}" if priced else ""
-    return (
-        f"UPDATE messaging_message SET {', '.join(f'{c} = %s' for c in columns)} "  # noqa: S608
-        f"WHERE whatsapp_message_id = %s AND direction = 'out' "
-        f"AND status IN ({', '.join(['%s'] * len(FORWARD_FROM[status]))}){returning}"
+def inbound_stored(rows: list[list[Any]]) -> list[int]:
+    """Meta's inbound messages stored as received (rows in the order of sql.INBOUND_GIVEN, the
+    status left out); the ids of those not stored before."""
+    at = sql.INBOUND_GIVEN.index("status")
+    return sql.inbound_insert([[*row[:at], Message.Status.RECEIVED, *row[at:]] for row in rows])
+
+
+def sent(*, message_id: int, wamid: str, sent_at: datetime) -> None:
+    """Meta accepted the send: its wamid, status sent, the claim released."""
+    sql.message_sent(message_id=message_id, wamid=wamid, sent_at=sent_at)
+
+
+def sent_early(*, message_id: int, wamid: str, sent_at: datetime) -> bool:
+    """`sent`, and whether a status for the wamid was kept before it was known (PostgreSQL)."""
+    return sql.message_sent_early(message_id=message_id, wamid=wamid, sent_at=sent_at)
+
+
+def forward(*, wamid: str, status: str, values: dict[str, Any], priced: bool) -> list[tuple[Any, ...]] | int:
+    """Meta's status for an outbound message, if it moves it forward (see messaging.sql)."""
+    return sql.message_forward(
+        wamid=wamid, status=status, allowed=FORWARD_FROM[status], values=values, priced=priced
     )
-
-
-FORWARD_SQL = {
-    (status, priced): _forward_sql(status, priced=priced)
-    for status in FORWARD_FROM
-    for priced in (False, True)
-}
 
 
 def send_failed(*, message_id: int, code: str, detail: str, now: datetime) -> int:

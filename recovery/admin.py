@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
-from core.admin_helpers import GenderedMessagesMixin, admin_link
+from core.admin_helpers import GenderedMessagesMixin, ReadOnlyAdmin, admin_link
 from core.forms import BRLField, DecimalBRField, PercentField, format_decimal
 from core.text import brl
 
@@ -48,19 +48,23 @@ class ReasonForm(forms.Form):
     )
 
 
-def confirm_page(
+def reason_or_page(
     modeladmin: admin.ModelAdmin,
     request,
     *,
     objects: list,
-    form: ReasonForm,
     action: str,
     title: str,
     warning: str,
     reason_help: str,
     confirm_label: str,
-) -> TemplateResponse:
-    """The page an irreversible list action shows before it runs: what it does, to whom, and why."""
+) -> str | TemplateResponse:
+    """The reason posted from the confirmation page; until one is given, that page: what an
+    irreversible list action does, to whom, and why."""
+    form = ReasonForm(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        reason: str = form.cleaned_data["reason"]
+        return reason
     form.fields["reason"].help_text = reason_help
     context = {
         **modeladmin.admin_site.each_context(request),
@@ -75,14 +79,6 @@ def confirm_page(
         "cancel_url": reverse(f"admin:{modeladmin.opts.app_label}_{modeladmin.opts.model_name}_changelist"),
     }
     return TemplateResponse(request, "admin/sara/confirm_action.html", context)
-
-
-def confirmed_reason(request) -> tuple[ReasonForm, str | None]:
-    """The reason posted from the confirmation page; None until one was given."""
-    form = ReasonForm(request.POST if "apply" in request.POST else None)
-    if form.is_bound and form.is_valid():
-        return form, form.cleaned_data["reason"]
-    return form, None
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -232,23 +228,22 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
         description=gettext_lazy("Opt out selected customers (at their request)…"), permissions=["change"]
     )
     def opt_out(self, request, queryset):
-        form, reason = confirmed_reason(request)
         customers = list(queryset)
-        if reason is None:
-            return confirm_page(
-                self,
-                request,
-                objects=customers,
-                form=form,
-                action="opt_out",
-                title=_("Opt out customers"),
-                warning=_(
-                    "Sara will never write to these people again: their open conversations close "
-                    "and their carts are no longer chased. This cannot be undone from the back-office."
-                ),
-                reason_help=_("How the person asked, e.g. “asked by e-mail on 30/11, ticket 4521”."),
-                confirm_label=_("Yes, opt them out"),
-            )
+        reason = reason_or_page(
+            self,
+            request,
+            objects=customers,
+            action="opt_out",
+            title=_("Opt out customers"),
+            warning=_(
+                "Sara will never write to these people again: their open conversations close "
+                "and their carts are no longer chased. This cannot be undone from the back-office."
+            ),
+            reason_help=_("How the person asked, e.g. “asked by e-mail on 30/11, ticket 4521”."),
+            confirm_label=_("Yes, opt them out"),
+        )
+        if isinstance(reason, TemplateResponse):
+            return reason
         for customer in customers:
             if customer.opted_out:
                 self.message_user(
@@ -291,26 +286,23 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
         description=gettext_lazy("Erase personal data (LGPD): phone, name and texts…"), permissions=["delete"]
     )
     def erase_personal_data(self, request, queryset):
-        form, reason = confirmed_reason(request)
         customers = list(queryset)
-        if reason is None:
-            return confirm_page(
-                self,
-                request,
-                objects=customers,
-                form=form,
-                action="erase_personal_data",
-                title=_("Erase personal data"),
-                warning=_(
-                    "Everything Sara stores about these people is erased for good: phone, names, "
-                    "e-mail, CPF, message texts, raw webhooks and the admin's history. The figures "
-                    "stay, and the numbers stay blocked: Sara never writes to them again."
-                ),
-                reason_help=_(
-                    "The data subject's request, e.g. “LGPD request by e-mail on 30/11, ticket 4521”."
-                ),
-                confirm_label=_("Yes, erase their personal data"),
-            )
+        reason = reason_or_page(
+            self,
+            request,
+            objects=customers,
+            action="erase_personal_data",
+            title=_("Erase personal data"),
+            warning=_(
+                "Everything Sara stores about these people is erased for good: phone, names, "
+                "e-mail, CPF, message texts, raw webhooks and the admin's history. The figures "
+                "stay, and the numbers stay blocked: Sara never writes to them again."
+            ),
+            reason_help=_("The data subject's request, e.g. “LGPD request by e-mail on 30/11, ticket 4521”."),
+            confirm_label=_("Yes, erase their personal data"),
+        )
+        if isinstance(reason, TemplateResponse):
+            return reason
         for customer in customers:
             label = str(customer)
             if is_erased(customer):
@@ -494,7 +486,8 @@ class ShopAdmin(GenderedMessagesMixin, admin.ModelAdmin):
 
 
 @admin.register(Abandonment)
-class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
+class AbandonmentAdmin(PhoneSearchMixin, ReadOnlyAdmin):
+    # Carts move only through webhooks and Sara's conversation: the admin reads them.
     phone_field = "customer__phone"
     # What fits at 1280 px; offers and the link paid are on the cart's page.
     list_display = [
@@ -511,16 +504,6 @@ class AbandonmentAdmin(PhoneSearchMixin, admin.ModelAdmin):
     search_fields = ["external_id", "customer__phone", "customer__name", "payment_id"]
     search_help_text = gettext_lazy("Abandonment id, payment id, customer name or phone.")
     list_select_related = ["customer", "product", "conversation"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        # Carts move only through webhooks and Sara's conversation: the admin reads them.
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     # The cart's page: money in reais and the offers as sentences, not numbers and JSON.
     fields = (

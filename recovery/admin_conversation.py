@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
@@ -18,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from compliance.admin import PhoneSearchMixin, opt_out_reason_label
 from compliance.lgpd import is_erased
 from core.admin_helpers import GenderedMessagesMixin, admin_link
+from core.staff import staff_name
 from core.text import brl
 from messaging.models import Message
 from recovery.admin_desk import DeskAdminMixin
@@ -34,6 +36,26 @@ class CloseForm(forms.Form):
         max_length=200,
         help_text=gettext_lazy("Shown to everyone who opens the conversation later, e.g. “paid by phone”."),
     )
+
+
+class AssignedToFilter(admin.SimpleListFilter):
+    """The colleague holding the conversation, by name."""
+
+    title = gettext_lazy("person responsible")
+    parameter_name = "assigned_to"
+
+    def lookups(self, request, model_admin):
+        staff = get_user_model().objects.filter(is_staff=True, is_active=True)
+        return [
+            (str(user.pk), staff_name(user)) for user in staff.order_by("first_name", "last_name", "username")
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value:
+            return queryset
+        # A hand-typed address with no such colleague lists nobody rather than failing.
+        return queryset.filter(assigned_to_id=value) if value.isdigit() else queryset.none()
 
 
 # A conversation's counters and times: shown folded on its page, never edited by hand.
@@ -65,7 +87,7 @@ class ConversationAdmin(
         "exchanges",
         "last_message_at",
     ]
-    list_filter = ["status", "needs_human", "handoff_reason", "followup_sent"]
+    list_filter = ["status", "needs_human", "handoff_reason", AssignedToFilter, "followup_sent"]
     search_fields = ["customer__phone", "customer__name", "abandonment__external_id"]
     search_help_text = gettext_lazy(
         "Customer name, phone in any format, abandonment id, or words the customer wrote."

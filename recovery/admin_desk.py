@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from compliance.gate import in_service_window
-from core.staff import staff_user
+from core.staff import staff_name, staff_user
 from core.text import brl
 from recovery import desk, handoff
 from recovery.admin_handoff import InboxFilter, ReplyForm, wait_label
@@ -94,7 +94,7 @@ class DeskAdminMixin(_AdminBase):
                 "mine": c.assigned_to_id == request.user.pk,
                 "value": brl(c.abandonment.value),
                 "window_open": in_service_window(c.last_user_message_at, now),
-                "held_by": _name(c.assigned_to) if c.assigned_to_id else "",
+                "held_by": staff_name(c.assigned_to) if c.assigned_to_id else "",
             }
             for c in page.object_list
         ]
@@ -134,7 +134,7 @@ class DeskAdminMixin(_AdminBase):
         context.update(
             {
                 "mine": conversation.assigned_to_id == request.user.pk,
-                "held_by": _name(conversation.assigned_to) if conversation.assigned_to_id else "",
+                "held_by": staff_name(conversation.assigned_to) if conversation.assigned_to_id else "",
                 "window": desk.window_state(conversation, now),
                 "cart": {
                     "abandonment": abandonment,
@@ -155,7 +155,7 @@ class DeskAdminMixin(_AdminBase):
                     ],
                 },
                 "mismatch": desk.payment_mismatch(conversation),
-                "staff": [(user.pk, _name(user)) for user in staff],
+                "staff": [(user.pk, staff_name(user)) for user in staff],
                 "canned": list(CannedReply.objects.values("title", "text")),
                 "note_form": NoteForm(),
                 "unread": unread,
@@ -204,7 +204,7 @@ class DeskAdminMixin(_AdminBase):
             confirmed=request.POST.get("confirmed") == "1",
         )
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
-            "name": _name(request.user)
+            "name": staff_name(staff_user(request))
         }
 
     def _handoff_assign(self, request: HttpRequest, conversation: Conversation) -> str:
@@ -217,18 +217,16 @@ class DeskAdminMixin(_AdminBase):
             self.message_user(request, _("Choose a colleague to assign the conversation to."), messages.ERROR)
             return ""
         handoff.conversation_assign(conversation_id=conversation.pk, assignee=assignee)
-        return _("Assigned to %(name)s.") % {"name": _name(assignee)}
+        return _("Assigned to %(name)s.") % {"name": staff_name(assignee)}
 
     def _handoff_reply(self, request: HttpRequest, conversation: Conversation) -> str:
-        form = ReplyForm(request.POST)
-        if not form.is_valid():
-            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
-            self.message_user(request, _("Reply not sent: %(errors)s") % {"errors": errors}, messages.ERROR)
+        text = self._posted_text(request, ReplyForm, _("Reply not sent: %(errors)s"))
+        if text is None:
             return ""
         message = desk.staff_reply(
             conversation_id=conversation.pk,
             user=staff_user(request),
-            text=form.cleaned_data["text"],
+            text=text,
             exception_confirmed=request.POST.get("exception") == "1",
         )
         return _("Reply queued for sending (message %(id)s).") % {"id": message.pk}
@@ -298,20 +296,11 @@ class DeskAdminMixin(_AdminBase):
         return _("Reopened: the conversation waits for a person again, held by you.")
 
     def _handoff_note(self, request: HttpRequest, conversation: Conversation) -> str:
-        form = NoteForm(request.POST)
-        if not form.is_valid():
-            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
-            self.message_user(request, _("Note not saved: %(errors)s") % {"errors": errors}, messages.ERROR)
+        text = self._posted_text(request, NoteForm, _("Note not saved: %(errors)s"))
+        if text is None:
             return ""
-        desk.note_add(
-            conversation_id=conversation.pk, user=staff_user(request), text=form.cleaned_data["text"]
-        )
+        desk.note_add(conversation_id=conversation.pk, user=staff_user(request), text=text)
         return _("Private note saved: only staff see it.")
-
-
-def _name(user: Any) -> str:
-    full_name = getattr(user, "get_full_name", lambda: "")()
-    return full_name or user.get_username()
 
 
 def _query_without(request: HttpRequest, name: str) -> str:

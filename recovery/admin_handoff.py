@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from compliance.gate import in_service_window
-from core.staff import staff_user
+from core.staff import staff_name, staff_user
 from recovery import handoff, handoff_selectors
 from recovery.models import Conversation
 
@@ -174,17 +174,26 @@ class HandoffAdminMixin(_AdminBase):
     def _handoff_take(self, request: HttpRequest, conversation: Conversation) -> str:
         handoff.conversation_take(conversation_id=conversation.pk, user=staff_user(request))
         return _("Taken by %(name)s: Sara stays silent until it is given back.") % {
-            "name": request.user.get_username()
+            "name": staff_name(staff_user(request))
         }
 
+    def _posted_text(self, request: HttpRequest, form_class: type[forms.Form], refused: str) -> str | None:
+        """The text a staff form posted, or None once the person is told why it was refused
+        (`refused` holds %(errors)s)."""
+        form = form_class(request.POST)
+        if form.is_valid():
+            text: str = form.cleaned_data["text"]
+            return text
+        errors = "; ".join(str(e) for field in form.errors.values() for e in field)
+        self.message_user(request, refused % {"errors": errors}, messages.ERROR)
+        return None
+
     def _handoff_reply(self, request: HttpRequest, conversation: Conversation) -> str:
-        form = ReplyForm(request.POST)
-        if not form.is_valid():
-            errors = "; ".join(str(e) for field in form.errors.values() for e in field)
-            self.message_user(request, _("Reply not sent: %(errors)s") % {"errors": errors}, messages.ERROR)
+        text = self._posted_text(request, ReplyForm, _("Reply not sent: %(errors)s"))
+        if text is None:
             return ""
         message = handoff.conversation_reply(
-            conversation_id=conversation.pk, user=staff_user(request), text=form.cleaned_data["text"]
+            conversation_id=conversation.pk, user=staff_user(request), text=text
         )
         return _("Reply queued for sending (message %(id)s).") % {"id": message.pk}
 

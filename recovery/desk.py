@@ -36,6 +36,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from compliance.gate import WINDOW, in_service_window
+from core.staff import staff_name
 from core.text import brl
 from messaging.models import Message, Template, WebhookEvent
 from recovery import handoff
@@ -198,11 +199,10 @@ def next_waiting(*, user: User, after: int) -> Conversation | None:
 def note_add(*, conversation_id: int, user: User, text: str) -> PrivateNote:
     """A note for colleagues on the conversation. It is a row of its own, never a message: no
     path that sends messages can ever pick it up."""
-    full_name = getattr(user, "get_full_name", lambda: "")()
     note = PrivateNote.objects.create(
         conversation_id=conversation_id,
         author=user,
-        author_name=full_name or user.get_username(),
+        author_name=staff_name(user),
         text=text.strip(),
     )
     logger.info("private note added", extra={"conversation_id": conversation_id, "note_id": note.pk})

@@ -23,6 +23,7 @@ from compliance.gate import in_service_window
 from compliance.lgpd import is_erased
 from core.db import retry_on_lock_conflict
 from core.errors import DomainError
+from core.staff import staff_name
 from messaging.models import Message
 from recovery import lifecycle
 from recovery.models import Conversation
@@ -183,7 +184,8 @@ def conversation_reply(
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
             text=text,
-            metadata={"staff_name": _name(user), **(metadata or {})},
+            # Kept on the message: the transcript still names the person if their account goes.
+            metadata={"staff_name": staff_name(user), **(metadata or {})},
             sent_by=user,
             update_conversation=False,
         )
@@ -200,7 +202,7 @@ def conversation_reply_template(*, conversation_id: int, user: User, now: dateti
             conversation=conversation,
             purpose=Message.Purpose.STAFF_REPLY,
             name=settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME,
-            metadata={"staff_name": _name(user)},
+            metadata={"staff_name": staff_name(user)},
             sent_by=user,
             update_conversation=False,
         )
@@ -317,9 +319,3 @@ def conversation_handback(*, conversation_id: int) -> Conversation:
         )
     logger.info("conversation handed back to Sara", extra={"conversation_id": conversation_id})
     return conversation
-
-
-def _name(user: User) -> str:
-    # Kept on the message too: the transcript still names the person if their account goes.
-    full_name = getattr(user, "get_full_name", lambda: "")()
-    return full_name or user.get_username()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import sql as core_sql
+from recovery import sql
 from recovery.models import Product, Shop
 from sara.knowledge import ShopKnowledge
 
@@ -10,12 +10,7 @@ from sara.knowledge import ShopKnowledge
 def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
     """The shop's row (or its defaults, should the row be missing) and the cart's product."""
     # Read for every customer message: plain SQL, as core.sql explains.
-    found = core_sql.fetch_instance(
-        f"SELECT {core_sql.columns(Shop, 's')} FROM {Shop._meta.db_table} s ORDER BY s.id LIMIT 1",  # noqa: S608
-        [],
-        Shop,
-    )
-    shop = found or Shop()
+    shop = sql.shop_first() or Shop()
     return ShopKnowledge(
         name=shop.name,
         about=shop.about,

@@ -20,7 +20,7 @@ from core import sql as core_sql
 from core.sql import insert_parts
 from messaging import pricing
 from messaging.models import Message
-from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product
+from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product, Shop
 
 # Customer.objects.create(...) unless the phone is taken or is an erased person's. Most carts
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
@@ -48,6 +48,19 @@ def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | N
     customer = Customer(pk=row[0], phone=phone, name=name, created_at=now, updated_at=now)
     customer._state.adding = False  # stored, as bulk_create marks the rows it inserts
     return customer
+
+
+# Shop.objects.order_by("id").first()
+_SHOP_FIRST = core_sql.text(
+    pg_sql.SQL("SELECT * FROM {table} ORDER BY {id} LIMIT 1").format(
+        table=core_sql.table(Shop), id=core_sql.column(Shop, "id")
+    )
+)
+
+
+def shop_first() -> Shop | None:
+    """The shop's row (one per installation), or None before it is made."""
+    return next(iter(Shop.objects.raw(_SHOP_FIRST)), None)
 
 
 # Product.objects.filter(product_id=..., active=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
 import json
 import threading
@@ -159,19 +160,23 @@ def abandonment_body(**overrides: Any) -> dict[str, Any]:
     return {key: value for key, value in body.items() if value is not None}
 
 
+def abandon(post_signed: Callable[..., Any], capture: Any, *, send: bool = True, **overrides: Any) -> Any:
+    """Maria's cart posted to the abandonment webhook, its Conversation. The first step goes out on
+    commit; with send=False its task is lost (Redis gone, worker killed...)."""
+    from recovery.models import Conversation
+
+    with capture(execute=send):
+        response = post_signed("/webhook/abandonment", abandonment_body(userId="user-1", **overrides))
+    assert response.status_code == 200, response.content
+    return Conversation.objects.get(pk=response.json()["conversationId"])
+
+
 def open_cart(post_signed: Callable[..., Any], capture: Any, external_id: str = "ab-1001") -> Any:
     """Maria abandons a cart of its own product (the first step goes out on commit); its Conversation."""
-    from recovery.models import Conversation
     from tests.factories import ProductFactory
 
     ProductFactory(product_id=f"curso-{external_id}", name="Curso de Python")
-    with capture(execute=True):
-        response = post_signed(
-            "/webhook/abandonment",
-            abandonment_body(userId="user-1", productId=f"curso-{external_id}", abandonmentId=external_id),
-        )
-    assert response.status_code == 200, response.content
-    return Conversation.objects.get(pk=response.json()["conversationId"])
+    return abandon(post_signed, capture, productId=f"curso-{external_id}", abandonmentId=external_id)
 
 
 def text_body(to: str, body: str) -> dict[str, Any]:
@@ -241,6 +246,17 @@ def at_once(calls: list[Callable[[], Any]]) -> list[Any]:
         thread.join(timeout=60)
     assert not errors, errors
     return results
+
+
+def post_from_threads(url: str, secret: str, bodies: list[dict[str, Any]]) -> list[Any]:
+    """POST each JSON body, signed with `secret`, from its own thread, all released at once;
+    returns the responses in order."""
+
+    def post(body: dict[str, Any]) -> Any:
+        raw = json.dumps(body).encode()
+        return Client().post(url, raw, content_type="application/json", **signed(raw, secret))
+
+    return at_once([functools.partial(post, body) for body in bodies])
 
 
 def meta_payload(name: str) -> dict[str, Any]:

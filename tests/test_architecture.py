@@ -1,4 +1,5 @@
-"""The picture of the code: no circle of imports between the project's modules.
+"""The picture of the code: no circle of imports between the project's modules; raw SQL only
+in the apps' `sql.py` modules.
 
 Built with grimp (import-linter's own graph), which reads every import statement, those inside
 functions included: a lazy import is still a tie between two modules.
@@ -6,8 +7,14 @@ functions included: a lazy import is still a tie between two modules.
 
 from __future__ import annotations
 
-import grimp
+import ast
+import re
+from pathlib import Path
 
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "sara", "recovery", "messaging", "compliance", "backoffice", "config")
 
 
@@ -101,3 +108,76 @@ def test_the_errors_services_raise_are_domain_errors() -> None:
 
     assert defined
     assert [cls.__name__ for cls in defined if not issubclass(cls, DomainError)] == []
+
+
+# --- Raw SQL only in `<app>/sql.py` ---------------------------------------------------------
+SQL_WORDS = re.compile(r"\b(SELECT|INSERT\s+INTO|UPDATE|DELETE\s+FROM|WITH|SET\s+LOCAL)\b", re.I)
+EXECUTING = {"execute", "executemany", "raw", "extra", "RawSQL"}
+
+
+def raw_sql_uses(source: str) -> list[tuple[int, str]]:
+    """(line, what) of each raw SQL use in a module: `connection.cursor()`, `connections[...]
+    .cursor()`, a call of execute/executemany/raw/extra/RawSQL given a string with SQL words,
+    and a `noqa: S608` (a string built into SQL)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name == "cursor" and isinstance(func, ast.Attribute):
+            owner = func.value
+            if (isinstance(owner, ast.Name) and owner.id == "connection") or isinstance(owner, ast.Subscript):
+                found.append((node.lineno, "connection.cursor()"))
+        if name in EXECUTING:
+            for arg in node.args[:1]:
+                text = " ".join(
+                    part.value
+                    for part in ast.walk(arg)
+                    if isinstance(part, ast.Constant) and isinstance(part.value, str)
+                )
+                if SQL_WORDS.search(text):
+                    found.append((node.lineno, f"{name}() of SQL text"))
+    for number, line in enumerate(source.splitlines(), start=1):
+        if "noqa: S608" in line:
+            found.append((number, "noqa: S608"))
+    return found
+
+
+def _project_modules() -> list[Path]:
+    return sorted(
+        path
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts
+    )
+
+
+def test_raw_sql_is_only_in_the_apps_sql_modules() -> None:
+    outside = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path in _project_modules()
+        if path.name != "sql.py"
+        for line, what in raw_sql_uses(path.read_text())
+    ]
+    assert outside == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from django.db import connection\nwith connection.cursor() as c:\n    pass\n",
+        "from django.db import connections\nconnections['default'].cursor()\n",
+        "cursor.execute('SELECT 1 FROM messaging_message WHERE id = %s', [1])\n",
+        "cursor.execute(f'UPDATE {table} SET status = %s', ['sent'])\n",
+        "Message.objects.raw('select * from messaging_message')\n",
+        "text = f'DELETE FROM {t}'  # noqa: S608\n",
+    ],
+)
+def test_the_sql_scan_finds_each_shape_of_raw_sql(source: str) -> None:
+    assert raw_sql_uses(source) != []
+
+
+def test_the_sql_scan_leaves_orm_calls_alone() -> None:
+    source = "Message.objects.filter(status='sent').update(status='read')\nrun.execute(plan)\n"
+    assert raw_sql_uses(source) == []

@@ -10,7 +10,9 @@ plain `UPDATE ... SET` on the table.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -273,3 +275,159 @@ def test_a_transaction_opened_by_a_decorator_or_a_with_is_found() -> None:
         "def c(): pass\n"
     )
     assert transaction_owners(source) == {"a", "b"}
+
+
+# --- Writes through the statements of the apps' sql.py modules -------------------------------
+# A statement there names its table and columns through `_meta` (quoted identifiers), so the
+# scan reads it as it runs: every module-level text, and what each statement builder returns
+# for the arguments below. A tracked field it writes (UPDATE ... SET, INSERT INTO (columns))
+# is written by every module that calls a function of that sql.py reaching the statement.
+SQL_MODULES = sorted(str(path.relative_to(ROOT)) for app in APPS for path in (ROOT / app).glob("sql.py"))
+
+
+def _builders() -> dict[str, Callable[[Callable[..., str]], list[str]]]:
+    from messaging.statuses import FORWARD_FROM
+
+    return {
+        "forward_sql": lambda build: [
+            build(status, priced=priced, allowed=len(FORWARD_FROM[status]))
+            for status in FORWARD_FROM
+            for priced in (False, True)
+        ],
+        "inbound_insert_sql": lambda build: [build(1)],
+    }
+
+
+def rendered_writes(text: str) -> set[tuple[str, str]]:
+    """Tracked fields a statement's text writes, its identifiers quoted or not."""
+    found = set()
+    for model, table in TABLES.items():
+        q = rf'"?{table}"?'
+        targets = re.findall(rf"UPDATE\s+{q}\s+SET\s+(.*?)(?:\bWHERE\b|\bRETURNING\b|$)", text, re.I | re.S)
+        for columns, values in re.findall(
+            rf"INSERT\s+INTO\s+{q}\s*\((.*?)\)\s*VALUES\s*\((.*?)\)", text, re.I | re.S
+        ):
+            # A column given a value; one filled with its default literal is the row's start.
+            pairs = zip(columns.split(","), values.split(","), strict=False)
+            targets.append(", ".join(c for c, v in pairs if re.fullmatch(r"\s*%(\(\w+\))?s\s*", v)))
+        for target in targets:
+            for owner_model, field in OWNERS:
+                if owner_model == model and re.search(rf'(?:^|[\s,(])"?{field}"?\s*(?:=|,|$)', target):
+                    found.add((model, field))
+    return found
+
+
+def _module_names(tree: ast.Module) -> dict[str, set[str]]:
+    """Each module-level function or assignment, and the module-level names it uses."""
+    uses: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            targets = [node.name]
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            nodes = node.targets if isinstance(node, ast.Assign) else [node.target]
+            targets = [n.id for target in nodes for n in ast.walk(target) if isinstance(n, ast.Name)]
+        else:
+            continue
+        used = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+        for target in targets:
+            uses[target] = uses.get(target, set()) | used
+    return uses
+
+
+def sql_function_writes(path: str) -> dict[str, set[tuple[str, str]]]:
+    """The public functions of a sql.py module and the tracked fields their statements write."""
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    builders = _builders()
+    uses = _module_names(ast.parse((ROOT / path).read_text()))
+    direct: dict[str, set[tuple[str, str]]] = {}
+    for name in uses:
+        value = getattr(module, name, None)
+        texts: list[str] = []
+        if isinstance(value, str):
+            texts = [value]
+        elif name in builders:
+            texts = builders[name](value)
+        direct[name] = set().union(*(rendered_writes(text) for text in texts)) if texts else set()
+    unbuilt = [
+        name
+        for name, value in vars(module).items()
+        if name.endswith("_sql") and callable(value) and name not in builders and name in uses
+    ]
+    assert unbuilt == [], f"{path}: give the scan arguments for {unbuilt} (_builders)"
+
+    def reach(name: str, seen: set[str]) -> set[tuple[str, str]]:
+        found = set(direct.get(name, set()))
+        for used in uses.get(name, set()) - seen:
+            if used in uses:
+                found |= reach(used, seen | {used})
+        return found
+
+    return {
+        name: writes
+        for name in uses
+        if not name.startswith("_")
+        and callable(getattr(module, name, None))
+        and (writes := reach(name, {name}))
+    }
+
+
+def _calls_of(source: str, module: str, function: str) -> list[int]:
+    """Lines calling `function` of `module` (by the module's last name or an alias)."""
+    tree = ast.parse(source)
+    last = module.rsplit(".", 1)[-1]
+    aliases = {last}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" == module:
+                    aliases.add(alias.asname or alias.name)
+                if node.module == module and alias.name == function:
+                    aliases.add(f"=={alias.asname or alias.name}")
+    lines = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == function and isinstance(func.value, ast.Name):
+            if func.value.id in aliases:
+                lines.append(node.lineno)
+        elif isinstance(func, ast.Name) and f"=={func.id}" in aliases:
+            lines.append(node.lineno)
+    return lines
+
+
+def test_a_state_written_by_a_sql_statement_is_written_by_its_owner_only() -> None:
+    strangers = []
+    for path in SQL_MODULES:
+        module = path.removesuffix(".py").replace("/", ".")
+        for function, writes in sql_function_writes(path).items():
+            for source in project_sources():
+                name = str(source.relative_to(ROOT))
+                if name in EXCEPTIONS or name == path:
+                    continue
+                for line in _calls_of(source.read_text(), module, function):
+                    strangers += [
+                        f"{name}:{line} {module}.{function} writes {model}.{field}"
+                        for model, field in writes
+                        if OWNERS[(model, field)] != name
+                    ]
+    assert strangers == []
+
+
+def test_the_sql_statements_writing_a_state_are_found() -> None:
+    # What messaging/sql.py writes of the message status is seen, through composed statements.
+    found = sql_function_writes("messaging/sql.py")
+    assert found["message_sent"] == {("Message", "status")}
+    assert found["message_forward"] == {("Message", "status")}
+    assert found["inbound_insert"] == {("Message", "status")}
+    assert "send_claim" not in found  # its WHERE reads the status; it writes the claim only
+
+
+def test_a_composed_write_is_read_quoted_or_not() -> None:
+    text = 'UPDATE "messaging_message" SET "status" = %(s)s, "sent_at" = %(at)s WHERE "status" = %(p)s'
+    assert rendered_writes(text) == {("Message", "status")}
+    assert rendered_writes('INSERT INTO "messaging_message" ("wa_id", "status") VALUES (%s, %s)') == {
+        ("Message", "status")
+    }
+    assert rendered_writes("INSERT INTO messaging_message (wa_id, status) VALUES (%s, '')") == set()
+    assert rendered_writes('UPDATE "messaging_message" SET "claimed_at" = %s WHERE "status" = %s') == set()

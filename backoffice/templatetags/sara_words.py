@@ -1,16 +1,21 @@
-"""Codes shown to staff as words: intents, sentiments, template names and send errors."""
+"""Codes shown to staff as words: intents, sentiments, template names, send errors, colleagues."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django import template
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from core.staff import staff_name
 from core.text import brl
 from messaging.models import Message
 from messaging.retry_advice import error_code_words, error_detail_words
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 register = template.Library()
 
@@ -58,3 +63,9 @@ def send_error_words(message: Message) -> str:
 def brl_filter(amount: Decimal | None) -> str:
     """1299 → "R$ 1.299,00"; a dash for no amount."""
     return brl(amount) if amount is not None else "—"
+
+
+@register.filter(name="staff_name")
+def staff_name_filter(user: User | None) -> str:
+    """A colleague by their full name, or their username when it is empty."""
+    return staff_name(user)

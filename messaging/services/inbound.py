@@ -143,7 +143,7 @@ def _insert_inbound(events: list[InboundEvent]) -> list[int]:
     new_ids: list[int] = []
     for start in range(0, len(events), _INSERT_CHUNK):
         chunk = events[start : start + _INSERT_CHUNK]
-        params: list[Any] = []
+        rows: list[list[Any]] = []
         for event in chunk:
             metadata: dict[str, Any] = {"whatsapp": event.raw}
             if event.profile_name:
@@ -152,39 +152,39 @@ def _insert_inbound(events: list[InboundEvent]) -> list[int]:
                 metadata["user_id"] = event.user_id
             if event.username:
                 metadata["username"] = event.username
-            params += [  # in the order of sql.INBOUND_GIVEN; the other columns get their defaults
-                Message.Direction.IN,
-                event.kind,
-                event.wa_id,
-                event.text,
-                event.wamid,
-                Message.Status.RECEIVED,
-                json.dumps(metadata),
-                connection.ops.adapt_datetimefield_value(event.timestamp),
-                now,
-            ]
-        with connection.cursor() as cursor:
-            cursor.execute(sql.inbound_insert_sql(len(chunk)), params)
-            new_ids += sorted(row[0] for row in cursor.fetchall())
+            rows.append(  # sql.INBOUND_GIVEN's order, the status left out (statuses)
+                [
+                    Message.Direction.IN,
+                    event.kind,
+                    event.wa_id,
+                    event.text,
+                    event.wamid,
+                    json.dumps(metadata),
+                    connection.ops.adapt_datetimefield_value(event.timestamp),
+                    now,
+                ]
+            )
+        new_ids += statuses.inbound_stored(rows)
     return new_ids
 
 
 def status_apply(status: StatusEvent) -> bool:
     """Move an outbound message forward; keep a status whose wamid is not known yet."""
-    at = connection.ops.adapt_datetimefield_value(status.timestamp or timezone.now())
-    values: list[Any] = [status.status, at]
-    if status.status == "failed":
+    values: dict[str, Any] = {f"{status.status}_at": status.timestamp or timezone.now()}
+    if status.status == Message.Status.FAILED:
         first = status.errors[0] if status.errors else {}
         details = (
             first.get("error_data", {}).get("details") if isinstance(first.get("error_data"), dict) else ""
         )
-        values.append(str(first.get("code", ""))[:50])
-        values.append(" — ".join(str(p) for p in (first.get("title") or first.get("message"), details) if p))
+        values["error_code"] = str(first.get("code", ""))[:50]
+        values["error_detail"] = " — ".join(
+            str(p) for p in (first.get("title") or first.get("message"), details) if p
+        )
     if status.pricing:
-        values += _pricing_values(status.pricing)
+        values.update(_pricing_values(status.pricing))
     if _move_forward(status, values):
         return True
-    if not _is_known(status.wamid):
+    if not sql.wamid_known(status.wamid):
         # Meta can report a status before the send that got this wamid has committed it.
         StatusUpdate.objects.bulk_create(
             [
@@ -201,24 +201,21 @@ def status_apply(status: StatusEvent) -> bool:
     return False
 
 
-def _pricing_values(pricing: dict[str, Any]) -> list[Any]:
-    return [
-        pricing.get("billable"),
-        pricing.get("category", ""),
-        pricing.get("pricing_model", ""),
-        pricing.get("type", ""),
-    ]
+def _pricing_values(pricing: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "pricing_billable": pricing.get("billable"),
+        "pricing_category": pricing.get("category", ""),
+        "pricing_model": pricing.get("pricing_model", ""),
+        "pricing_type": pricing.get("type", ""),
+    }
 
 
-def _move_forward(status: StatusEvent, values: list[Any]) -> bool:
+def _move_forward(status: StatusEvent, values: dict[str, Any]) -> bool:
     """One conditional UPDATE: the outbound message with this wamid, if its status may move."""
     priced = bool(status.pricing)
-    allowed = statuses.FORWARD_FROM[status.status]
-    with connection.cursor() as cursor:
-        cursor.execute(statuses.FORWARD_SQL[status.status, priced], [*values, status.wamid, *allowed])
-        if not priced:
-            return cursor.rowcount > 0
-        rows = cursor.fetchall()
+    rows = statuses.forward(wamid=status.wamid, status=status.status, values=values, priced=priced)
+    if isinstance(rows, int):
+        return rows > 0
     for delivered_at, billable, category, _model, pricing_type in rows:
         # Delivered, or read with no delivered before it (Meta skips it for an open chat).
         first_delivery = status.status == "delivered" or (status.status == "read" and delivered_at is None)
@@ -232,19 +229,11 @@ def _count_billed(category: str) -> None:
     metrics.META_COST.labels(category).inc(float(pricing.meta_price_brl(category)))
 
 
-def _is_known(wamid: str) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM messaging_message WHERE whatsapp_message_id = %s LIMIT 1", [wamid])
-        return cursor.fetchone() is not None
-
-
 def pending_statuses_apply(*, wamid: str) -> None:
     """Apply statuses that arrived before this wamid was stored, lowest first."""
     # Every send asks; almost always there is none, and a plain SELECT answers that cheaply.
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM messaging_statusupdate WHERE whatsapp_message_id = %s LIMIT 1", [wamid])
-        if cursor.fetchone() is None:
-            return
+    if not sql.status_kept(wamid):
+        return
     pending = sorted(StatusUpdate.objects.filter(whatsapp_message_id=wamid), key=lambda s: RANK[s.status])
     for update in pending:
         status_apply(

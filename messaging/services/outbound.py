@@ -20,6 +20,7 @@ from core import metrics
 from core import sql as core_sql
 from core.db import release_connection
 from messaging import handlers, queue, ratelimit, statuses
+from messaging import sql as messaging_sql
 from messaging.handlers import Recipient
 from messaging.models import Message, Template
 from messaging.services.inbound import pending_statuses_apply
@@ -88,29 +89,20 @@ def queue_send(message_id: int) -> None:
     queue.send_message(message_id)
 
 
-# The send path runs for every message Sara sends: its statements are plain SQL (see core.sql).
-# The claim is a conditional UPDATE: of all workers holding this id, exactly one gets to send.
-# Taking over a claim that was never released means its worker died mid-send: whoever takes it
-# (the sweep, or the broker handing the task back at once, as RabbitMQ does when the connection
-# drops) sends of unknown outcome, flagged for ops (possible_duplicate).
+# The claim is a conditional UPDATE (messaging.sql): of all workers holding this id, exactly one
+# gets to send. Taking over a claim that was never released means its worker died mid-send:
+# whoever takes it (the sweep, or the broker handing the task back at once, as RabbitMQ does
+# when the connection drops) sends of unknown outcome, flagged for ops (possible_duplicate).
 # The attempt is counted in the same statement; every path that stops before Graph gives it back.
-_CLAIM_SQL = (
-    "UPDATE messaging_message SET claimed_at = %s, attempts = attempts + 1, "
-    "possible_duplicate = (claimed_at IS NOT NULL OR possible_duplicate) "
-    "WHERE id = %s AND direction = 'out' AND status = 'pending' AND whatsapp_message_id IS NULL "
-    "AND (claimed_at IS NULL OR claimed_at < %s)"
-)
 # A retry owns the horizon it set itself (see RETRY_HORIZON); anyone else waits for it.
-_CLAIM_DUE_SQL = _CLAIM_SQL + " AND (send_after IS NULL OR send_after <= %s)"
 
 
 def _claim(message_id: int, *, retrying: bool) -> bool:
     """Claim the send for this worker; False when another has it, or it is done or not due."""
     now = timezone.now()
-    params = [core_sql.db_datetime(now), message_id, core_sql.db_datetime(now - claim_lease())]
-    if retrying:
-        return bool(core_sql.execute(_CLAIM_SQL, params))
-    return bool(core_sql.execute(_CLAIM_DUE_SQL, [*params, core_sql.db_datetime(now)]))
+    return messaging_sql.send_claim(
+        message_id=message_id, now=now, stale=now - claim_lease(), due_only=not retrying
+    )
 
 
 def _outbound(message_id: int, *, hold_customer_id: int | None = None) -> tuple[Message, Recipient]:
@@ -122,9 +114,7 @@ def _outbound(message_id: int, *, hold_customer_id: int | None = None) -> tuple[
 
 
 def _attempts_add(message_id: int, delta: int) -> None:
-    core_sql.execute(
-        "UPDATE messaging_message SET attempts = attempts + %s WHERE id = %s", [delta, message_id]
-    )
+    Message.objects.filter(pk=message_id).update(attempts=F("attempts") + delta)
 
 
 def _release(message_id: int, **fields: Any) -> None:
@@ -351,22 +341,19 @@ def _send_failed(message: Message, exc: WhatsAppError, *, final_attempt: bool) -
 
 def _sent_record(message: Message, *, wamid: str) -> None:
     """Meta accepted the message: its wamid, and any status that raced ahead of it."""
-    sent_at = core_sql.db_datetime(timezone.now())
+    sent_at = timezone.now()
     if message.purpose != Message.Purpose.FIRST_CONTACT and connection.vendor == "postgresql":
         # Every reply: one statement in autocommit, no BEGIN and COMMIT round trips. A status
         # kept before the wamid was known (rare) is applied right after; should the worker die
         # in between, the sweep applies it (orphan_statuses_apply). Statuses only move forward,
         # so it does not matter which of the two lands first.
-        with connection.cursor() as cursor:
-            cursor.execute(statuses.SENT_EARLY_SQL, [wamid, sent_at, message.pk, wamid])
-            early = cursor.fetchone()[0]
-        if early:
+        if statuses.sent_early(message_id=message.pk, wamid=wamid, sent_at=sent_at):
             with transaction.atomic():
                 pending_statuses_apply(wamid=wamid)
         logger.info("message sent", extra={"message_id": message.pk, "wamid": wamid})
         return
     with transaction.atomic():
-        core_sql.execute(statuses.SENT_SQL, [wamid, sent_at, message.pk])
+        statuses.sent(message_id=message.pk, wamid=wamid, sent_at=sent_at)
         pending_statuses_apply(wamid=wamid)
         if message.purpose == Message.Purpose.FIRST_CONTACT:
             # An ops retry delivered a first contact that had failed: the recovery starts after

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin_helpers import ReadOnlyAdmin
 from recovery.models import SourceCheckout
 from recovery.sources.selectors import generic_webhook_summary, sources_summary
 
@@ -24,22 +25,13 @@ OUTCOMES = {
 
 
 @admin.register(SourceCheckout)
-class SourceCheckoutAdmin(admin.ModelAdmin):
+class SourceCheckoutAdmin(ReadOnlyAdmin):
     change_list_template = "admin/recovery/sourcecheckout/change_list.html"
     list_display = ["platform", "checkout_id", "status", "skip_reason", "abandonment", "due_at", "created_at"]
     list_filter = ["platform", "status", "skip_reason"]
     search_fields = ["checkout_id", "token", "product_id"]
     list_select_related = ["abandonment"]
     readonly_fields = [f.name for f in SourceCheckout._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def changelist_view(self, request, extra_context=None):
         context = {

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
+from django.utils import timezone
+
+from messaging.models import Message
+from recovery.models import Conversation
+from tests.factories import ConversationFactory, CustomerFactory, OutboundMessageFactory
+
+# Monday 24/11/2025, noon in São Paulo (UTC-3).
+NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
+INBOX = "/admin/recovery/conversation/inbox/"
+PHONE = "+5548999327881"
 
 STAFF_GROUPS_MIGRATION = importlib.import_module("compliance.migrations.0003_staff_groups")
 
@@ -72,3 +84,72 @@ def run_action() -> Callable[..., object]:
 def flash(response) -> list[str]:
     """The admin's messages shown after an action, as text."""
     return [str(m) for m in response.context["messages"]]
+
+
+@pytest.fixture
+def english_at_now(settings) -> Iterator[None]:
+    """The assertions read the English msgids (the back-office's own language is pt-br), at NOW."""
+    settings.LANGUAGE_CODE = "en"
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
+def waiting_for_person(
+    *,
+    name: str = "Ana",
+    waited: timedelta = timedelta(minutes=10),
+    reason: str = Conversation.HandoffReason.ASKED_FOR_PERSON,
+    **fields: object,
+) -> Conversation:
+    """A conversation Sara handed to a person `waited` before NOW."""
+    conversation: Conversation = ConversationFactory(
+        **{
+            "abandonment__customer": CustomerFactory(name=name),
+            "status": Conversation.Status.ACTIVE,
+            "needs_human": True,
+            "handoff_reason": reason,
+            "handoff_at": NOW - waited,
+            "last_user_message_at": NOW - waited,
+            **fields,
+        }
+    )
+    return conversation
+
+
+def handoff_step(client: Client, conversation: Conversation, name: str, **data: str):
+    """POST one hand-off step (take, reply, resolve...) from the conversation's page."""
+    return client.post(f"/admin/recovery/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
+
+
+def invitation(conversation: Conversation, *, status: str, **fields: object) -> Message:
+    """Sara's first message to Maria: the invitation template about her Python course."""
+    message: Message = OutboundMessageFactory(
+        conversation=conversation,
+        kind=Message.Kind.TEMPLATE,
+        purpose=Message.Purpose.FIRST_CONTACT,
+        text="",
+        status=status,
+        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR",
+                               "parameters": ["Maria", "Curso de Python"]}},
+        **fields,
+    )  # fmt: skip
+    return message
+
+
+def failed_reply(*, minutes_since_customer_wrote: int = 5, **customer: object) -> Message:
+    """A free-form reply that failed on a transient Graph error, to Maria who wrote recently."""
+    conversation = ConversationFactory(
+        abandonment__customer=CustomerFactory(phone=PHONE, name="Maria Silva", **customer),
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now() - timedelta(minutes=minutes_since_customer_wrote),
+    )
+    message: Message = OutboundMessageFactory(
+        conversation=conversation,
+        text="Pague aqui: https://pay.example.com/cart/123",
+        status=Message.Status.FAILED,
+        error_code="131000",
+        error_detail="Something went wrong",
+        attempts=5,
+        failed_at=timezone.now(),
+    )
+    return message

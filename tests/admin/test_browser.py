@@ -23,8 +23,8 @@ from compliance.models import OptOutKeyword
 from core.text import brl
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, Conversation, Product
-from tests.admin.conftest import staff_groups_again
-from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok
+from tests.admin.conftest import failed_reply, invitation, staff_groups_again
+from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok, text_body
 from tests.factories import (
     AbandonmentFactory,
     ConversationFactory,
@@ -247,15 +247,7 @@ def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(pa
         abandonment=AbandonmentFactory(customer=maria, value=Decimal("297.00")),
         status=Conversation.Status.ACTIVE,
     )
-    OutboundMessageFactory(
-        conversation=conversation,
-        kind=Message.Kind.TEMPLATE,
-        purpose=Message.Purpose.FIRST_CONTACT,
-        text="",
-        status=Message.Status.READ,
-        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR",
-                               "parameters": ["Maria", "Curso de Python"]}},
-    )  # fmt: skip
+    invitation(conversation, status=Message.Status.READ)
     InboundMessageFactory(
         conversation=conversation,
         text="Achei caro, tem desconto?",
@@ -293,20 +285,7 @@ def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(pa
 
 def test_ops_retries_a_failed_send_and_graph_gets_it(page, sign_in, graph):
     operacao = staff("operacao", "ops")
-    conversation = ConversationFactory(
-        abandonment__customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"),
-        status=Conversation.Status.ACTIVE,
-        last_user_message_at=timezone.now() - timedelta(minutes=3),
-    )
-    failed = OutboundMessageFactory(
-        conversation=conversation,
-        text="Pague aqui: https://pay.example.com/cart/123",
-        status=Message.Status.FAILED,
-        error_code="131000",
-        error_detail="Something went wrong",
-        attempts=5,
-        failed_at=timezone.now(),
-    )
+    failed = failed_reply(minutes_since_customer_wrote=3)
     OutboundMessageFactory(
         status=Message.Status.FAILED, error_code="131026", error_detail="Message undeliverable", attempts=1
     )
@@ -367,16 +346,7 @@ def a_busy_day() -> None:
         last_message_at=timezone.now(),
         last_user_message_at=timezone.now(),
     )
-    OutboundMessageFactory(
-        conversation=waiting,
-        kind=Message.Kind.TEMPLATE,
-        purpose=Message.Purpose.FIRST_CONTACT,
-        text="",
-        status=Message.Status.READ,
-        whatsapp_message_id="wamid.first",
-        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR",
-                               "parameters": ["Maria", "Curso de Python"]}},
-    )  # fmt: skip
+    invitation(waiting, status=Message.Status.READ, whatsapp_message_id="wamid.first")
     ConversationFactory(
         abandonment=AbandonmentFactory(customer=joao, value=Decimal("1299.00")),
         status=Conversation.Status.CLOSED,
@@ -540,16 +510,9 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
 
     page.wait_for_selector("ul.messagelist li.success")
     assert len(graph.calls) == 1
-    assert json.loads(graph.calls[0].request.body) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "text",
-        "text": {
-            "preview_url": True,
-            "body": "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já.",
-        },
-    }
+    assert json.loads(graph.calls[0].request.body) == text_body(
+        "+5548999327881", "Oi Maria! Aqui é do suporte: dá sim, te mando os dois links já já."
+    )
     last = page.locator(".sara-bubble").last
     assert "suporte" in last.inner_text()
     assert "enviada" in last.inner_text()

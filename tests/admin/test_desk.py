@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,46 +18,17 @@ from rest_framework.authtoken.models import Token
 from backoffice.selectors import dashboard
 from messaging.models import Message, WebhookEvent
 from recovery.models import CannedReply, Conversation, PrivateNote
-from tests.admin.conftest import flash
+from tests.admin.conftest import INBOX, NOW, flash
+from tests.admin.conftest import handoff_step as step
+from tests.admin.conftest import waiting_for_person as waiting
 from tests.conftest import ON_POSTGRES
 from tests.factories import (
-    ConversationFactory,
     CustomerFactory,
     InboundMessageFactory,
     OutboundMessageFactory,
 )
 
-pytestmark = pytest.mark.django_db
-
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-INBOX = "/admin/recovery/conversation/inbox/"
-
-
-@pytest.fixture(autouse=True)
-def frozen(settings):
-    # The assertions read the English msgids; the back-office's own language is pt-br.
-    settings.LANGUAGE_CODE = "en"
-    with time_machine.travel(NOW, tick=False):
-        yield
-
-
-def waiting(*, name: str = "Ana", waited: timedelta = timedelta(minutes=10), **fields) -> Conversation:
-    conversation = ConversationFactory(
-        **{
-            "abandonment__customer": CustomerFactory(name=name),
-            "status": Conversation.Status.ACTIVE,
-            "needs_human": True,
-            "handoff_reason": Conversation.HandoffReason.ASKED_FOR_PERSON,
-            "handoff_at": NOW - waited,
-            "last_user_message_at": NOW - waited,
-            **fields,
-        }
-    )
-    return conversation
-
-
-def step(client, conversation: Conversation, name: str, **data: str):
-    return client.post(f"/admin/recovery/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english_at_now")]
 
 
 def page_of(client, conversation: Conversation) -> str:

@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 from django.contrib.admin.models import LogEntry
 
 from messaging.models import Message
 from recovery.models import Conversation
-from tests.admin.conftest import flash
+from tests.admin.conftest import INBOX, NOW, flash, waiting_for_person
+from tests.admin.conftest import handoff_step as step
 from tests.factories import ConversationFactory, CustomerFactory, InboundMessageFactory
 
-pytestmark = pytest.mark.django_db
-
-NOW = datetime(2025, 11, 24, 15, 0, tzinfo=UTC)
-INBOX = "/admin/recovery/conversation/inbox/"
-
-
-@pytest.fixture(autouse=True)
-def frozen(settings):
-    # The assertions read the English msgids; the back-office's own language is pt-br.
-    settings.LANGUAGE_CODE = "en"
-    with time_machine.travel(NOW, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english_at_now")]
 
 
 def waiting(
     *, name: str, reason: str, waited: timedelta, text: str = "Quero falar com alguém", **fields
 ) -> Conversation:
-    conversation = ConversationFactory(
-        **{
-            "abandonment__customer": CustomerFactory(name=name),
-            "status": Conversation.Status.ACTIVE,
-            "needs_human": True,
-            "handoff_reason": reason,
-            "handoff_at": NOW - waited,
-            "last_user_message_at": NOW - waited,
-            **fields,
-        }
-    )
+    conversation = waiting_for_person(name=name, reason=reason, waited=waited, **fields)
     InboundMessageFactory(conversation=conversation, text=text, status=Message.Status.PROCESSED)
     return conversation
-
-
-def step(client, conversation: Conversation, name: str, **data: str):
-    return client.post(f"/admin/recovery/conversation/{conversation.pk}/handoff/{name}/", data, follow=True)
 
 
 # --- The inbox -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, Conversation
-from tests.admin.conftest import flash
+from tests.admin.conftest import failed_reply, flash
 from tests.conftest import GRAPH_URL, graph_error, graph_ok, meta_payload
 from tests.factories import (
     ConversationFactory,
@@ -28,24 +28,6 @@ MESSAGES = "/admin/messaging/message/"
 WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
 PHONE = "+5548999327881"
 MASKED = "+55XXXXXXX881"
-
-
-def failed_reply(*, minutes_since_customer_wrote: int = 5, **customer: object) -> Message:
-    """A free-form reply that failed on a transient Graph error, to Maria who wrote recently."""
-    conversation = ConversationFactory(
-        abandonment__customer=CustomerFactory(phone=PHONE, name="Maria Silva", **customer),
-        status=Conversation.Status.ACTIVE,
-        last_user_message_at=timezone.now() - timedelta(minutes=minutes_since_customer_wrote),
-    )
-    return OutboundMessageFactory(
-        conversation=conversation,
-        text="Pague aqui: https://pay.example.com/cart/123",
-        status=Message.Status.FAILED,
-        error_code="131000",
-        error_detail="Something went wrong",
-        attempts=5,
-        failed_at=timezone.now(),
-    )
 
 
 def sent_json(graph: responses.RequestsMock) -> dict:

@@ -12,7 +12,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from compliance.models import OptOutKeyword
 from messaging.models import Message
 from recovery.models import Conversation, Customer, Product
-from tests.admin.conftest import flash
+from tests.admin.conftest import flash, invitation
 from tests.conftest import first_message, meta_payload
 from tests.factories import (
     AbandonmentFactory,
@@ -308,15 +308,7 @@ def transcript() -> Conversation:
         abandonment=AbandonmentFactory(customer=customer), status=Conversation.Status.ACTIVE
     )
     with time_machine.travel(NOW, tick=False):
-        OutboundMessageFactory(
-            conversation=conversation,
-            kind=Message.Kind.TEMPLATE,
-            purpose=Message.Purpose.FIRST_CONTACT,
-            text="",
-            status=Message.Status.DELIVERED,
-            metadata={"template": {"name": "recovery_invitation", "language": "pt_BR",
-                                   "parameters": ["Maria", "Curso de Python"]}},
-        )  # fmt: skip
+        invitation(conversation, status=Message.Status.DELIVERED)
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
         InboundMessageFactory(
             conversation=conversation,

@@ -15,7 +15,7 @@ from compliance.tasks import sweep_windows
 from messaging.models import Message
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation
-from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload, template_sent
+from tests.conftest import GRAPH_URL, abandon, at_once, first_message, graph_ok, meta_payload, template_sent
 from tests.factories import ProductFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,21 +27,7 @@ T0 = datetime.fromisoformat("2025-11-22 12:00:00+00:00")
 def open_recovery(post_signed, capture, *, send: bool = True) -> Conversation:
     """A cart abandoned now; with send=False the send task is lost (as when Redis goes away)."""
     ProductFactory(product_id="curso-python", name="Curso de Python")
-    with capture(execute=send):
-        response = post_signed(
-            "/webhook/abandonment",
-            {
-                "userId": "user-1",
-                "name": "Maria Silva",
-                "phone": PHONE,
-                "productId": "curso-python",
-                "paymentLink": "https://pay.example.com/cart/123",
-                "abandonmentId": "ab-sweep-1",
-                "value": "297.00",
-            },
-        )
-    assert response.status_code == 200
-    return Conversation.objects.get(pk=response.json()["conversationId"])
+    return abandon(post_signed, capture, send=send, productId="curso-python", abandonmentId="ab-sweep-1")
 
 
 def customer_writes(post_signed, capture, text: str) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from messaging.models import Message
 from messaging.tasks import send_message, sweep_stuck
 from recovery.models import Conversation
-from tests.conftest import GRAPH_URL, at_once, first_message, graph_ok, meta_payload
+from tests.conftest import GRAPH_URL, abandon, at_once, first_message, graph_ok, meta_payload
 from tests.factories import ConversationFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,21 +29,7 @@ def graph_body(graph: responses.RequestsMock, index: int) -> dict[str, Any]:
 
 def open_recovery(post_signed, capture, *, send: bool) -> Conversation:
     """A cart abandoned now; with send=False the task is lost (Redis gone, worker killed...)."""
-    with capture(execute=send):
-        response = post_signed(
-            "/webhook/abandonment",
-            {
-                "userId": "user-1",
-                "name": "Maria Silva",
-                "phone": PHONE,
-                "productId": "unknown-product",
-                "paymentLink": "https://pay.example.com/cart/123",
-                "abandonmentId": "ab-stuck-1",
-                "value": "297.00",
-            },
-        )
-    assert response.status_code == 200
-    return Conversation.objects.get(pk=response.json()["conversationId"])
+    return abandon(post_signed, capture, send=send, productId="unknown-product", abandonmentId="ab-stuck-1")
 
 
 def customer_writes_but_processing_is_lost(post_signed, text: str = "Quanto custa o frete?") -> Message:

@@ -1,6 +1,5 @@
 """POST /webhook/abandonment (SPEC §4.1): signed, validated, one recovery and one template per cart."""
 
-import functools
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -8,13 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.test import Client
 
 from core.http import signature_of
 from messaging.models import Message, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation, Customer
-from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_ok, template_sent
+from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads, template_sent
 from tests.factories import ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/abandonment"
@@ -380,18 +378,6 @@ def test_the_same_abandonment_again_is_already_processed_and_sends_nothing(post,
     assert WebhookEvent.objects.count() == 1
 
 
-def _post_from_threads(bodies):
-    """Post each body from its own thread, all released at once; returns the responses."""
-
-    def post(body):
-        raw = json.dumps(body).encode()
-        return Client().post(
-            URL, raw, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature_of(SECRET, raw)
-        )
-
-    return at_once([functools.partial(post, body) for body in bodies])
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("customer", ["new", "known"])
 @pytest.mark.django_db(transaction=True)
@@ -400,7 +386,7 @@ def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_onc
     if customer == "known":
         CustomerFactory(phone="+5548999327881")
 
-    responses = _post_from_threads([cart()] * 8)
+    responses = post_from_threads(URL, SECRET, [cart()] * 8)
 
     assert [r.status_code for r in responses] == [200] * 8
     statuses = sorted(r.json()["status"] for r in responses)
@@ -420,7 +406,7 @@ def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox, cu
     if customer == "known":
         CustomerFactory(phone="+5548999327881")
 
-    responses = _post_from_threads([cart(abandonmentId=f"ab-{n}") for n in range(6)])
+    responses = post_from_threads(URL, SECRET, [cart(abandonmentId=f"ab-{n}") for n in range(6)])
 
     assert [r.status_code for r in responses] == [200] * 6
     assert {r.json()["status"] for r in responses} == {"received"}

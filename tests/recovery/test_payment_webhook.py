@@ -1,6 +1,5 @@
 """POST /webhook/payment (SPEC §4.4): only a paid, matching payment converts a cart, once."""
 
-import functools
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -8,13 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
-from django.test import Client
 
 from core.http import signature_of
 from messaging.models import Message, Template, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation
-from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_ok
+from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads, text_body
 from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/payment"
@@ -249,13 +247,7 @@ def test_the_thank_you_goes_to_graph_as_exact_json(post, abandonment, graph, fro
 
     assert response.json()["status"] == "converted"
     assert len(graph.calls) == 1
-    assert json.loads(graph.calls[0].request.body) == {
-        "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": "+5548999327881",
-        "type": "text",
-        "text": {"preview_url": True, "body": THANK_YOU},
-    }
+    assert json.loads(graph.calls[0].request.body) == text_body("+5548999327881", THANK_YOU)
     assert Message.objects.get(purpose=Message.Purpose.THANK_YOU).whatsapp_message_id == "wamid.thank-you"
 
 
@@ -562,18 +554,6 @@ def test_a_payment_id_already_used_for_another_cart_is_refused(post, abandonment
     assert WebhookEvent.objects.get(type="payment").reference == "ab-1001"
 
 
-def _post_from_threads(bodies):
-    """Post each body from its own thread, all released at once; returns the responses."""
-
-    def post(body):
-        raw = json.dumps(body).encode()
-        return Client().post(
-            URL, raw, content_type="application/json", HTTP_X_HUB_SIGNATURE_256=signature_of(SECRET, raw)
-        )
-
-    return at_once([functools.partial(post, body) for body in bodies])
-
-
 @pytest.mark.parametrize(
     ("payment_ids", "repeat_status"),
     [(["pay-1"] * 8, "already_processed"), ([f"pay-{n}" for n in range(8)], "already_converted")],
@@ -593,7 +573,7 @@ def test_concurrent_payments_convert_once_and_thank_once(outbox, frozen, payment
         last_user_message_at=NOW - timedelta(hours=1),
     )
 
-    responses = _post_from_threads([payment(paymentId=pid) for pid in payment_ids])
+    responses = post_from_threads(URL, SECRET, [payment(paymentId=pid) for pid in payment_ids])
 
     assert [r.status_code for r in responses] == [200] * 8
     assert sorted(r.json()["status"] for r in responses) == sorted(["converted"] + [repeat_status] * 7)
