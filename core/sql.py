@@ -11,7 +11,7 @@ built at all, so the first test that imports its module fails and names the fiel
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -150,7 +150,9 @@ def instances(row: Sequence[Any], models: Sequence[type[Model]]) -> list[Model]:
     return made
 
 
-def fetch_one(sql: str, params: Sequence[Any], models: Sequence[type[Model]]) -> list[Model] | None:
+def fetch_one(
+    sql: str, params: Sequence[Any] | Mapping[str, Any], models: Sequence[type[Model]]
+) -> list[Model] | None:
     """The first row of `sql` as instances of `models`, or None when there is no row."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -158,7 +160,7 @@ def fetch_one(sql: str, params: Sequence[Any], models: Sequence[type[Model]]) ->
     return None if row is None else instances(row, models)
 
 
-def fetch_instance[M: Model](sql: str, params: Sequence[Any], model: type[M]) -> M | None:
+def fetch_instance[M: Model](sql: str, params: Sequence[Any] | Mapping[str, Any], model: type[M]) -> M | None:
     """The first row of `sql` as an instance of `model`, or None when there is no row."""
     found = fetch_one(sql, params, (model,))
     return None if found is None else cast(M, found[0])

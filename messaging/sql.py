@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models.query import RawQuerySet
@@ -65,47 +65,77 @@ def webhook_event_insert(
 
 
 # WebhookEvent.objects.filter(type=PAYMENT, reference=..., processed=False,
-# external_id__isnull=False).order_by("created_at"): asked by every cart, rarely answered.
-_KEPT_PAYMENTS = (
-    f"SELECT * FROM {WebhookEvent._meta.db_table} "  # noqa: S608
-    "WHERE reference = %s AND type = %s AND NOT processed AND external_id IS NOT NULL "
-    "ORDER BY created_at"
+#     external_id__isnull=False).order_by("created_at"): asked by every cart, rarely answered.
+_KEPT_PAYMENTS = core_sql.text(
+    pg_sql.SQL(
+        "SELECT * FROM {w} WHERE {reference} = %(reference)s AND {type} = %(payment)s AND NOT {processed} "
+        "AND {external_id} IS NOT NULL ORDER BY {created_at}"
+    ).format(
+        w=core_sql.table(WebhookEvent),
+        **{
+            name: core_sql.column(WebhookEvent, name)
+            for name in ("reference", "type", "processed", "external_id", "created_at")
+        },
+    )
 )
 
 
 def payments_kept(*, reference: str) -> RawQuerySet[WebhookEvent]:
     """The "paid" payment events kept unprocessed for this abandonment id, oldest first."""
-    return WebhookEvent.objects.raw(_KEPT_PAYMENTS, [reference, WebhookEvent.Type.PAYMENT])
+    return WebhookEvent.objects.raw(
+        _KEPT_PAYMENTS, {"reference": reference, "payment": WebhookEvent.Type.PAYMENT}
+    )
 
 
 # Reads of the worker's hot path (recovery.inbound): every customer message runs them.
-# Their select lists come from the model's fields (core.sql).
+# Their select lists come from the model's fields.
 
 
 @cache
 def _inbound_select(*, lock: bool) -> str:
-    table = Message._meta.db_table
-    sql = f"SELECT {core_sql.columns(Message, 'm')} FROM {table} m WHERE m.id = %s AND m.direction = 'in'"  # noqa: S608
-    return sql + (" FOR UPDATE" if lock and connection.features.has_select_for_update else "")
+    # Message.objects[.select_for_update()].filter(pk=id, direction=IN)
+    statement = pg_sql.SQL("SELECT {fields} FROM {m} WHERE {id} = %(id)s AND {direction} = %(in)s").format(
+        fields=pg_sql.SQL(", ").join(
+            pg_sql.Identifier(cast(str, field.column)) for field in Message._meta.concrete_fields
+        ),
+        m=core_sql.table(Message),
+        id=core_sql.column(Message, "id"),
+        direction=core_sql.column(Message, "direction"),
+    )
+    if lock and connection.features.has_select_for_update:
+        statement = pg_sql.SQL("{} FOR UPDATE").format(statement)
+    return core_sql.text(statement)
 
 
 def inbound_message(message_id: int, *, lock: bool = False) -> Message | None:
     """Message.objects[.select_for_update()].filter(pk=..., direction=IN).first()"""
-    return core_sql.fetch_instance(_inbound_select(lock=lock), [message_id], Message)
-
-
-@cache
-def _history_select() -> str:
-    return (
-        f"SELECT direction, text FROM {Message._meta.db_table} "  # noqa: S608
-        "WHERE conversation_id = %s AND id <> %s AND text <> '' ORDER BY created_at DESC, id DESC LIMIT %s"
+    return core_sql.fetch_instance(
+        _inbound_select(lock=lock), {"id": message_id, "in": Message.Direction.IN}, Message
     )
+
+
+# Message.objects.filter(conversation_id=..., ~Q(pk=exclude), ~Q(text=""))
+#     .order_by("-created_at", "-pk").values_list("direction", "text")[:size]
+_HISTORY = core_sql.text(
+    pg_sql.SQL(
+        "SELECT {direction}, {text} FROM {m} WHERE {conversation} = %(conversation)s AND {id} <> %(exclude)s "
+        "AND {text} <> %(blank)s ORDER BY {created_at} DESC, {id} DESC LIMIT %(size)s"
+    ).format(
+        m=core_sql.table(Message),
+        direction=core_sql.column(Message, "direction"),
+        text=core_sql.column(Message, "text"),
+        conversation=core_sql.column(Message, "conversation"),
+        id=core_sql.column(Message, "id"),
+        created_at=core_sql.column(Message, "created_at"),
+    )
+)
 
 
 def recent_texts(*, conversation_id: int, exclude: int, size: int) -> list[tuple[str, str]]:
     """The conversation's last `size` messages with words, newest first: (direction, text)."""
+    params = {"conversation": conversation_id, "exclude": exclude, "blank": "", "size": size}
     with connection.cursor() as cursor:
-        cursor.execute(_history_select(), [conversation_id, exclude, size])
+        cursor.execute(_HISTORY, params)
         return cursor.fetchall()
 
 
