@@ -32,6 +32,7 @@ class InsertParts:
     columns: str
     values: str
     named: tuple[str, ...]  # every column the statement names
+    literals: tuple[str, ...]  # the default literals of the named columns not given, in order
 
 
 def insert_parts(model: type[Model], *, given: Sequence[str]) -> InsertParts:
@@ -42,15 +43,38 @@ def insert_parts(model: type[Model], *, given: Sequence[str]) -> InsertParts:
         raise ImproperlyConfigured(f"{model.__name__} has no fields {sorted(unknown)}.")
     columns = [_column(fields[name]) for name in given]
     values = ["%s"] * len(given)
+    literals = []
     for name, field in fields.items():
         if name in given:
             continue
         if not field.has_default() and (field.db_default is not NOT_PROVIDED or field.null):
             continue  # the database fills it: its default, or NULL
         columns.append(_column(field))
-        values.append(_default_literal(model, field))
+        literals.append(_default_literal(model, field))
     return InsertParts(
-        table=model._meta.db_table, columns=", ".join(columns), values=", ".join(values), named=tuple(columns)
+        table=model._meta.db_table,
+        columns=", ".join(columns),
+        values=", ".join(values + literals),
+        named=tuple(columns),
+        literals=tuple(literals),
+    )
+
+
+def insert_statement(model: type[Model], *, given: Sequence[str], rows: int | None = None) -> pg_sql.Composed:
+    """`INSERT INTO table (columns) VALUES (...)` composed as `insert_parts` builds it, each given
+    field a named parameter: `%(field)s` for one row, `%(field_<i>)s` for row i of `rows`."""
+    parts = insert_parts(model, given=given)
+
+    def row(suffix: str) -> pg_sql.Composed:
+        values = [pg_sql.Placeholder(f"{name}{suffix}") for name in given]
+        return pg_sql.SQL("({})").format(
+            pg_sql.SQL(", ").join([*values, *(pg_sql.SQL(literal) for literal in parts.literals)])
+        )
+
+    return pg_sql.SQL("INSERT INTO {table} ({columns}) VALUES {rows}").format(
+        table=table(model),
+        columns=pg_sql.SQL(", ").join(pg_sql.Identifier(name) for name in parts.named),
+        rows=pg_sql.SQL(", ").join([row("")] if rows is None else [row(f"_{i}") for i in range(rows)]),
     )
 
 

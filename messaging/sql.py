@@ -17,7 +17,6 @@ from django.utils import timezone
 from psycopg import sql as pg_sql
 
 from core import sql as core_sql
-from core.sql import insert_parts
 from messaging.models import Message, StatusUpdate, WebhookEvent
 
 # One inbound message per row, N rows per statement; a repeated wamid inserts nothing
@@ -33,33 +32,42 @@ INBOUND_GIVEN = (
     "whatsapp_timestamp",
     "created_at",
 )
-INBOUND = insert_parts(Message, given=INBOUND_GIVEN)
-INBOUND_ROW = f"({INBOUND.values})"
+# Its columns: the given ones, then every other one the database cannot fill, with its default.
+INBOUND = core_sql.insert_parts(Message, given=INBOUND_GIVEN)
 
 
+@cache
 def inbound_insert_sql(rows: int) -> str:
-    """The INSERT of `rows` inbound messages, each with the parameters of INBOUND_GIVEN."""
-    return (
-        f"INSERT INTO {INBOUND.table} ({INBOUND.columns}) VALUES {', '.join([INBOUND_ROW] * rows)} "  # noqa: S608
-        "ON CONFLICT (whatsapp_message_id) DO NOTHING RETURNING id"
+    """The INSERT of `rows` inbound messages, row i's values named `<field>_<i>` (INBOUND_GIVEN).
+
+    Message.objects.bulk_create([...], ignore_conflicts=True), returning the new rows' ids.
+    """
+    return core_sql.text(
+        pg_sql.SQL("{insert} ON CONFLICT ({wamid}) DO NOTHING RETURNING {id}").format(
+            insert=core_sql.insert_statement(Message, given=INBOUND_GIVEN, rows=rows),
+            wamid=core_sql.column(Message, "whatsapp_message_id"),
+            id=core_sql.column(Message, "id"),
+        )
     )
 
 
-EVENT = insert_parts(WebhookEvent, given=("type", "external_id", "payload", "processed", "created_at"))
-_EVENT_INSERT = f"INSERT INTO {EVENT.table} ({EVENT.columns}) VALUES ({EVENT.values})"  # noqa: S608
+# WebhookEvent.objects.create(type=..., external_id=..., payload=..., processed=..., created_at=now)
+EVENT_GIVEN = ("type", "external_id", "payload", "processed", "created_at")
+EVENT = core_sql.insert_parts(WebhookEvent, given=EVENT_GIVEN)
+_EVENT_INSERT = core_sql.text(core_sql.insert_statement(WebhookEvent, given=EVENT_GIVEN))
 
 
 def webhook_event_insert(
     *, event_type: str, external_id: str, payload: dict[str, Any], processed: bool
 ) -> None:
     """Keep a webhook's audit row whose id nothing reads: one INSERT, no RETURNING."""
-    params: list[Any] = [
-        event_type,
-        external_id,
-        connection.ops.adapt_json_value(payload, None),
-        processed,
-        connection.ops.adapt_datetimefield_value(timezone.now()),
-    ]
+    params = {
+        "type": event_type,
+        "external_id": external_id,
+        "payload": connection.ops.adapt_json_value(payload, None),
+        "processed": processed,
+        "created_at": core_sql.db_datetime(timezone.now()),
+    }
     with connection.cursor() as cursor:
         cursor.execute(_EVENT_INSERT, params)
 
@@ -334,5 +342,10 @@ def status_kept(wamid: str) -> bool:
 def inbound_insert(rows: list[list[Any]]) -> list[int]:
     """Insert inbound messages (each row in the order of INBOUND_GIVEN); ids of the new ones."""
     with connection.cursor() as cursor:
-        cursor.execute(inbound_insert_sql(len(rows)), [value for row in rows for value in row])
+        params = {
+            f"{name}_{i}": value
+            for i, row in enumerate(rows)
+            for name, value in zip(INBOUND_GIVEN, row, strict=True)
+        }
+        cursor.execute(inbound_insert_sql(len(rows)), params)
         return sorted(row[0] for row in cursor.fetchall())

@@ -11,6 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.forms.models import model_to_dict
@@ -268,3 +269,27 @@ def test_kept_payments_are_the_orm_query(messages: list[Message]) -> None:
         ).order_by("created_at")
         assert [e.pk for e in sql.payments_kept(reference=reference)] == [e.pk for e in orm]
     assert len(list(sql.payments_kept(reference="ab-1"))) == 2
+
+
+def test_the_audit_row_is_the_row_the_orm_creates() -> None:
+    W = WebhookEvent
+    given = {"type": W.Type.ABANDONMENT, "external_id": "ab-9", "processed": True}
+    payload = {"valor": "R$ 1.299,00", "nome": "Zoë 100%"}
+
+    def kept(run: Callable[[], Any]) -> list[dict[str, Any]]:
+        point = transaction.savepoint()
+        try:
+            run()
+            return [{**row, "id": None} for row in W.objects.values()]
+        finally:
+            transaction.savepoint_rollback(point)
+
+    with time_machine.travel(NOW, tick=False):
+        raw = kept(
+            lambda: sql.webhook_event_insert(
+                event_type=given["type"], external_id="ab-9", payload=payload, processed=True
+            )
+        )
+        orm = kept(lambda: W.objects.create(**given, payload=payload))
+    assert raw == orm
+    assert raw[0]["payload"] == payload and raw[0]["created_at"] == NOW
