@@ -64,11 +64,17 @@ def shop_first() -> Shop | None:
 
 
 # Product.objects.filter(product_id=..., active=True)
-_ACTIVE_PRODUCT = f"SELECT * FROM {Product._meta.db_table} WHERE product_id = %s AND active"  # noqa: S608
+_ACTIVE_PRODUCT = core_sql.text(
+    pg_sql.SQL("SELECT * FROM {table} WHERE {product_id} = %(product_id)s AND {active}").format(
+        table=core_sql.table(Product),
+        product_id=core_sql.column(Product, "product_id"),
+        active=core_sql.column(Product, "active"),
+    )
+)
 
 
 def active_product(product_id: str) -> Product | None:
-    return next(iter(Product.objects.raw(_ACTIVE_PRODUCT, [product_id])), None)
+    return next(iter(Product.objects.raw(_ACTIVE_PRODUCT, {"product_id": product_id})), None)
 
 
 # The sender's open conversation with everything the worker reads of it (customer, cart,
@@ -104,7 +110,13 @@ def _open_cart_lock() -> str:
 
 # Customer.objects.select_for_update().filter(phone=...): taken first, before the cart, by a
 # customer's message that opts them out (the opt-out writes the customer, then the cart).
-_CUSTOMER_LOCK = f"SELECT id FROM {Customer._meta.db_table} WHERE phone = %s FOR UPDATE"  # noqa: S608
+_CUSTOMER_LOCK = core_sql.text(
+    pg_sql.SQL("SELECT {id} FROM {table} WHERE {phone} = %(phone)s FOR UPDATE").format(
+        table=core_sql.table(Customer),
+        id=core_sql.column(Customer, "id"),
+        phone=core_sql.column(Customer, "phone"),
+    )
+)
 
 
 def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) -> Conversation | None:
@@ -116,7 +128,7 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
     if lock:
         with connection.cursor() as cursor:
             if lock_customer:
-                cursor.execute(_CUSTOMER_LOCK, [phone])
+                cursor.execute(_CUSTOMER_LOCK, {"phone": phone})
             cursor.execute(_open_cart_lock(), [phone])
     found = core_sql.fetch_one(
         _open_conversation_select(lock=lock), [phone], (Conversation, Customer, Abandonment, Product)
@@ -162,21 +174,32 @@ def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, 
 
 # Abandonment.objects.filter(customer_id=..., held_out=True, created_at__gte=...).exists(): a
 # newer held-out cart of the same person keeps a reply queued before it from going out.
-_PERSON_HELD_OUT = (
-    f"SELECT EXISTS (SELECT 1 FROM {Abandonment._meta.db_table} h WHERE h.customer_id = %s "  # noqa: S608
-    "AND h.held_out AND h.created_at >= %s)"
+_PERSON_HELD_OUT = core_sql.text(
+    pg_sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE {customer} = %(customer)s "
+        "AND {held_out} AND {created_at} >= %(since)s)"
+    ).format(
+        table=core_sql.table(Abandonment),
+        customer=core_sql.column(Abandonment, "customer"),
+        held_out=core_sql.column(Abandonment, "held_out"),
+        created_at=core_sql.column(Abandonment, "created_at"),
+    )
 )
 
 
 def person_held_out_since(*, customer_id: int, since: datetime) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(_PERSON_HELD_OUT, [customer_id, connection.ops.adapt_datetimefield_value(since)])
+        cursor.execute(_PERSON_HELD_OUT, {"customer": customer_id, "since": core_sql.db_datetime(since)})
         return bool(cursor.fetchone()[0])
 
 
-# Customer.objects.select_for_share().filter(pk=...): an opt-out's UPDATE waits for a send
-# already leaving (the send path holds it until Graph answers).
-_CUSTOMER_SHARE = f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE"  # noqa: S608
+# Customer.objects.filter(pk=...) under FOR SHARE, which the ORM cannot ask for: an opt-out's
+# UPDATE waits for a send already leaving (the send path holds it until Graph answers).
+_CUSTOMER_SHARE = core_sql.text(
+    pg_sql.SQL("SELECT 1 FROM {table} WHERE {id} = %(id)s FOR SHARE").format(
+        table=core_sql.table(Customer), id=core_sql.column(Customer, "id")
+    )
+)
 
 
 def customer_hold(customer_id: int) -> None:
@@ -185,7 +208,7 @@ def customer_hold(customer_id: int) -> None:
         # sends are made in-process, one after the other.
         return
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_SHARE, [customer_id])
+        cursor.execute(_CUSTOMER_SHARE, {"id": customer_id})
 
 
 # --- The money report's tallies (recovery.money.figures) -----------------------------------------

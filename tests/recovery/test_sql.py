@@ -3,10 +3,15 @@ report's statement has its own file (test_money_sql.py)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.db import connection
+from django.utils import timezone
 
 from recovery import sql
-from recovery.models import Shop
+from recovery.models import Abandonment, Customer, Product, Shop
+from tests.factories import AbandonmentFactory, CustomerFactory, ProductFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -20,3 +25,49 @@ def test_shop_first_is_the_orms_first_shop() -> None:
     expected = Shop.objects.order_by("id").first()
     assert found is not None and expected is not None
     assert (found.pk, found.name, found.about) == (expected.pk, expected.name, expected.about)
+
+
+def test_active_product_is_the_orms_active_product() -> None:
+    on, off = ProductFactory(product_id="curso-1"), ProductFactory(product_id="curso-2", active=False)
+    for product_id in (on.product_id, off.product_id, "nenhum"):
+        found = sql.active_product(product_id)
+        expected = Product.objects.filter(product_id=product_id, active=True).first()
+        assert (found and (found.pk, found.name, found.discount_percent)) == (
+            expected and (expected.pk, expected.name, expected.discount_percent)
+        )
+    assert sql.active_product("curso-1") is not None
+
+
+def test_person_held_out_since_is_the_orms_exists() -> None:
+    now = timezone.now()
+    held = AbandonmentFactory(held_out=True)
+    Abandonment.objects.filter(pk=held.pk).update(created_at=now)
+    AbandonmentFactory(customer=held.customer, held_out=False)
+    other = AbandonmentFactory(held_out=False).customer
+    answers = []
+    for customer_id in (held.customer_id, other.pk):
+        for since in (now - timedelta(minutes=1), now, now + timedelta(seconds=1)):
+            expected = Abandonment.objects.filter(
+                customer_id=customer_id, held_out=True, created_at__gte=since
+            ).exists()
+            assert sql.person_held_out_since(customer_id=customer_id, since=since) == expected
+            answers.append(expected)
+    assert answers == [True, True, False, False, False, False]
+
+
+def _run(statement: str, params: dict[str, object]) -> list[tuple[object, ...]]:
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchall()
+
+
+def test_the_customer_locks_take_the_rows_the_orm_locks() -> None:
+    customer, other = CustomerFactory(), CustomerFactory()
+    for phone in (customer.phone, other.phone, "+5548000000000"):
+        expected = list(Customer.objects.select_for_update().filter(phone=phone).values_list("id"))
+        assert _run(sql._CUSTOMER_LOCK, {"phone": phone}) == expected
+    for pk in (customer.pk, other.pk, 0):
+        # Django has no FOR SHARE: the rows are those of the plain filter.
+        shared = Customer.objects.filter(pk=pk).exists()
+        assert bool(_run(sql._CUSTOMER_SHARE, {"id": pk})) == shared
+        sql.customer_hold(pk)
