@@ -26,22 +26,41 @@ from recovery.models import Abandonment, Conversation, ConversationMoney, Custom
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
 # no savepoint, and an insert racing a concurrent cart's waits for it to commit and yields.
 # A known phone still uses up a value of the id sequence; bigint ids have room.
-CUSTOMER = insert_parts(Customer, given=("phone", "name", "created_at", "updated_at"))
-_CUSTOMER_INSERT = f"""
-    INSERT INTO {CUSTOMER.table} ({CUSTOMER.columns})
-    SELECT {CUSTOMER.values}
-    WHERE NOT EXISTS (SELECT 1 FROM {CUSTOMER.table} WHERE phone = %s)
-    ON CONFLICT (phone) DO NOTHING
-    RETURNING id
-"""  # noqa: S608
+CUSTOMER_GIVEN = ("phone", "name", "created_at", "updated_at")
+CUSTOMER = insert_parts(Customer, given=CUSTOMER_GIVEN)
+_CUSTOMER_INSERT = core_sql.text(
+    pg_sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {values} "
+        "WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {phone} = %(erased_phone)s) "
+        "ON CONFLICT ({phone}) DO NOTHING RETURNING {id}"
+    ).format(
+        table=core_sql.table(Customer),
+        columns=pg_sql.SQL(", ").join(pg_sql.Identifier(name) for name in CUSTOMER.named),
+        values=pg_sql.SQL(", ").join(
+            [
+                *(pg_sql.Placeholder(name) for name in CUSTOMER_GIVEN),
+                *(pg_sql.SQL(literal) for literal in CUSTOMER.literals),
+            ]
+        ),
+        phone=core_sql.column(Customer, "phone"),
+        id=core_sql.column(Customer, "id"),
+    )
+)
 
 
 def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | None:
     """A new customer; None if the phone is taken or belongs to an erased person."""
     now = timezone.now()
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    stamp = core_sql.db_datetime(now)
+    params = {
+        "phone": phone,
+        "name": name,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "erased_phone": erased_phone,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_INSERT, [phone, name, stamp, stamp, erased_phone])
+        cursor.execute(_CUSTOMER_INSERT, params)
         row = cursor.fetchone()
     if row is None:
         return None

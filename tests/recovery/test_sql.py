@@ -3,10 +3,12 @@ report's statement has its own file (test_money_sql.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+import time_machine
+from django.db import connection, transaction
 from django.utils import timezone
 
 from recovery import sql
@@ -71,3 +73,34 @@ def test_the_customer_locks_take_the_rows_the_orm_locks() -> None:
         shared = Customer.objects.filter(pk=pk).exists()
         assert bool(_run(sql._CUSTOMER_SHARE, {"id": pk})) == shared
         sql.customer_hold(pk)
+
+
+@pytest.mark.parametrize(
+    ("phone", "erased"), [("+5548990000001", "h-none"), ("taken", "h-none"), ("+5548990000002", "erased")]
+)
+def test_customer_insert_stores_what_the_orm_would(phone: str, erased: str) -> None:
+    taken = CustomerFactory(phone="+5548990000009")
+    CustomerFactory(phone="h-erased", name="")
+    phone = taken.phone if phone == "taken" else phone
+    erased_phone = "h-erased" if erased == "erased" else erased
+
+    def orm() -> int | None:
+        if Customer.objects.filter(phone__in=[phone, erased_phone]).exists():
+            return None
+        return Customer.objects.create(phone=phone, name="Ana").pk
+
+    def raw() -> int | None:
+        made = sql.customer_insert(phone=phone, name="Ana", erased_phone=erased_phone)
+        return made and made.pk
+
+    def effect(run: Callable[[], int | None]) -> tuple[bool, list[dict[str, object]]]:
+        point = transaction.savepoint()
+        try:
+            made = run() is not None
+            return made, [{**row, "id": None} for row in Customer.objects.order_by("phone").values()]
+        finally:
+            transaction.savepoint_rollback(point)
+
+    with time_machine.travel(timezone.now(), tick=False):
+        assert effect(raw) == effect(orm)
+    assert effect(raw)[0] == (erased == "h-none" and phone != taken.phone)
