@@ -116,12 +116,13 @@ def table(model: type[Model]) -> pg_sql.Identifier:
     return pg_sql.Identifier(model._meta.db_table)
 
 
-def column(model: type[Model], name: str) -> pg_sql.Identifier:
-    """The column of the model's concrete field `name`, quoted as an identifier."""
+def column(model: type[Model], name: str, alias: str | None = None) -> pg_sql.Identifier:
+    """The column of the model's concrete field `name`, quoted as an identifier (`alias.column`
+    with an alias)."""
     field = model._meta.get_field(name)
     if not isinstance(field, Field) or field.column is None:
         raise ImproperlyConfigured(f"{model.__name__}.{name} is no concrete field with a column.")
-    return pg_sql.Identifier(field.column)
+    return pg_sql.Identifier(field.column) if alias is None else pg_sql.Identifier(alias, field.column)
 
 
 def text(statement: pg_sql.Composable) -> str:
@@ -136,10 +137,12 @@ def text(statement: pg_sql.Composable) -> str:
 # rows become ordinary instances (`Model.from_db`): code reading them cannot tell the difference.
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """Every concrete column of `model` under the table alias, in `_meta` order."""
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(_column(field))}" for field in model._meta.concrete_fields)
+def columns(model: type[Model], alias: str | None = None) -> pg_sql.Composed:
+    """Every concrete column of `model` (under the table alias, if any), in `_meta` order."""
+    return pg_sql.SQL(", ").join(
+        pg_sql.Identifier(_column(field)) if alias is None else pg_sql.Identifier(alias, _column(field))
+        for field in model._meta.concrete_fields
+    )
 
 
 @cache

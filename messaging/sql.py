@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cache
-from typing import Any, cast
+from typing import Any
 
 from django.db import connection
 from django.db.models.query import RawQuerySet
@@ -103,9 +103,7 @@ def payments_kept(*, reference: str) -> RawQuerySet[WebhookEvent]:
 def _inbound_select(*, lock: bool) -> str:
     # Message.objects[.select_for_update()].filter(pk=id, direction=IN)
     statement = pg_sql.SQL("SELECT {fields} FROM {m} WHERE {id} = %(id)s AND {direction} = %(in)s").format(
-        fields=pg_sql.SQL(", ").join(
-            pg_sql.Identifier(cast(str, field.column)) for field in Message._meta.concrete_fields
-        ),
+        fields=core_sql.columns(Message),
         m=core_sql.table(Message),
         id=core_sql.column(Message, "id"),
         direction=core_sql.column(Message, "direction"),

@@ -98,33 +98,60 @@ def active_product(product_id: str) -> Product | None:
 
 # The sender's open conversation with everything the worker reads of it (customer, cart,
 # product), by phone: read twice per customer message, without locks and then under them.
-_OPEN = "('" + "', '".join(Conversation.OPEN_STATUSES) + "')"
+# Conversation.objects.select_related("customer", "abandonment__product")
+#     .filter(customer__phone=phone, status__in=OPEN_STATUSES).order_by("-created_at").first()
+_col = core_sql.column
+_OPEN = pg_sql.SQL(", ").join(pg_sql.Placeholder(f"open_{i}") for i in range(len(Conversation.OPEN_STATUSES)))
+_OPEN_PARAMS = {f"open_{i}": status for i, status in enumerate(Conversation.OPEN_STATUSES)}
+# The conversation c of the customer p with the cart a, by phone and open status.
+_OPEN_FROM = pg_sql.SQL(
+    "FROM {conversation} c JOIN {customer} p ON {p_id} = {c_customer} "
+    "JOIN {abandonment} a ON {a_id} = {c_abandonment}"
+).format(
+    conversation=core_sql.table(Conversation),
+    customer=core_sql.table(Customer),
+    abandonment=core_sql.table(Abandonment),
+    p_id=_col(Customer, "id", "p"),
+    c_customer=_col(Conversation, "customer", "c"),
+    a_id=_col(Abandonment, "id", "a"),
+    c_abandonment=_col(Conversation, "abandonment", "c"),
+)
+_OPEN_WHERE = pg_sql.SQL("WHERE {p_phone} = %(phone)s AND {c_status} IN ({open})").format(
+    p_phone=_col(Customer, "phone", "p"), c_status=_col(Conversation, "status", "c"), open=_OPEN
+)
 
 
 @cache
 def _open_conversation_select(*, lock: bool) -> str:
-    sql = (
-        f"SELECT {core_sql.columns(Conversation, 'c')}, {core_sql.columns(Customer, 'p')}, "  # noqa: S608
-        f"{core_sql.columns(Abandonment, 'a')}, {core_sql.columns(Product, 'pr')} "
-        f"FROM {Conversation._meta.db_table} c "
-        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
-        f"LEFT JOIN {Product._meta.db_table} pr ON pr.id = a.product_id "
-        f"WHERE p.phone = %s AND c.status IN {_OPEN} ORDER BY c.created_at DESC LIMIT 1"
+    statement = pg_sql.SQL(
+        "SELECT {c}, {p}, {a}, {pr} {join} LEFT JOIN {product} pr ON {pr_id} = {a_product} {where} "
+        "ORDER BY {c_created_at} DESC LIMIT 1"
+    ).format(
+        c=core_sql.columns(Conversation, "c"),
+        p=core_sql.columns(Customer, "p"),
+        a=core_sql.columns(Abandonment, "a"),
+        pr=core_sql.columns(Product, "pr"),
+        join=_OPEN_FROM,
+        product=core_sql.table(Product),
+        pr_id=_col(Product, "id", "pr"),
+        a_product=_col(Abandonment, "product", "a"),
+        where=_OPEN_WHERE,
+        c_created_at=_col(Conversation, "created_at", "c"),
     )
     # FOR NO KEY UPDATE, as an UPDATE that keeps the keys takes: foreign-key checks of rows
     # pointing here (a message inserted for this conversation) do not wait for it.
-    return sql + (" FOR NO KEY UPDATE OF c" if lock else "")
+    if lock:
+        statement = pg_sql.SQL("{} FOR NO KEY UPDATE OF c").format(statement)
+    return core_sql.text(statement)
 
 
-@cache
-def _open_cart_lock() -> str:
-    return (
-        f"SELECT a.id FROM {Abandonment._meta.db_table} a "  # noqa: S608
-        f"JOIN {Conversation._meta.db_table} c ON c.abandonment_id = a.id "
-        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"WHERE p.phone = %s AND c.status IN {_OPEN} FOR NO KEY UPDATE OF a"
+# Abandonment.objects.select_for_update(no_key=True).filter(conversation__customer__phone=phone,
+#     conversation__status__in=OPEN_STATUSES)
+_OPEN_CART_LOCK = core_sql.text(
+    pg_sql.SQL("SELECT {a_id} {join} {where} FOR NO KEY UPDATE OF a").format(
+        a_id=_col(Abandonment, "id", "a"), join=_OPEN_FROM, where=_OPEN_WHERE
     )
+)
 
 
 # Customer.objects.select_for_update().filter(phone=...): taken first, before the cart, by a
@@ -148,9 +175,11 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
         with connection.cursor() as cursor:
             if lock_customer:
                 cursor.execute(_CUSTOMER_LOCK, {"phone": phone})
-            cursor.execute(_open_cart_lock(), [phone])
+            cursor.execute(_OPEN_CART_LOCK, {"phone": phone, **_OPEN_PARAMS})
     found = core_sql.fetch_one(
-        _open_conversation_select(lock=lock), [phone], (Conversation, Customer, Abandonment, Product)
+        _open_conversation_select(lock=lock),
+        {"phone": phone, **_OPEN_PARAMS},
+        (Conversation, Customer, Abandonment, Product),
     )
     if found is None:
         return None
@@ -167,22 +196,35 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
 
 # The send path (messaging.services.outbound) reads its message with what the gate needs of
 # the recipient: the message, its conversation, the customer and the cart, in one statement.
-@cache
-def _outbound_select() -> str:
-    return (
-        f"SELECT {core_sql.columns(Message, 'm')}, {core_sql.columns(Conversation, 'c')}, "  # noqa: S608
-        f"{core_sql.columns(Customer, 'p')}, {core_sql.columns(Abandonment, 'a')} "
-        f"FROM {Message._meta.db_table} m "
-        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
-        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
-        "WHERE m.id = %s"
+# Message.objects.select_related("conversation__customer", "conversation__abandonment").filter(pk=id)
+_OUTBOUND_SELECT = core_sql.text(
+    pg_sql.SQL(
+        "SELECT {m}, {c}, {p}, {a} FROM {message} m JOIN {conversation} c ON {c_id} = {m_conversation} "
+        "JOIN {customer} p ON {p_id} = {c_customer} JOIN {abandonment} a ON {a_id} = {c_abandonment} "
+        "WHERE {m_id} = %(id)s"
+    ).format(
+        m=core_sql.columns(Message, "m"),
+        c=core_sql.columns(Conversation, "c"),
+        p=core_sql.columns(Customer, "p"),
+        a=core_sql.columns(Abandonment, "a"),
+        message=core_sql.table(Message),
+        conversation=core_sql.table(Conversation),
+        customer=core_sql.table(Customer),
+        abandonment=core_sql.table(Abandonment),
+        c_id=_col(Conversation, "id", "c"),
+        m_conversation=_col(Message, "conversation", "m"),
+        p_id=_col(Customer, "id", "p"),
+        c_customer=_col(Conversation, "customer", "c"),
+        a_id=_col(Abandonment, "id", "a"),
+        c_abandonment=_col(Conversation, "abandonment", "c"),
+        m_id=_col(Message, "id", "m"),
     )
+)
 
 
 def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, Abandonment] | None:
     found = core_sql.fetch_one(
-        _outbound_select(), [message_id], (Message, Conversation, Customer, Abandonment)
+        _OUTBOUND_SELECT, {"id": message_id}, (Message, Conversation, Customer, Abandonment)
     )
     if found is None:
         return None

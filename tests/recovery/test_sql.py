@@ -9,11 +9,19 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection, transaction
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from messaging.models import Message
 from recovery import sql
-from recovery.models import Abandonment, Customer, Product, Shop
-from tests.factories import AbandonmentFactory, CustomerFactory, ProductFactory
+from recovery.models import Abandonment, Conversation, Customer, Product, Shop
+from tests.factories import (
+    AbandonmentFactory,
+    ConversationFactory,
+    CustomerFactory,
+    OutboundMessageFactory,
+    ProductFactory,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -104,3 +112,59 @@ def test_customer_insert_stores_what_the_orm_would(phone: str, erased: str) -> N
     with time_machine.travel(timezone.now(), tick=False):
         assert effect(raw) == effect(orm)
     assert effect(raw)[0] == (erased == "h-none" and phone != taken.phone)
+
+
+def _seen(conversation: Conversation | None) -> object:
+    if conversation is None:
+        return None
+    cart = conversation.abandonment
+    return (
+        model_to_dict(conversation),
+        model_to_dict(conversation.customer),
+        model_to_dict(cart),
+        cart.product and model_to_dict(cart.product),
+    )
+
+
+@pytest.mark.parametrize("lock", [False, True], ids=["read", "locked"])
+def test_open_conversation_is_the_orms_newest_open_one(lock: bool) -> None:
+    S = Conversation.Status
+    open_one = ConversationFactory(status=S.ACTIVE)
+    phone = open_one.customer.phone
+    ConversationFactory(abandonment=AbandonmentFactory(customer=open_one.customer), status=S.CLOSED)
+    without_product = ConversationFactory(abandonment=AbandonmentFactory(product=None)).customer.phone
+    closed = ConversationFactory(status=S.CLOSED).customer.phone
+    for asked in (phone, without_product, closed, "+5548000000000"):
+        expected = (
+            Conversation.objects.select_related("customer", "abandonment__product")
+            .filter(customer__phone=asked, status__in=Conversation.OPEN_STATUSES)
+            .order_by("-created_at")
+            .first()
+        )
+        assert _seen(sql.open_conversation(asked, lock=lock, lock_customer=lock)) == _seen(expected)
+    found = sql.open_conversation(phone, lock=lock)
+    assert found is not None and found.pk == open_one.pk
+
+
+def test_outbound_message_is_the_orms_message_with_its_recipient() -> None:
+    message = OutboundMessageFactory()
+    for pk in (message.pk, 0):
+        expected = (
+            Message.objects.select_related("conversation__customer", "conversation__abandonment")
+            .filter(pk=pk)
+            .first()
+        )
+        found = sql.outbound_message(pk)
+        assert (found and [model_to_dict(row) for row in found]) == (
+            expected
+            and [
+                model_to_dict(row)
+                for row in (
+                    expected,
+                    expected.conversation,
+                    expected.conversation.customer,
+                    expected.conversation.abandonment,
+                )
+            ]
+        )
+    assert sql.outbound_message(message.pk) is not None
