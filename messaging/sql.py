@@ -139,7 +139,7 @@ _HISTORY = core_sql.text(
 
 def recent_texts(*, conversation_id: int, exclude: int, size: int) -> list[tuple[str, str]]:
     """The conversation's last `size` messages with words, newest first: (direction, text)."""
-    params = {"conversation": conversation_id, "exclude": exclude, "blank": "", "size": size}
+    params: dict[str, Any] = {"conversation": conversation_id, "exclude": exclude, "blank": "", "size": size}
     with connection.cursor() as cursor:
         cursor.execute(_HISTORY, params)
         return cursor.fetchall()
