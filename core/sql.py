@@ -11,7 +11,7 @@ built at all, so the first test that imports its module fails and names the fiel
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
@@ -32,6 +32,7 @@ class InsertParts:
     columns: str
     values: str
     named: tuple[str, ...]  # every column the statement names
+    literals: tuple[str, ...]  # the default literals of the named columns not given, in order
 
 
 def insert_parts(model: type[Model], *, given: Sequence[str]) -> InsertParts:
@@ -42,15 +43,38 @@ def insert_parts(model: type[Model], *, given: Sequence[str]) -> InsertParts:
         raise ImproperlyConfigured(f"{model.__name__} has no fields {sorted(unknown)}.")
     columns = [_column(fields[name]) for name in given]
     values = ["%s"] * len(given)
+    literals = []
     for name, field in fields.items():
         if name in given:
             continue
         if not field.has_default() and (field.db_default is not NOT_PROVIDED or field.null):
             continue  # the database fills it: its default, or NULL
         columns.append(_column(field))
-        values.append(_default_literal(model, field))
+        literals.append(_default_literal(model, field))
     return InsertParts(
-        table=model._meta.db_table, columns=", ".join(columns), values=", ".join(values), named=tuple(columns)
+        table=model._meta.db_table,
+        columns=", ".join(columns),
+        values=", ".join(values + literals),
+        named=tuple(columns),
+        literals=tuple(literals),
+    )
+
+
+def insert_statement(model: type[Model], *, given: Sequence[str], rows: int | None = None) -> pg_sql.Composed:
+    """`INSERT INTO table (columns) VALUES (...)` composed as `insert_parts` builds it, each given
+    field a named parameter: `%(field)s` for one row, `%(field_<i>)s` for row i of `rows`."""
+    parts = insert_parts(model, given=given)
+
+    def row(suffix: str) -> pg_sql.Composed:
+        values = [pg_sql.Placeholder(f"{name}{suffix}") for name in given]
+        return pg_sql.SQL("({})").format(
+            pg_sql.SQL(", ").join([*values, *(pg_sql.SQL(literal) for literal in parts.literals)])
+        )
+
+    return pg_sql.SQL("INSERT INTO {table} ({columns}) VALUES {rows}").format(
+        table=table(model),
+        columns=pg_sql.SQL(", ").join(pg_sql.Identifier(name) for name in parts.named),
+        rows=pg_sql.SQL(", ").join([row("")] if rows is None else [row(f"_{i}") for i in range(rows)]),
     )
 
 
@@ -92,12 +116,13 @@ def table(model: type[Model]) -> pg_sql.Identifier:
     return pg_sql.Identifier(model._meta.db_table)
 
 
-def column(model: type[Model], name: str) -> pg_sql.Identifier:
-    """The column of the model's concrete field `name`, quoted as an identifier."""
+def column(model: type[Model], name: str, alias: str | None = None) -> pg_sql.Identifier:
+    """The column of the model's concrete field `name`, quoted as an identifier (`alias.column`
+    with an alias)."""
     field = model._meta.get_field(name)
     if not isinstance(field, Field) or field.column is None:
         raise ImproperlyConfigured(f"{model.__name__}.{name} is no concrete field with a column.")
-    return pg_sql.Identifier(field.column)
+    return pg_sql.Identifier(field.column) if alias is None else pg_sql.Identifier(alias, field.column)
 
 
 def text(statement: pg_sql.Composable) -> str:
@@ -112,10 +137,12 @@ def text(statement: pg_sql.Composable) -> str:
 # rows become ordinary instances (`Model.from_db`): code reading them cannot tell the difference.
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """Every concrete column of `model` under the table alias, in `_meta` order."""
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(_column(field))}" for field in model._meta.concrete_fields)
+def columns(model: type[Model], alias: str | None = None) -> pg_sql.Composed:
+    """Every concrete column of `model` (under the table alias, if any), in `_meta` order."""
+    return pg_sql.SQL(", ").join(
+        pg_sql.Identifier(_column(field)) if alias is None else pg_sql.Identifier(alias, _column(field))
+        for field in model._meta.concrete_fields
+    )
 
 
 @cache
@@ -150,7 +177,9 @@ def instances(row: Sequence[Any], models: Sequence[type[Model]]) -> list[Model]:
     return made
 
 
-def fetch_one(sql: str, params: Sequence[Any], models: Sequence[type[Model]]) -> list[Model] | None:
+def fetch_one(
+    sql: str, params: Sequence[Any] | Mapping[str, Any], models: Sequence[type[Model]]
+) -> list[Model] | None:
     """The first row of `sql` as instances of `models`, or None when there is no row."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -158,7 +187,7 @@ def fetch_one(sql: str, params: Sequence[Any], models: Sequence[type[Model]]) ->
     return None if row is None else instances(row, models)
 
 
-def fetch_instance[M: Model](sql: str, params: Sequence[Any], model: type[M]) -> M | None:
+def fetch_instance[M: Model](sql: str, params: Sequence[Any] | Mapping[str, Any], model: type[M]) -> M | None:
     """The first row of `sql` as an instance of `model`, or None when there is no row."""
     found = fetch_one(sql, params, (model,))
     return None if found is None else cast(M, found[0])

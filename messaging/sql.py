@@ -17,7 +17,6 @@ from django.utils import timezone
 from psycopg import sql as pg_sql
 
 from core import sql as core_sql
-from core.sql import insert_parts
 from messaging.models import Message, StatusUpdate, WebhookEvent
 
 # One inbound message per row, N rows per statement; a repeated wamid inserts nothing
@@ -33,79 +32,116 @@ INBOUND_GIVEN = (
     "whatsapp_timestamp",
     "created_at",
 )
-INBOUND = insert_parts(Message, given=INBOUND_GIVEN)
-INBOUND_ROW = f"({INBOUND.values})"
+# Its columns: the given ones, then every other one the database cannot fill, with its default.
+INBOUND = core_sql.insert_parts(Message, given=INBOUND_GIVEN)
 
 
+@cache
 def inbound_insert_sql(rows: int) -> str:
-    """The INSERT of `rows` inbound messages, each with the parameters of INBOUND_GIVEN."""
-    return (
-        f"INSERT INTO {INBOUND.table} ({INBOUND.columns}) VALUES {', '.join([INBOUND_ROW] * rows)} "  # noqa: S608
-        "ON CONFLICT (whatsapp_message_id) DO NOTHING RETURNING id"
+    """The INSERT of `rows` inbound messages, row i's values named `<field>_<i>` (INBOUND_GIVEN).
+
+    Message.objects.bulk_create([...], ignore_conflicts=True), returning the new rows' ids.
+    """
+    return core_sql.text(
+        pg_sql.SQL("{insert} ON CONFLICT ({wamid}) DO NOTHING RETURNING {id}").format(
+            insert=core_sql.insert_statement(Message, given=INBOUND_GIVEN, rows=rows),
+            wamid=core_sql.column(Message, "whatsapp_message_id"),
+            id=core_sql.column(Message, "id"),
+        )
     )
 
 
-EVENT = insert_parts(WebhookEvent, given=("type", "external_id", "payload", "processed", "created_at"))
-_EVENT_INSERT = f"INSERT INTO {EVENT.table} ({EVENT.columns}) VALUES ({EVENT.values})"  # noqa: S608
+# WebhookEvent.objects.create(type=..., external_id=..., payload=..., processed=..., created_at=now)
+EVENT_GIVEN = ("type", "external_id", "payload", "processed", "created_at")
+EVENT = core_sql.insert_parts(WebhookEvent, given=EVENT_GIVEN)
+_EVENT_INSERT = core_sql.text(core_sql.insert_statement(WebhookEvent, given=EVENT_GIVEN))
 
 
 def webhook_event_insert(
     *, event_type: str, external_id: str, payload: dict[str, Any], processed: bool
 ) -> None:
     """Keep a webhook's audit row whose id nothing reads: one INSERT, no RETURNING."""
-    params: list[Any] = [
-        event_type,
-        external_id,
-        connection.ops.adapt_json_value(payload, None),
-        processed,
-        connection.ops.adapt_datetimefield_value(timezone.now()),
-    ]
+    params = {
+        "type": event_type,
+        "external_id": external_id,
+        "payload": connection.ops.adapt_json_value(payload, None),
+        "processed": processed,
+        "created_at": core_sql.db_datetime(timezone.now()),
+    }
     with connection.cursor() as cursor:
         cursor.execute(_EVENT_INSERT, params)
 
 
 # WebhookEvent.objects.filter(type=PAYMENT, reference=..., processed=False,
-# external_id__isnull=False).order_by("created_at"): asked by every cart, rarely answered.
-_KEPT_PAYMENTS = (
-    f"SELECT * FROM {WebhookEvent._meta.db_table} "  # noqa: S608
-    "WHERE reference = %s AND type = %s AND NOT processed AND external_id IS NOT NULL "
-    "ORDER BY created_at"
+#     external_id__isnull=False).order_by("created_at"): asked by every cart, rarely answered.
+_KEPT_PAYMENTS = core_sql.text(
+    pg_sql.SQL(
+        "SELECT * FROM {w} WHERE {reference} = %(reference)s AND {type} = %(payment)s AND NOT {processed} "
+        "AND {external_id} IS NOT NULL ORDER BY {created_at}"
+    ).format(
+        w=core_sql.table(WebhookEvent),
+        **{
+            name: core_sql.column(WebhookEvent, name)
+            for name in ("reference", "type", "processed", "external_id", "created_at")
+        },
+    )
 )
 
 
 def payments_kept(*, reference: str) -> RawQuerySet[WebhookEvent]:
     """The "paid" payment events kept unprocessed for this abandonment id, oldest first."""
-    return WebhookEvent.objects.raw(_KEPT_PAYMENTS, [reference, WebhookEvent.Type.PAYMENT])
+    return WebhookEvent.objects.raw(
+        _KEPT_PAYMENTS, {"reference": reference, "payment": WebhookEvent.Type.PAYMENT}
+    )
 
 
 # Reads of the worker's hot path (recovery.inbound): every customer message runs them.
-# Their select lists come from the model's fields (core.sql).
+# Their select lists come from the model's fields.
 
 
 @cache
 def _inbound_select(*, lock: bool) -> str:
-    table = Message._meta.db_table
-    sql = f"SELECT {core_sql.columns(Message, 'm')} FROM {table} m WHERE m.id = %s AND m.direction = 'in'"  # noqa: S608
-    return sql + (" FOR UPDATE" if lock and connection.features.has_select_for_update else "")
+    # Message.objects[.select_for_update()].filter(pk=id, direction=IN)
+    statement = pg_sql.SQL("SELECT {fields} FROM {m} WHERE {id} = %(id)s AND {direction} = %(in)s").format(
+        fields=core_sql.columns(Message),
+        m=core_sql.table(Message),
+        id=core_sql.column(Message, "id"),
+        direction=core_sql.column(Message, "direction"),
+    )
+    if lock and connection.features.has_select_for_update:
+        statement = pg_sql.SQL("{} FOR UPDATE").format(statement)
+    return core_sql.text(statement)
 
 
 def inbound_message(message_id: int, *, lock: bool = False) -> Message | None:
     """Message.objects[.select_for_update()].filter(pk=..., direction=IN).first()"""
-    return core_sql.fetch_instance(_inbound_select(lock=lock), [message_id], Message)
-
-
-@cache
-def _history_select() -> str:
-    return (
-        f"SELECT direction, text FROM {Message._meta.db_table} "  # noqa: S608
-        "WHERE conversation_id = %s AND id <> %s AND text <> '' ORDER BY created_at DESC, id DESC LIMIT %s"
+    return core_sql.fetch_instance(
+        _inbound_select(lock=lock), {"id": message_id, "in": Message.Direction.IN}, Message
     )
+
+
+# Message.objects.filter(conversation_id=..., ~Q(pk=exclude), ~Q(text=""))
+#     .order_by("-created_at", "-pk").values_list("direction", "text")[:size]
+_HISTORY = core_sql.text(
+    pg_sql.SQL(
+        "SELECT {direction}, {text} FROM {m} WHERE {conversation} = %(conversation)s AND {id} <> %(exclude)s "
+        "AND {text} <> %(blank)s ORDER BY {created_at} DESC, {id} DESC LIMIT %(size)s"
+    ).format(
+        m=core_sql.table(Message),
+        direction=core_sql.column(Message, "direction"),
+        text=core_sql.column(Message, "text"),
+        conversation=core_sql.column(Message, "conversation"),
+        id=core_sql.column(Message, "id"),
+        created_at=core_sql.column(Message, "created_at"),
+    )
+)
 
 
 def recent_texts(*, conversation_id: int, exclude: int, size: int) -> list[tuple[str, str]]:
     """The conversation's last `size` messages with words, newest first: (direction, text)."""
+    params: dict[str, Any] = {"conversation": conversation_id, "exclude": exclude, "blank": "", "size": size}
     with connection.cursor() as cursor:
-        cursor.execute(_history_select(), [conversation_id, exclude, size])
+        cursor.execute(_HISTORY, params)
         return cursor.fetchall()
 
 
@@ -304,5 +340,10 @@ def status_kept(wamid: str) -> bool:
 def inbound_insert(rows: list[list[Any]]) -> list[int]:
     """Insert inbound messages (each row in the order of INBOUND_GIVEN); ids of the new ones."""
     with connection.cursor() as cursor:
-        cursor.execute(inbound_insert_sql(len(rows)), [value for row in rows for value in row])
+        params = {
+            f"{name}_{i}": value
+            for i, row in enumerate(rows)
+            for name, value in zip(INBOUND_GIVEN, row, strict=True)
+        }
+        cursor.execute(inbound_insert_sql(len(rows)), params)
         return sorted(row[0] for row in cursor.fetchall())

@@ -26,22 +26,41 @@ from recovery.models import Abandonment, Conversation, ConversationMoney, Custom
 # come from new customers: one statement stores them. ON CONFLICT rather than get_or_create:
 # no savepoint, and an insert racing a concurrent cart's waits for it to commit and yields.
 # A known phone still uses up a value of the id sequence; bigint ids have room.
-CUSTOMER = insert_parts(Customer, given=("phone", "name", "created_at", "updated_at"))
-_CUSTOMER_INSERT = f"""
-    INSERT INTO {CUSTOMER.table} ({CUSTOMER.columns})
-    SELECT {CUSTOMER.values}
-    WHERE NOT EXISTS (SELECT 1 FROM {CUSTOMER.table} WHERE phone = %s)
-    ON CONFLICT (phone) DO NOTHING
-    RETURNING id
-"""  # noqa: S608
+CUSTOMER_GIVEN = ("phone", "name", "created_at", "updated_at")
+CUSTOMER = insert_parts(Customer, given=CUSTOMER_GIVEN)
+_CUSTOMER_INSERT = core_sql.text(
+    pg_sql.SQL(
+        "INSERT INTO {table} ({columns}) SELECT {values} "
+        "WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {phone} = %(erased_phone)s) "
+        "ON CONFLICT ({phone}) DO NOTHING RETURNING {id}"
+    ).format(
+        table=core_sql.table(Customer),
+        columns=pg_sql.SQL(", ").join(pg_sql.Identifier(name) for name in CUSTOMER.named),
+        values=pg_sql.SQL(", ").join(
+            [
+                *(pg_sql.Placeholder(name) for name in CUSTOMER_GIVEN),
+                *(pg_sql.SQL(literal) for literal in CUSTOMER.literals),
+            ]
+        ),
+        phone=core_sql.column(Customer, "phone"),
+        id=core_sql.column(Customer, "id"),
+    )
+)
 
 
 def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | None:
     """A new customer; None if the phone is taken or belongs to an erased person."""
     now = timezone.now()
-    stamp = connection.ops.adapt_datetimefield_value(now)
+    stamp = core_sql.db_datetime(now)
+    params = {
+        "phone": phone,
+        "name": name,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "erased_phone": erased_phone,
+    }
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_INSERT, [phone, name, stamp, stamp, erased_phone])
+        cursor.execute(_CUSTOMER_INSERT, params)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -64,47 +83,86 @@ def shop_first() -> Shop | None:
 
 
 # Product.objects.filter(product_id=..., active=True)
-_ACTIVE_PRODUCT = f"SELECT * FROM {Product._meta.db_table} WHERE product_id = %s AND active"  # noqa: S608
+_ACTIVE_PRODUCT = core_sql.text(
+    pg_sql.SQL("SELECT * FROM {table} WHERE {product_id} = %(product_id)s AND {active}").format(
+        table=core_sql.table(Product),
+        product_id=core_sql.column(Product, "product_id"),
+        active=core_sql.column(Product, "active"),
+    )
+)
 
 
 def active_product(product_id: str) -> Product | None:
-    return next(iter(Product.objects.raw(_ACTIVE_PRODUCT, [product_id])), None)
+    return next(iter(Product.objects.raw(_ACTIVE_PRODUCT, {"product_id": product_id})), None)
 
 
 # The sender's open conversation with everything the worker reads of it (customer, cart,
 # product), by phone: read twice per customer message, without locks and then under them.
-_OPEN = "('" + "', '".join(Conversation.OPEN_STATUSES) + "')"
+# Conversation.objects.select_related("customer", "abandonment__product")
+#     .filter(customer__phone=phone, status__in=OPEN_STATUSES).order_by("-created_at").first()
+_col = core_sql.column
+_OPEN = pg_sql.SQL(", ").join(pg_sql.Placeholder(f"open_{i}") for i in range(len(Conversation.OPEN_STATUSES)))
+_OPEN_PARAMS = {f"open_{i}": status for i, status in enumerate(Conversation.OPEN_STATUSES)}
+# The conversation c of the customer p with the cart a, by phone and open status.
+_OPEN_FROM = pg_sql.SQL(
+    "FROM {conversation} c JOIN {customer} p ON {p_id} = {c_customer} "
+    "JOIN {abandonment} a ON {a_id} = {c_abandonment}"
+).format(
+    conversation=core_sql.table(Conversation),
+    customer=core_sql.table(Customer),
+    abandonment=core_sql.table(Abandonment),
+    p_id=_col(Customer, "id", "p"),
+    c_customer=_col(Conversation, "customer", "c"),
+    a_id=_col(Abandonment, "id", "a"),
+    c_abandonment=_col(Conversation, "abandonment", "c"),
+)
+_OPEN_WHERE = pg_sql.SQL("WHERE {p_phone} = %(phone)s AND {c_status} IN ({open})").format(
+    p_phone=_col(Customer, "phone", "p"), c_status=_col(Conversation, "status", "c"), open=_OPEN
+)
 
 
 @cache
 def _open_conversation_select(*, lock: bool) -> str:
-    sql = (
-        f"SELECT {core_sql.columns(Conversation, 'c')}, {core_sql.columns(Customer, 'p')}, "  # noqa: S608
-        f"{core_sql.columns(Abandonment, 'a')}, {core_sql.columns(Product, 'pr')} "
-        f"FROM {Conversation._meta.db_table} c "
-        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
-        f"LEFT JOIN {Product._meta.db_table} pr ON pr.id = a.product_id "
-        f"WHERE p.phone = %s AND c.status IN {_OPEN} ORDER BY c.created_at DESC LIMIT 1"
+    statement = pg_sql.SQL(
+        "SELECT {c}, {p}, {a}, {pr} {join} LEFT JOIN {product} pr ON {pr_id} = {a_product} {where} "
+        "ORDER BY {c_created_at} DESC LIMIT 1"
+    ).format(
+        c=core_sql.columns(Conversation, "c"),
+        p=core_sql.columns(Customer, "p"),
+        a=core_sql.columns(Abandonment, "a"),
+        pr=core_sql.columns(Product, "pr"),
+        join=_OPEN_FROM,
+        product=core_sql.table(Product),
+        pr_id=_col(Product, "id", "pr"),
+        a_product=_col(Abandonment, "product", "a"),
+        where=_OPEN_WHERE,
+        c_created_at=_col(Conversation, "created_at", "c"),
     )
     # FOR NO KEY UPDATE, as an UPDATE that keeps the keys takes: foreign-key checks of rows
     # pointing here (a message inserted for this conversation) do not wait for it.
-    return sql + (" FOR NO KEY UPDATE OF c" if lock else "")
+    if lock:
+        statement = pg_sql.SQL("{} FOR NO KEY UPDATE OF c").format(statement)
+    return core_sql.text(statement)
 
 
-@cache
-def _open_cart_lock() -> str:
-    return (
-        f"SELECT a.id FROM {Abandonment._meta.db_table} a "  # noqa: S608
-        f"JOIN {Conversation._meta.db_table} c ON c.abandonment_id = a.id "
-        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"WHERE p.phone = %s AND c.status IN {_OPEN} FOR NO KEY UPDATE OF a"
+# Abandonment.objects.select_for_update(no_key=True).filter(conversation__customer__phone=phone,
+#     conversation__status__in=OPEN_STATUSES)
+_OPEN_CART_LOCK = core_sql.text(
+    pg_sql.SQL("SELECT {a_id} {join} {where} FOR NO KEY UPDATE OF a").format(
+        a_id=_col(Abandonment, "id", "a"), join=_OPEN_FROM, where=_OPEN_WHERE
     )
+)
 
 
 # Customer.objects.select_for_update().filter(phone=...): taken first, before the cart, by a
 # customer's message that opts them out (the opt-out writes the customer, then the cart).
-_CUSTOMER_LOCK = f"SELECT id FROM {Customer._meta.db_table} WHERE phone = %s FOR UPDATE"  # noqa: S608
+_CUSTOMER_LOCK = core_sql.text(
+    pg_sql.SQL("SELECT {id} FROM {table} WHERE {phone} = %(phone)s FOR UPDATE").format(
+        table=core_sql.table(Customer),
+        id=core_sql.column(Customer, "id"),
+        phone=core_sql.column(Customer, "phone"),
+    )
+)
 
 
 def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) -> Conversation | None:
@@ -116,10 +174,12 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
     if lock:
         with connection.cursor() as cursor:
             if lock_customer:
-                cursor.execute(_CUSTOMER_LOCK, [phone])
-            cursor.execute(_open_cart_lock(), [phone])
+                cursor.execute(_CUSTOMER_LOCK, {"phone": phone})
+            cursor.execute(_OPEN_CART_LOCK, {"phone": phone, **_OPEN_PARAMS})
     found = core_sql.fetch_one(
-        _open_conversation_select(lock=lock), [phone], (Conversation, Customer, Abandonment, Product)
+        _open_conversation_select(lock=lock),
+        {"phone": phone, **_OPEN_PARAMS},
+        (Conversation, Customer, Abandonment, Product),
     )
     if found is None:
         return None
@@ -136,22 +196,35 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
 
 # The send path (messaging.services.outbound) reads its message with what the gate needs of
 # the recipient: the message, its conversation, the customer and the cart, in one statement.
-@cache
-def _outbound_select() -> str:
-    return (
-        f"SELECT {core_sql.columns(Message, 'm')}, {core_sql.columns(Conversation, 'c')}, "  # noqa: S608
-        f"{core_sql.columns(Customer, 'p')}, {core_sql.columns(Abandonment, 'a')} "
-        f"FROM {Message._meta.db_table} m "
-        f"JOIN {Conversation._meta.db_table} c ON c.id = m.conversation_id "
-        f"JOIN {Customer._meta.db_table} p ON p.id = c.customer_id "
-        f"JOIN {Abandonment._meta.db_table} a ON a.id = c.abandonment_id "
-        "WHERE m.id = %s"
+# Message.objects.select_related("conversation__customer", "conversation__abandonment").filter(pk=id)
+_OUTBOUND_SELECT = core_sql.text(
+    pg_sql.SQL(
+        "SELECT {m}, {c}, {p}, {a} FROM {message} m JOIN {conversation} c ON {c_id} = {m_conversation} "
+        "JOIN {customer} p ON {p_id} = {c_customer} JOIN {abandonment} a ON {a_id} = {c_abandonment} "
+        "WHERE {m_id} = %(id)s"
+    ).format(
+        m=core_sql.columns(Message, "m"),
+        c=core_sql.columns(Conversation, "c"),
+        p=core_sql.columns(Customer, "p"),
+        a=core_sql.columns(Abandonment, "a"),
+        message=core_sql.table(Message),
+        conversation=core_sql.table(Conversation),
+        customer=core_sql.table(Customer),
+        abandonment=core_sql.table(Abandonment),
+        c_id=_col(Conversation, "id", "c"),
+        m_conversation=_col(Message, "conversation", "m"),
+        p_id=_col(Customer, "id", "p"),
+        c_customer=_col(Conversation, "customer", "c"),
+        a_id=_col(Abandonment, "id", "a"),
+        c_abandonment=_col(Conversation, "abandonment", "c"),
+        m_id=_col(Message, "id", "m"),
     )
+)
 
 
 def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, Abandonment] | None:
     found = core_sql.fetch_one(
-        _outbound_select(), [message_id], (Message, Conversation, Customer, Abandonment)
+        _OUTBOUND_SELECT, {"id": message_id}, (Message, Conversation, Customer, Abandonment)
     )
     if found is None:
         return None
@@ -162,21 +235,32 @@ def outbound_message(message_id: int) -> tuple[Message, Conversation, Customer, 
 
 # Abandonment.objects.filter(customer_id=..., held_out=True, created_at__gte=...).exists(): a
 # newer held-out cart of the same person keeps a reply queued before it from going out.
-_PERSON_HELD_OUT = (
-    f"SELECT EXISTS (SELECT 1 FROM {Abandonment._meta.db_table} h WHERE h.customer_id = %s "  # noqa: S608
-    "AND h.held_out AND h.created_at >= %s)"
+_PERSON_HELD_OUT = core_sql.text(
+    pg_sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {table} WHERE {customer} = %(customer)s "
+        "AND {held_out} AND {created_at} >= %(since)s)"
+    ).format(
+        table=core_sql.table(Abandonment),
+        customer=core_sql.column(Abandonment, "customer"),
+        held_out=core_sql.column(Abandonment, "held_out"),
+        created_at=core_sql.column(Abandonment, "created_at"),
+    )
 )
 
 
 def person_held_out_since(*, customer_id: int, since: datetime) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(_PERSON_HELD_OUT, [customer_id, connection.ops.adapt_datetimefield_value(since)])
+        cursor.execute(_PERSON_HELD_OUT, {"customer": customer_id, "since": core_sql.db_datetime(since)})
         return bool(cursor.fetchone()[0])
 
 
-# Customer.objects.select_for_share().filter(pk=...): an opt-out's UPDATE waits for a send
-# already leaving (the send path holds it until Graph answers).
-_CUSTOMER_SHARE = f"SELECT 1 FROM {Customer._meta.db_table} WHERE id = %s FOR SHARE"  # noqa: S608
+# Customer.objects.filter(pk=...) under FOR SHARE, which the ORM cannot ask for: an opt-out's
+# UPDATE waits for a send already leaving (the send path holds it until Graph answers).
+_CUSTOMER_SHARE = core_sql.text(
+    pg_sql.SQL("SELECT 1 FROM {table} WHERE {id} = %(id)s FOR SHARE").format(
+        table=core_sql.table(Customer), id=core_sql.column(Customer, "id")
+    )
+)
 
 
 def customer_hold(customer_id: int) -> None:
@@ -185,7 +269,7 @@ def customer_hold(customer_id: int) -> None:
         # sends are made in-process, one after the other.
         return
     with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_SHARE, [customer_id])
+        cursor.execute(_CUSTOMER_SHARE, {"id": customer_id})
 
 
 # --- The money report's tallies (recovery.money.figures) -----------------------------------------

@@ -305,7 +305,7 @@ def rendered_writes(text: str) -> set[tuple[str, str]]:
         q = rf'"?{table}"?'
         targets = re.findall(rf"UPDATE\s+{q}\s+SET\s+(.*?)(?:\bWHERE\b|\bRETURNING\b|$)", text, re.I | re.S)
         for columns, values in re.findall(
-            rf"INSERT\s+INTO\s+{q}\s*\((.*?)\)\s*VALUES\s*\((.*?)\)", text, re.I | re.S
+            rf"INSERT\s+INTO\s+{q}\s*\((.*?)\)\s*VALUES\s*\(((?:%\(\w+\)s|[^()])*)\)", text, re.I | re.S
         ):
             # A column given a value; one filled with its default literal is the row's start.
             pairs = zip(columns.split(","), values.split(","), strict=False)

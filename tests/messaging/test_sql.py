@@ -11,12 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from messaging import sql
-from messaging.models import Message, StatusUpdate
+from messaging.models import Message, StatusUpdate, WebhookEvent
 from messaging.statuses import FORWARD_FROM
 from tests.factories import InboundMessageFactory, OutboundMessageFactory
 
@@ -214,3 +216,80 @@ def test_inbound_insert_stores_what_bulk_create_stores(messages: list[Message]) 
     raw_effect, orm_effect = effect(raw), effect(orm)
     assert len(raw_effect[0]) == 1
     assert without_ids(raw_effect) == without_ids(orm_effect)
+
+
+@pytest.mark.parametrize("lock", [False, True], ids=["read", "locked"])
+def test_inbound_message_reads_what_the_orm_reads(messages: list[Message], lock: bool) -> None:
+    for message in [*messages, None]:
+        pk = message.pk if message else 0
+        query = Message.objects.select_for_update() if lock else Message.objects
+        orm = query.filter(pk=pk, direction=Message.Direction.IN).first()
+        raw = sql.inbound_message(pk, lock=lock)
+        assert (raw and model_to_dict(raw)) == (orm and model_to_dict(orm)), pk
+        assert (raw and (raw.created_at, raw.metadata)) == (orm and (orm.created_at, orm.metadata))
+    assert sum(sql.inbound_message(m.pk) is not None for m in messages) == 1
+
+
+@pytest.mark.parametrize("size", [1, 3, 50])
+def test_recent_texts_are_the_orm_history(messages: list[Message], size: int) -> None:
+    conversation_id = messages[0].conversation_id
+    Message.objects.filter(pk=messages[2].pk).update(text="")
+    for exclude in (messages[0].pk, messages[-1].pk):
+        orm = list(
+            Message.objects.filter(conversation_id=conversation_id)
+            .exclude(pk=exclude)
+            .exclude(text="")
+            .order_by("-created_at", "-pk")
+            .values_list("direction", "text")[:size]
+        )
+        assert sql.recent_texts(conversation_id=conversation_id, exclude=exclude, size=size) == orm
+        # 11 in the conversation, one without words, one left out when it is the one excluded.
+        assert len(orm) == min(size, 10 - (exclude == messages[0].pk))
+
+
+def test_kept_payments_are_the_orm_query(messages: list[Message]) -> None:
+    W = WebhookEvent
+    for i, fields in enumerate(
+        [
+            {"external_id": "pay-1"},
+            {"external_id": "pay-2", "processed": True},
+            {"external_id": None},
+            {"external_id": "pay-3", "reference": "other"},
+            {"external_id": "pay-4", "type": W.Type.SOURCE},
+            {"external_id": "pay-0"},
+        ]
+    ):
+        W.objects.create(
+            **{"type": W.Type.PAYMENT, "reference": "ab-1", "payload": {}, "processed": False, **fields}
+        )
+        W.objects.filter(external_id=fields["external_id"]).update(created_at=NOW - timedelta(seconds=i))
+    for reference in ("ab-1", "other", "none"):
+        orm = W.objects.filter(
+            type=W.Type.PAYMENT, reference=reference, processed=False, external_id__isnull=False
+        ).order_by("created_at")
+        assert [e.pk for e in sql.payments_kept(reference=reference)] == [e.pk for e in orm]
+    assert len(list(sql.payments_kept(reference="ab-1"))) == 2
+
+
+def test_the_audit_row_is_the_row_the_orm_creates() -> None:
+    W = WebhookEvent
+    given = {"type": W.Type.ABANDONMENT, "external_id": "ab-9", "processed": True}
+    payload = {"valor": "R$ 1.299,00", "nome": "Zoë 100%"}
+
+    def kept(run: Callable[[], Any]) -> list[dict[str, Any]]:
+        point = transaction.savepoint()
+        try:
+            run()
+            return [{**row, "id": None} for row in W.objects.values()]
+        finally:
+            transaction.savepoint_rollback(point)
+
+    with time_machine.travel(NOW, tick=False):
+        raw = kept(
+            lambda: sql.webhook_event_insert(
+                event_type=given["type"], external_id="ab-9", payload=payload, processed=True
+            )
+        )
+        orm = kept(lambda: W.objects.create(**given, payload=payload))
+    assert raw == orm
+    assert raw[0]["payload"] == payload and raw[0]["created_at"] == NOW
