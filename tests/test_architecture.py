@@ -181,3 +181,97 @@ def test_the_sql_scan_finds_each_shape_of_raw_sql(source: str) -> None:
 def test_the_sql_scan_leaves_orm_calls_alone() -> None:
     source = "Message.objects.filter(status='sent').update(status='read')\nrun.execute(plan)\n"
     assert raw_sql_uses(source) == []
+
+
+# --- Messaging knows nothing of carts: no read through a message's conversation ------------
+# A message keeps its conversation's id. Following it (the row, a field of it, a lookup across
+# it) reads recovery's data without an import, which the import contracts cannot see.
+WALKING_CALLS = {"select_related", "prefetch_related", "Prefetch", "getattr"}
+ADMIN_OPTIONS = {
+    "list_display",
+    "list_select_related",
+    "list_filter",
+    "search_fields",
+    "fields",
+    "fieldsets",
+    "readonly_fields",
+    "autocomplete_fields",
+    "raw_id_fields",
+    "ordering",
+}
+
+
+def _strings(node: ast.AST) -> list[str]:
+    return [
+        part.value
+        for part in ast.walk(node)
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    ]
+
+
+def conversation_walks(source: str) -> list[tuple[int, str]]:
+    """(line, what) of each read through a message's conversation: a lookup with
+    `conversation__` (a string or a keyword), the attribute `.conversation` read (the row, or a
+    field of it), `select_related`, `prefetch_related`, `Prefetch` or `getattr` given
+    "conversation", and an admin option naming the conversation field (its list shows the row)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "conversation__" in node.value:
+            found.append((node.lineno, f"lookup {node.value!r}"))
+        elif isinstance(node, ast.keyword) and node.arg and "conversation__" in node.arg:
+            found.append((node.lineno, f"lookup {node.arg}="))
+        elif (
+            isinstance(node, ast.Attribute) and node.attr == "conversation" and isinstance(node.ctx, ast.Load)
+        ):
+            found.append((node.lineno, ".conversation read"))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in WALKING_CALLS and "conversation" in _strings(ast.Tuple(elts=node.args)):
+                found.append((node.lineno, f'{name}("conversation")'))
+        elif isinstance(node, ast.Assign):
+            names = {target.id for target in node.targets if isinstance(target, ast.Name)}
+            if names & ADMIN_OPTIONS and "conversation" in _strings(node.value):
+                found.append((node.lineno, f"{', '.join(sorted(names))} names the conversation"))
+    return sorted(found)
+
+
+def test_messaging_reads_nothing_through_a_messages_conversation() -> None:
+    walks = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path in sorted((ROOT / "messaging").rglob("*.py"))
+        if "migrations" not in path.parts
+        for line, what in conversation_walks(path.read_text())
+    ]
+    assert walks == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Message.objects.filter(conversation__customer__phone=phone)\n",
+        "Message.objects.values('conversation__status')\n",
+        "search_fields = ['wa_id', 'conversation__customer__phone']\n",
+        "when = message.conversation.last_user_message_at\n",
+        "conversation = message.conversation\n",
+        "Message.objects.update(conversation=answered_by.conversation)\n",
+        "Message.objects.select_related('conversation')\n",
+        "Message.objects.prefetch_related(Prefetch('conversation'))\n",
+        "row = getattr(message, 'conversation')\n",
+        "list_display = ['id', 'conversation', 'status']\n",
+        "fieldsets = [(None, {'fields': ['conversation', 'text']})]\n",
+    ],
+)
+def test_the_conversation_scan_finds_each_walk(source: str) -> None:
+    assert conversation_walks(source) != []
+
+
+def test_the_conversation_scan_leaves_the_conversations_id_alone() -> None:
+    source = (
+        "conversation = models.ForeignKey('recovery.Conversation', on_delete=models.PROTECT)\n"
+        "indexes = [models.Index(fields=['conversation', 'created_at'], name='message_conversation_created')]\n"
+        "Message.objects.filter(conversation_id=7).update(conversation_id=answered_by.conversation_id)\n"
+        "column = core_sql.column(Message, 'conversation')\n"
+        "first_contact_settled(conversation_id=message.conversation_id, sent=True, now=now)\n"
+    )
+    assert conversation_walks(source) == []
