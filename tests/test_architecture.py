@@ -183,6 +183,73 @@ def test_the_sql_scan_leaves_orm_calls_alone() -> None:
     assert raw_sql_uses(source) == []
 
 
+STATEMENT_WORDS = re.compile(SQL_WORDS.pattern)
+
+
+def text_built_sql(source: str) -> list[tuple[int, str]]:
+    """(line, how) of each statement built as text rather than composed with psycopg's `sql`:
+    an f-string, a `+`, a `%` or a `str.format` on text with SQL words, and a `noqa: S608`."""
+
+    def words(node: ast.AST) -> bool:
+        # Upper case only: the statements are written so, the error messages beside them are not.
+        text = " ".join(
+            part.value
+            for part in ast.walk(node)
+            if isinstance(part, ast.Constant) and isinstance(part.value, str)
+        )
+        return bool(STATEMENT_WORDS.search(text))
+
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr) and words(node):
+            found.append((node.lineno, "f-string"))
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod) and words(node):
+            found.append((node.lineno, "text joined with + or %"))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant)
+            and words(node.func.value)
+        ):
+            found.append((node.lineno, "str.format"))
+    for number, line in enumerate(source.splitlines(), start=1):
+        if "noqa: S608" in line:
+            found.append((number, "noqa: S608"))
+    return found
+
+
+def test_the_sql_modules_compose_every_statement() -> None:
+    """Inside `sql.py` too (core's included), statement text is only ever psycopg's `sql.SQL`
+    composed with identifiers and placeholders, never text formatted by hand."""
+    built = [
+        f"{path.relative_to(ROOT)}:{line}: {how}"
+        for path in _project_modules()
+        if path.name == "sql.py"
+        for line, how in text_built_sql(path.read_text())
+    ]
+    assert built == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "sql = f'UPDATE {table} SET {column} = %s'\n",
+        "sql = 'INSERT INTO ' + table + ' VALUES (%s)'\n",
+        "sql = 'SELECT * FROM %s' % table\n",
+        "sql = 'DELETE FROM {}'.format(table)\n",
+        "sql = build(table)  # noqa: S608\n",
+    ],
+)
+def test_the_composition_scan_finds_text_built_sql(source: str) -> None:
+    assert text_built_sql(source) != []
+
+
+def test_the_composition_scan_leaves_composed_sql_alone() -> None:
+    source = "s = pg_sql.SQL('SELECT {c} FROM {t} WHERE {id} = %(id)s').format(c=c, t=t, id=i)\n"
+    assert text_built_sql(source) == []
+
+
 # --- Messaging knows nothing of carts: no read through a message's conversation ------------
 # A message keeps its conversation's id. Following it (the row, a field of it, a lookup across
 # it) reads recovery's data without an import, which the import contracts cannot see.
