@@ -342,3 +342,46 @@ def test_the_conversation_scan_leaves_the_conversations_id_alone() -> None:
         "first_contact_settled(conversation_id=message.conversation_id, sent=True, now=now)\n"
     )
     assert conversation_walks(source) == []
+
+
+# --- No app writes another app's tables with raw SQL (SPEC §12) ------------------------------
+WRITTEN_TABLE = re.compile(r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?')
+
+
+def tables_written(text: str, tables: dict[str, str]) -> set[str]:
+    """The apps' tables a statement's text inserts into, updates or deletes from."""
+    return {table for table in WRITTEN_TABLE.findall(text) if table in tables}
+
+
+def _statements(app: str) -> list[str]:
+    import importlib
+
+    from messaging.statuses import FORWARD_FROM
+
+    module = importlib.import_module(f"{app}.sql")
+    texts = [value for value in vars(module).values() if isinstance(value, str)]
+    if app == "messaging":
+        texts += [module.inbound_insert_sql(2)]
+        texts += [
+            module.forward_sql(status, priced=priced, allowed=len(FORWARD_FROM[status]))
+            for status in FORWARD_FROM
+            for priced in (False, True)
+        ]
+    return texts
+
+
+@pytest.mark.parametrize(("app", "writes"), [("recovery", True), ("messaging", True), ("compliance", False)])
+def test_an_apps_plain_sql_writes_only_its_own_tables(app: str, writes: bool) -> None:
+    from django.apps import apps
+
+    tables = {model._meta.db_table: model._meta.app_label for model in apps.get_models()}
+    written = set().union(*(tables_written(text, tables) for text in _statements(app)))
+    assert bool(written) == writes, f"{app}/sql.py: the scan lost its statements"
+    assert {table: tables[table] for table in written if tables[table] != app} == {}
+
+
+def test_the_table_scan_sees_a_write_into_another_apps_table() -> None:
+    tables = {"messaging_message": "messaging", "recovery_customer": "recovery"}
+    text = 'UPDATE "messaging_message" SET "status" = %(s)s WHERE "id" IN (SELECT 1 FROM recovery_customer)'
+    assert tables_written(text, tables) == {"messaging_message"}
+    assert tables_written('SELECT 1 FROM "recovery_customer" FOR NO KEY UPDATE OF c', tables) == set()
