@@ -137,29 +137,46 @@ def columns(model: type[Model], alias: str | None = None) -> pg_sql.Composed:
     )
 
 
-@dataclass(frozen=True)
-class _Reader:
-    compiler: Any  # the backend's SQLCompiler
-    converters: dict[int, Any]
-    # Per model: where its columns start and end in the row, and their attribute names.
-    spans: tuple[tuple[type[Model], int, int, list[str]], ...]
+@cache
+def _spans(
+    models: tuple[type[Model], ...],
+) -> tuple[tuple[Field[Any, Any], ...], tuple[tuple[type[Model], int, int, list[str]], ...]]:
+    """The concrete fields of `models` in select-list order, and per model where its columns
+    start and end in a row and their attribute names."""
+    fields: list[Field[Any, Any]] = []
+    spans = []
+    for model in models:
+        names = [field.attname for field in model._meta.concrete_fields]
+        spans.append((model, len(fields), len(fields) + len(names), names))
+        fields += model._meta.concrete_fields
+    return tuple(fields), tuple(spans)
 
 
 @cache
-def _reader(models: tuple[type[Model], ...], database: BaseDatabaseWrapper) -> _Reader:
+def _converting(
+    fields: tuple[Field[Any, Any], ...], database: BaseDatabaseWrapper
+) -> tuple[Any, dict[int, Any]]:
     """What `RawModelIterable` works out per query, once per select list and connection (each
-    thread has its own): the compiler's converters of each column, and which columns make which
-    model."""
-    compiler = database.ops.compiler("SQLCompiler")(Query(models[0]), database, database.alias)
-    fields = [field for model in models for field in model._meta.concrete_fields]
-    spans = []
-    start = 0
-    for model in models:
-        names = [field.attname for field in model._meta.concrete_fields]
-        spans.append((model, start, start + len(names), names))
-        start += len(names)
-    converters = compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
-    return _Reader(compiler, converters, tuple(spans))
+    thread has its own): the backend's compiler and the converters of each column."""
+    compiler = database.ops.compiler("SQLCompiler")(Query(fields[0].model), database, database.alias)
+    return compiler, compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
+
+
+def _converted(rows: Sequence[Sequence[Any]], fields: tuple[Field[Any, Any], ...]) -> list[list[Any]]:
+    """Rows of the columns of `fields`, each value converted as the ORM converts it."""
+    compiler, converters = _converting(fields, connections[connection.alias])
+    return list(compiler.apply_converters(rows, converters)) if converters else [list(row) for row in rows]
+
+
+def fetch_rows(
+    statement: str, params: Mapping[str, Any], fields: Sequence[Field[Any, Any]]
+) -> list[list[Any]]:
+    """Every row of `statement`, which selects the columns of `fields` in that order, its values
+    as `values_list()` gives them."""
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+        rows = cursor.fetchall()
+    return _converted(rows, tuple(fields))
 
 
 def fetch_one(statement: str, params: Mapping[str, Any], models: Sequence[type[Model]]) -> list[Model] | None:
@@ -170,10 +187,9 @@ def fetch_one(statement: str, params: Mapping[str, Any], models: Sequence[type[M
         row = cursor.fetchone()
     if row is None:
         return None
-    database = connections[connection.alias]
-    reader = _reader(tuple(models), database)
-    (values,) = reader.compiler.apply_converters([row], reader.converters) if reader.converters else [row]
-    return [model.from_db(database.alias, names, values[a:b]) for model, a, b, names in reader.spans]
+    fields, spans = _spans(tuple(models))
+    (values,) = _converted([row], fields)
+    return [model.from_db(connection.alias, names, values[a:b]) for model, a, b, names in spans]
 
 
 def fetch_instance[M: Model](statement: str, params: Mapping[str, Any], model: type[M]) -> M | None:

@@ -121,6 +121,42 @@ def inbound_message(message_id: int, *, lock: bool = False) -> Message | None:
     )
 
 
+# Message.objects.filter(direction=IN, status=RECEIVED, wa_id=..., kind__in=TEXT_KINDS,
+#     created_at__gte=since).order_by("created_at", "pk").values_list("pk", "created_at")
+_KINDS = pg_sql.SQL(", ").join(pg_sql.Placeholder(f"kind_{i}") for i in range(len(Message.TEXT_KINDS)))
+_SENDER_WAITING = core_sql.text(
+    pg_sql.SQL(
+        "SELECT {id}, {created_at} FROM {m} WHERE {direction} = %(in)s AND {status} = %(received)s "
+        "AND {wa_id} = %(wa_id)s AND {kind} IN ({kinds}) AND {created_at} >= %(since)s "
+        "ORDER BY {created_at}, {id}"
+    ).format(
+        m=core_sql.table(Message),
+        id=core_sql.column(Message, "id"),
+        created_at=core_sql.column(Message, "created_at"),
+        direction=core_sql.column(Message, "direction"),
+        status=core_sql.column(Message, "status"),
+        wa_id=core_sql.column(Message, "wa_id"),
+        kind=core_sql.column(Message, "kind"),
+        kinds=_KINDS,
+    )
+)
+_SENDER_WAITING_FIELDS = (Message._meta.get_field("id"), Message._meta.get_field("created_at"))
+
+
+def sender_waiting(*, wa_id: str, since: datetime) -> list[tuple[int, datetime]]:
+    """The sender's text messages received since `since` and not yet processed: (id, arrival),
+    oldest first. Every customer message reads it (its burst), up to three times."""
+    params = {
+        "in": Message.Direction.IN,
+        "received": Message.Status.RECEIVED,
+        "wa_id": wa_id,
+        "since": core_sql.db_datetime(since),
+        **{f"kind_{i}": kind for i, kind in enumerate(Message.TEXT_KINDS)},
+    }
+    rows = core_sql.fetch_rows(_SENDER_WAITING, params, _SENDER_WAITING_FIELDS)
+    return [(pk, at) for pk, at in rows]
+
+
 # Message.objects.filter(conversation_id=..., ~Q(pk=exclude), ~Q(text=""))
 #     .order_by("-created_at", "-pk").values_list("direction", "text")[:size]
 _HISTORY = core_sql.text(

@@ -243,17 +243,7 @@ def burst_of(message: Message) -> list[tuple[int, datetime]]:
     window = _burst_window()
     if window <= timedelta(0) or message.kind not in Message.TEXT_KINDS or not message.wa_id:
         return alone
-    rows = list(
-        Message.objects.filter(
-            direction=Message.Direction.IN,
-            status=Message.Status.RECEIVED,
-            wa_id=message.wa_id,
-            kind__in=Message.TEXT_KINDS,
-            created_at__gte=message.created_at - BURST_LOOKBACK,
-        )
-        .order_by("created_at", "pk")
-        .values_list("pk", "created_at")
-    )
+    rows = messaging_sql.sender_waiting(wa_id=message.wa_id, since=message.created_at - BURST_LOOKBACK)
     chains: list[list[tuple[int, datetime]]] = []
     for pk, at in rows:
         if chains and at - chains[-1][-1][1] <= window:

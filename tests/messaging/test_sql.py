@@ -293,3 +293,38 @@ def test_the_audit_row_is_the_row_the_orm_creates() -> None:
         orm = kept(lambda: W.objects.create(**given, payload=payload))
     assert raw == orm
     assert raw[0]["payload"] == payload and raw[0]["created_at"] == NOW
+
+
+def test_a_senders_waiting_messages_are_the_orms() -> None:
+    K = Message.Kind
+    sender, other = "5548999327881", "5511987654321"
+    with time_machine.travel(NOW - timedelta(minutes=20), tick=False):
+        InboundMessageFactory(wa_id=sender)  # before the look-back
+    for minutes, fields in [
+        (9, {}),
+        (8, {"kind": K.BUTTON}),
+        (7, {"kind": K.INTERACTIVE}),
+        (6, {"kind": K.AUDIO}),
+        (5, {"status": S.PROCESSED}),
+        (4, {"wa_id": other}),
+        (3, {}),
+        (3, {}),  # the same instant: the id orders them
+    ]:
+        with time_machine.travel(NOW - timedelta(minutes=minutes), tick=False):
+            InboundMessageFactory(**{"wa_id": sender, **fields})
+    OutboundMessageFactory(wa_id=sender)
+    since = NOW - timedelta(minutes=15)
+    for wa_id in (sender, other, "5500000000000"):
+        expected = list(
+            Message.objects.filter(
+                direction=Message.Direction.IN,
+                status=S.RECEIVED,
+                wa_id=wa_id,
+                kind__in=Message.TEXT_KINDS,
+                created_at__gte=since,
+            )
+            .order_by("created_at", "pk")
+            .values_list("pk", "created_at")
+        )
+        assert sql.sender_waiting(wa_id=wa_id, since=since) == expected
+    assert len(sql.sender_waiting(wa_id=sender, since=since)) == 5
