@@ -17,6 +17,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import charts
 from recovery.money.figures import MoneyReport, SequenceReport, money_report
 from recovery.money.revenue import recovered_revenue
 from recovery.money.stats import MIN_GROUP, Rate, Row
@@ -26,8 +27,7 @@ MAX_DAYS = 366
 PERMISSION = "recovery.view_abandonment"
 LEVEL = {"level": "95 %"}
 
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 92, 12, 12, 28  # room on the left for "R$ 13.794,00"
+LEFT = 92  # room on the left for "R$ 13.794,00"
 
 
 # --- Formatting, Brazilian style --------------------------------------------------------------
@@ -198,27 +198,7 @@ def sequence_table(report: SequenceReport) -> list[list[str]]:
 # --- The chart ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Series:
-    label: str
-    css_class: str
-    points: str
-    last: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    right_edge: int
-    zero: float
-    y_ticks: list[tuple[float, str]]
-    x_ticks: list[tuple[float, str]]
-    series: list[Series]
-
-
-def chart(report: MoneyReport) -> Chart:
+def chart(report: MoneyReport) -> charts.Chart:
     """Running totals over the range: incremental revenue against what Sara cost."""
     revenue, spent = [], []
     running_revenue = running_spent = Decimal(0)
@@ -231,42 +211,21 @@ def chart(report: MoneyReport) -> Chart:
     low, high = float(min(values)), float(max(values))
     if high == low:
         high = low + 1
-    count = max(len(report.days), 1)
-    slot = (WIDTH - LEFT - RIGHT) / count
-
-    def x(i: int) -> float:
-        return LEFT + slot * (i + 0.5)
-
-    def y(v: float | Decimal) -> float:
-        return round(HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * (float(v) - low) / (high - low), 1)
-
-    def points(series: list[Decimal]) -> str:
-        return " ".join(f"{x(i):.1f},{y(v)}" for i, v in enumerate(series))
-
-    y_ticks = [
-        (y(low + (high - low) * k / 4), brl(Decimal(low + (high - low) * k / 4).quantize(Decimal(1))))
-        for k in range(5)
-    ]
-    x_ticks = [(x(i), report.days[i].label[:5]) for i in sorted(range(len(report.days) - 1, -1, -7))]
-    return Chart(
-        width=WIDTH,
-        height=HEIGHT,
-        left=LEFT,
-        right_edge=WIDTH - RIGHT,
-        zero=y(0),
-        y_ticks=y_ticks,
-        x_ticks=x_ticks,
-        series=[
-            Series(
+    plot = charts.Plot(days=len(report.days), low=low, high=high, left=LEFT)
+    return plot.chart(
+        day_labels=[day.label[:5] for day in report.days],
+        y_label=lambda value: brl(Decimal(value).quantize(Decimal(1))),
+        lines=[
+            charts.Line(
                 _("Incremental revenue, running total"),
                 "s-conversions",
-                points(revenue),
+                plot.points(revenue),
                 brl(revenue[-1] if revenue else None),
             ),
-            Series(
+            charts.Line(
                 _("Meta, model and discount cost, running total"),
                 "s-abandonments",
-                points(spent),
+                plot.points(spent),
                 brl(spent[-1] if spent else None),
             ),
         ],

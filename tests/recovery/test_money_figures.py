@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -310,6 +311,8 @@ def test_the_page_shows_the_figures_in_portuguese_with_money_in_reais(admin_clie
     html = response.content.decode()
     assert "Quanto a Sara rende, descontados os custos" in html
     assert '<svg id="money-chart"' in html
+    # The axes are labelled in reais, at SVG coordinates written with a dot.
+    assert re.search(r'<text class="sara-axis" x="86" y="[0-9.]+" [^>]*>R\$ [0-9.]+,00</text>', html)
     header, total, *rest = page_table(html)
     assert header[:4] == [
         "Seção",
