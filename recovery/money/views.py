@@ -6,6 +6,7 @@ The page's table and the CSV are built from the same cells (`table`), so they al
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -55,15 +56,17 @@ def rate(r: Rate) -> str:
     return f"{number(r.value * 100)} % ({number(low * 100)}–{number(high * 100)} %)"
 
 
-def incremental(row: Row) -> str:
+def incremental_numbers(row: Row) -> dict[str, str] | None:
+    """The extra sales and their interval, Brazilian style; None without held-out carts."""
     if row.incremental_conversions is None or row.incremental_interval is None:
-        return "—"
+        return None
     low, high = row.incremental_interval
-    return _("%(value)s (%(low)s to %(high)s)") % {
-        "value": number(row.incremental_conversions),
-        "low": number(low),
-        "high": number(high),
-    }
+    return {"value": number(row.incremental_conversions), "low": number(low), "high": number(high)}
+
+
+def incremental(row: Row) -> str:
+    numbers = incremental_numbers(row)
+    return "—" if numbers is None else _("%(value)s (%(low)s to %(high)s)") % numbers
 
 
 def verdict(row: Row) -> str:
@@ -286,14 +289,8 @@ def plain_verdict(row: Row) -> str:
 
 
 def extra_sales(row: Row) -> str:
-    if row.incremental_conversions is None or row.incremental_interval is None:
-        return ""
-    low, high = row.incremental_interval
-    return _("Extra sales: %(value)s (between %(low)s and %(high)s)") % {
-        "value": number(row.incremental_conversions),
-        "low": number(low),
-        "high": number(high),
-    }
+    numbers = incremental_numbers(row)
+    return "" if numbers is None else _("Extra sales: %(value)s (between %(low)s and %(high)s)") % numbers
 
 
 @dataclass(frozen=True)
@@ -385,8 +382,12 @@ def _range(request: HttpRequest) -> tuple[date, date, str]:
     return start, end, ""
 
 
-@staff_member_required
-@permission_required(PERMISSION, raise_exception=True)
+def money_view(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """For staff who may see the abandonments, like the admin pages of the figures."""
+    return staff_member_required(permission_required(PERMISSION, raise_exception=True)(view))
+
+
+@money_view
 def money_page(request: HttpRequest) -> TemplateResponse:
     from django.contrib import admin
 
@@ -422,8 +423,7 @@ def money_page(request: HttpRequest) -> TemplateResponse:
     return TemplateResponse(request, "admin/recovery/money.html", context)
 
 
-@staff_member_required
-@permission_required(PERMISSION, raise_exception=True)
+@money_view
 def money_csv(request: HttpRequest) -> HttpResponse:
     start, end, _problem = _range(request)
     report = money_report(start=start, end=end)
