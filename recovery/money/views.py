@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core import charts
+from messaging.template_labels import template_label
 from recovery.money.figures import MoneyReport, SequenceReport, money_report
 from recovery.money.revenue import recovered_revenue
 from recovery.money.stats import MIN_GROUP, Rate, Row
@@ -134,7 +135,7 @@ def table(report: MoneyReport) -> list[list[str]]:
     """Header and rows, exactly as the page shows them and the CSV holds them."""
     total = replace(report.total, label=_("Whole range"))
     rows = [cells(_("Total"), total)]
-    rows += [cells(_("Template"), row) for row in report.templates]
+    rows += [cells(_("Template"), replace(row, label=template_label(row.label))) for row in report.templates]
     rows += [cells(_("Step"), replace(row, label=step_name(int(row.label)))) for row in report.steps]
     rows += [cells(_("Day"), row) for row in report.days]
     return [header(), *rows]
@@ -162,12 +163,12 @@ def sequence_table(report: SequenceReport) -> list[list[str]]:
         section = _("Sequence step") if not line.variant else _("Template variant")
         label = _("Step %(order)s") % {"order": line.step}
         if line.variant:
-            label = f"{label}: {line.variant}"
+            label = f"{label}: {template_label(line.variant)}"
         named = report.best.get(line.step, "")
         if line.variant:
             best = _("Best of its step") if named == line.variant else ""
         elif line.step in report.compared:
-            best = named or _("Not yet: the intervals overlap")
+            best = template_label(named) if named else _("Not yet: the intervals overlap")
         else:
             best = "—"
         net_interval = "—"
@@ -189,7 +190,7 @@ def sequence_table(report: SequenceReport) -> list[list[str]]:
             [
                 *cells(section, replace(line.row, label=label)),
                 str(line.step),
-                line.variant or "—",
+                template_label(line.variant) if line.variant else "—",
                 net_interval,
                 per_cart,
                 best,
@@ -444,4 +445,8 @@ def money_csv(request: HttpRequest) -> HttpResponse:
 def sequence_context(report: SequenceReport) -> dict[str, object]:
     """What the page's sequence section shows: its table and the variants named best."""
     rows = sequence_table(report)
-    return {"header": rows[0], "rows": rows[1:], "best": sorted(report.best.items())}
+    return {
+        "header": rows[0],
+        "rows": rows[1:],
+        "best": [(step, template_label(name)) for step, name in sorted(report.best.items())],
+    }

@@ -337,12 +337,19 @@ def test_the_page_shows_the_figures_in_portuguese_with_money_in_reais(admin_clie
         "Amostra pequena demais para concluir",
     ]
     assert [row[:2] for row in rest] == [
-        ["Modelo", "recovery_invitation"],
+        ["Modelo", "convite do primeiro contato"],
         ["Etapa", "Primeiro contato"],
         ["Etapa", "Lembrete"],
         ["Dia", "03/11/2026"],
         ["Dia", "04/11/2026"],
     ]
+
+
+def test_the_page_names_the_configured_templates_by_their_role_not_their_meta_name(admin_client, month):
+    html = admin_client.get("/admin/money/" + RANGE).content.decode()
+
+    assert "convite do primeiro contato" in html
+    assert "recovery_invitation" not in html
 
 
 def test_the_csv_export_holds_exactly_the_table_of_the_page(admin_client, month):
