@@ -179,6 +179,17 @@ def open_cart(post_signed: Callable[..., Any], capture: Any, external_id: str = 
     return abandon(post_signed, capture, productId=f"curso-{external_id}", abandonmentId=external_id)
 
 
+def assert_error(response: Any, status: int, code: str) -> Any:
+    """The one error shape of SPEC §4; returns its details."""
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details", "traceId"}
+    assert error["code"] == code
+    assert error["message"]
+    assert error["traceId"] == response["X-Request-ID"]
+    return error["details"]
+
+
 def text_body(to: str, body: str) -> dict[str, Any]:
     """The exact Graph body of a free-form text send (links previewed)."""
     return {

@@ -79,3 +79,12 @@ class OutboundMessageFactory(factory.django.DjangoModelFactory):
     wa_id = factory.LazyAttribute(lambda o: o.conversation.customer.phone.lstrip("+"))
     text = "Olá!"
     status = Message.Status.PENDING
+
+
+def maria_cart(**abandonment: object) -> Abandonment:
+    """Maria's cart (+55 48 99932-7881) with its conversation, the first template already out."""
+    cart = AbandonmentFactory(
+        customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"), **abandonment
+    )
+    ConversationFactory(abandonment=cart)
+    return cart

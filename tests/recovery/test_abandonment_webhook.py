@@ -12,7 +12,14 @@ from core.http import signature_of
 from messaging.models import Message, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation, Customer
-from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads, template_sent
+from tests.conftest import (
+    GRAPH_URL,
+    abandonment_body,
+    assert_error,
+    graph_ok,
+    post_from_threads,
+    template_sent,
+)
 from tests.factories import ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/abandonment"
@@ -28,17 +35,6 @@ def cart(**overrides):
 def with_raw_value(raw: str) -> bytes:
     """The cart's JSON with `value` written exactly as given (a JSON number stays a number)."""
     return json.dumps(cart(value="__VALUE__")).replace('"__VALUE__"', raw).encode()
-
-
-def assert_error(response, status, code):
-    """The one error shape of SPEC §4; returns its details."""
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details", "traceId"}
-    assert error["code"] == code
-    assert error["message"]
-    assert error["traceId"] == response["X-Request-ID"]
-    return error["details"]
 
 
 def assert_nothing_stored(outbox):
