@@ -374,14 +374,17 @@ def test_the_same_abandonment_again_is_already_processed_and_sends_nothing(post,
     assert WebhookEvent.objects.count() == 1
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("customer", ["new", "known"])
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_once(outbox, customer):
+@pytest.fixture(params=["new", "known"])
+def on_sale_to(request, transactional_db):
+    """The product on sale, to a customer Sara meets now or already knows."""
     ProductFactory(product_id="curso-python")
-    if customer == "known":
+    if request.param == "known":
         CustomerFactory(phone="+5548999327881")
 
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_once(outbox, on_sale_to):
     responses = post_from_threads(URL, SECRET, [cart()] * 8)
 
     assert [r.status_code for r in responses] == [200] * 8
@@ -395,13 +398,8 @@ def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_onc
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("customer", ["new", "known"])
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox, customer):
-    ProductFactory(product_id="curso-python")
-    if customer == "known":
-        CustomerFactory(phone="+5548999327881")
-
+def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox, on_sale_to):
     responses = post_from_threads(URL, SECRET, [cart(abandonmentId=f"ab-{n}") for n in range(6)])
 
     assert [r.status_code for r in responses] == [200] * 6

@@ -13,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from messaging.models import Message
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from recovery.money.figures import money_report
 from recovery.money.stats import newcombe, wilson
 from tests.factories import (
@@ -63,6 +63,23 @@ def prices(settings):
     return settings
 
 
+def billed_template(conversation: Conversation, purpose: str, name: str, at: datetime) -> None:
+    """A template Meta delivered at `at` and billed as marketing."""
+    OutboundMessageFactory(
+        conversation=conversation,
+        kind=Message.Kind.TEMPLATE,
+        purpose=purpose,
+        metadata={"template": {"name": name, "language": "pt_BR"}},
+        status=Message.Status.DELIVERED,
+        sent_at=at,
+        delivered_at=at,
+        pricing_billable=True,
+        pricing_category="marketing",
+        pricing_model="PMP",
+        pricing_type="regular",
+    )
+
+
 def contacted_cart(
     at: datetime,
     *,
@@ -88,33 +105,9 @@ def contacted_cart(
         conversion_link="discounted" if discounted else ("original" if paid else ""),
     )
     conversation = ConversationFactory(abandonment=abandonment)
-    OutboundMessageFactory(
-        conversation=conversation,
-        kind=Message.Kind.TEMPLATE,
-        purpose=Message.Purpose.FIRST_CONTACT,
-        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR"}},
-        status=Message.Status.DELIVERED,
-        sent_at=at,
-        delivered_at=at,
-        pricing_billable=True,
-        pricing_category="marketing",
-        pricing_model="PMP",
-        pricing_type="regular",
-    )
+    billed_template(conversation, Message.Purpose.FIRST_CONTACT, "recovery_invitation", at)
     if followup_paid:
-        OutboundMessageFactory(
-            conversation=conversation,
-            kind=Message.Kind.TEMPLATE,
-            purpose=Message.Purpose.FOLLOWUP,
-            metadata={"template": {"name": "recovery_followup", "language": "pt_BR"}},
-            status=Message.Status.DELIVERED,
-            sent_at=at + timedelta(hours=20),
-            delivered_at=at + timedelta(hours=20),
-            pricing_billable=True,
-            pricing_category="marketing",
-            pricing_model="PMP",
-            pricing_type="regular",
-        )
+        billed_template(conversation, Message.Purpose.FOLLOWUP, "recovery_followup", at + timedelta(hours=20))
     if paid:
         # The customer wrote once; the model read it with 100,000 tokens.
         InboundMessageFactory(
