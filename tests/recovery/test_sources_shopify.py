@@ -42,8 +42,13 @@ def sweep(capture) -> int:
         return sweep_source_checkouts()
 
 
-def test_a_checkout_waits_then_opens_one_recovery(client, outbox, django_capture_on_commit_callbacks):
-    capture = django_capture_on_commit_callbacks
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    """Runs what the block queues on commit (execute=True), as the worker would."""
+    return django_capture_on_commit_callbacks
+
+
+def test_a_checkout_waits_then_opens_one_recovery(client, outbox, capture):
     with time_machine.travel(T0, tick=False):
         answer = send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
     assert answer["status"] == "waiting"
@@ -65,10 +70,7 @@ def test_a_checkout_waits_then_opens_one_recovery(client, outbox, django_capture
     assert WebhookEvent.objects.get(external_id="shopify:evt-1").outcome == "opened"
 
 
-def test_the_same_payload_eight_times_is_one_recovery_and_one_template(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_the_same_payload_eight_times_is_one_recovery_and_one_template(client, outbox, capture):
     body = payload("shopify", "checkouts_create")
     # Shopify's retries: the original payload and event id, 8 times over 4 hours.
     for minutes in (0, 1, 3, 7, 15, 30, 90, 240):
@@ -82,8 +84,7 @@ def test_the_same_payload_eight_times_is_one_recovery_and_one_template(
     assert WebhookEvent.objects.filter(type=WebhookEvent.Type.SOURCE).count() == 1
 
 
-def test_an_update_restarts_the_wait(client, outbox, django_capture_on_commit_callbacks):
-    capture = django_capture_on_commit_callbacks
+def test_an_update_restarts_the_wait(client, outbox, capture):
     with time_machine.travel(T0, tick=False):
         send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
     updated = payload("shopify", "checkouts_create")
@@ -97,10 +98,7 @@ def test_an_update_restarts_the_wait(client, outbox, django_capture_on_commit_ca
     assert Abandonment.objects.get().value == Decimal("1399.00")
 
 
-def test_a_checkout_paid_before_the_wait_ends_is_never_chased(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_checkout_paid_before_the_wait_ends_is_never_chased(client, outbox, capture):
     with time_machine.travel(T0, tick=False):
         send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
     with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
@@ -113,10 +111,7 @@ def test_a_checkout_paid_before_the_wait_ends_is_never_chased(
     assert SourceCheckout.objects.get().status == SourceCheckout.Status.COMPLETED
 
 
-def test_a_checkout_update_with_completed_at_in_time_is_never_chased(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_checkout_update_with_completed_at_in_time_is_never_chased(client, outbox, capture):
     with time_machine.travel(T0, tick=False):
         send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
     completed = payload("shopify", "checkouts_create")
@@ -129,10 +124,7 @@ def test_a_checkout_update_with_completed_at_in_time_is_never_chased(
     assert outbox == []
 
 
-def test_a_paid_order_after_the_template_converts_with_shopifys_amount(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_paid_order_after_the_template_converts_with_shopifys_amount(client, outbox, capture):
     with time_machine.travel(T0, tick=False):
         send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
     with time_machine.travel(T0 + timedelta(minutes=61), tick=False):
@@ -148,10 +140,7 @@ def test_a_paid_order_after_the_template_converts_with_shopifys_amount(
     assert Message.objects.filter(purpose=Message.Purpose.THANK_YOU).count() == 1
 
 
-def test_a_checkout_without_a_phone_is_skipped_and_says_why(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_checkout_without_a_phone_is_skipped_and_says_why(client, outbox, capture):
     body = payload("shopify", "checkouts_create")
     body["billing_address"]["phone"] = None
     with time_machine.travel(T0, tick=False):
