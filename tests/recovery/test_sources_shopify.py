@@ -42,6 +42,12 @@ def sweep(capture) -> int:
         return sweep_source_checkouts()
 
 
+def checkout_created(client, capture) -> dict:
+    """Shopify's documented checkout, created at T0 (event evt-1)."""
+    with time_machine.travel(T0, tick=False):
+        return send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+
+
 @pytest.fixture
 def capture(django_capture_on_commit_callbacks):
     """Runs what the block queues on commit (execute=True), as the worker would."""
@@ -49,8 +55,7 @@ def capture(django_capture_on_commit_callbacks):
 
 
 def test_a_checkout_waits_then_opens_one_recovery(client, outbox, capture):
-    with time_machine.travel(T0, tick=False):
-        answer = send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+    answer = checkout_created(client, capture)
     assert answer["status"] == "waiting"
     assert not Abandonment.objects.exists()
     with time_machine.travel(T0 + timedelta(minutes=59), tick=False):
@@ -85,8 +90,7 @@ def test_the_same_payload_eight_times_is_one_recovery_and_one_template(client, o
 
 
 def test_an_update_restarts_the_wait(client, outbox, capture):
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+    checkout_created(client, capture)
     updated = payload("shopify", "checkouts_create")
     updated["total_price"] = "1399.00"
     with time_machine.travel(T0 + timedelta(minutes=40), tick=False):
@@ -99,8 +103,7 @@ def test_an_update_restarts_the_wait(client, outbox, capture):
 
 
 def test_a_checkout_paid_before_the_wait_ends_is_never_chased(client, outbox, capture):
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+    checkout_created(client, capture)
     with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
         answer = send(client, "orders/paid", payload("shopify", "orders_paid"), "evt-2", capture)
     assert answer["status"] == "completed"
@@ -112,8 +115,7 @@ def test_a_checkout_paid_before_the_wait_ends_is_never_chased(client, outbox, ca
 
 
 def test_a_checkout_update_with_completed_at_in_time_is_never_chased(client, outbox, capture):
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+    checkout_created(client, capture)
     completed = payload("shopify", "checkouts_create")
     completed["completed_at"] = "2025-11-24T10:20:00-03:00"
     with time_machine.travel(T0 + timedelta(minutes=20), tick=False):
@@ -125,8 +127,7 @@ def test_a_checkout_update_with_completed_at_in_time_is_never_chased(client, out
 
 
 def test_a_paid_order_after_the_template_converts_with_shopifys_amount(client, outbox, capture):
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+    checkout_created(client, capture)
     with time_machine.travel(T0 + timedelta(minutes=61), tick=False):
         sweep(capture)
     with time_machine.travel(T0 + timedelta(hours=3), tick=False):
