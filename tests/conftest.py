@@ -120,6 +120,13 @@ def conversation(db: None) -> Any:
 
 
 @pytest.fixture
+def capture(django_capture_on_commit_callbacks: Any) -> Any:
+    """pytest-django's on-commit capture: `with capture(execute=True):` runs what the block
+    queues on commit, as the worker would."""
+    return django_capture_on_commit_callbacks
+
+
+@pytest.fixture
 def outbox() -> list:
     """What the console backend "sent": (wamid, OutboundMessage) pairs."""
     return console.outbox

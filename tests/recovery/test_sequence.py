@@ -86,12 +86,6 @@ def at(time_machine: Any, hours: float) -> None:
     time_machine.move_to(T0 + timedelta(hours=hours), tick=False)
 
 
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    """Runs what the block queues on commit (execute=True), as the worker would."""
-    return django_capture_on_commit_callbacks
-
-
 def test_three_steps_each_at_its_time_the_last_one_after_quiet_hours(
     outbox, settings, post_signed, capture, time_machine
 ):

@@ -113,12 +113,6 @@ def test_a_junk_first_phone_gives_way_to_the_first_valid_mobile(
     assert [sent.to for sent in templates(outbox)] == [expected]
 
 
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    """Runs what the block queues on commit (execute=True), as the worker would."""
-    return django_capture_on_commit_callbacks
-
-
 def test_nuvemshops_documented_checkout_has_a_landline_and_gets_no_whatsapp(
     api, outbox, django_capture_on_commit_callbacks
 ):

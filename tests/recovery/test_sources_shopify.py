@@ -48,12 +48,6 @@ def checkout_created(client, capture) -> dict:
         return send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
 
 
-@pytest.fixture
-def capture(django_capture_on_commit_callbacks):
-    """Runs what the block queues on commit (execute=True), as the worker would."""
-    return django_capture_on_commit_callbacks
-
-
 def test_a_checkout_waits_then_opens_one_recovery(client, outbox, capture):
     answer = checkout_created(client, capture)
     assert answer["status"] == "waiting"
