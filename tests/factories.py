@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -88,3 +89,13 @@ def maria_cart(**abandonment: object) -> Abandonment:
     )
     ConversationFactory(abandonment=cart)
     return cart
+
+
+def reply_in_window(text: str = "Olá! O link de pagamento é https://pay.example.com/cart/123") -> Message:
+    """A pending free-form reply to a customer who wrote a minute ago."""
+    conversation = ConversationFactory(
+        abandonment__customer__phone="+5548999327881",
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now() - timedelta(minutes=1),
+    )
+    return OutboundMessageFactory(conversation=conversation, text=text)

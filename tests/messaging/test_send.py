@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +15,7 @@ from messaging.services.outbound import SendOutcome
 from messaging.tasks import send_message
 from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_error, graph_ok, template_sent
-from tests.factories import ConversationFactory, OutboundMessageFactory, ProductFactory
+from tests.factories import ProductFactory, reply_in_window
 
 pytestmark = pytest.mark.django_db
 
@@ -25,16 +24,6 @@ WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
 
 def sent_json(graph: responses.RequestsMock, index: int = 0) -> dict[str, Any]:
     return json.loads(graph.calls[index].request.body)
-
-
-def reply_in_window(text: str = "Olá! O link de pagamento é https://pay.example.com/cart/123") -> Message:
-    """A pending free-form reply to a customer who wrote a minute ago."""
-    conversation = ConversationFactory(
-        abandonment__customer__phone="+5548999327881",
-        status=Conversation.Status.ACTIVE,
-        last_user_message_at=timezone.now() - timedelta(minutes=1),
-    )
-    return OutboundMessageFactory(conversation=conversation, text=text)
 
 
 def test_first_contact_template_goes_to_graph_as_the_approved_template_with_body_parameters(
