@@ -8,6 +8,7 @@ which a retry only repeats until the situation changes (the customer writes, or 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -45,18 +46,21 @@ PERMANENT_REASONS = {
 }
 
 
-def window_closed_reason(message: Message) -> str:
+def window_closed_reason(customer_wrote_at: datetime | None) -> str:
     """Tells "never wrote" from "wrote more than 24 h ago": only the second may write again soon."""
-    conversation = message.conversation
-    if conversation is None or conversation.last_user_message_at is None:
+    if customer_wrote_at is None:
         return _("The customer never wrote: free-form messages need a message from them first.")
     return _(
         "The customer last wrote more than 24 hours ago: free-form messages wait until they write again."
     )
 
 
-def retry_advice(message: Message) -> RetryAdvice:
-    """Can the retry action help this failed send, and why (or why not)."""
+def retry_advice(message: Message, *, customer_wrote_at: datetime | None) -> RetryAdvice:
+    """Can the retry action help this failed send, and why (or why not).
+
+    `customer_wrote_at` is when the customer last wrote (None: never), which the recovery knows;
+    only a closed window's advice reads it.
+    """
     code = message.error_code
     if message.whatsapp_message_id:
         # A failed status after Meta's acceptance: the one send it gets already happened.
@@ -64,7 +68,7 @@ def retry_advice(message: Message) -> RetryAdvice:
         why = _("Meta accepted it, then reported it failed; a message is never sent twice.")
         return RetryAdvice(False, f"{reason} {why}" if reason else why)
     if code == Reason.WINDOW_CLOSED:
-        return RetryAdvice(False, window_closed_reason(message))
+        return RetryAdvice(False, window_closed_reason(customer_wrote_at))
     if code == Reason.OPTED_OUT:
         return RetryAdvice(False, _("The customer opted out: nothing more is sent to them."))
     if code == Reason.CONVERSATION_CLOSED:

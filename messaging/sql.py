@@ -33,7 +33,7 @@ INBOUND_GIVEN = (
     "created_at",
 )
 # Its columns: the given ones, then every other one the database cannot fill, with its default.
-INBOUND = core_sql.insert_parts(Message, given=INBOUND_GIVEN)
+INBOUND = core_sql.insert(Message, given=INBOUND_GIVEN)
 
 
 @cache
@@ -44,7 +44,7 @@ def inbound_insert_sql(rows: int) -> str:
     """
     return core_sql.text(
         pg_sql.SQL("{insert} ON CONFLICT ({wamid}) DO NOTHING RETURNING {id}").format(
-            insert=core_sql.insert_statement(Message, given=INBOUND_GIVEN, rows=rows),
+            insert=INBOUND.statement(rows=rows),
             wamid=core_sql.column(Message, "whatsapp_message_id"),
             id=core_sql.column(Message, "id"),
         )
@@ -53,8 +53,8 @@ def inbound_insert_sql(rows: int) -> str:
 
 # WebhookEvent.objects.create(type=..., external_id=..., payload=..., processed=..., created_at=now)
 EVENT_GIVEN = ("type", "external_id", "payload", "processed", "created_at")
-EVENT = core_sql.insert_parts(WebhookEvent, given=EVENT_GIVEN)
-_EVENT_INSERT = core_sql.text(core_sql.insert_statement(WebhookEvent, given=EVENT_GIVEN))
+EVENT = core_sql.insert(WebhookEvent, given=EVENT_GIVEN)
+_EVENT_INSERT = core_sql.text(EVENT.statement())
 
 
 def webhook_event_insert(
@@ -67,6 +67,7 @@ def webhook_event_insert(
         "payload": connection.ops.adapt_json_value(payload, None),
         "processed": processed,
         "created_at": core_sql.db_datetime(timezone.now()),
+        **EVENT.defaults(),
     }
     with connection.cursor() as cursor:
         cursor.execute(_EVENT_INSERT, params)
@@ -345,5 +346,5 @@ def inbound_insert(rows: list[list[Any]]) -> list[int]:
             for i, row in enumerate(rows)
             for name, value in zip(INBOUND_GIVEN, row, strict=True)
         }
-        cursor.execute(inbound_insert_sql(len(rows)), params)
+        cursor.execute(inbound_insert_sql(len(rows)), {**params, **INBOUND.defaults()})
         return sorted(row[0] for row in cursor.fetchall())

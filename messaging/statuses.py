@@ -101,7 +101,7 @@ def burst_processed(message_ids: Sequence[int], *, answered_by: Message) -> int:
     return Message.objects.filter(pk__in=message_ids, status=Message.Status.RECEIVED).update(
         status=Message.Status.PROCESSED,
         processed_at=answered_by.processed_at,
-        conversation=answered_by.conversation,
+        conversation_id=answered_by.conversation_id,
         intent=answered_by.intent,
         sentiment=answered_by.sentiment,
     )

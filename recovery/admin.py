@@ -27,8 +27,8 @@ from core.admin_helpers import GenderedMessagesMixin, ReadOnlyAdmin, admin_link
 from core.forms import BRLField, DecimalBRField, PercentField, format_decimal
 from core.text import brl
 
-# The conversations' pages register themselves with the admin site.
-from recovery import admin_conversation  # noqa: F401
+# The conversations' and the messages' pages register themselves with the admin site.
+from recovery import admin_conversation, admin_messages  # noqa: F401
 from recovery.lgpd import PhoneCheck, customer_erase, customer_export, phone_check
 from recovery.lifecycle import optout_register
 from recovery.models import Abandonment, Conversation, Customer, Product, SequenceStep, Shop, StepVariant

@@ -14,7 +14,6 @@ from django.utils import timezone
 
 from compliance import optout
 from core import metrics
-from core import sql as core_sql
 from core.db import release_connection
 from core.strict_json import json_object
 from messaging import pricing, statuses
@@ -207,9 +206,16 @@ def _decide_and_write(message_id: int, look: _Look) -> Outcome | Context:
         if isinstance(outcome, Context):
             return outcome
         statuses.inbound_processed(message, now=timezone.now())
-        core_sql.save_fields(
-            message,
-            ["status", "processed_at", "conversation", "intent", "sentiment", "tokens_used", "ai_model"],
+        message.save(
+            update_fields=[
+                "status",
+                "processed_at",
+                "conversation",
+                "intent",
+                "sentiment",
+                "tokens_used",
+                "ai_model",
+            ]
         )
         if joined.ids:
             # Read and answered with the newest: one exchange for the whole burst.
@@ -699,10 +705,10 @@ class _Turn:
         self.save()
 
     def save(self) -> None:
-        # Plain UPDATEs of the fields named (core.sql): one turn per customer message.
-        core_sql.save_fields(self.conversation, [*sorted(self.fields), "updated_at"])
+        # One UPDATE of the fields named per row: one turn per customer message.
+        self.conversation.save(update_fields=[*sorted(self.fields), "updated_at"])
         if self.cart_fields:
-            core_sql.save_fields(self.conversation.abandonment, [*sorted(self.cart_fields), "updated_at"])
+            self.conversation.abandonment.save(update_fields=[*sorted(self.cart_fields), "updated_at"])
 
 
 def cart_figures(abandonment: Abandonment) -> agent.CartFigures:

@@ -17,7 +17,6 @@ from django.utils import timezone
 from psycopg import sql as pg_sql
 
 from core import sql as core_sql
-from core.sql import insert_parts
 from messaging import pricing
 from messaging.models import Message
 from recovery.models import Abandonment, Conversation, ConversationMoney, Customer, Product, Shop
@@ -27,23 +26,18 @@ from recovery.models import Abandonment, Conversation, ConversationMoney, Custom
 # no savepoint, and an insert racing a concurrent cart's waits for it to commit and yields.
 # A known phone still uses up a value of the id sequence; bigint ids have room.
 CUSTOMER_GIVEN = ("phone", "name", "created_at", "updated_at")
-CUSTOMER = insert_parts(Customer, given=CUSTOMER_GIVEN)
+CUSTOMER = core_sql.insert(Customer, given=CUSTOMER_GIVEN)
 _CUSTOMER_INSERT = core_sql.text(
     pg_sql.SQL(
         "INSERT INTO {table} ({columns}) SELECT {values} "
         "WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {phone} = %(erased_phone)s) "
-        "ON CONFLICT ({phone}) DO NOTHING RETURNING {id}"
+        "ON CONFLICT ({phone}) DO NOTHING RETURNING {returning}"
     ).format(
         table=core_sql.table(Customer),
-        columns=pg_sql.SQL(", ").join(pg_sql.Identifier(name) for name in CUSTOMER.named),
-        values=pg_sql.SQL(", ").join(
-            [
-                *(pg_sql.Placeholder(name) for name in CUSTOMER_GIVEN),
-                *(pg_sql.SQL(literal) for literal in CUSTOMER.literals),
-            ]
-        ),
+        columns=pg_sql.SQL(", ").join(pg_sql.Identifier(name) for name in CUSTOMER.columns),
+        values=CUSTOMER.values(),
         phone=core_sql.column(Customer, "phone"),
-        id=core_sql.column(Customer, "id"),
+        returning=core_sql.columns(Customer),
     )
 )
 
@@ -58,15 +52,10 @@ def customer_insert(*, phone: str, name: str, erased_phone: str) -> Customer | N
         "created_at": stamp,
         "updated_at": stamp,
         "erased_phone": erased_phone,
+        **CUSTOMER.defaults(),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(_CUSTOMER_INSERT, params)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    customer = Customer(pk=row[0], phone=phone, name=name, created_at=now, updated_at=now)
-    customer._state.adding = False  # stored, as bulk_create marks the rows it inserts
-    return customer
+    # The row as stored, every default included.
+    return core_sql.fetch_instance(_CUSTOMER_INSERT, params, Customer)
 
 
 # Shop.objects.order_by("id").first()

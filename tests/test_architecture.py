@@ -181,3 +181,207 @@ def test_the_sql_scan_finds_each_shape_of_raw_sql(source: str) -> None:
 def test_the_sql_scan_leaves_orm_calls_alone() -> None:
     source = "Message.objects.filter(status='sent').update(status='read')\nrun.execute(plan)\n"
     assert raw_sql_uses(source) == []
+
+
+STATEMENT_WORDS = re.compile(SQL_WORDS.pattern)
+
+
+def text_built_sql(source: str) -> list[tuple[int, str]]:
+    """(line, how) of each statement built as text rather than composed with psycopg's `sql`:
+    an f-string, a `+`, a `%` or a `str.format` on text with SQL words, and a `noqa: S608`."""
+
+    def words(node: ast.AST) -> bool:
+        # Upper case only: the statements are written so, the error messages beside them are not.
+        text = " ".join(
+            part.value
+            for part in ast.walk(node)
+            if isinstance(part, ast.Constant) and isinstance(part.value, str)
+        )
+        return bool(STATEMENT_WORDS.search(text))
+
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.JoinedStr) and words(node):
+            found.append((node.lineno, "f-string"))
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod) and words(node):
+            found.append((node.lineno, "text joined with + or %"))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "format"
+            and isinstance(node.func.value, ast.Constant)
+            and words(node.func.value)
+        ):
+            found.append((node.lineno, "str.format"))
+    for number, line in enumerate(source.splitlines(), start=1):
+        if "noqa: S608" in line:
+            found.append((number, "noqa: S608"))
+    return found
+
+
+def test_the_sql_modules_compose_every_statement() -> None:
+    """Inside `sql.py` too (core's included), statement text is only ever psycopg's `sql.SQL`
+    composed with identifiers and placeholders, never text formatted by hand."""
+    built = [
+        f"{path.relative_to(ROOT)}:{line}: {how}"
+        for path in _project_modules()
+        if path.name == "sql.py"
+        for line, how in text_built_sql(path.read_text())
+    ]
+    assert built == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "sql = f'UPDATE {table} SET {column} = %s'\n",
+        "sql = 'INSERT INTO ' + table + ' VALUES (%s)'\n",
+        "sql = 'SELECT * FROM %s' % table\n",
+        "sql = 'DELETE FROM {}'.format(table)\n",
+        "sql = build(table)  # noqa: S608\n",
+    ],
+)
+def test_the_composition_scan_finds_text_built_sql(source: str) -> None:
+    assert text_built_sql(source) != []
+
+
+def test_the_composition_scan_leaves_composed_sql_alone() -> None:
+    source = "s = pg_sql.SQL('SELECT {c} FROM {t} WHERE {id} = %(id)s').format(c=c, t=t, id=i)\n"
+    assert text_built_sql(source) == []
+
+
+# --- Messaging knows nothing of carts: no read through a message's conversation ------------
+# A message keeps its conversation's id. Following it (the row, a field of it, a lookup across
+# it) reads recovery's data without an import, which the import contracts cannot see.
+WALKING_CALLS = {"select_related", "prefetch_related", "Prefetch", "getattr"}
+ADMIN_OPTIONS = {
+    "list_display",
+    "list_select_related",
+    "list_filter",
+    "search_fields",
+    "fields",
+    "fieldsets",
+    "readonly_fields",
+    "autocomplete_fields",
+    "raw_id_fields",
+    "ordering",
+}
+
+
+def _strings(node: ast.AST) -> list[str]:
+    return [
+        part.value
+        for part in ast.walk(node)
+        if isinstance(part, ast.Constant) and isinstance(part.value, str)
+    ]
+
+
+def conversation_walks(source: str) -> list[tuple[int, str]]:
+    """(line, what) of each read through a message's conversation: a lookup with
+    `conversation__` (a string or a keyword), the attribute `.conversation` read (the row, or a
+    field of it), `select_related`, `prefetch_related`, `Prefetch` or `getattr` given
+    "conversation", and an admin option naming the conversation field (its list shows the row)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "conversation__" in node.value:
+            found.append((node.lineno, f"lookup {node.value!r}"))
+        elif isinstance(node, ast.keyword) and node.arg and "conversation__" in node.arg:
+            found.append((node.lineno, f"lookup {node.arg}="))
+        elif (
+            isinstance(node, ast.Attribute) and node.attr == "conversation" and isinstance(node.ctx, ast.Load)
+        ):
+            found.append((node.lineno, ".conversation read"))
+        elif isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if name in WALKING_CALLS and "conversation" in _strings(ast.Tuple(elts=node.args)):
+                found.append((node.lineno, f'{name}("conversation")'))
+        elif isinstance(node, ast.Assign):
+            names = {target.id for target in node.targets if isinstance(target, ast.Name)}
+            if names & ADMIN_OPTIONS and "conversation" in _strings(node.value):
+                found.append((node.lineno, f"{', '.join(sorted(names))} names the conversation"))
+    return sorted(found)
+
+
+def test_messaging_reads_nothing_through_a_messages_conversation() -> None:
+    walks = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path in sorted((ROOT / "messaging").rglob("*.py"))
+        if "migrations" not in path.parts
+        for line, what in conversation_walks(path.read_text())
+    ]
+    assert walks == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "Message.objects.filter(conversation__customer__phone=phone)\n",
+        "Message.objects.values('conversation__status')\n",
+        "search_fields = ['wa_id', 'conversation__customer__phone']\n",
+        "when = message.conversation.last_user_message_at\n",
+        "conversation = message.conversation\n",
+        "Message.objects.update(conversation=answered_by.conversation)\n",
+        "Message.objects.select_related('conversation')\n",
+        "Message.objects.prefetch_related(Prefetch('conversation'))\n",
+        "row = getattr(message, 'conversation')\n",
+        "list_display = ['id', 'conversation', 'status']\n",
+        "fieldsets = [(None, {'fields': ['conversation', 'text']})]\n",
+    ],
+)
+def test_the_conversation_scan_finds_each_walk(source: str) -> None:
+    assert conversation_walks(source) != []
+
+
+def test_the_conversation_scan_leaves_the_conversations_id_alone() -> None:
+    source = (
+        "conversation = models.ForeignKey('recovery.Conversation', on_delete=models.PROTECT)\n"
+        "indexes = [models.Index(fields=['conversation', 'created_at'], name='message_conversation_created')]\n"
+        "Message.objects.filter(conversation_id=7).update(conversation_id=answered_by.conversation_id)\n"
+        "column = core_sql.column(Message, 'conversation')\n"
+        "first_contact_settled(conversation_id=message.conversation_id, sent=True, now=now)\n"
+    )
+    assert conversation_walks(source) == []
+
+
+# --- No app writes another app's tables with raw SQL (SPEC §12) ------------------------------
+WRITTEN_TABLE = re.compile(r'\b(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?(\w+)"?')
+
+
+def tables_written(text: str, tables: dict[str, str]) -> set[str]:
+    """The apps' tables a statement's text inserts into, updates or deletes from."""
+    return {table for table in WRITTEN_TABLE.findall(text) if table in tables}
+
+
+def _statements(app: str) -> list[str]:
+    import importlib
+
+    from messaging.statuses import FORWARD_FROM
+
+    module = importlib.import_module(f"{app}.sql")
+    texts = [value for value in vars(module).values() if isinstance(value, str)]
+    if app == "messaging":
+        texts += [module.inbound_insert_sql(2)]
+        texts += [
+            module.forward_sql(status, priced=priced, allowed=len(FORWARD_FROM[status]))
+            for status in FORWARD_FROM
+            for priced in (False, True)
+        ]
+    return texts
+
+
+@pytest.mark.parametrize(("app", "writes"), [("recovery", True), ("messaging", True), ("compliance", False)])
+def test_an_apps_plain_sql_writes_only_its_own_tables(app: str, writes: bool) -> None:
+    from django.apps import apps
+
+    tables = {model._meta.db_table: model._meta.app_label for model in apps.get_models()}
+    written = set().union(*(tables_written(text, tables) for text in _statements(app)))
+    assert bool(written) == writes, f"{app}/sql.py: the scan lost its statements"
+    assert {table: tables[table] for table in written if tables[table] != app} == {}
+
+
+def test_the_table_scan_sees_a_write_into_another_apps_table() -> None:
+    tables = {"messaging_message": "messaging", "recovery_customer": "recovery"}
+    text = 'UPDATE "messaging_message" SET "status" = %(s)s WHERE "id" IN (SELECT 1 FROM recovery_customer)'
+    assert tables_written(text, tables) == {"messaging_message"}
+    assert tables_written('SELECT 1 FROM "recovery_customer" FOR NO KEY UPDATE OF c', tables) == set()

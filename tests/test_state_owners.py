@@ -307,9 +307,12 @@ def rendered_writes(text: str) -> set[tuple[str, str]]:
         for columns, values in re.findall(
             rf"INSERT\s+INTO\s+{q}\s*\((.*?)\)\s*VALUES\s*\(((?:%\(\w+\)s|[^()])*)\)", text, re.I | re.S
         ):
-            # A column given a value; one filled with its default literal is the row's start.
+            # A column given a value; one filled with its default (core.sql names that parameter
+            # default_<field>) is the row's start, as the ORM would have stored it.
             pairs = zip(columns.split(","), values.split(","), strict=False)
-            targets.append(", ".join(c for c, v in pairs if re.fullmatch(r"\s*%(\(\w+\))?s\s*", v)))
+            targets.append(
+                ", ".join(c for c, v in pairs if re.fullmatch(r"\s*%(\((?!default_)\w+\))?s\s*", v))
+            )
         for target in targets:
             for owner_model, field in OWNERS:
                 if owner_model == model and re.search(rf'(?:^|[\s,(])"?{field}"?\s*(?:=|,|$)', target):
@@ -430,4 +433,10 @@ def test_a_composed_write_is_read_quoted_or_not() -> None:
         ("Message", "status")
     }
     assert rendered_writes("INSERT INTO messaging_message (wa_id, status) VALUES (%s, '')") == set()
+    assert (
+        rendered_writes(
+            'INSERT INTO "messaging_message" ("wa_id", "status") VALUES (%(wa_id)s, %(default_status)s)'
+        )
+        == set()
+    )
     assert rendered_writes('UPDATE "messaging_message" SET "claimed_at" = %s WHERE "status" = %s') == set()

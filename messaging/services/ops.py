@@ -11,7 +11,8 @@ from functools import partial
 from django.db import transaction
 from django.db.models import QuerySet
 
-from messaging import queue, selectors, statuses
+from compliance.gate import Reason
+from messaging import handlers, queue, selectors, statuses
 from messaging.models import Message
 from messaging.retry_advice import retry_advice
 
@@ -100,19 +101,14 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
     ids = set(message_ids)
     result = Retry()
     with transaction.atomic():
-        picked = (
-            Message.objects.select_for_update(of=("self",))
-            .filter(pk__in=ids)
-            .select_related("conversation")
-            .order_by("pk")
-        )
+        picked = Message.objects.select_for_update(of=("self",)).filter(pk__in=ids).order_by("pk")
         for message in picked:
             if message.direction != Message.Direction.OUT:
                 continue
             if message.whatsapp_message_id is not None:
                 result.accepted.append(message.pk)
             elif message.status == Message.Status.FAILED:
-                advice = retry_advice(message)
+                advice = retry_advice(message, customer_wrote_at=_customer_wrote_at(message))
                 if advice.helps:
                     result.queued.append(message.pk)
                 else:
@@ -124,6 +120,15 @@ def failed_sends_retry(*, message_ids: Iterable[int]) -> Retry:
             transaction.on_commit(partial(queue.send_message, message_id), robust=True)
     logger.info("failed sends retried by hand", extra={"message_ids": result.queued})
     return result
+
+
+def _customer_wrote_at(message: Message) -> datetime | None:
+    """When the customer last wrote, as the send path reads it (the recovery's to tell): only a
+    closed window's advice asks, to tell "never wrote" from "wrote long ago"."""
+    if message.error_code != Reason.WINDOW_CLOSED:
+        return None
+    loaded = handlers.outbound_load(message_id=message.pk)
+    return loaded[1].last_user_message_at if loaded is not None else None
 
 
 def deferred_sends() -> QuerySet[Message]:

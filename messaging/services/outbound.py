@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from compliance.gate import Decision, Outgoing, Reason, check_send
 from core import metrics
-from core import sql as core_sql
 from core.db import release_connection
 from messaging import handlers, queue, ratelimit, statuses
 from messaging import sql as messaging_sql
@@ -79,8 +78,8 @@ def message_queue(
         metadata=data,
         sent_by=sent_by,
     )
-    # Every message Sara writes goes through here: a plain INSERT (core.sql).
-    core_sql.insert(message)
+    # Every message Sara writes goes through here.
+    message.save(force_insert=True)
     transaction.on_commit(lambda: queue_send(message.pk), robust=True)
     return message
 

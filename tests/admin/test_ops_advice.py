@@ -87,18 +87,17 @@ def test_a_transient_meta_error_reads_as_worth_a_retry(ops_client):
     assert "Something went wrong" in cell
 
 
-@pytest.mark.parametrize(
-    ("last_wrote", "why"),
-    [
-        (None, "O cliente nunca escreveu: mensagens livres só depois de uma mensagem dele."),
-        (timedelta(hours=30), "O cliente escreveu pela última vez há mais de 24 horas"),
-    ],
-)
-def test_the_window_message_tells_never_wrote_from_wrote_long_ago(ops_client, last_wrote, why):
+WINDOW_REASONS = [
+    (None, "O cliente nunca escreveu: mensagens livres só depois de uma mensagem dele."),
+    (timedelta(hours=30), "O cliente escreveu pela última vez há mais de 24 horas"),
+]
+
+
+def window_closed_send(last_wrote: timedelta | None) -> Message:
     conversation = ConversationFactory(
         last_user_message_at=timezone.now() - last_wrote if last_wrote else None
     )
-    message = OutboundMessageFactory(
+    return OutboundMessageFactory(
         conversation=conversation,
         purpose=Message.Purpose.THANK_YOU,
         status=Message.Status.FAILED,
@@ -106,10 +105,29 @@ def test_the_window_message_tells_never_wrote_from_wrote_long_ago(ops_client, la
         error_detail="More than 24 hours since the customer's last message; only templates may go out.",
     )
 
+
+@pytest.mark.parametrize(("last_wrote", "why"), WINDOW_REASONS)
+def test_the_window_message_tells_never_wrote_from_wrote_long_ago(ops_client, last_wrote, why):
+    message = window_closed_send(last_wrote)
+
     cell = advice_cell(ops_client.get(MESSAGES, {"ops": "failed"}).content.decode(), message.pk)
 
     assert why in cell
     assert "More than 24 hours" not in cell
+
+
+@pytest.mark.parametrize(("last_wrote", "why"), WINDOW_REASONS)
+def test_a_retry_of_a_send_past_the_window_says_whether_the_customer_ever_wrote(
+    ops_client, run_action, last_wrote, why
+):
+    message = window_closed_send(last_wrote)
+
+    response = run_action(ops_client, MESSAGES, "retry_sends", [message.pk])
+
+    (report,) = flash(response)
+    assert report.startswith(f"1 envio não foi reenviado porque reenviar não adianta: {why}")
+    message.refresh_from_db()
+    assert (message.status, message.error_code) == (Message.Status.FAILED, "window_closed")
 
 
 def test_ops_dismiss_failed_sends_and_the_history_keeps_it(ops_client, ops_user, run_action):

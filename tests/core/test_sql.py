@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import NOT_PROVIDED
 from django.test.utils import isolate_apps
 
-from core.sql import insert_parts
+from core.sql import insert
 from messaging import sql as messaging_sql
 from messaging.models import Message, WebhookEvent
 from recovery import sql as recovery_sql
@@ -33,10 +33,10 @@ def columns_the_database_cannot_fill(model: type[models.Model]) -> set[str]:
     ids=["Meta's inbound message", "a cart's audit event", "a cart's new customer"],
 )
 def test_every_plain_insert_names_each_column_the_database_cannot_fill(model, parts):
-    assert parts.table == model._meta.db_table
-    assert columns_the_database_cannot_fill(model) <= set(parts.named)
-    assert set(parts.named) <= {field.column for field in model._meta.concrete_fields}
-    assert parts.columns.count(",") == parts.values.count(",")
+    assert parts.model is model
+    assert columns_the_database_cannot_fill(model) <= set(parts.columns)
+    assert set(parts.columns) <= {field.column for field in model._meta.concrete_fields}
+    assert len(parts.columns) == len(parts.values().as_string(None).split(", "))
 
 
 @isolate_apps("messaging")
@@ -56,11 +56,21 @@ def test_a_not_null_field_added_with_a_default_is_inserted_with_that_default():
         class Meta:
             app_label = "messaging"
 
-    parts = insert_parts(Note, given=("text", "created_at"))
+    parts = insert(Note, given=("text", "created_at"))
 
-    assert parts.named == ("text", "created_at", "channel", "retries", "urgent", "labels", "note")
-    # Quotes doubled, and % doubled for the parameter formatting the statement still goes through.
-    assert parts.values == "%s, %s, 'whats''app', 3, FALSE, '[]', '50%% off'"
+    assert parts.columns == ("text", "created_at", "channel", "retries", "urgent", "labels", "note")
+    # The defaults are parameters: no quoting by hand, whatever the text holds.
+    assert parts.values().as_string(None) == (
+        "%(text)s, %(created_at)s, %(default_channel)s, %(default_retries)s, %(default_urgent)s, "
+        "%(default_labels)s, %(default_note)s"
+    )
+    defaults = parts.defaults()
+    assert {k: v for k, v in defaults.items() if k != "default_labels"} == {
+        "default_channel": "whats'app",
+        "default_retries": 3,
+        "default_urgent": False,
+        "default_note": "50% off",
+    }
 
 
 @isolate_apps("messaging")
@@ -73,8 +83,8 @@ def test_a_not_null_field_added_without_any_default_stops_the_insert_being_built
             app_label = "messaging"
 
     with pytest.raises(ImproperlyConfigured, match=r"Note\.priority has no default"):
-        insert_parts(Note, given=("text",))
-    assert insert_parts(Note, given=("text", "priority")).named == ("text", "priority")
+        insert(Note, given=("text",))
+    assert insert(Note, given=("text", "priority")).columns == ("text", "priority")
 
 
 @isolate_apps("messaging")
@@ -86,4 +96,4 @@ def test_a_name_the_model_does_not_have_is_refused():
             app_label = "messaging"
 
     with pytest.raises(ImproperlyConfigured, match="body"):
-        insert_parts(Note, given=("text", "body"))
+        insert(Note, given=("text", "body"))

@@ -2,7 +2,7 @@
 
 The select lists are built from the models' fields, so a field added to a model is read too;
 these tests hold the values, the converters and the relations to what the ORM gives.
-(The hand-written INSERTs of core.sql are held to their models by tests/core/test_sql.py.)
+(The INSERTs core.sql builds are held to their models by tests/core/test_sql.py.)
 """
 
 from __future__ import annotations
@@ -10,10 +10,9 @@ from __future__ import annotations
 import pytest
 from django.db.models import Model
 
-from core import sql as core_sql
 from messaging.models import Message
 from recovery import sql as recovery_sql
-from recovery.models import Abandonment, Conversation
+from recovery.models import Abandonment, Conversation, Customer
 from tests import factories
 
 
@@ -40,41 +39,15 @@ def test_the_send_paths_plain_read_gives_what_the_orm_gives() -> None:
 
 
 @pytest.mark.django_db
-def test_a_plain_insert_stores_what_the_orms_save_stores() -> None:
-    conversation = factories.ConversationFactory()
-    fields = {
-        "conversation": conversation,
-        "direction": Message.Direction.OUT,
-        "kind": Message.Kind.TEXT,
-        "purpose": Message.Purpose.REPLY,
-        "wa_id": "5548999327881",
-        "text": "Olá!",
-        "status": Message.Status.PENDING,
-        "metadata": {"in_reply_to": 7, "nested": {"a": [1, 2]}},
-    }
-    ours = Message(**fields)
-    core_sql.insert(ours)
-    theirs = Message.objects.create(**fields)
+def test_a_customer_inserted_plainly_is_the_row_the_orm_stores_and_reads() -> None:
+    ours = recovery_sql.customer_insert(phone="+5548999327881", name="Maria", erased_phone="erased:x")
+    theirs = Customer.objects.create(phone="+5548999327882", name="Maria")
 
-    stored_ours, stored_theirs = Message.objects.get(pk=ours.pk), Message.objects.get(pk=theirs.pk)
-    different = {"id", "created_at"}
+    assert ours is not None and not ours._state.adding
+    stored_ours, stored_theirs = Customer.objects.get(pk=ours.pk), Customer.objects.get(pk=theirs.pk)
+    assert _values(ours) == _values(stored_ours)
+    different = {"id", "phone", "created_at", "updated_at"}
     assert {k: v for k, v in _values(stored_ours).items() if k not in different} == {
         k: v for k, v in _values(stored_theirs).items() if k not in different
     }
-    assert ours.created_at == stored_ours.created_at
-    assert not ours._state.adding
-
-
-@pytest.mark.django_db
-def test_a_plain_update_writes_the_fields_named_and_the_auto_now_ones() -> None:
-    conversation = factories.ConversationFactory()
-    before = conversation.updated_at
-    conversation.message_count = 7
-    conversation.status = Conversation.Status.ACTIVE
-    conversation.close_reason = "not saved"
-
-    core_sql.save_fields(conversation, ["message_count", "status", "updated_at"])
-
-    stored = Conversation.objects.get(pk=conversation.pk)
-    assert (stored.message_count, stored.status, stored.close_reason) == (7, "active", "")
-    assert stored.updated_at == conversation.updated_at > before
+    assert recovery_sql.customer_insert(phone="+5548999327881", name="Outra", erased_phone="erased:x") is None

@@ -9,7 +9,6 @@ the customer; Sara marks a message read (typing indicator) before answering it.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -387,18 +386,15 @@ def test_the_read_receipt_reaches_graph_before_the_reply(maria, graph, say):
     ],
     ids=["http_500", "timeout"],
 )
-def test_a_failed_read_receipt_neither_delays_nor_blocks_the_reply(maria, graph, say, failure):
+def test_a_failed_read_receipt_is_not_retried_and_does_not_block_the_reply(maria, graph, say, failure):
     graph.add(responses.POST, GRAPH_URL, **failure)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.reply"))
 
-    started = time.perf_counter()
     say("Tem certificado?")
-    elapsed = time.perf_counter() - started
 
     reply = Message.objects.get(direction="out", conversation=maria)
     assert (reply.status, reply.whatsapp_message_id) == (Message.Status.SENT, "wamid.reply")
     assert len(graph.calls) == 2, "the receipt is not retried"
-    assert elapsed < 1.0
 
 
 def test_only_messages_sara_answers_are_marked_read(maria, post, say):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 
 import httpx
 import pytest
@@ -251,17 +250,15 @@ def test_an_ai_slower_than_the_deadline_gets_the_rules_answer_in_time(
     released = threading.Event()
 
     def trickling(request: httpx.Request) -> httpx.Response:
-        # Answers, but only after the deadline: each network phase alone would look fine.
-        released.wait(timeout=2)
+        # Answers, but only after the deadline: each network phase alone would look fine. A reply
+        # that waited for it would read "Tarde demais".
+        released.wait(timeout=5)
         return answer(reply="Tarde demais")(request)
 
     openai_fake(trickling)
-    started = time.perf_counter()
     inbound = say("Tem certificado?")
-    elapsed = time.perf_counter() - started
     released.set()
 
-    assert texts(outbox) == [expected]
-    assert elapsed < 1.5, "the reply waited for the AI past its deadline"
+    assert texts(outbox) == [expected], "the reply waited for the AI past its deadline"
     inbound.refresh_from_db()
     assert inbound.tokens_used == 0
