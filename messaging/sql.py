@@ -81,10 +81,7 @@ _KEPT_PAYMENTS = core_sql.text(
         "AND {external_id} IS NOT NULL ORDER BY {created_at}"
     ).format(
         w=core_sql.table(WebhookEvent),
-        **{
-            name: core_sql.column(WebhookEvent, name)
-            for name in ("reference", "type", "processed", "external_id", "created_at")
-        },
+        **core_sql.named_columns(WebhookEvent, "reference", "type", "processed", "external_id", "created_at"),
     )
 )
 
