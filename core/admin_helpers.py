@@ -36,7 +36,7 @@ class ReadOnlyAdmin(_ModelAdmin):
 
 
 def log_and_report(
-    modeladmin: _ModelAdmin, request: HttpRequest, rows: Iterable[Model], *, history: str, report: str
+    modeladmin: _ModelAdmin, request: HttpRequest, rows: Iterable[Model], history: str, report: str
 ) -> None:
     """After an action: `history` in the admin history of each row it changed, then `report`
     to the staff member, when it changed any."""

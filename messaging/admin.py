@@ -68,13 +68,10 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def redrive_stuck(self, request, queryset):
         result = stuck_events_redrive(event_ids=queryset.values_list("pk", flat=True), now=timezone.now())
         count = len(result.events)
+        done = ngettext("Queued again: %(count)s batch.", "Queued again: %(count)s batches.", count)
+        redriven = WebhookEvent.objects.filter(pk__in=result.events)
         log_and_report(
-            self,
-            request,
-            WebhookEvent.objects.filter(pk__in=result.events),
-            history=_("Re-driven by hand: queued for fan-out."),
-            report=ngettext("Queued again: %(count)s batch.", "Queued again: %(count)s batches.", count)
-            % {"count": count},
+            self, request, redriven, _("Re-driven by hand: queued for fan-out."), done % {"count": count}
         )
         if result.not_stuck:
             self.message_user(

@@ -206,19 +206,16 @@ class MessageAdmin(ReadOnlyAdmin):
         # request must not. The worker runs the same claim and send-time checks as for any send.
         result = failed_sends_retry(message_ids=queryset.values_list("pk", flat=True))
         count = len(result.queued)
+        done = ngettext(
+            "Queued for sending again: %(count)s send. It goes out after the send-time checks; "
+            "if it fails again it returns to the failed sends with its reason.",
+            "Queued for sending again: %(count)s sends. Each goes out after the send-time "
+            "checks; one that fails again returns to the failed sends with its reason.",
+            count,
+        )
+        queued = Message.objects.filter(pk__in=result.queued)
         log_and_report(
-            self,
-            request,
-            Message.objects.filter(pk__in=result.queued),
-            history=_("Retried by hand: queued for sending."),
-            report=ngettext(
-                "Queued for sending again: %(count)s send. It goes out after the send-time checks; "
-                "if it fails again it returns to the failed sends with its reason.",
-                "Queued for sending again: %(count)s sends. Each goes out after the send-time "
-                "checks; one that fails again returns to the failed sends with its reason.",
-                count,
-            )
-            % {"count": count},
+            self, request, queued, _("Retried by hand: queued for sending."), done % {"count": count}
         )
         if result.no_help:
             reasons = Counter(why for _pk, why in result.no_help)
