@@ -9,15 +9,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from backoffice.selectors import Dashboard, Day
+from core.charts import Bar, Chart, Line, Plot, nice_ceiling
 from core.text import brl
 from messaging.retry_advice import error_code_words
 
-WIDTH = 720
-HEIGHT = 220
 LEFT = 48  # room for the y-axis labels
-RIGHT = 12
-TOP = 12
-BOTTOM = 28  # room for the x-axis labels
 
 # Series of the funnel chart: (Day attribute, label, CSS class giving its colour).
 FUNNEL = [
@@ -28,125 +24,53 @@ FUNNEL = [
 ]
 
 
-@dataclass(frozen=True)
-class Line:
-    label: str
-    css_class: str
-    points: str  # "x,y x,y ..." for <polyline>
-    total: int
-
-
-@dataclass(frozen=True)
-class Bar:
-    x: float
-    y: float
-    width: float
-    height: float
-    title: str
-
-
-@dataclass(frozen=True)
-class Tick:
-    position: float
-    label: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    right_edge: int
-    baseline: int
-    y_ticks: list[Tick]
-    x_ticks: list[Tick]
-    lines: list[Line]
-    bars: list[Bar]
-
-
 def funnel_chart(days: list[Day]) -> Chart:
     """One line per funnel step, a point per day."""
     top = nice_ceiling(max((getattr(d, name) for d in days for name, _, _ in FUNNEL), default=0))
+    plot = Plot(days=len(days), low=0, high=top, left=LEFT)
     lines = [
         Line(
             label=str(label),
             css_class=css_class,
-            points=" ".join(
-                f"{_x(i, len(days)):.1f},{_y(getattr(d, name), top):.1f}" for i, d in enumerate(days)
-            ),
-            total=sum(getattr(d, name) for d in days),
+            points=plot.points(getattr(d, name) for d in days),
+            total=str(sum(getattr(d, name) for d in days)),
         )
         for name, label, css_class in FUNNEL
     ]
-    return _chart(days, top, lines=lines, bars=[], money=False)
+    return plot.chart(day_labels=_day_labels(days), y_label=_axis_label, lines=lines)
 
 
 def revenue_chart(days: list[Day]) -> Chart:
     """Recovered revenue (BRL) as one bar per day."""
     top = nice_ceiling(max((d.revenue for d in days), default=Decimal(0)))
-    slot = (WIDTH - LEFT - RIGHT) / max(len(days), 1)
+    plot = Plot(days=len(days), low=0, high=top, left=LEFT)
     bars = []
     for i, d in enumerate(days):
         if not d.revenue:
             continue
-        y = _y(d.revenue, top)
+        y = plot.y(d.revenue)
         bars.append(
             Bar(
-                x=LEFT + i * slot + slot * 0.15,
+                x=LEFT + i * plot.slot + plot.slot * 0.15,
                 y=y,
-                width=slot * 0.7,
-                height=HEIGHT - BOTTOM - y,
+                width=plot.slot * 0.7,
+                height=plot.y(0) - y,
                 title=f"{d.date:%d/%m}: {brl(d.revenue)}",
             )
         )
-    return _chart(days, top, lines=[], bars=bars, money=True)
+    return plot.chart(day_labels=_day_labels(days), y_label=_money_axis_label, bars=bars)
 
 
-def nice_ceiling(value: float | Decimal) -> int:
-    """The smallest 1, 2 or 5 × 10ⁿ at or above value (at least 1): round numbers on the axis."""
-    magnitude = 1
-    while True:
-        for step in (1, 2, 5):
-            if step * magnitude >= value:
-                return step * magnitude
-        magnitude *= 10
+def _day_labels(days: list[Day]) -> list[str]:
+    return [f"{d.date:%d/%m}" for d in days]
 
 
-def _chart(days: list[Day], top: int, *, lines: list[Line], bars: list[Bar], money: bool) -> Chart:
-    y_ticks = [
-        Tick(position=_y(top * k / 4, top), label=_axis_label(top * k / 4, money=money)) for k in range(5)
-    ]
-    # A label every 7 days, counted back from today, keeps 30 dates readable and today labelled.
-    labelled = sorted(range(len(days) - 1, -1, -7))
-    x_ticks = [Tick(position=_x(i, len(days)), label=f"{days[i].date:%d/%m}") for i in labelled]
-    return Chart(
-        width=WIDTH,
-        height=HEIGHT,
-        left=LEFT,
-        right_edge=WIDTH - RIGHT,
-        baseline=HEIGHT - BOTTOM,
-        y_ticks=y_ticks,
-        x_ticks=x_ticks,
-        lines=lines,
-        bars=bars,
-    )
-
-
-def _x(index: int, count: int) -> float:
-    # Points sit in the middle of their day's slot, so lines and bars line up.
-    slot = (WIDTH - LEFT - RIGHT) / max(count, 1)
-    return LEFT + slot * (index + 0.5)
-
-
-def _y(value: float | Decimal, top: int) -> float:
-    plot = HEIGHT - TOP - BOTTOM
-    return HEIGHT - BOTTOM - plot * float(value) / top
-
-
-def _axis_label(value: float, *, money: bool) -> str:
-    if money and value >= 1000:
-        return f"{value / 1000:g}k"
+def _axis_label(value: float) -> str:
     return f"{value:g}"
+
+
+def _money_axis_label(value: float) -> str:
+    return f"{value / 1000:g}k" if value >= 1000 else f"{value:g}"
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
@@ -33,6 +33,18 @@ class ReadOnlyAdmin(_ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+def log_and_report(
+    modeladmin: _ModelAdmin, request: HttpRequest, rows: Iterable[Model], history: str, report: str
+) -> None:
+    """After an action: `history` in the admin history of each row it changed, then `report`
+    to the staff member, when it changed any."""
+    changed = list(rows)
+    for row in changed:
+        modeladmin.log_change(request, row, history)
+    if changed:
+        modeladmin.message_user(request, report, messages.SUCCESS)
 
 
 def admin_link(obj: Model | None, label: str | None = None) -> str:

@@ -117,6 +117,12 @@ def column(model: type[Model], name: str, alias: str | None = None) -> pg_sql.Id
     return pg_sql.Identifier(field.column) if alias is None else pg_sql.Identifier(alias, field.column)
 
 
+def named_columns(model: type[Model], *names: str, alias: str | None = None) -> dict[str, pg_sql.Identifier]:
+    """`{name: column}` of the model's fields, for `.format(**...)`: each placeholder named
+    after its field."""
+    return {name: column(model, name, alias) for name in names}
+
+
 def text(statement: pg_sql.Composable) -> str:
     """A composed statement as the text Django's cursor takes (its `%(name)s` kept)."""
     return statement.as_string(None)

@@ -15,7 +15,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.admin_helpers import ReadOnlyAdmin, readable_fields
+from core.admin_helpers import ReadOnlyAdmin, log_and_report, readable_fields
 from messaging import selectors
 from messaging.metadata_words import METADATA_LABELS, METADATA_WORDS
 from messaging.models import Message, StatusUpdate, Template, WebhookEvent
@@ -67,17 +67,12 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     )
     def redrive_stuck(self, request, queryset):
         result = stuck_events_redrive(event_ids=queryset.values_list("pk", flat=True), now=timezone.now())
-        for event in WebhookEvent.objects.filter(pk__in=result.events):
-            self.log_change(request, event, _("Re-driven by hand: queued for fan-out."))
-        if result.events:
-            self.message_user(
-                request,
-                ngettext(
-                    "Queued again: %(count)s batch.", "Queued again: %(count)s batches.", len(result.events)
-                )
-                % {"count": len(result.events)},
-                messages.SUCCESS,
-            )
+        count = len(result.events)
+        done = ngettext("Queued again: %(count)s batch.", "Queued again: %(count)s batches.", count)
+        redriven = WebhookEvent.objects.filter(pk__in=result.events)
+        log_and_report(
+            self, request, redriven, _("Re-driven by hand: queued for fan-out."), done % {"count": count}
+        )
         if result.not_stuck:
             self.message_user(
                 request,

@@ -81,10 +81,7 @@ _KEPT_PAYMENTS = core_sql.text(
         "AND {external_id} IS NOT NULL ORDER BY {created_at}"
     ).format(
         w=core_sql.table(WebhookEvent),
-        **{
-            name: core_sql.column(WebhookEvent, name)
-            for name in ("reference", "type", "processed", "external_id", "created_at")
-        },
+        **core_sql.named_columns(WebhookEvent, "reference", "type", "processed", "external_id", "created_at"),
     )
 )
 
@@ -165,11 +162,7 @@ _HISTORY = core_sql.text(
         "AND {text} <> %(blank)s ORDER BY {created_at} DESC, {id} DESC LIMIT %(size)s"
     ).format(
         m=core_sql.table(Message),
-        direction=core_sql.column(Message, "direction"),
-        text=core_sql.column(Message, "text"),
-        conversation=core_sql.column(Message, "conversation"),
-        id=core_sql.column(Message, "id"),
-        created_at=core_sql.column(Message, "created_at"),
+        **core_sql.named_columns(Message, "direction", "text", "conversation", "id", "created_at"),
     )
 )
 
@@ -206,13 +199,10 @@ _CLAIM = pg_sql.SQL(
     "AND ({claimed_at} IS NULL OR {claimed_at} < %(stale)s)"
 ).format(
     m=_table(Message),
-    claimed_at=_m("claimed_at"),
-    attempts=_m("attempts"),
-    possible_duplicate=_m("possible_duplicate"),
-    id=_m("id"),
-    direction=_m("direction"),
-    status=_m("status"),
     wamid=_m("whatsapp_message_id"),
+    **core_sql.named_columns(
+        Message, "claimed_at", "attempts", "possible_duplicate", "id", "direction", "status"
+    ),
 )
 CLAIM_SQL = _text(_CLAIM)
 CLAIM_DUE_SQL = _text(
@@ -245,13 +235,9 @@ _SENT = pg_sql.SQL(
 ).format(
     m=_table(Message),
     wamid=_m("whatsapp_message_id"),
-    status=_m("status"),
-    sent_at=_m("sent_at"),
-    claimed_at=_m("claimed_at"),
-    send_after=_m("send_after"),
-    error_code=_m("error_code"),
-    error_detail=_m("error_detail"),
-    id=_m("id"),
+    **core_sql.named_columns(
+        Message, "status", "sent_at", "claimed_at", "send_after", "error_code", "error_detail", "id"
+    ),
 )
 SENT_SQL = _text(_SENT)
 # The same and, in one statement, StatusUpdate.objects.filter(whatsapp_message_id=wamid).exists()

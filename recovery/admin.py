@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal
 
 from django import forms
@@ -132,6 +133,22 @@ class PhoneCheckForm(forms.Form):
     )
 
 
+CUSTOMER_FIELDS = (
+    "phone_display",
+    "name",
+    "whatsapp_user_id",
+    "whatsapp_username",
+    "opted_out",
+    "opt_out_reason_display",
+    "opt_out_note",
+    "opted_out_at",
+    "erased_at",
+    "erasure_reason",
+    "created_at",
+    "updated_at",
+)
+
+
 @admin.register(Customer)
 class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     list_display = [
@@ -148,34 +165,10 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
     search_help_text = gettext_lazy(
         "Name, or phone in any format: +55 48 99932-7881, (48) 9932-7881, 48999327881…"
     )
-    fields = [
-        "phone_display",
-        "name",
-        "whatsapp_user_id",
-        "whatsapp_username",
-        "opted_out",
-        "opt_out_reason_display",
-        "opt_out_note",
-        "opted_out_at",
-        "erased_at",
-        "erasure_reason",
-        "created_at",
-        "updated_at",
-    ]
-    # Opting out and erasing go through their actions: they close conversations and stop sends.
-    readonly_fields = [
-        "phone_display",
-        "whatsapp_user_id",
-        "whatsapp_username",
-        "opted_out",
-        "opt_out_reason_display",
-        "opt_out_note",
-        "opted_out_at",
-        "erased_at",
-        "erasure_reason",
-        "created_at",
-        "updated_at",
-    ]
+    fields = CUSTOMER_FIELDS
+    # Only the name is edited here. Opting out and erasing go through their actions: they close
+    # conversations and stop sends.
+    readonly_fields = tuple(field for field in CUSTOMER_FIELDS if field != "name")
     inlines = [AbandonmentInline, ConversationInline]
     actions = ["opt_out", "export_personal_data", "erase_personal_data"]
 
@@ -228,11 +221,22 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
         description=gettext_lazy("Opt out selected customers (at their request)…"), permissions=["change"]
     )
     def opt_out(self, request, queryset):
-        customers = list(queryset)
-        reason = reason_or_page(
-            self,
+        def register(customer: Customer, reason: str) -> tuple[Customer, str, str]:
+            customer = optout_register(
+                phone=customer.phone,
+                whatsapp_user_id=customer.whatsapp_user_id,
+                reason="support",
+                note=reason,
+            )
+            return (
+                customer,
+                _("Opted out at the customer's request. Reason: %(reason)s") % {"reason": reason},
+                _("%(customer)s opted out: open conversations closed, nothing more is sent."),
+            )
+
+        return self._confirm_then_each(
             request,
-            objects=customers,
+            queryset,
             action="opt_out",
             title=_("Opt out customers"),
             warning=_(
@@ -241,35 +245,10 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
             ),
             reason_help=_("How the person asked, e.g. “asked by e-mail on 30/11, ticket 4521”."),
             confirm_label=_("Yes, opt them out"),
+            already_done=lambda customer: customer.opted_out,
+            already_message=_("%(customer)s was already opted out."),
+            apply=register,
         )
-        if isinstance(reason, TemplateResponse):
-            return reason
-        for customer in customers:
-            if customer.opted_out:
-                self.message_user(
-                    request,
-                    _("%(customer)s was already opted out.") % {"customer": customer},
-                    messages.WARNING,
-                )
-                continue
-            customer = optout_register(
-                phone=customer.phone,
-                whatsapp_user_id=customer.whatsapp_user_id,
-                reason="support",
-                note=reason,
-            )
-            self.log_change(
-                request,
-                customer,
-                _("Opted out at the customer's request. Reason: %(reason)s") % {"reason": reason},
-            )
-            self.message_user(
-                request,
-                _("%(customer)s opted out: open conversations closed, nothing more is sent.")
-                % {"customer": customer},
-                messages.SUCCESS,
-            )
-        return None
 
     @admin.action(description=gettext_lazy("Export personal data (LGPD, JSON)"), permissions=["view"])
     def export_personal_data(self, request, queryset):
@@ -286,11 +265,18 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
         description=gettext_lazy("Erase personal data (LGPD): phone, name and texts…"), permissions=["delete"]
     )
     def erase_personal_data(self, request, queryset):
-        customers = list(queryset)
-        reason = reason_or_page(
-            self,
+        def erase(customer: Customer, reason: str) -> tuple[Customer, str, str]:
+            customer = customer_erase(customer=customer, reason=reason)
+            kept = _(" Their opt-out is kept.") if customer.opted_out else ""
+            return (
+                customer,
+                _("Personal data erased (LGPD). Reason: %(reason)s") % {"reason": reason},
+                _("%(customer)s: phone, name and message texts erased.") + kept,
+            )
+
+        return self._confirm_then_each(
             request,
-            objects=customers,
+            queryset,
             action="erase_personal_data",
             title=_("Erase personal data"),
             warning=_(
@@ -300,26 +286,37 @@ class CustomerAdmin(PhoneSearchMixin, admin.ModelAdmin):
             ),
             reason_help=_("The data subject's request, e.g. “LGPD request by e-mail on 30/11, ticket 4521”."),
             confirm_label=_("Yes, erase their personal data"),
+            already_done=is_erased,
+            already_message=_("%(customer)s was already erased."),
+            apply=erase,
         )
+
+    def _confirm_then_each(
+        self,
+        request,
+        queryset,
+        *,
+        already_done: Callable[[Customer], bool],
+        already_message: str,
+        apply: Callable[[Customer, str], tuple[Customer, str, str]],
+        **page: str,
+    ) -> TemplateResponse | None:
+        """An irreversible action on each selected customer, once a reason is given on the
+        confirmation page (`page`: its action, title, warning, reason help and button).
+        `apply` answers the customer as it is now, the history entry and the message to staff,
+        whose `%(customer)s` is the name from before (an erasure removes it)."""
+        customers = list(queryset)
+        reason = reason_or_page(self, request, objects=customers, **page)
         if isinstance(reason, TemplateResponse):
             return reason
         for customer in customers:
             label = str(customer)
-            if is_erased(customer):
-                self.message_user(
-                    request, _("%(customer)s was already erased.") % {"customer": label}, messages.WARNING
-                )
+            if already_done(customer):
+                self.message_user(request, already_message % {"customer": label}, messages.WARNING)
                 continue
-            customer = customer_erase(customer=customer, reason=reason)
-            self.log_change(
-                request, customer, _("Personal data erased (LGPD). Reason: %(reason)s") % {"reason": reason}
-            )
-            kept = _(" Their opt-out is kept.") if customer.opted_out else ""
-            self.message_user(
-                request,
-                _("%(customer)s: phone, name and message texts erased.") % {"customer": label} + kept,
-                messages.SUCCESS,
-            )
+            changed, history, done = apply(customer, reason)
+            self.log_change(request, changed, history)
+            self.message_user(request, done % {"customer": label}, messages.SUCCESS)
         return None
 
     # "Is this number blocked?": answered from a typed phone, erased records included.

@@ -15,7 +15,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from core.admin_helpers import ReadOnlyAdmin, admin_link, readable_fields
+from core.admin_helpers import ReadOnlyAdmin, admin_link, log_and_report, readable_fields
 from messaging import selectors
 from messaging.metadata_words import METADATA_LABELS, METADATA_WORDS
 from messaging.models import Message
@@ -205,21 +205,18 @@ class MessageAdmin(ReadOnlyAdmin):
         # Queued, never sent here: a send may wait seconds for a slot and for Graph, and the
         # request must not. The worker runs the same claim and send-time checks as for any send.
         result = failed_sends_retry(message_ids=queryset.values_list("pk", flat=True))
-        for message in Message.objects.filter(pk__in=result.queued):
-            self.log_change(request, message, _("Retried by hand: queued for sending."))
-        if result.queued:
-            self.message_user(
-                request,
-                ngettext(
-                    "Queued for sending again: %(count)s send. It goes out after the send-time checks; "
-                    "if it fails again it returns to the failed sends with its reason.",
-                    "Queued for sending again: %(count)s sends. Each goes out after the send-time "
-                    "checks; one that fails again returns to the failed sends with its reason.",
-                    len(result.queued),
-                )
-                % {"count": len(result.queued)},
-                messages.SUCCESS,
-            )
+        count = len(result.queued)
+        done = ngettext(
+            "Queued for sending again: %(count)s send. It goes out after the send-time checks; "
+            "if it fails again it returns to the failed sends with its reason.",
+            "Queued for sending again: %(count)s sends. Each goes out after the send-time "
+            "checks; one that fails again returns to the failed sends with its reason.",
+            count,
+        )
+        queued = Message.objects.filter(pk__in=result.queued)
+        log_and_report(
+            self, request, queued, _("Retried by hand: queued for sending."), done % {"count": count}
+        )
         if result.no_help:
             reasons = Counter(why for _pk, why in result.no_help)
             self.message_user(

@@ -201,16 +201,12 @@ def optout_register(
     Customer.objects.filter(pk=customer.pk, opted_out=False).update(
         opted_out=True, opted_out_at=now, opted_out_reason=reason[:50], opt_out_note=note
     )
-    abandonment_ids = _open_carts_lock(customer)
-    open_conversations = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
-    open_conversations.update(
-        status=Conversation.Status.CLOSED,
-        close_reason=Conversation.CloseReason.OPTED_OUT,
-        closed_at=now,
-        updated_at=now,
-    )
-    Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
-        status=Abandonment.Status.DECLINED, updated_at=now
+    _customer_close(
+        customer,
+        abandonment_ids=_open_carts_lock(customer),
+        reason=Conversation.CloseReason.OPTED_OUT,
+        cart_status=Abandonment.Status.DECLINED,
+        now=now,
     )
     # Replies still queued (some waiting for a send slot) are cancelled with the opt-out, in its
     # transaction: they never take a slot, and the send-time gate is the second line, not the only one.
@@ -223,6 +219,20 @@ def optout_register(
     customer.refresh_from_db()
     logger.info("customer opted out", extra={"customer_id": customer.pk, "reason": reason})
     return customer
+
+
+def _customer_close(
+    customer: Customer, *, abandonment_ids: list[int], reason: str, cart_status: str, now: datetime
+) -> int:
+    """The customer's open conversations close for `reason` and the carts still chased among
+    `abandonment_ids` take `cart_status`. Returns how many conversations closed."""
+    closed = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES).update(
+        status=Conversation.Status.CLOSED, close_reason=reason, closed_at=now, updated_at=now
+    )
+    Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
+        status=cart_status, updated_at=now
+    )
+    return closed
 
 
 def customer_find(*, phone: str, user_id: str) -> Customer | None:
@@ -261,15 +271,12 @@ def customer_number_retire(*, customer: Customer, now: datetime) -> int:
     conversations close and its queued messages are cancelled, so nothing more reaches the old
     number. Returns how many conversations closed."""
     open_conversations = Conversation.objects.filter(customer=customer, status__in=Conversation.OPEN_STATUSES)
-    abandonment_ids = list(open_conversations.values_list("abandonment_id", flat=True))
-    closed = open_conversations.update(
-        status=Conversation.Status.CLOSED,
-        close_reason=Conversation.CloseReason.NUMBER_CHANGED,
-        closed_at=now,
-        updated_at=now,
-    )
-    Abandonment.objects.filter(pk__in=abandonment_ids, status__in=_CHASED).update(
-        status=Abandonment.Status.EXPIRED, updated_at=now
+    closed = _customer_close(
+        customer,
+        abandonment_ids=list(open_conversations.values_list("abandonment_id", flat=True)),
+        reason=Conversation.CloseReason.NUMBER_CHANGED,
+        cart_status=Abandonment.Status.EXPIRED,
+        now=now,
     )
     statuses.pending_cancel(
         Message.objects.filter(conversation__customer=customer),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from recovery import sql
 from recovery.models import Product, Shop
-from sara.knowledge import ShopKnowledge
+from sara.knowledge import SHOP_FIELDS, ShopKnowledge
 
 
 def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
@@ -12,13 +12,7 @@ def shop_knowledge(*, product: Product | None) -> ShopKnowledge:
     # Read for every customer message: plain SQL, as core.sql explains.
     shop = sql.shop_first() or Shop()
     return ShopKnowledge(
-        name=shop.name,
-        about=shop.about,
-        shipping=shop.shipping,
-        payment_methods=shop.payment_methods,
-        installments=shop.installments,
-        returns=shop.returns,
-        support_hours=shop.support_hours,
+        **{field: getattr(shop, field) for field, _label in SHOP_FIELDS},
         product_price=product.price if product else None,
         product_faq=product.faq if product else "",
     )

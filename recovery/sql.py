@@ -92,8 +92,8 @@ def active_product(product_id: str) -> Product | None:
 _col = core_sql.column
 _OPEN = pg_sql.SQL(", ").join(pg_sql.Placeholder(f"open_{i}") for i in range(len(Conversation.OPEN_STATUSES)))
 _OPEN_PARAMS = {f"open_{i}": status for i, status in enumerate(Conversation.OPEN_STATUSES)}
-# The conversation c of the customer p with the cart a, by phone and open status.
-_OPEN_FROM = pg_sql.SQL(
+# The conversation c with its customer p and its cart a; `_OPEN_WHERE` picks the open one by phone.
+_CONVERSATION_FROM = pg_sql.SQL(
     "FROM {conversation} c JOIN {customer} p ON {p_id} = {c_customer} "
     "JOIN {abandonment} a ON {a_id} = {c_abandonment}"
 ).format(
@@ -120,7 +120,7 @@ def _open_conversation_select(*, lock: bool) -> str:
         p=core_sql.columns(Customer, "p"),
         a=core_sql.columns(Abandonment, "a"),
         pr=core_sql.columns(Product, "pr"),
-        join=_OPEN_FROM,
+        join=_CONVERSATION_FROM,
         product=core_sql.table(Product),
         pr_id=_col(Product, "id", "pr"),
         a_product=_col(Abandonment, "product", "a"),
@@ -138,7 +138,7 @@ def _open_conversation_select(*, lock: bool) -> str:
 #     conversation__status__in=OPEN_STATUSES)
 _OPEN_CART_LOCK = core_sql.text(
     pg_sql.SQL("SELECT {a_id} {join} {where} FOR NO KEY UPDATE OF a").format(
-        a_id=_col(Abandonment, "id", "a"), join=_OPEN_FROM, where=_OPEN_WHERE
+        a_id=_col(Abandonment, "id", "a"), join=_CONVERSATION_FROM, where=_OPEN_WHERE
     )
 )
 
@@ -188,24 +188,16 @@ def open_conversation(phone: str, *, lock: bool, lock_customer: bool = False) ->
 # Message.objects.select_related("conversation__customer", "conversation__abandonment").filter(pk=id)
 _OUTBOUND_SELECT = core_sql.text(
     pg_sql.SQL(
-        "SELECT {m}, {c}, {p}, {a} FROM {message} m JOIN {conversation} c ON {c_id} = {m_conversation} "
-        "JOIN {customer} p ON {p_id} = {c_customer} JOIN {abandonment} a ON {a_id} = {c_abandonment} "
-        "WHERE {m_id} = %(id)s"
+        "SELECT {m}, {c}, {p}, {a} {join} JOIN {message} m ON {m_conversation} = {c_id} WHERE {m_id} = %(id)s"
     ).format(
         m=core_sql.columns(Message, "m"),
         c=core_sql.columns(Conversation, "c"),
         p=core_sql.columns(Customer, "p"),
         a=core_sql.columns(Abandonment, "a"),
+        join=_CONVERSATION_FROM,
         message=core_sql.table(Message),
-        conversation=core_sql.table(Conversation),
-        customer=core_sql.table(Customer),
-        abandonment=core_sql.table(Abandonment),
-        c_id=_col(Conversation, "id", "c"),
         m_conversation=_col(Message, "conversation", "m"),
-        p_id=_col(Customer, "id", "p"),
-        c_customer=_col(Conversation, "customer", "c"),
-        a_id=_col(Abandonment, "id", "a"),
-        c_abandonment=_col(Conversation, "abandonment", "c"),
+        c_id=_col(Conversation, "id", "c"),
         m_id=_col(Message, "id", "m"),
     )
 )
@@ -230,9 +222,7 @@ _PERSON_HELD_OUT = core_sql.text(
         "AND {held_out} AND {created_at} >= %(since)s)"
     ).format(
         table=core_sql.table(Abandonment),
-        customer=core_sql.column(Abandonment, "customer"),
-        held_out=core_sql.column(Abandonment, "held_out"),
-        created_at=core_sql.column(Abandonment, "created_at"),
+        **core_sql.named_columns(Abandonment, "customer", "held_out", "created_at"),
     )
 )
 

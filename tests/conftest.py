@@ -120,6 +120,13 @@ def conversation(db: None) -> Any:
 
 
 @pytest.fixture
+def capture(django_capture_on_commit_callbacks: Any) -> Any:
+    """pytest-django's on-commit capture: `with capture(execute=True):` runs what the block
+    queues on commit, as the worker would."""
+    return django_capture_on_commit_callbacks
+
+
+@pytest.fixture
 def outbox() -> list:
     """What the console backend "sent": (wamid, OutboundMessage) pairs."""
     return console.outbox
@@ -177,6 +184,17 @@ def open_cart(post_signed: Callable[..., Any], capture: Any, external_id: str = 
 
     ProductFactory(product_id=f"curso-{external_id}", name="Curso de Python")
     return abandon(post_signed, capture, productId=f"curso-{external_id}", abandonmentId=external_id)
+
+
+def assert_error(response: Any, status: int, code: str) -> Any:
+    """The one error shape of SPEC §4; returns its details."""
+    assert response.status_code == status, response.content
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details", "traceId"}
+    assert error["code"] == code
+    assert error["message"]
+    assert error["traceId"] == response["X-Request-ID"]
+    return error["details"]
 
 
 def text_body(to: str, body: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import factory
@@ -79,3 +80,22 @@ class OutboundMessageFactory(factory.django.DjangoModelFactory):
     wa_id = factory.LazyAttribute(lambda o: o.conversation.customer.phone.lstrip("+"))
     text = "Olá!"
     status = Message.Status.PENDING
+
+
+def maria_cart(**abandonment: object) -> Abandonment:
+    """Maria's cart (+55 48 99932-7881) with its conversation, the first template already out."""
+    cart = AbandonmentFactory(
+        customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"), **abandonment
+    )
+    ConversationFactory(abandonment=cart)
+    return cart
+
+
+def reply_in_window(text: str = "Olá! O link de pagamento é https://pay.example.com/cart/123") -> Message:
+    """A pending free-form reply to a customer who wrote a minute ago."""
+    conversation = ConversationFactory(
+        abandonment__customer__phone="+5548999327881",
+        status=Conversation.Status.ACTIVE,
+        last_user_message_at=timezone.now() - timedelta(minutes=1),
+    )
+    return OutboundMessageFactory(conversation=conversation, text=text)

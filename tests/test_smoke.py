@@ -1,6 +1,6 @@
 import pytest
 
-from tests.conftest import meta_payload
+from tests.conftest import abandonment_body, meta_payload
 
 pytestmark = pytest.mark.django_db
 
@@ -13,15 +13,13 @@ def test_one_recovery_through_the_console(post_signed, outbox, django_capture_on
     with django_capture_on_commit_callbacks(execute=True):
         response = post_signed(
             "/webhook/abandonment",
-            {
-                "userId": "u1",
-                "name": "Maria Silva",
-                "phone": "+5548999327881",
-                "productId": "nope",
-                "paymentLink": "https://pay.example.com/cart/1",
-                "abandonmentId": "ab-1",
-                "value": 120,
-            },
+            abandonment_body(
+                userId="u1",
+                productId="nope",
+                paymentLink="https://pay.example.com/cart/1",
+                abandonmentId="ab-1",
+                value=120,
+            ),
         )
     assert response.status_code == 200, response.content
     assert [m.template_name for _, m in outbox] == ["recovery_invitation"]

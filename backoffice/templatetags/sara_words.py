@@ -6,13 +6,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django import template
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from core.staff import staff_name
 from core.text import brl
 from messaging.models import Message
 from messaging.retry_advice import error_code_words, error_detail_words
+from messaging.template_labels import template_label
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -41,14 +41,7 @@ def sentiment_words(code: str) -> str:
     return str(SENTIMENTS.get(code, code))
 
 
-@register.filter
-def template_label(name: str) -> str:
-    """The configured templates by their role; a template the shop named otherwise keeps its name."""
-    roles = {
-        settings.WHATSAPP_TEMPLATE_NAME: _("first-contact invitation"),
-        settings.WHATSAPP_FOLLOWUP_TEMPLATE_NAME: _("follow-up reminder"),
-    }
-    return str(roles[name]) if name in roles else name
+register.filter("template_label", template_label)
 
 
 @register.filter

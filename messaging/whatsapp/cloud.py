@@ -10,15 +10,7 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from messaging.whatsapp.base import (
-    Media,
-    MediaUnavailable,
-    OutboundMessage,
-    SendResult,
-    TemplateInfo,
-    WhatsAppBackend,
-    WhatsAppError,
-)
+from messaging.whatsapp import base
 from messaging.whatsapp.events import json_object
 
 logger = logging.getLogger(__name__)
@@ -28,7 +20,7 @@ TEXT_LIMIT = 4096
 MEDIA_MAX_BYTES = 16 * 1024 * 1024
 
 
-def graph_payload(message: OutboundMessage) -> dict[str, Any]:
+def graph_payload(message: base.OutboundMessage) -> dict[str, Any]:
     """The exact JSON Graph expects for a text or a template message."""
     payload: dict[str, Any] = {
         "messaging_product": "whatsapp",
@@ -67,7 +59,11 @@ def graph_payload(message: OutboundMessage) -> dict[str, Any]:
     return payload
 
 
-class CloudAPIBackend(WhatsAppBackend):
+def graph_url(path: str) -> str:
+    return f"{settings.WHATSAPP_API_BASE_URL.rstrip('/')}/{settings.WHATSAPP_API_VERSION}/{path}"
+
+
+class CloudAPIBackend(base.WhatsAppBackend):
     def __init__(self) -> None:
         # One pooled session per process: keep-alive connections to Graph between sends.
         self.session = requests.Session()
@@ -86,17 +82,16 @@ class CloudAPIBackend(WhatsAppBackend):
 
     @property
     def url(self) -> str:
-        base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
-        return f"{base}/{settings.WHATSAPP_API_VERSION}/{settings.WHATSAPP_PHONE_NUMBER_ID}/messages"
+        return graph_url(f"{settings.WHATSAPP_PHONE_NUMBER_ID}/messages")
 
-    def send(self, message: OutboundMessage) -> SendResult:
+    def send(self, message: base.OutboundMessage) -> base.SendResult:
         status, body = self._graph(
             "POST", self.url, json=graph_payload(message), timeout=settings.WHATSAPP_TIMEOUT_SECONDS
         )
         try:
-            return SendResult(wamid=body["messages"][0]["id"])
+            return base.SendResult(wamid=body["messages"][0]["id"])
         except (KeyError, IndexError, TypeError) as exc:
-            raise WhatsAppError("Graph answered without a message id.", http_status=status) from exc
+            raise base.WhatsAppError("Graph answered without a message id.", http_status=status) from exc
 
     def _graph(self, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:
         """One Graph call: its HTTP status and JSON ({} when the answer is not JSON). Network
@@ -104,7 +99,7 @@ class CloudAPIBackend(WhatsAppBackend):
         try:
             response = self.session.request(method, url, **kwargs)
         except requests.RequestException as exc:
-            raise WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
+            raise base.WhatsAppError(f"{exc.__class__.__name__}: {exc}") from exc
         try:
             body = response.json()
         except ValueError:
@@ -123,19 +118,16 @@ class CloudAPIBackend(WhatsAppBackend):
         }
         self._graph("POST", self.url, json=payload, timeout=settings.WHATSAPP_READ_RECEIPT_TIMEOUT_SECONDS)
 
-    def list_templates(self) -> list[TemplateInfo]:
+    def list_templates(self) -> list[base.TemplateInfo]:
         """GET /{waba-id}/message_templates, every page (Graph's `paging.next`)."""
         if not settings.WHATSAPP_BUSINESS_ACCOUNT_ID:
-            raise WhatsAppError("WHATSAPP_BUSINESS_ACCOUNT_ID is not set.", permanent=True)
-        base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
-        url: str | None = (
-            f"{base}/{settings.WHATSAPP_API_VERSION}/{settings.WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates"
-        )
+            raise base.WhatsAppError("WHATSAPP_BUSINESS_ACCOUNT_ID is not set.", permanent=True)
+        url: str | None = graph_url(f"{settings.WHATSAPP_BUSINESS_ACCOUNT_ID}/message_templates")
         params: dict[str, Any] | None = {
             "fields": "id,name,language,status,category,quality_score,components",
             "limit": 100,
         }
-        found: list[TemplateInfo] = []
+        found: list[base.TemplateInfo] = []
         pages = 0
         while url and pages < TEMPLATE_PAGES_MAX:
             status, body = self._graph("GET", url, params=params, timeout=settings.WHATSAPP_TIMEOUT_SECONDS)
@@ -148,18 +140,17 @@ class CloudAPIBackend(WhatsAppBackend):
             pages += 1
         return found
 
-    def fetch_media(self, media_id: str) -> Media:
+    def fetch_media(self, media_id: str) -> base.Media:
         """Graph's two steps: GET /{media-id} for a short-lived URL, then that URL, both with the token."""
-        base = settings.WHATSAPP_API_BASE_URL.rstrip("/")
         try:
             info = self.session.get(
-                f"{base}/{settings.WHATSAPP_API_VERSION}/{media_id}",
+                graph_url(media_id),
                 timeout=settings.WHATSAPP_TIMEOUT_SECONDS,
             )
             info.raise_for_status()
             described = info.json()
             if int(described.get("file_size") or 0) > MEDIA_MAX_BYTES:
-                raise MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
+                raise base.MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
             download = self.session.get(
                 described["url"],
                 timeout=settings.WHATSAPP_TIMEOUT_SECONDS,
@@ -167,11 +158,11 @@ class CloudAPIBackend(WhatsAppBackend):
             )
             download.raise_for_status()
         except (requests.RequestException, ValueError, KeyError, TypeError) as exc:
-            raise MediaUnavailable(f"media {media_id}: {exc.__class__.__name__}") from exc
+            raise base.MediaUnavailable(f"media {media_id}: {exc.__class__.__name__}") from exc
         if len(download.content) > MEDIA_MAX_BYTES:
-            raise MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
+            raise base.MediaUnavailable(f"media {media_id} is larger than {MEDIA_MAX_BYTES} bytes")
         mime_type = described.get("mime_type") or download.headers.get("Content-Type", "")
-        return Media(content=download.content, mime_type=str(mime_type))
+        return base.Media(content=download.content, mime_type=str(mime_type))
 
 
 # A WABA holds at most a few thousand templates: 100 pages of 100 is far beyond any, and a
@@ -179,7 +170,7 @@ class CloudAPIBackend(WhatsAppBackend):
 TEMPLATE_PAGES_MAX = 100
 
 
-def _template_info(item: Any) -> TemplateInfo | None:
+def _template_info(item: Any) -> base.TemplateInfo | None:
     """One template of Graph's list; None for an entry without a name or a language."""
     if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item.get("language"):
         return None
@@ -197,7 +188,7 @@ def _template_info(item: Any) -> TemplateInfo | None:
                 for button in component.get("buttons") or []
                 if isinstance(button, dict) and button.get("type") == "QUICK_REPLY"
             ]
-    return TemplateInfo(
+    return base.TemplateInfo(
         name=item["name"][:512],
         language=str(item["language"])[:20],
         status=str(item.get("status") or "").lower(),
@@ -209,16 +200,16 @@ def _template_info(item: Any) -> TemplateInfo | None:
     )
 
 
-def _error_from(http_status: int, body: dict[str, Any]) -> WhatsAppError:
+def _error_from(http_status: int, body: dict[str, Any]) -> base.WhatsAppError:
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return WhatsAppError(f"HTTP {http_status}", http_status=http_status)
+        return base.WhatsAppError(f"HTTP {http_status}", http_status=http_status)
     code = error.get("code")
     details = (
         (error.get("error_data") or {}).get("details") if isinstance(error.get("error_data"), dict) else None
     )
     detail = " — ".join(str(part) for part in (error.get("message"), details) if part)
-    return WhatsAppError(
+    return base.WhatsAppError(
         detail or f"HTTP {http_status}",
         code=code if isinstance(code, int) else None,
         http_status=http_status,

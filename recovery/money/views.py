@@ -6,6 +6,7 @@ The page's table and the CSV are built from the same cells (`table`), so they al
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,6 +18,8 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from core import charts
+from messaging.template_labels import template_label
 from recovery.money.figures import MoneyReport, SequenceReport, money_report
 from recovery.money.revenue import recovered_revenue
 from recovery.money.stats import MIN_GROUP, Rate, Row
@@ -26,8 +29,7 @@ MAX_DAYS = 366
 PERMISSION = "recovery.view_abandonment"
 LEVEL = {"level": "95 %"}
 
-WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 92, 12, 12, 28  # room on the left for "R$ 13.794,00"
+LEFT = 92  # room on the left for "R$ 13.794,00"
 
 
 # --- Formatting, Brazilian style --------------------------------------------------------------
@@ -55,15 +57,17 @@ def rate(r: Rate) -> str:
     return f"{number(r.value * 100)} % ({number(low * 100)}–{number(high * 100)} %)"
 
 
-def incremental(row: Row) -> str:
+def incremental_numbers(row: Row) -> dict[str, str] | None:
+    """The extra sales and their interval, Brazilian style; None without held-out carts."""
     if row.incremental_conversions is None or row.incremental_interval is None:
-        return "—"
+        return None
     low, high = row.incremental_interval
-    return _("%(value)s (%(low)s to %(high)s)") % {
-        "value": number(row.incremental_conversions),
-        "low": number(low),
-        "high": number(high),
-    }
+    return {"value": number(row.incremental_conversions), "low": number(low), "high": number(high)}
+
+
+def incremental(row: Row) -> str:
+    numbers = incremental_numbers(row)
+    return "—" if numbers is None else _("%(value)s (%(low)s to %(high)s)") % numbers
 
 
 def verdict(row: Row) -> str:
@@ -131,7 +135,7 @@ def table(report: MoneyReport) -> list[list[str]]:
     """Header and rows, exactly as the page shows them and the CSV holds them."""
     total = replace(report.total, label=_("Whole range"))
     rows = [cells(_("Total"), total)]
-    rows += [cells(_("Template"), row) for row in report.templates]
+    rows += [cells(_("Template"), replace(row, label=template_label(row.label))) for row in report.templates]
     rows += [cells(_("Step"), replace(row, label=step_name(int(row.label)))) for row in report.steps]
     rows += [cells(_("Day"), row) for row in report.days]
     return [header(), *rows]
@@ -159,12 +163,12 @@ def sequence_table(report: SequenceReport) -> list[list[str]]:
         section = _("Sequence step") if not line.variant else _("Template variant")
         label = _("Step %(order)s") % {"order": line.step}
         if line.variant:
-            label = f"{label}: {line.variant}"
+            label = f"{label}: {template_label(line.variant)}"
         named = report.best.get(line.step, "")
         if line.variant:
             best = _("Best of its step") if named == line.variant else ""
         elif line.step in report.compared:
-            best = named or _("Not yet: the intervals overlap")
+            best = template_label(named) if named else _("Not yet: the intervals overlap")
         else:
             best = "—"
         net_interval = "—"
@@ -186,7 +190,7 @@ def sequence_table(report: SequenceReport) -> list[list[str]]:
             [
                 *cells(section, replace(line.row, label=label)),
                 str(line.step),
-                line.variant or "—",
+                template_label(line.variant) if line.variant else "—",
                 net_interval,
                 per_cart,
                 best,
@@ -198,27 +202,7 @@ def sequence_table(report: SequenceReport) -> list[list[str]]:
 # --- The chart ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Series:
-    label: str
-    css_class: str
-    points: str
-    last: str
-
-
-@dataclass(frozen=True)
-class Chart:
-    width: int
-    height: int
-    left: int
-    right_edge: int
-    zero: float
-    y_ticks: list[tuple[float, str]]
-    x_ticks: list[tuple[float, str]]
-    series: list[Series]
-
-
-def chart(report: MoneyReport) -> Chart:
+def chart(report: MoneyReport) -> charts.Chart:
     """Running totals over the range: incremental revenue against what Sara cost."""
     revenue, spent = [], []
     running_revenue = running_spent = Decimal(0)
@@ -231,42 +215,21 @@ def chart(report: MoneyReport) -> Chart:
     low, high = float(min(values)), float(max(values))
     if high == low:
         high = low + 1
-    count = max(len(report.days), 1)
-    slot = (WIDTH - LEFT - RIGHT) / count
-
-    def x(i: int) -> float:
-        return LEFT + slot * (i + 0.5)
-
-    def y(v: float | Decimal) -> float:
-        return round(HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM) * (float(v) - low) / (high - low), 1)
-
-    def points(series: list[Decimal]) -> str:
-        return " ".join(f"{x(i):.1f},{y(v)}" for i, v in enumerate(series))
-
-    y_ticks = [
-        (y(low + (high - low) * k / 4), brl(Decimal(low + (high - low) * k / 4).quantize(Decimal(1))))
-        for k in range(5)
-    ]
-    x_ticks = [(x(i), report.days[i].label[:5]) for i in sorted(range(len(report.days) - 1, -1, -7))]
-    return Chart(
-        width=WIDTH,
-        height=HEIGHT,
-        left=LEFT,
-        right_edge=WIDTH - RIGHT,
-        zero=y(0),
-        y_ticks=y_ticks,
-        x_ticks=x_ticks,
-        series=[
-            Series(
+    plot = charts.Plot(days=len(report.days), low=low, high=high, left=LEFT)
+    return plot.chart(
+        day_labels=[day.label[:5] for day in report.days],
+        y_label=lambda value: brl(Decimal(value).quantize(Decimal(1))),
+        lines=[
+            charts.Line(
                 _("Incremental revenue, running total"),
                 "s-conversions",
-                points(revenue),
+                plot.points(revenue),
                 brl(revenue[-1] if revenue else None),
             ),
-            Series(
+            charts.Line(
                 _("Meta, model and discount cost, running total"),
                 "s-abandonments",
-                points(spent),
+                plot.points(spent),
                 brl(spent[-1] if spent else None),
             ),
         ],
@@ -327,14 +290,8 @@ def plain_verdict(row: Row) -> str:
 
 
 def extra_sales(row: Row) -> str:
-    if row.incremental_conversions is None or row.incremental_interval is None:
-        return ""
-    low, high = row.incremental_interval
-    return _("Extra sales: %(value)s (between %(low)s and %(high)s)") % {
-        "value": number(row.incremental_conversions),
-        "low": number(low),
-        "high": number(high),
-    }
+    numbers = incremental_numbers(row)
+    return "" if numbers is None else _("Extra sales: %(value)s (between %(low)s and %(high)s)") % numbers
 
 
 @dataclass(frozen=True)
@@ -426,8 +383,12 @@ def _range(request: HttpRequest) -> tuple[date, date, str]:
     return start, end, ""
 
 
-@staff_member_required
-@permission_required(PERMISSION, raise_exception=True)
+def money_view(view: Callable[[HttpRequest], HttpResponse]) -> Callable[[HttpRequest], HttpResponse]:
+    """For staff who may see the abandonments, like the admin pages of the figures."""
+    return staff_member_required(permission_required(PERMISSION, raise_exception=True)(view))
+
+
+@money_view
 def money_page(request: HttpRequest) -> TemplateResponse:
     from django.contrib import admin
 
@@ -463,8 +424,7 @@ def money_page(request: HttpRequest) -> TemplateResponse:
     return TemplateResponse(request, "admin/recovery/money.html", context)
 
 
-@staff_member_required
-@permission_required(PERMISSION, raise_exception=True)
+@money_view
 def money_csv(request: HttpRequest) -> HttpResponse:
     start, end, _problem = _range(request)
     report = money_report(start=start, end=end)
@@ -485,4 +445,8 @@ def money_csv(request: HttpRequest) -> HttpResponse:
 def sequence_context(report: SequenceReport) -> dict[str, object]:
     """What the page's sequence section shows: its table and the variants named best."""
     rows = sequence_table(report)
-    return {"header": rows[0], "rows": rows[1:], "best": sorted(report.best.items())}
+    return {
+        "header": rows[0],
+        "rows": rows[1:],
+        "best": [(step, template_label(name)) for step, name in sorted(report.best.items())],
+    }

@@ -76,12 +76,37 @@ class CheckoutEvent:
         return f"{self.platform}:{self.event_id}"
 
 
+@dataclass(frozen=True)
+class Signature:
+    """Where a platform sends its signature and how it is made from the raw body and the secret."""
+
+    header: str = ""
+    # Kiwify signs in the query string instead of a header.
+    query_param: str = ""
+    # "hex" or "base64" of an HMAC of the body; "token": the secret itself, sent as is (Hotmart).
+    encoding: str = "hex"
+    digest: Any = hashlib.sha256
+
+    def given(self, request: HttpRequest) -> str | None:
+        if self.query_param:
+            return request.GET.get(self.query_param)
+        return request.headers.get(self.header)
+
+    def expected(self, secret: str, body: bytes) -> str:
+        if self.encoding == "token":
+            return secret
+        if self.encoding == "base64":
+            return hmac_base64(secret, body, self.digest)
+        return hmac_hex(secret, body, self.digest)
+
+
 class Source:
     """A checkout platform: its URL name, its secret, its signature and its payloads."""
 
     name: ClassVar[str]
     label: ClassVar[str]
     env_var: ClassVar[str]
+    signature: ClassVar[Signature]
     # Hotmart disables a URL that keeps failing: an authentic but unusable event is kept and
     # answered 2xx there, where other platforms get the spec's 400.
     acknowledge_bad_events: ClassVar[bool] = False
@@ -101,7 +126,7 @@ class Source:
         return None
 
     def verify(self, request: HttpRequest, body: bytes) -> bool:
-        raise NotImplementedError
+        return same(self.signature.given(request), self.signature.expected(self.secret, body))
 
     def delivery_id(self, request: HttpRequest, payload: Any) -> str:
         """The delivery's own id when the platform gives one, to keep an unusable event once."""

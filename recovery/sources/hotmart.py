@@ -15,19 +15,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from core.strict_json import json_object
-from recovery.sources.base import (
-    CheckoutEvent,
-    Kind,
-    Source,
-    buyer_cart_key,
-    dig,
-    first_mobile,
-    money,
-    require_id,
-    same,
-    text,
-    timestamp,
-)
+from recovery.sources import base
+from recovery.sources.base import CheckoutEvent, Kind, Signature, Source
 
 ABANDONED = "PURCHASE_OUT_OF_SHOPPING_CART"
 PAID = {"PURCHASE_APPROVED", "PURCHASE_COMPLETE"}
@@ -37,36 +26,34 @@ class Hotmart(Source):
     name = "hotmart"
     label = "Hotmart"
     env_var = "HOTMART_HOTTOK"
+    signature = Signature(header="X-HOTMART-HOTTOK", encoding="token")
     acknowledge_bad_events = True
     help_text = _(
         "Ferramentas → Webhook (API e notificações): version 2.0.0, events Abandono de carrinho and Compra aprovada/completa."
     )
 
-    def verify(self, request: HttpRequest, body: bytes) -> bool:
-        return same(request.headers.get("X-HOTMART-HOTTOK"), self.secret)
-
     def delivery_id(self, request: HttpRequest, payload: Any) -> str:
-        return text(dig(payload, "id"), 150)
+        return base.text(base.dig(payload, "id"), 150)
 
     def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
-        event_id = require_id(payload.get("id"), "id")
-        event = text(payload.get("event"), 60)
+        event_id = base.require_id(payload.get("id"), "id")
+        event = base.text(payload.get("event"), 60)
         data = json_object(payload.get("data"))
         buyer = json_object(data.get("buyer"))
-        product_id = text(dig(data, "product", "id"), 100)
-        email = text(buyer.get("email"), 254).lower()
+        product_id = base.text(base.dig(data, "product", "id"), 100)
+        email = base.text(buyer.get("email"), 254).lower()
         country = (
-            dig(buyer, "address", "country_iso")
-            or dig(data, "checkout_country", "iso")
-            or dig(data, "purchase", "checkout_country", "iso")
+            base.dig(buyer, "address", "country_iso")
+            or base.dig(data, "checkout_country", "iso")
+            or base.dig(data, "purchase", "checkout_country", "iso")
         )
-        code = "".join(ch for ch in text(buyer.get("checkout_phone_code"), 10) if ch.isdigit())
-        phone, problem = first_mobile(
+        code = "".join(ch for ch in base.text(buyer.get("checkout_phone_code"), 10) if ch.isdigit())
+        phone, problem = base.first_mobile(
             [
                 (buyer.get("checkout_phone"), country),
                 # Whether checkout_phone_code is the country's calling code is not documented
                 # (Hotmart's own sample has "999999999"): tried only when it can be one.
-                ("+" + code + text(buyer.get("checkout_phone"), 30) if 0 < len(code) <= 3 else "", ""),
+                ("+" + code + base.text(buyer.get("checkout_phone"), 30) if 0 < len(code) <= 3 else "", ""),
                 (buyer.get("phone"), country),
             ]
         )
@@ -75,22 +62,24 @@ class Hotmart(Source):
         common: dict[str, Any] = {
             "platform": self.name,
             "event_id": event_id,
-            "token": buyer_cart_key(product_id, email, phone),
+            "token": base.buyer_cart_key(product_id, email, phone),
             "phone": phone,
             "phone_problem": problem,
-            "name": text(buyer.get("name")),
+            "name": base.text(buyer.get("name")),
             "email": email,
             "product_id": product_id,
-            "updated_at": timestamp(payload.get("creation_date")),
+            "updated_at": base.timestamp(payload.get("creation_date")),
         }
         if event == ABANDONED:
             return [CheckoutEvent(kind=Kind.ABANDONED, checkout_id=f"event:{event_id}", **common)]
         if event in PAID:
-            transaction = text(dig(data, "purchase", "transaction"), 100)
+            transaction = base.text(base.dig(data, "purchase", "transaction"), 100)
             return [
                 CheckoutEvent(
                     kind=Kind.PAID,
-                    amount=money(dig(data, "purchase", "price", "value"), field="data.purchase.price.value"),
+                    amount=base.money(
+                        base.dig(data, "purchase", "price", "value"), field="data.purchase.price.value"
+                    ),
                     order_id=transaction,
                     paid_id=f"transaction:{transaction}" if transaction else f"event:{event_id}",
                     **common,

@@ -17,21 +17,8 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from core.strict_json import json_object
-from recovery.sources.base import (
-    CheckoutEvent,
-    Kind,
-    Source,
-    dig,
-    first_mobile,
-    first_text,
-    hmac_hex,
-    https_link,
-    money,
-    require_id,
-    same,
-    text,
-    timestamp,
-)
+from recovery.sources import base
+from recovery.sources.base import CheckoutEvent, Kind, Signature, Source
 
 PAGE_SIZE = 200  # Nuvemshop's largest page
 TIMEOUT_SECONDS = 10
@@ -42,21 +29,19 @@ class Nuvemshop(Source):
     name = "nuvemshop"
     label = "Nuvemshop"
     env_var = "NUVEMSHOP_APP_SECRET"
+    signature = Signature(header="X-Linkedstore-HMAC-SHA256")
     help_text = _(
         "App webhooks: order/paid to this URL; checkouts are read every 5 minutes with the store's token."
     )
 
-    def verify(self, request: HttpRequest, body: bytes) -> bool:
-        return same(request.headers.get("X-Linkedstore-HMAC-SHA256"), hmac_hex(self.secret, body))
-
     def delivery_id(self, request: HttpRequest, payload: Any) -> str:
         if isinstance(payload, dict) and payload.get("id") is not None:
-            return f"{text(payload.get('event'), 40)}:{text(payload.get('id'), 60)}"
+            return f"{base.text(payload.get('event'), 40)}:{base.text(payload.get('id'), 60)}"
         return ""
 
     def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
-        event = text(payload.get("event"), 40)
-        order_id = require_id(payload.get("id"), "id")
+        event = base.text(payload.get("event"), 40)
+        order_id = base.require_id(payload.get("id"), "id")
         if event != "order/paid":
             return [
                 CheckoutEvent(
@@ -77,14 +62,14 @@ class Nuvemshop(Source):
 
 def checkout_event(checkout: dict[str, Any]) -> CheckoutEvent:
     """A polled checkout: abandoned, or paid once it has `completed_at`."""
-    checkout_id = require_id(checkout.get("id"), "id")
+    checkout_id = base.require_id(checkout.get("id"), "id")
     completed = bool(checkout.get("completed_at"))
-    total = money(checkout.get("total"), field="total")
+    total = base.money(checkout.get("total"), field="total")
     shipping_country = checkout.get("shipping_country")
     billing_country = checkout.get("billing_country")
     # The contact's phone first, then the shipping and billing ones, each in its address's
     # country (the contact's in the shipping one). The documented sample's are all a landline.
-    phone, problem = first_mobile(
+    phone, problem = base.first_mobile(
         [
             (checkout.get("contact_phone"), shipping_country or billing_country),
             (checkout.get("shipping_phone"), shipping_country),
@@ -96,28 +81,28 @@ def checkout_event(checkout: dict[str, Any]) -> CheckoutEvent:
         platform=Nuvemshop.name,
         event_id=f"checkout:{checkout_id}:{'completed' if completed else 'abandoned'}",
         checkout_id=checkout_id,
-        token=text(checkout.get("token"), 200),
+        token=base.text(checkout.get("token"), 200),
         phone=phone,
         phone_problem=problem,
-        name=first_text(checkout.get("contact_name"), checkout.get("shipping_name")),
-        email=text(checkout.get("contact_email"), 254),
-        product_id=text(dig(checkout, "products", 0, "product_id"), 100),
+        name=base.first_text(checkout.get("contact_name"), checkout.get("shipping_name")),
+        email=base.text(checkout.get("contact_email"), 254),
+        product_id=base.text(base.dig(checkout, "products", 0, "product_id"), 100),
         value=None if completed else total,
         amount=total if completed else None,
-        link=https_link(checkout.get("abandoned_checkout_url")),
-        updated_at=timestamp(checkout.get("updated_at")),
+        link=base.https_link(checkout.get("abandoned_checkout_url")),
+        updated_at=base.timestamp(checkout.get("updated_at")),
     )
 
 
 def order_event(order: dict[str, Any], *, event_id: str) -> CheckoutEvent:
     """A fetched order, paid: it converts the checkout with the same id (a Nuvemshop checkout
     becomes its order, keeping its id and token)."""
-    order_id = require_id(order.get("id"), "id")
+    order_id = base.require_id(order.get("id"), "id")
     shipping = json_object(order.get("shipping_address"))
-    phone, problem = first_mobile(
+    phone, problem = base.first_mobile(
         [
             (order.get("contact_phone"), shipping.get("country") or order.get("billing_country")),
-            (dig(order, "customer", "phone"), shipping.get("country") or order.get("billing_country")),
+            (base.dig(order, "customer", "phone"), shipping.get("country") or order.get("billing_country")),
             (shipping.get("phone"), shipping.get("country")),
             (order.get("billing_phone"), order.get("billing_country")),
         ]
@@ -127,14 +112,14 @@ def order_event(order: dict[str, Any], *, event_id: str) -> CheckoutEvent:
         platform=Nuvemshop.name,
         event_id=event_id,
         checkout_id=order_id,
-        token=text(order.get("token"), 200),
+        token=base.text(order.get("token"), 200),
         phone=phone,
         phone_problem=problem,
-        name=first_text(dig(order, "customer", "name"), order.get("contact_name")),
-        email=first_text(dig(order, "customer", "email"), order.get("contact_email"), limit=254),
+        name=base.first_text(base.dig(order, "customer", "name"), order.get("contact_name")),
+        email=base.first_text(base.dig(order, "customer", "email"), order.get("contact_email"), limit=254),
         # The list example has `total`; the single-order example (GET /orders/{id}, what Sara
         # reads) has only `price`, which equals subtotal plus shipping there.
-        amount=money(order.get("total"), field="total") or money(order.get("price"), field="price"),
+        amount=base.money(order.get("total"), field="total") or base.money(order.get("price"), field="price"),
         order_id=order_id,
     )
 

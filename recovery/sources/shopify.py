@@ -17,20 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from core.strict_json import json_object
 from recovery.errors import PayloadUnusable
-from recovery.sources.base import (
-    CheckoutEvent,
-    Kind,
-    Source,
-    dig,
-    first_mobile,
-    hmac_base64,
-    https_link,
-    money,
-    require_id,
-    same,
-    text,
-    timestamp,
-)
+from recovery.sources import base
+from recovery.sources.base import CheckoutEvent, Kind, Signature, Source
 
 CHECKOUT_TOPICS = {"checkouts/create", "checkouts/update"}
 ORDER_TOPICS = {"orders/paid"}
@@ -44,6 +32,7 @@ class Shopify(Source):
     name = "shopify"
     label = "Shopify"
     env_var = "SHOPIFY_WEBHOOK_SECRET"
+    signature = Signature(header="X-Shopify-Hmac-Sha256", encoding="base64")
     help_text = _(
         "Settings → Notifications → Webhooks: checkout creation, checkout update, order payment (JSON)."
     )
@@ -51,21 +40,18 @@ class Shopify(Source):
     def abandoned_after(self) -> timedelta:
         return timedelta(minutes=settings.SHOPIFY_ABANDONED_AFTER_MINUTES)
 
-    def verify(self, request: HttpRequest, body: bytes) -> bool:
-        return same(request.headers.get("X-Shopify-Hmac-Sha256"), hmac_base64(self.secret, body))
-
     def delivery_id(self, request: HttpRequest, payload: Any) -> str:
         # X-Shopify-Event-Id is the same on every retry of one event; older deliveries carry
         # only X-Shopify-Webhook-Id, which is also stable across retries.
-        return text(
+        return base.text(
             request.headers.get("X-Shopify-Event-Id") or request.headers.get("X-Shopify-Webhook-Id"), 150
         )
 
     def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
-        topic = text(request.headers.get("X-Shopify-Topic"), 60)
+        topic = base.text(request.headers.get("X-Shopify-Topic"), 60)
         event_id = (
             self.delivery_id(request, payload)
-            or f"{topic}:{text(payload.get('id'), 60)}:{text(payload.get('updated_at'), 40)}"
+            or f"{topic}:{base.text(payload.get('id'), 60)}:{base.text(payload.get('updated_at'), 40)}"
         )
         # The HMAC covers the body, not the topic header: a signed checkout re-posted as
         # orders/paid must not convert anything, so the body's shape has to agree.
@@ -84,8 +70,8 @@ class Shopify(Source):
         ]
 
     def _checkout(self, checkout: dict[str, Any], event_id: str) -> CheckoutEvent:
-        token = require_id(checkout.get("token"), "token")
-        total = money(checkout.get("total_price"), field="total_price")
+        token = base.require_id(checkout.get("token"), "token")
+        total = base.money(checkout.get("total_price"), field="total_price")
         phone, problem = _phone(checkout)
         common: dict[str, Any] = {
             "platform": self.name,
@@ -95,9 +81,9 @@ class Shopify(Source):
             "phone": phone,
             "phone_problem": problem,
             "name": _name(checkout),
-            "email": text(checkout.get("email"), 254),
-            "product_id": text(dig(checkout, "line_items", 0, "product_id"), 100),
-            "updated_at": timestamp(checkout.get("updated_at")),
+            "email": base.text(checkout.get("email"), 254),
+            "product_id": base.text(base.dig(checkout, "line_items", 0, "product_id"), 100),
+            "updated_at": base.timestamp(checkout.get("updated_at")),
         }
         if checkout.get("completed_at"):
             # Completed: the customer paid. Before the wait ends it is never chased.
@@ -105,12 +91,12 @@ class Shopify(Source):
         return CheckoutEvent(
             kind=Kind.ABANDONED,
             value=total,
-            link=https_link(checkout.get("abandoned_checkout_url")),
+            link=base.https_link(checkout.get("abandoned_checkout_url")),
             **common,
         )
 
     def _order(self, order: dict[str, Any], event_id: str) -> CheckoutEvent:
-        token = text(order.get("checkout_token"), 200)
+        token = base.text(order.get("checkout_token"), 200)
         phone, problem = _phone(order)
         return CheckoutEvent(
             kind=Kind.PAID,
@@ -121,10 +107,10 @@ class Shopify(Source):
             phone=phone,
             phone_problem=problem,
             name=_name(order),
-            email=text(order.get("email"), 254),
-            amount=money(order.get("current_total_price"), field="current_total_price")
-            or money(order.get("total_price"), field="total_price"),
-            order_id=require_id(order.get("id"), "id"),
+            email=base.text(order.get("email"), 254),
+            amount=base.money(order.get("current_total_price"), field="current_total_price")
+            or base.money(order.get("total_price"), field="total_price"),
+            order_id=base.require_id(order.get("id"), "id"),
         )
 
 
@@ -146,15 +132,15 @@ def _phone(resource: dict[str, Any]) -> tuple[str, str]:
     buyer's (shipping, else billing) country."""
     shipping = json_object(resource.get("shipping_address"))
     billing = json_object(resource.get("billing_address"))
-    default = dig(resource, "customer", "default_address")
+    default = base.dig(resource, "customer", "default_address")
     default = json_object(default)
     buyer_country = shipping.get("country_code") or billing.get("country_code")
-    return first_mobile(
+    return base.first_mobile(
         [
             (resource.get("phone"), buyer_country),
             (shipping.get("phone"), shipping.get("country_code")),
             (billing.get("phone"), billing.get("country_code")),
-            (dig(resource, "customer", "phone"), buyer_country),
+            (base.dig(resource, "customer", "phone"), buyer_country),
             (default.get("phone"), default.get("country_code")),
             (resource.get("sms_marketing_phone"), buyer_country),
         ]
@@ -168,7 +154,9 @@ def _name(resource: dict[str, Any]) -> str:
         resource.get("billing_address"),
     ):
         if isinstance(person, dict):
-            name = " ".join(p for p in (text(person.get("first_name")), text(person.get("last_name"))) if p)
+            name = " ".join(
+                p for p in (base.text(person.get("first_name")), base.text(person.get("last_name"))) if p
+            )
             if name:
                 return name[:200]
     return ""

@@ -12,94 +12,80 @@ from typing import Any
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from recovery.sources.base import (
-    CheckoutEvent,
-    Kind,
-    Source,
-    dig,
-    first_mobile,
-    first_text,
-    hmac_base64,
-    https_link,
-    money,
-    require_id,
-    require_object,
-    same,
-    text,
-)
+from recovery.sources import base
+from recovery.sources.base import CheckoutEvent, Kind, Signature, Source
 
 
 class Yampi(Source):
     name = "yampi"
     label = "Yampi"
     env_var = "YAMPI_WEBHOOK_SECRET"
+    signature = Signature(header="X-Yampi-Hmac-SHA256", encoding="base64")
     help_text = _(
         "Configurações → Webhooks: events cart.reminder and order.paid; paste the webhook's secret."
     )
 
-    def verify(self, request: HttpRequest, body: bytes) -> bool:
-        return same(request.headers.get("X-Yampi-Hmac-SHA256"), hmac_base64(self.secret, body))
-
     def delivery_id(self, request: HttpRequest, payload: Any) -> str:
-        resource_id = text(dig(payload, "resource", "id"), 60)
-        return f"{text(dig(payload, 'event'), 40)}:{resource_id}" if resource_id else ""
+        resource_id = base.text(base.dig(payload, "resource", "id"), 60)
+        return f"{base.text(base.dig(payload, 'event'), 40)}:{resource_id}" if resource_id else ""
 
     def parse(self, request: HttpRequest, payload: dict[str, Any]) -> list[CheckoutEvent]:
-        event = text(payload.get("event"), 40)
-        resource = require_object(payload, "resource")
-        resource_id = require_id(resource.get("id"), "resource.id")
+        event = base.text(payload.get("event"), 40)
+        resource = base.require_object(payload, "resource")
+        resource_id = base.require_id(resource.get("id"), "resource.id")
         event_id = f"{event}:{resource_id}"
         # The resource comes "with all its includes": the customer under customer.data, items
         # under items.data.
         # The cart in Yampi's API reference names its buyer in `tracking_data` (name, email)
         # and `customer_id`; the phone is only in the customer include. Yampi sells in Brazil:
         # its numbers are read as Brazilian.
-        customer = dig(resource, "customer", "data") or {}
-        phone, problem = first_mobile(
+        customer = base.dig(resource, "customer", "data") or {}
+        phone, problem = base.first_mobile(
             [
-                (dig(customer, "phone", "full_number"), "BR"),
-                (dig(customer, "phone", "formated_number"), "BR"),
-                (dig(resource, "tracking_data", "phone"), "BR"),
+                (base.dig(customer, "phone", "full_number"), "BR"),
+                (base.dig(customer, "phone", "formated_number"), "BR"),
+                (base.dig(resource, "tracking_data", "phone"), "BR"),
             ]
         )
-        person: dict[str, Any] = {
+        first_last = (base.text(base.dig(customer, "first_name")), base.text(base.dig(customer, "last_name")))
+        # What every event of this delivery says: who it is about.
+        said: dict[str, Any] = {
+            "platform": self.name,
+            "event_id": event_id,
             "phone": phone,
             "phone_problem": problem,
-            "name": first_text(
-                dig(customer, "name"),
-                " ".join(filter(None, (text(dig(customer, "first_name")), text(dig(customer, "last_name"))))),
-                dig(resource, "tracking_data", "name"),
+            "name": base.first_text(
+                base.dig(customer, "name"),
+                " ".join(filter(None, first_last)),
+                base.dig(resource, "tracking_data", "name"),
             ),
-            "email": first_text(dig(customer, "email"), dig(resource, "tracking_data", "email"), limit=254),
+            "email": base.first_text(
+                base.dig(customer, "email"), base.dig(resource, "tracking_data", "email"), limit=254
+            ),
         }
         if event == "cart.reminder":
+            link = base.first_text(resource.get("simulate_url"), resource.get("checkout_url"), limit=1000)
+            total = base.dig(resource, "totalizers", "total")
             return [
                 CheckoutEvent(
                     kind=Kind.ABANDONED,
-                    platform=self.name,
-                    event_id=event_id,
                     checkout_id=resource_id,
-                    token=text(resource.get("token"), 200),
-                    product_id=text(dig(resource, "items", "data", 0, "product_id"), 100),
-                    value=money(dig(resource, "totalizers", "total"), field="resource.totalizers.total"),
-                    link=https_link(
-                        first_text(resource.get("simulate_url"), resource.get("checkout_url"), limit=1000)
-                    ),
-                    **person,
+                    token=base.text(resource.get("token"), 200),
+                    product_id=base.text(base.dig(resource, "items", "data", 0, "product_id"), 100),
+                    value=base.money(total, field="resource.totalizers.total"),
+                    link=base.https_link(link),
+                    **said,
                 )
             ]
         if event == "order.paid":
-            cart_id = text(resource.get("cart_id"), 150)
             return [
                 CheckoutEvent(
                     kind=Kind.PAID,
-                    platform=self.name,
-                    event_id=event_id,
-                    checkout_id=cart_id,
-                    token=text(resource.get("cart_token"), 200),
-                    amount=money(resource.get("value_total"), field="resource.value_total"),
+                    checkout_id=base.text(resource.get("cart_id"), 150),
+                    token=base.text(resource.get("cart_token"), 200),
+                    amount=base.money(resource.get("value_total"), field="resource.value_total"),
                     order_id=resource_id,
-                    **person,
+                    **said,
                 )
             ]
         return [CheckoutEvent(kind=Kind.IGNORED, platform=self.name, event_id=event_id, note=event)]

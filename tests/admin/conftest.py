@@ -56,18 +56,20 @@ def ops_user(db) -> User:
     return staff_in("ops", "operacao")
 
 
+def signed_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture
 def support_client(support_user) -> Client:
-    client = Client()
-    client.force_login(support_user)
-    return client
+    return signed_in(support_user)
 
 
 @pytest.fixture
 def ops_client(ops_user) -> Client:
-    client = Client()
-    client.force_login(ops_user)
-    return client
+    return signed_in(ops_user)
 
 
 @pytest.fixture

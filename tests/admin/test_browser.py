@@ -23,16 +23,9 @@ from compliance.models import OptOutKeyword
 from core.text import brl
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment, Conversation, Product
+from tests import factories
 from tests.admin.conftest import failed_reply, invitation, staff_groups_again
 from tests.conftest import CHROMIUM, GRAPH_URL, graph_ok, text_body
-from tests.factories import (
-    AbandonmentFactory,
-    ConversationFactory,
-    CustomerFactory,
-    InboundMessageFactory,
-    OutboundMessageFactory,
-    ProductFactory,
-)
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -148,8 +141,8 @@ def a_month_of_recoveries() -> None:
         for _ in range(carts):
             n += 1
             with time_machine.travel(now - timedelta(days=days_ago, hours=n % 5), tick=False):
-                conversation = ConversationFactory(abandonment__value=Decimal(197 + 50 * (n % 4)))
-                OutboundMessageFactory(
+                conversation = factories.ConversationFactory(abandonment__value=Decimal(197 + 50 * (n % 4)))
+                factories.OutboundMessageFactory(
                     conversation=conversation,
                     kind=Message.Kind.TEMPLATE,
                     purpose=Message.Purpose.FIRST_CONTACT,
@@ -157,7 +150,7 @@ def a_month_of_recoveries() -> None:
                     sent_at=timezone.now(),
                 )
                 if n % 2:
-                    InboundMessageFactory(
+                    factories.InboundMessageFactory(
                         conversation=conversation, text="Quanto custa?", status=Message.Status.PROCESSED
                     )
             if n % 4 == 1 and days_ago > 0:
@@ -167,7 +160,9 @@ def a_month_of_recoveries() -> None:
                         payment_id=f"pay-{n}",
                         converted_at=timezone.now(),
                     )
-    OutboundMessageFactory(status=Message.Status.FAILED, error_code="131026", error_detail="Undeliverable")
+    factories.OutboundMessageFactory(
+        status=Message.Status.FAILED, error_code="131026", error_detail="Undeliverable"
+    )
 
 
 def test_support_logs_in_and_sees_the_recovery_dashboard_chart(page):
@@ -187,7 +182,7 @@ def test_support_logs_in_and_sees_the_recovery_dashboard_chart(page):
 
 def test_support_edits_a_product_and_a_bad_discount_is_refused(page, sign_in):
     suporte = staff("suporte", "support")
-    product = ProductFactory(name="Curso de Python", product_id="curso-python")
+    product = factories.ProductFactory(name="Curso de Python", product_id="curso-python")
     sign_in(suporte)
 
     page.goto(f"/admin/recovery/product/{product.pk}/change/")
@@ -224,9 +219,9 @@ def test_support_adds_an_opt_out_keyword(page, sign_in):
 
 def test_support_finds_a_customer_by_a_phone_typed_with_spaces_and_dashes(page, sign_in):
     suporte = staff("suporte", "support")
-    maria = CustomerFactory(phone="+5548999327881", name="Maria Silva")
-    ConversationFactory(abandonment=AbandonmentFactory(customer=maria))
-    CustomerFactory(phone="+5511987654321", name="João Souza")
+    maria = factories.CustomerFactory(phone="+5548999327881", name="Maria Silva")
+    factories.ConversationFactory(abandonment=factories.AbandonmentFactory(customer=maria))
+    factories.CustomerFactory(phone="+5511987654321", name="João Souza")
     sign_in(suporte)
 
     page.goto("/admin/recovery/customer/")
@@ -242,20 +237,20 @@ def test_support_finds_a_customer_by_a_phone_typed_with_spaces_and_dashes(page, 
 
 def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(page, sign_in):
     suporte = staff("suporte", "support")
-    maria = CustomerFactory(phone="+5548999327881", name="Maria Silva")
-    conversation = ConversationFactory(
-        abandonment=AbandonmentFactory(customer=maria, value=Decimal("297.00")),
+    maria = factories.CustomerFactory(phone="+5548999327881", name="Maria Silva")
+    conversation = factories.ConversationFactory(
+        abandonment=factories.AbandonmentFactory(customer=maria, value=Decimal("297.00")),
         status=Conversation.Status.ACTIVE,
     )
     invitation(conversation, status=Message.Status.READ)
-    InboundMessageFactory(
+    factories.InboundMessageFactory(
         conversation=conversation,
         text="Achei caro, tem desconto?",
         status=Message.Status.PROCESSED,
         intent="price_question",
         sentiment="negative",
     )
-    OutboundMessageFactory(
+    factories.OutboundMessageFactory(
         conversation=conversation,
         text="Entendo! Com 10% de desconto fica R$ 267,30: https://pay.example.com/curso-python?cupom=VOLTA10",
         status=Message.Status.DELIVERED,
@@ -286,7 +281,7 @@ def test_support_reads_a_transcript_and_closes_the_conversation_with_a_reason(pa
 def test_ops_retries_a_failed_send_and_graph_gets_it(page, sign_in, graph):
     operacao = staff("operacao", "ops")
     failed = failed_reply(minutes_since_customer_wrote=3)
-    OutboundMessageFactory(
+    factories.OutboundMessageFactory(
         status=Message.Status.FAILED, error_code="131026", error_detail="Message undeliverable", attempts=1
     )
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
@@ -333,11 +328,13 @@ WIDTHS = {"1280": {"width": 1280, "height": 800}, "390": {"width": 390, "height"
 
 def a_busy_day() -> None:
     """Carts, conversations and sends as support finds them on a working morning."""
-    maria = CustomerFactory(phone="+5548999327881", name="Maria Aparecida da Silva")
-    joao = CustomerFactory(phone="+5511987654321", name="João Souza")
-    curso = ProductFactory(name="Curso de Python", product_id="curso-python", price=Decimal("349.90"))
-    waiting = ConversationFactory(
-        abandonment=AbandonmentFactory(customer=maria, product=curso, value=Decimal("349.90")),
+    maria = factories.CustomerFactory(phone="+5548999327881", name="Maria Aparecida da Silva")
+    joao = factories.CustomerFactory(phone="+5511987654321", name="João Souza")
+    curso = factories.ProductFactory(
+        name="Curso de Python", product_id="curso-python", price=Decimal("349.90")
+    )
+    waiting = factories.ConversationFactory(
+        abandonment=factories.AbandonmentFactory(customer=maria, product=curso, value=Decimal("349.90")),
         status=Conversation.Status.ACTIVE,
         exchanges=5,
         needs_human=True,
@@ -347,12 +344,12 @@ def a_busy_day() -> None:
         last_user_message_at=timezone.now(),
     )
     invitation(waiting, status=Message.Status.READ, whatsapp_message_id="wamid.first")
-    ConversationFactory(
-        abandonment=AbandonmentFactory(customer=joao, value=Decimal("1299.00")),
+    factories.ConversationFactory(
+        abandonment=factories.AbandonmentFactory(customer=joao, value=Decimal("1299.00")),
         status=Conversation.Status.CLOSED,
         close_reason=Conversation.CloseReason.OPTED_OUT,
     )
-    OutboundMessageFactory(
+    factories.OutboundMessageFactory(
         conversation=waiting,
         status=Message.Status.FAILED,
         error_code="131026",
@@ -397,9 +394,10 @@ def test_lists_read_in_portuguese_and_fit_the_screen(page, sign_in, width, name,
 
 def test_support_erases_a_customer_after_confirming_with_a_reason(page, sign_in):
     chefe = User.objects.create_superuser("chefe", password=PASSWORD)
-    maria = CustomerFactory(phone="+5548999327881", name="Maria Silva")
-    InboundMessageFactory(
-        conversation=ConversationFactory(abandonment=AbandonmentFactory(customer=maria)), text="Oi"
+    maria = factories.CustomerFactory(phone="+5548999327881", name="Maria Silva")
+    factories.InboundMessageFactory(
+        conversation=factories.ConversationFactory(abandonment=factories.AbandonmentFactory(customer=maria)),
+        text="Oi",
     )
     sign_in(chefe)
 
@@ -442,6 +440,21 @@ def test_no_page_asks_for_a_missing_favicon(page, sign_in):
     assert missing == []
 
 
+def waiting_for_a_person(name: str, phone: str, reason: str, *, wrote: str, minutes: int) -> Conversation:
+    """A customer handed off `minutes` ago, whose message waits for a person."""
+    since = timezone.now() - timedelta(minutes=minutes)
+    conversation = factories.ConversationFactory(
+        abandonment__customer=factories.CustomerFactory(phone=phone, name=name),
+        status=Conversation.Status.ACTIVE,
+        needs_human=True,
+        handoff_reason=reason,
+        handoff_at=since,
+        last_user_message_at=since,
+    )
+    factories.InboundMessageFactory(conversation=conversation, text=wrote, status="processed")
+    return conversation
+
+
 def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     page, sign_in, graph, monkeypatch
 ):
@@ -451,9 +464,10 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     monkeypatch.setattr(admin_handoff, "INBOX_REFRESH_SECONDS", 1)
     suporte = staff("suporte", "support")
     now = timezone.now()
-    maria = ConversationFactory(
-        abandonment=AbandonmentFactory(
-            customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"), value=Decimal("297.00")
+    maria = factories.ConversationFactory(
+        abandonment=factories.AbandonmentFactory(
+            customer=factories.CustomerFactory(phone="+5548999327881", name="Maria Silva"),
+            value=Decimal("297.00"),
         ),
         status=Conversation.Status.ACTIVE,
         needs_human=True,
@@ -462,18 +476,16 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
         last_user_message_at=now - timedelta(minutes=42),
         exchanges=5,
     )
-    InboundMessageFactory(
+    factories.InboundMessageFactory(
         conversation=maria, text="Consigo pagar metade no pix e metade no cartão?", status="processed"
     )
-    joao = ConversationFactory(
-        abandonment__customer=CustomerFactory(phone="+5511987654321", name="João Souza"),
-        status=Conversation.Status.ACTIVE,
-        needs_human=True,
-        handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON,
-        handoff_at=now - timedelta(minutes=7),
-        last_user_message_at=now - timedelta(minutes=7),
+    waiting_for_a_person(
+        "João Souza",
+        "+5511987654321",
+        Conversation.HandoffReason.ASKED_FOR_PERSON,
+        wrote="Quero falar com um atendente",
+        minutes=7,
     )
-    InboundMessageFactory(conversation=joao, text="Quero falar com um atendente", status="processed")
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
     sign_in(suporte)
 
@@ -489,15 +501,13 @@ def test_support_takes_a_waiting_customer_from_the_inbox_replies_and_resolves(
     # A customer asks for a person meanwhile: the list shows her without a reload (a reload would
     # drop the mark left on the page).
     page.evaluate("window.saraMark = 'still here'")
-    ana = ConversationFactory(
-        abandonment__customer=CustomerFactory(phone="+5521988887777", name="Ana Lima"),
-        status=Conversation.Status.ACTIVE,
-        needs_human=True,
-        handoff_reason=Conversation.HandoffReason.PAYMENT_MISMATCH,
-        handoff_at=now - timedelta(minutes=2),
-        last_user_message_at=now - timedelta(minutes=3),
+    ana = waiting_for_a_person(
+        "Ana Lima",
+        "+5521988887777",
+        Conversation.HandoffReason.PAYMENT_MISMATCH,
+        wrote="Paguei mas não confirmou",
+        minutes=2,
     )
-    InboundMessageFactory(conversation=ana, text="Paguei mas não confirmou", status="processed")
     page.wait_for_selector(f"#inbox-{ana.pk}")
     assert page.evaluate("window.saraMark") == "still here"
     screenshot(page, "admin-inbox.png")
@@ -550,8 +560,8 @@ def test_under_the_content_security_policy_the_admin_is_styled_and_the_inbox_ref
     # The admin's own stylesheet applied (its header colour), Sara's script loaded and running.
     assert page.evaluate("document.styleSheets.length") >= 2
     page.evaluate("window.saraMark = 'still here'")
-    waiting = ConversationFactory(
-        abandonment__customer=CustomerFactory(phone="+5521988887777", name="Ana Lima"),
+    waiting = factories.ConversationFactory(
+        abandonment__customer=factories.CustomerFactory(phone="+5521988887777", name="Ana Lima"),
         status=Conversation.Status.ACTIVE,
         needs_human=True,
         handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON,

@@ -18,15 +18,8 @@ from django.utils import timezone
 
 from messaging.models import Message, WebhookEvent
 from recovery.models import Conversation, SourceCheckout
+from tests import factories
 from tests.admin.test_browser import SCREENSHOTS, browser, page, sign_in  # noqa: F401 - fixtures
-from tests.factories import (
-    AbandonmentFactory,
-    ConversationFactory,
-    CustomerFactory,
-    InboundMessageFactory,
-    OutboundMessageFactory,
-    ProductFactory,
-)
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -63,15 +56,15 @@ def rows(admin_user):
     """Long names, long links and long errors: what makes columns grow."""
     admin_user.first_name, admin_user.last_name = "Ana Beatriz", "Souza Albuquerque"
     admin_user.save()
-    product = ProductFactory(
+    product = factories.ProductFactory(
         name="Curso completo de Python para análise de dados com certificado",
         price=Decimal("1299.00"),
         discount_link="https://pay.example.com/curso-python-analise-de-dados-completo?cupom=VOLTA10",
     )
     for number in range(6):
-        customer = CustomerFactory(name=f"Maria Aparecida dos Santos Oliveira {number}")
-        cart = AbandonmentFactory(customer=customer, product=product, value=Decimal("1299.00"))
-        conversation = ConversationFactory(
+        customer = factories.CustomerFactory(name=f"Maria Aparecida dos Santos Oliveira {number}")
+        cart = factories.AbandonmentFactory(customer=customer, product=product, value=Decimal("1299.00"))
+        conversation = factories.ConversationFactory(
             abandonment=cart,
             status=Conversation.Status.ACTIVE,
             needs_human=number % 2 == 0,
@@ -80,11 +73,11 @@ def rows(admin_user):
             last_user_message_at=timezone.now() - timedelta(minutes=5 + number),
             assigned_to=admin_user if number == 0 else None,
         )
-        InboundMessageFactory(
+        factories.InboundMessageFactory(
             conversation=conversation,
             text="Quero falar com uma pessoa sobre o certificado e a forma de pagamento no boleto",
         )
-        OutboundMessageFactory(
+        factories.OutboundMessageFactory(
             conversation=conversation,
             status=Message.Status.FAILED,
             error_code="131026" if number % 2 else "network",

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from backoffice import dashboard as charts
 from backoffice.selectors import dashboard
+from core.charts import BOTTOM, HEIGHT, TOP, nice_ceiling
 from messaging.models import Message, WebhookEvent
 from recovery.models import Abandonment
 from tests.factories import (
@@ -227,7 +228,7 @@ def test_the_index_costs_a_constant_number_of_queries(admin_client, month, djang
     ("value", "top"), [(0, 1), (1, 1), (3, 5), (7, 10), (12, 20), (480, 500), (501, 1000)]
 )
 def test_the_axis_tops_out_at_a_round_number(value, top):
-    assert charts.nice_ceiling(value) == top
+    assert nice_ceiling(value) == top
 
 
 def test_a_days_highest_count_reaches_the_top_of_the_chart_and_zero_sits_on_the_baseline(month):
@@ -235,9 +236,7 @@ def test_a_days_highest_count_reaches_the_top_of_the_chart_and_zero_sits_on_the_
 
     abandonments = chart.lines[0].points.split()
     ys = [float(p.split(",")[1]) for p in abandonments]
-    assert min(ys) == pytest.approx(
-        charts.HEIGHT - charts.BOTTOM - (charts.HEIGHT - charts.TOP - charts.BOTTOM)
-    )
+    assert min(ys) == pytest.approx(HEIGHT - BOTTOM - (HEIGHT - TOP - BOTTOM))
     assert max(ys) == pytest.approx(chart.baseline)
     assert len(abandonments) == 30
 

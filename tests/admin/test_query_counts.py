@@ -12,14 +12,7 @@ from django.utils import timezone
 from messaging.models import Message, StatusUpdate, WebhookEvent
 from recovery.desk import INBOX_PAGE_SIZE
 from recovery.models import Conversation, Customer
-from tests.factories import (
-    AbandonmentFactory,
-    ConversationFactory,
-    CustomerFactory,
-    InboundMessageFactory,
-    OutboundMessageFactory,
-    ProductFactory,
-)
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -33,22 +26,25 @@ WORKSPACE_QUERIES = 12
 
 
 def conversations(n: int) -> list[Conversation]:
-    product = ProductFactory()
-    return [ConversationFactory(abandonment=AbandonmentFactory(product=product)) for _ in range(n)]
+    product = factories.ProductFactory()
+    return [
+        factories.ConversationFactory(abandonment=factories.AbandonmentFactory(product=product))
+        for _ in range(n)
+    ]
 
 
 def one_hundred_customers() -> None:
     for conversation in conversations(ROWS):
-        AbandonmentFactory(customer=conversation.customer, product=conversation.abandonment.product)
+        factories.AbandonmentFactory(customer=conversation.customer, product=conversation.abandonment.product)
 
 
 def one_hundred_messages() -> None:
     """Half failed sends, half inbound messages stuck since an hour ago."""
     for i, conversation in enumerate(conversations(ROWS // 2)):
-        OutboundMessageFactory(
+        factories.OutboundMessageFactory(
             conversation=conversation, status=Message.Status.FAILED, error_code=f"13{i % 5}"
         )
-        InboundMessageFactory(conversation=conversation)
+        factories.InboundMessageFactory(conversation=conversation)
     Message.objects.update(created_at=timezone.now() - timedelta(hours=1))
 
 
@@ -70,7 +66,7 @@ def one_hundred_status_updates() -> None:
     [
         ("/admin/recovery/customer/", one_hundred_customers),
         ("/admin/recovery/customer/?q=%2B55+48+9", one_hundred_customers),
-        ("/admin/recovery/product/", lambda: ProductFactory.create_batch(ROWS)),
+        ("/admin/recovery/product/", lambda: factories.ProductFactory.create_batch(ROWS)),
         ("/admin/recovery/abandonment/", lambda: conversations(ROWS)),
         ("/admin/recovery/conversation/", lambda: conversations(ROWS)),
         ("/admin/messaging/message/", one_hundred_messages),
@@ -94,7 +90,7 @@ def test_a_changelist_page_of_100_rows_costs_a_constant_number_of_queries(
 
 
 def test_the_customer_list_costs_the_same_for_one_row_as_for_100(admin_client):
-    CustomerFactory()
+    factories.CustomerFactory()
 
     with CaptureQueriesContext(connection) as one:
         admin_client.get("/admin/recovery/customer/")
@@ -109,10 +105,10 @@ def test_the_customer_list_costs_the_same_for_one_row_as_for_100(admin_client):
 def test_a_transcript_of_100_messages_costs_a_constant_number_of_queries(
     admin_client, django_assert_max_num_queries
 ):
-    conversation = ConversationFactory()
+    conversation = factories.ConversationFactory()
     for _ in range(ROWS // 2):
-        InboundMessageFactory(conversation=conversation)
-        OutboundMessageFactory(conversation=conversation)
+        factories.InboundMessageFactory(conversation=conversation)
+        factories.OutboundMessageFactory(conversation=conversation)
 
     with django_assert_max_num_queries(MAX_QUERIES + WORKSPACE_QUERIES):
         response = admin_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/")
@@ -124,7 +120,7 @@ def test_the_handoff_inbox_of_100_conversations_costs_a_constant_number_of_queri
     admin_client, admin_user, django_assert_max_num_queries
 ):
     for i, conversation in enumerate(conversations(ROWS)):
-        InboundMessageFactory(conversation=conversation, text=f"Quero falar com alguém ({i})")
+        factories.InboundMessageFactory(conversation=conversation, text=f"Quero falar com alguém ({i})")
     Conversation.objects.update(
         needs_human=True, handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON, assigned_to=admin_user
     )

@@ -11,7 +11,7 @@ from django.test import Client
 
 from messaging.models import Message
 from recovery.models import Conversation
-from tests.admin.conftest import flash, staff_in
+from tests.admin.conftest import flash, signed_in, staff_in
 from tests.factories import ConversationFactory, CustomerFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,9 +37,7 @@ def ana() -> User:
 
 @pytest.fixture
 def ana_client(ana) -> Client:
-    client = Client()
-    client.force_login(ana)
-    return client
+    return signed_in(ana)
 
 
 def waiting() -> Conversation:

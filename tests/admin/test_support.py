@@ -12,16 +12,9 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from compliance.models import OptOutKeyword
 from messaging.models import Message
 from recovery.models import Conversation, Customer, Product
+from tests import factories
 from tests.admin.conftest import flash, invitation
 from tests.conftest import first_message, meta_payload
-from tests.factories import (
-    AbandonmentFactory,
-    ConversationFactory,
-    CustomerFactory,
-    InboundMessageFactory,
-    OutboundMessageFactory,
-    ProductFactory,
-)
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +38,7 @@ def product_form(product: Product, **changes: str) -> dict[str, str]:
 
 
 def test_support_edits_a_product_and_the_change_is_logged(support_client, support_user):
-    product = ProductFactory(name="Curso de Python")
+    product = factories.ProductFactory(name="Curso de Python")
     url = f"/admin/recovery/product/{product.pk}/change/"
 
     response = support_client.post(
@@ -85,7 +78,7 @@ def test_support_edits_a_product_and_the_change_is_logged(support_client, suppor
 def test_a_product_with_a_bad_link_or_discount_is_refused_with_the_reason(
     support_client, changes, field, message
 ):
-    product = ProductFactory()
+    product = factories.ProductFactory()
 
     response = support_client.post(
         f"/admin/recovery/product/{product.pk}/change/", product_form(product, **changes)
@@ -99,7 +92,7 @@ def test_a_product_with_a_bad_link_or_discount_is_refused_with_the_reason(
 
 
 def test_the_external_product_id_cannot_be_changed_once_carts_use_it(support_client):
-    product = ProductFactory(product_id="curso-python")
+    product = factories.ProductFactory(product_id="curso-python")
 
     support_client.post(
         f"/admin/recovery/product/{product.pk}/change/", product_form(product, product_id="outro") | {}
@@ -114,8 +107,8 @@ def test_the_external_product_id_cannot_be_changed_once_carts_use_it(support_cli
 
 @pytest.fixture
 def open_conversation() -> Conversation:
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    return ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
+    customer = factories.CustomerFactory(phone=PHONE, name="Maria Silva")
+    return factories.ConversationFactory(abandonment=factories.AbandonmentFactory(customer=customer))
 
 
 def customer_writes(post_signed, django_capture_on_commit_callbacks, text: str) -> None:
@@ -213,8 +206,8 @@ def test_support_cannot_delete_a_keyword_only_deactivate_it(support_client):
     ],
 )
 def test_a_customer_is_found_by_phone_typed_in_any_format(support_client, typed):
-    maria = CustomerFactory(phone=PHONE, name="Maria Silva")
-    CustomerFactory(phone="+5511987654321", name="João Souza")
+    maria = factories.CustomerFactory(phone=PHONE, name="Maria Silva")
+    factories.CustomerFactory(phone="+5511987654321", name="João Souza")
 
     response = support_client.get("/admin/recovery/customer/", {"q": typed})
 
@@ -222,8 +215,8 @@ def test_a_customer_is_found_by_phone_typed_in_any_format(support_client, typed)
 
 
 def test_a_customer_is_still_found_by_name(support_client):
-    CustomerFactory(phone=PHONE, name="Maria Silva")
-    joao = CustomerFactory(phone="+5511987654321", name="João Souza")
+    factories.CustomerFactory(phone=PHONE, name="Maria Silva")
+    joao = factories.CustomerFactory(phone="+5511987654321", name="João Souza")
 
     response = support_client.get("/admin/recovery/customer/", {"q": "joão"})
 
@@ -231,9 +224,11 @@ def test_a_customer_is_still_found_by_name(support_client):
 
 
 def test_a_customer_page_shows_opt_out_state_abandonments_and_conversations(support_client):
-    customer = CustomerFactory(phone=PHONE, opted_out=True, opted_out_reason="keyword", opted_out_at=NOW)
-    conversation = ConversationFactory(
-        abandonment=AbandonmentFactory(customer=customer, external_id="ab-777"),
+    customer = factories.CustomerFactory(
+        phone=PHONE, opted_out=True, opted_out_reason="keyword", opted_out_at=NOW
+    )
+    conversation = factories.ConversationFactory(
+        abandonment=factories.AbandonmentFactory(customer=customer, external_id="ab-777"),
         status=Conversation.Status.CLOSED,
         close_reason=Conversation.CloseReason.OPTED_OUT,
     )
@@ -249,8 +244,8 @@ def test_a_customer_page_shows_opt_out_state_abandonments_and_conversations(supp
 
 
 def test_support_opts_out_a_customer_at_their_request(support_client, support_user, run_action):
-    customer = CustomerFactory(phone=PHONE)
-    conversation = ConversationFactory(abandonment=AbandonmentFactory(customer=customer))
+    customer = factories.CustomerFactory(phone=PHONE)
+    conversation = factories.ConversationFactory(abandonment=factories.AbandonmentFactory(customer=customer))
 
     reason = "pediu por e-mail em 30/11, chamado 4521"
 
@@ -272,7 +267,9 @@ def test_support_opts_out_a_customer_at_their_request(support_client, support_us
 
 
 def test_the_opt_out_state_cannot_be_edited_by_hand(support_client):
-    customer = CustomerFactory(phone=PHONE, name="Maria", opted_out=True, opted_out_reason="keyword")
+    customer = factories.CustomerFactory(
+        phone=PHONE, name="Maria", opted_out=True, opted_out_reason="keyword"
+    )
 
     support_client.post(
         f"/admin/recovery/customer/{customer.pk}/change/",
@@ -303,14 +300,14 @@ def inline_management_forms() -> dict[str, str]:
 @pytest.fixture
 def transcript() -> Conversation:
     """Maria's recovery: template, her price question, Sara's reply with a discount (read)."""
-    customer = CustomerFactory(phone=PHONE, name="Maria Silva")
-    conversation = ConversationFactory(
-        abandonment=AbandonmentFactory(customer=customer), status=Conversation.Status.ACTIVE
+    customer = factories.CustomerFactory(phone=PHONE, name="Maria Silva")
+    conversation = factories.ConversationFactory(
+        abandonment=factories.AbandonmentFactory(customer=customer), status=Conversation.Status.ACTIVE
     )
     with time_machine.travel(NOW, tick=False):
         invitation(conversation, status=Message.Status.DELIVERED)
     with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
-        InboundMessageFactory(
+        factories.InboundMessageFactory(
             conversation=conversation,
             text="Quanto custa?",
             status=Message.Status.PROCESSED,
@@ -318,7 +315,7 @@ def transcript() -> Conversation:
             sentiment="neutral",
         )
     with time_machine.travel(NOW + timedelta(minutes=6), tick=False):
-        OutboundMessageFactory(
+        factories.OutboundMessageFactory(
             conversation=conversation,
             text="R$ 297,00, ou com 10% de desconto.",
             status=Message.Status.READ,
@@ -352,7 +349,7 @@ def test_a_conversation_reads_as_a_transcript_in_time_order(support_client, tran
 
 
 def test_a_failed_send_shows_in_the_transcript_with_its_error(support_client, transcript):
-    OutboundMessageFactory(
+    factories.OutboundMessageFactory(
         conversation=transcript,
         status=Message.Status.FAILED,
         error_code="131026",
@@ -365,9 +362,9 @@ def test_a_failed_send_shows_in_the_transcript_with_its_error(support_client, tr
 
 
 def test_conversations_filter_by_status_and_needing_a_human(support_client):
-    flagged = ConversationFactory(status=Conversation.Status.ACTIVE, needs_human=True)
-    ConversationFactory(status=Conversation.Status.ACTIVE)
-    ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
+    flagged = factories.ConversationFactory(status=Conversation.Status.ACTIVE, needs_human=True)
+    factories.ConversationFactory(status=Conversation.Status.ACTIVE)
+    factories.ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
 
     needs_human = support_client.get("/admin/recovery/conversation/", {"needs_human__exact": "1"})
     closed = support_client.get("/admin/recovery/conversation/", {"status__exact": "closed"})
@@ -402,8 +399,11 @@ def test_closing_without_a_reason_is_refused(support_client, transcript):
 
 
 def test_support_closes_several_conversations_from_the_list_after_giving_a_reason(support_client, run_action):
-    first, second = ConversationFactory(), ConversationFactory(status=Conversation.Status.ACTIVE)
-    already = ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
+    first, second = (
+        factories.ConversationFactory(),
+        factories.ConversationFactory(status=Conversation.Status.ACTIVE),
+    )
+    already = factories.ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
     url = "/admin/recovery/conversation/"
 
     asked = support_client.post(
@@ -436,7 +436,7 @@ def test_support_closes_several_conversations_from_the_list_after_giving_a_reaso
 
 
 def test_a_closed_conversation_offers_no_close_button(support_client):
-    conversation = ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
+    conversation = factories.ConversationFactory(status=Conversation.Status.CLOSED, close_reason="converted")
 
     page = support_client.get(f"/admin/recovery/conversation/{conversation.pk}/change/").content.decode()
 
@@ -444,8 +444,8 @@ def test_a_closed_conversation_offers_no_close_button(support_client):
 
 
 def test_abandonments_filter_by_status_and_show_the_value_in_reais(support_client):
-    AbandonmentFactory(value=Decimal("1234.50"), status="converted")
-    AbandonmentFactory(status="expired")
+    factories.AbandonmentFactory(value=Decimal("1234.50"), status="converted")
+    factories.AbandonmentFactory(status="expired")
 
     response = support_client.get("/admin/recovery/abandonment/", {"status__exact": "converted"})
 

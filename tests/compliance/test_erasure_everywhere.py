@@ -109,18 +109,24 @@ def _dump() -> str:
     return out.getvalue()
 
 
+def _carla_abandons(post_signed, cart: int, **fields: str):
+    """Carla's cart number `cart`, as the platform posts it."""
+    return post_signed(
+        "/webhook/abandonment",
+        abandonment_body(
+            userId=f"u-carla-{cart}",
+            name=NAME,
+            phone=PHONE,
+            paymentLink=f"https://pay.example.com/cart/carla-{cart}",
+            abandonmentId=f"ab-carla-{cart}",
+            **fields,
+        ),
+    )
+
+
 def _reach_her_everywhere(client, post_signed, capture) -> None:
     with capture(execute=True):
-        response = post_signed(
-            "/webhook/abandonment",
-            abandonment_body(
-                userId="u-carla-77",
-                name=NAME,
-                phone=PHONE,
-                paymentLink="https://pay.example.com/cart/carla-77",
-                abandonmentId="ab-carla-77",
-            ),
-        )
+        response = _carla_abandons(post_signed, 77)
         assert response.json()["status"] == "received"
         assert post(client, "hotmart", _hotmart("purchase_out_of_shopping_cart")).status_code == 200
         assert post(client, "hotmart", _hotmart("purchase_approved")).status_code == 200
@@ -183,17 +189,7 @@ def test_erasure_leaves_none_of_her_data_anywhere_and_she_is_never_contacted_aga
 
     outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        again = post_signed(
-            "/webhook/abandonment",
-            abandonment_body(
-                userId="u-carla-78",
-                name=NAME,
-                phone=PHONE,
-                paymentLink="https://pay.example.com/cart/carla-78",
-                abandonmentId="ab-carla-78",
-                value="150.00",
-            ),
-        )
+        again = _carla_abandons(post_signed, 78, value="150.00")
         post_signed("/webhook/messages", _meta_text("wamid.carla.3", "Oi, ainda tem?"))
         carrinho = payload("kiwify", "carrinho_abandonado")
         carrinho["id"] = "7c1a0b9e-0000-4f6e-8c11-0b5c7e9a1f99"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,18 +14,9 @@ from messaging.services.outbound import SendOutcome, send_message
 from recovery.lifecycle import optout_register
 from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, graph_ok
-from tests.factories import ConversationFactory, OutboundMessageFactory
+from tests.factories import OutboundMessageFactory, reply_in_window
 
 pytestmark = pytest.mark.django_db
-
-
-def pending_reply() -> Message:
-    conversation = ConversationFactory(
-        abandonment__customer__phone="+5548999327881",
-        status=Conversation.Status.ACTIVE,
-        last_user_message_at=timezone.now() - timedelta(minutes=1),
-    )
-    return OutboundMessageFactory(conversation=conversation, text="O link é https://pay.example.com/cart/1")
 
 
 def while_waiting_for_the_slot(monkeypatch: pytest.MonkeyPatch, happen: Any) -> None:
@@ -42,7 +32,7 @@ def while_waiting_for_the_slot(monkeypatch: pytest.MonkeyPatch, happen: Any) -> 
 
 
 def test_an_optout_committed_while_a_reply_waits_for_its_slot_stops_the_reply(graph, monkeypatch):
-    message = pending_reply()
+    message = reply_in_window("O link é https://pay.example.com/cart/1")
     customer = message.conversation.customer
     # The customer opts out while the reply sits in the limiter: a direct write, as if another
     # worker committed it, so only a gate that reads fresh rows after the slot can see it.
@@ -61,7 +51,7 @@ def test_an_optout_committed_while_a_reply_waits_for_its_slot_stops_the_reply(gr
 
 
 def test_a_reply_cancelled_by_an_optout_while_it_waits_never_reaches_graph(graph, monkeypatch):
-    message = pending_reply()
+    message = reply_in_window("O link é https://pay.example.com/cart/1")
     while_waiting_for_the_slot(
         monkeypatch, lambda: optout_register(phone=message.conversation.customer.phone, reason="keyword")
     )
@@ -74,7 +64,7 @@ def test_a_reply_cancelled_by_an_optout_while_it_waits_never_reaches_graph(graph
 
 
 def test_an_optout_cancels_the_pending_replies_but_not_the_farewell(graph):
-    reply = pending_reply()
+    reply = reply_in_window("O link é https://pay.example.com/cart/1")
     conversation = reply.conversation
     farewell = OutboundMessageFactory(
         conversation=conversation, purpose=Message.Purpose.FAREWELL, text="Tchau"
@@ -92,7 +82,7 @@ def test_an_optout_cancels_the_pending_replies_but_not_the_farewell(graph):
 
 
 def test_a_conversation_handed_to_a_person_while_the_reply_waited_gets_no_reply_from_sara(graph, monkeypatch):
-    message = pending_reply()
+    message = reply_in_window("O link é https://pay.example.com/cart/1")
     conversation = message.conversation
     while_waiting_for_the_slot(
         monkeypatch,
@@ -109,7 +99,7 @@ def test_a_conversation_handed_to_a_person_while_the_reply_waited_gets_no_reply_
 
 
 def test_a_reply_still_allowed_after_the_slot_goes_out_once(graph, monkeypatch):
-    message = pending_reply()
+    message = reply_in_window("O link é https://pay.example.com/cart/1")
     while_waiting_for_the_slot(monkeypatch, lambda: None)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok())
 

@@ -14,7 +14,15 @@ from compliance.optout import Match, detect
 from messaging.models import Message
 from recovery.models import Abandonment, Conversation, Customer
 from sara import agent
-from tests.conftest import GRAPH_URL, first_message, graph_ok, meta_payload, openai_completion, text_body
+from tests.conftest import (
+    GRAPH_URL,
+    abandonment_body,
+    first_message,
+    graph_ok,
+    meta_payload,
+    openai_completion,
+    text_body,
+)
 
 pytestmark = pytest.mark.usefixtures("frozen_clock")
 
@@ -31,15 +39,14 @@ def abandon(post_signed, django_capture_on_commit_callbacks):
         with django_capture_on_commit_callbacks(execute=True):
             response = post_signed(
                 "/webhook/abandonment",
-                {
-                    "userId": "u1",
-                    "name": "Maria Silva",
-                    "phone": phone,
-                    "productId": "prod-x",
-                    "paymentLink": "https://pay.example.com/cart/456",
-                    "abandonmentId": external_id,
-                    "value": "150.00",
-                },
+                abandonment_body(
+                    userId="u1",
+                    phone=phone,
+                    productId="prod-x",
+                    paymentLink="https://pay.example.com/cart/456",
+                    abandonmentId=external_id,
+                    value="150.00",
+                ),
             )
         assert response.status_code == 200, response.content
         return response.json()

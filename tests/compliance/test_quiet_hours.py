@@ -16,7 +16,7 @@ from compliance.tasks import sweep_windows
 from messaging.models import Message
 from messaging.tasks import send_message, sweep_stuck
 from recovery.models import Conversation
-from tests.conftest import GRAPH_URL, graph_ok
+from tests.conftest import GRAPH_URL, abandonment_body, graph_ok
 from tests.factories import ConversationFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -41,15 +41,9 @@ def open_recovery(post_signed, django_capture_on_commit_callbacks, phone: str, e
     with django_capture_on_commit_callbacks(execute=True):
         response = post_signed(
             "/webhook/abandonment",
-            {
-                "userId": "user-1",
-                "name": "Maria Silva",
-                "phone": phone,
-                "productId": "unknown-product",
-                "paymentLink": "https://pay.example.com/cart/123",
-                "abandonmentId": external_id,
-                "value": "297.00",
-            },
+            abandonment_body(
+                userId="user-1", phone=phone, productId="unknown-product", abandonmentId=external_id
+            ),
         )
     assert response.status_code == 200
     return Message.objects.get(

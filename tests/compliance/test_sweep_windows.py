@@ -46,10 +46,9 @@ def sweep(capture) -> dict[str, Any]:
 
 @pytest.mark.parametrize("after_hours", [20, 6])
 def test_silent_customer_gets_one_followup_template_after_followup_after_hours(
-    graph, settings, post_signed, django_capture_on_commit_callbacks, time_machine, after_hours
+    graph, settings, post_signed, capture, time_machine, after_hours
 ):
     settings.FOLLOWUP_AFTER_HOURS = after_hours
-    capture = django_capture_on_commit_callbacks
     time_machine.move_to(T0, tick=False)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.first"))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.followup"))
@@ -77,9 +76,8 @@ def test_silent_customer_gets_one_followup_template_after_followup_after_hours(
 
 
 def test_followup_counts_from_when_the_first_template_was_sent_not_queued(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     time_machine.move_to(T0, tick=False)
     open_recovery(post_signed, capture, send=False)
     time_machine.move_to(T0 + timedelta(hours=3), tick=False)
@@ -94,10 +92,7 @@ def test_followup_counts_from_when_the_first_template_was_sent_not_queued(
     assert [sent.template_name for _, sent in outbox] == ["recovery_invitation", "recovery_followup"]
 
 
-def test_customer_who_answered_gets_no_followup(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
-):
-    capture = django_capture_on_commit_callbacks
+def test_customer_who_answered_gets_no_followup(outbox, post_signed, capture, time_machine):
     time_machine.move_to(T0, tick=False)
     conversation = open_recovery(post_signed, capture)
     time_machine.move_to(T0 + timedelta(hours=1), tick=False)
@@ -113,10 +108,7 @@ def test_customer_who_answered_gets_no_followup(
     assert not conversation.followup_sent
 
 
-def test_first_template_never_sent_means_no_followup(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
-):
-    capture = django_capture_on_commit_callbacks
+def test_first_template_never_sent_means_no_followup(outbox, post_signed, capture, time_machine):
     time_machine.move_to(T0, tick=False)
     conversation = open_recovery(post_signed, capture, send=False)
 
@@ -142,9 +134,8 @@ def test_two_sweeps_at_once_send_one_followup(outbox, post_signed, time_machine)
 
 
 def test_conversation_silent_for_72_hours_is_closed_and_its_cart_expired(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     time_machine.move_to(T0, tick=False)
     conversation = open_recovery(post_signed, capture)
     time_machine.move_to(T0 + timedelta(hours=1), tick=False)
@@ -165,9 +156,8 @@ def test_conversation_silent_for_72_hours_is_closed_and_its_cart_expired(
 
 
 def test_customer_who_never_answered_expires_72_hours_after_the_cart_arrived(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     time_machine.move_to(T0, tick=False)
     conversation = open_recovery(post_signed, capture)
 
@@ -179,10 +169,7 @@ def test_customer_who_never_answered_expires_72_hours_after_the_cart_arrived(
     assert conversation.abandonment.status == Abandonment.Status.EXPIRED
 
 
-def test_converted_conversation_is_left_alone_by_the_expiry(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
-):
-    capture = django_capture_on_commit_callbacks
+def test_converted_conversation_is_left_alone_by_the_expiry(outbox, post_signed, capture, time_machine):
     time_machine.move_to(T0, tick=False)
     conversation = open_recovery(post_signed, capture)
     with capture(execute=True):
@@ -206,9 +193,8 @@ def test_converted_conversation_is_left_alone_by_the_expiry(
 
 
 def test_a_conversation_waiting_for_a_person_gets_no_followup_and_does_not_expire(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     time_machine.move_to(T0, tick=False)
     conversation = open_recovery(post_signed, capture)
     Conversation.objects.filter(pk=conversation.pk).update(

@@ -39,33 +39,33 @@ def start(env: dict[str, str], code: str = PRINT_SETTINGS) -> subprocess.Complet
     )
 
 
-def test_no_environment_at_all_runs_on_the_embedded_defaults():
-    result = start({})
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
-        "django.db.backends.sqlite3",
-        "True",
-        "messaging.whatsapp.console.ConsoleBackend",
-        "rules",
-    ]
+REAL_THINGS = {
+    "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "WHATSAPP_ACCESS_TOKEN": "EAAG-token",
+    "OPENAI_API_KEY": "sk-test",
+}
 
 
-def test_variables_switch_each_part_to_the_real_thing():
-    result = start(
-        {
-            "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
-            "REDIS_URL": "redis://127.0.0.1:6379/0",
-            "WHATSAPP_ACCESS_TOKEN": "EAAG-token",
-            "OPENAI_API_KEY": "sk-test",
-        }
-    )
+@pytest.mark.parametrize(
+    ("environment", "parts"),
+    [
+        pytest.param(
+            {},
+            ["django.db.backends.sqlite3", "True", "messaging.whatsapp.console.ConsoleBackend", "rules"],
+            id="no environment at all runs on the embedded defaults",
+        ),
+        pytest.param(
+            REAL_THINGS,
+            ["django.db.backends.postgresql", "False", "messaging.whatsapp.cloud.CloudAPIBackend", "openai"],
+            id="variables switch each part to the real thing",
+        ),
+    ],
+)
+def test_the_environment_picks_the_database_the_task_mode_the_sender_and_the_interpreter(environment, parts):
+    result = start(environment)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
-        "django.db.backends.postgresql",
-        "False",
-        "messaging.whatsapp.cloud.CloudAPIBackend",
-        "openai",
-    ]
+    assert result.stdout.split() == parts
 
 
 BROKER_SETTINGS = (

@@ -127,6 +127,15 @@ def _point_celery_at(url: str, transport_options: dict[str, Any]) -> None:
     celery_app.amqp._producer_pool = None
 
 
+def _tasks_to_real_workers(settings: Any) -> None:
+    """Tasks go to the broker for worker processes; stuck work and claims time out in seconds."""
+    celery_app.conf.task_always_eager = False
+    settings.SARA_STUCK_AFTER_SECONDS = 1
+    settings.SARA_CLAIM_LEASE_SECONDS = 3
+    # A customer's quick messages answered one by one, unless a test is about bursts.
+    settings.SARA_BURST_SECONDS = 0
+
+
 @pytest.fixture(params=["redis", "rabbitmq"])
 def any_broker(request: pytest.FixtureRequest, settings: Any) -> Iterator[BrokerUnderTest]:
     """The same test on Redis and on RabbitMQ as Celery's broker (Redis keeps the limiter)."""
@@ -142,11 +151,7 @@ def any_broker(request: pytest.FixtureRequest, settings: Any) -> Iterator[Broker
     _point_celery_at(url, options)
     redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the limiter's keys, and Redis's queues
     under_test.lose_everything()
-    celery_app.conf.task_always_eager = False
-    settings.SARA_STUCK_AFTER_SECONDS = 1
-    settings.SARA_CLAIM_LEASE_SECONDS = 3
-    # A customer's quick messages answered one by one, unless a test is about bursts.
-    settings.SARA_BURST_SECONDS = 0
+    _tasks_to_real_workers(settings)
     yield under_test
     celery_app.conf.task_always_eager = True
     under_test.lose_everything()
@@ -159,11 +164,7 @@ def broker(settings: Any) -> Iterator[redis.Redis]:
     """Tasks published to the real Redis broker (not run in-process), emptied before and after."""
     client = redis.Redis.from_url(settings.REDIS_URL)
     client.flushdb()
-    celery_app.conf.task_always_eager = False
-    settings.SARA_STUCK_AFTER_SECONDS = 1
-    settings.SARA_CLAIM_LEASE_SECONDS = 3
-    # A customer's quick messages answered one by one, unless a test is about bursts.
-    settings.SARA_BURST_SECONDS = 0
+    _tasks_to_real_workers(settings)
     yield client
     celery_app.conf.task_always_eager = True
     client.flushdb()

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from django.conf import settings as django_settings
-from django.db import connection
 from django.test import Client
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -20,7 +18,7 @@ from messaging.models import Message, WebhookEvent
 from messaging.tasks import fan_out_event, sweep_stuck
 from recovery.models import Conversation
 from sara import agent
-from tests.conftest import first_message, meta_payload, signed
+from tests.conftest import at_once, first_message, meta_payload, signed
 from tests.factories import ConversationFactory, OutboundMessageFactory
 
 pytestmark = pytest.mark.django_db
@@ -266,23 +264,11 @@ def test_concurrent_deliveries_of_the_same_message_store_one_row_and_send_one_re
     body = json.dumps(written_now(meta_payload("text"))).encode()
     headers = signed(body, django_settings.WHATSAPP_APP_SECRET)
     threads_count = 6
-    start = threading.Barrier(threads_count)
-    statuses: list[int] = []
 
-    def deliver() -> None:
-        try:
-            start.wait()
-            statuses.append(
-                Client().post(WEBHOOK, body, content_type="application/json", **headers).status_code
-            )
-        finally:
-            connection.close()
+    def deliver() -> int:
+        return Client().post(WEBHOOK, body, content_type="application/json", **headers).status_code
 
-    threads = [threading.Thread(target=deliver) for _ in range(threads_count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once([deliver] * threads_count)
 
     assert statuses == [200] * threads_count
     assert len(inbound()) == 1

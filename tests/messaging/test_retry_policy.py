@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
 import responses
-from django.utils import timezone
 
 from messaging.models import Message
 from messaging.tasks import backoff_seconds, send_message
 from messaging.whatsapp import WhatsAppError
 from recovery.models import Conversation
 from tests.conftest import GRAPH_URL, graph_error, graph_ok
-from tests.factories import ConversationFactory, OutboundMessageFactory
+from tests.factories import ConversationFactory, OutboundMessageFactory, reply_in_window
 
 pytestmark = pytest.mark.django_db
 
@@ -73,15 +71,6 @@ def first_contact() -> Message:
     )
 
 
-def reply_in_window() -> Message:
-    conversation = ConversationFactory(
-        abandonment__customer__phone="+5548999327881",
-        status=Conversation.Status.ACTIVE,
-        last_user_message_at=timezone.now() - timedelta(minutes=1),
-    )
-    return OutboundMessageFactory(conversation=conversation, text="O link é https://pay.example.com/cart/123")
-
-
 @pytest.fixture
 def countdowns(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """The countdown of every retry the send task asks Celery for."""
@@ -98,7 +87,7 @@ def countdowns(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 @pytest.mark.parametrize(("graph_answer", "error_code"), TRANSIENT.values(), ids=TRANSIENT.keys())
 def test_transient_failure_is_retried_until_graph_accepts(graph, countdowns, graph_answer, error_code):
-    message = reply_in_window()
+    message = reply_in_window("O link é https://pay.example.com/cart/123")
     graph.add(responses.POST, GRAPH_URL, **graph_answer)
     graph.add(responses.POST, GRAPH_URL, **graph_answer)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
@@ -120,7 +109,7 @@ def test_transient_failure_is_retried_until_graph_accepts(graph, countdowns, gra
 def test_transient_failure_gives_up_after_four_retries_with_the_code_stored(
     graph, countdowns, graph_answer, error_code
 ):
-    message = reply_in_window()
+    message = reply_in_window("O link é https://pay.example.com/cart/123")
     for _ in range(5):
         graph.add(responses.POST, GRAPH_URL, **graph_answer)
 
@@ -138,7 +127,7 @@ def test_transient_failure_gives_up_after_four_retries_with_the_code_stored(
 
 
 def test_final_transient_failure_keeps_metas_message_and_details(graph):
-    message = reply_in_window()
+    message = reply_in_window("O link é https://pay.example.com/cart/123")
     for _ in range(5):
         graph.add(
             responses.POST,
@@ -180,7 +169,7 @@ def test_permanent_failure_fails_at_once_after_one_call(graph, countdowns, graph
 
 
 def test_retries_wait_about_one_two_four_and_eight_seconds(graph, countdowns):
-    message = reply_in_window()
+    message = reply_in_window("O link é https://pay.example.com/cart/123")
     for _ in range(5):
         graph.add(responses.POST, GRAPH_URL, json={}, status=503)
 
@@ -213,7 +202,7 @@ def test_pair_rate_limit_waits_longer_than_other_transient_errors():
 
 
 def test_backoff_countdowns_reach_celery_for_the_pair_rate_limit(graph, countdowns):
-    message = reply_in_window()
+    message = reply_in_window("O link é https://pay.example.com/cart/123")
     graph.add(responses.POST, GRAPH_URL, json=graph_error(131056, "Pair rate limit hit"), status=400)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
 

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import responses
-from django.db import connection
 from django.utils import timezone
 
 from messaging.models import Message
@@ -17,8 +14,8 @@ from messaging.services.ops import failed_sends_retry
 from messaging.services.outbound import SendOutcome
 from messaging.tasks import send_message
 from recovery.models import Conversation
-from tests.conftest import GRAPH_URL, abandonment_body, graph_error, graph_ok, template_sent
-from tests.factories import ConversationFactory, OutboundMessageFactory, ProductFactory
+from tests.conftest import GRAPH_URL, abandonment_body, at_once, graph_error, graph_ok, template_sent
+from tests.factories import ProductFactory, reply_in_window
 
 pytestmark = pytest.mark.django_db
 
@@ -27,16 +24,6 @@ WAMID = "wamid.HBgNNTU0ODk5OTMyNzg4MRUCABEYEjQ4RDE3NjQ1M0U0QTRBNkI0AA=="
 
 def sent_json(graph: responses.RequestsMock, index: int = 0) -> dict[str, Any]:
     return json.loads(graph.calls[index].request.body)
-
-
-def reply_in_window(text: str = "Olá! O link de pagamento é https://pay.example.com/cart/123") -> Message:
-    """A pending free-form reply to a customer who wrote a minute ago."""
-    conversation = ConversationFactory(
-        abandonment__customer__phone="+5548999327881",
-        status=Conversation.Status.ACTIVE,
-        last_user_message_at=timezone.now() - timedelta(minutes=1),
-    )
-    return OutboundMessageFactory(conversation=conversation, text=text)
 
 
 def test_first_contact_template_goes_to_graph_as_the_approved_template_with_body_parameters(
@@ -143,21 +130,8 @@ def test_workers_racing_for_the_same_message_send_it_once(graph):
     message = reply_in_window()
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))
     racers = 4
-    start = threading.Barrier(racers)
-    outcomes: list[str] = []
 
-    def worker() -> None:
-        try:
-            start.wait()
-            outcomes.append(send_message.apply(args=[message.pk]).result)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(racers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once([lambda: send_message.apply(args=[message.pk]).result] * racers)
 
     assert sorted(outcomes) == [SendOutcome.SENT] + [SendOutcome.SKIPPED] * (racers - 1)
     assert len(graph.calls) == 1
@@ -184,15 +158,21 @@ def test_meta_outside_window_error_on_a_text_fails_it_as_window_closed(graph):
     assert len(graph.calls) == 1
 
 
+def failed_after_five_tries(graph, code: int, text: str, *, status: int) -> Message:
+    """A reply Graph refused with a transient error on every try, until its retries ran out."""
+    message = reply_in_window()
+    for _ in range(5):
+        graph.add(responses.POST, GRAPH_URL, json=graph_error(code, text), status=status)
+    send_message.delay(message.pk)
+    message.refresh_from_db()
+    return message
+
+
 def test_ops_retry_of_a_text_whose_window_has_since_closed_stays_failed_without_calling_graph(
     graph, time_machine, django_capture_on_commit_callbacks
 ):
     time_machine.move_to("2025-11-22 15:00:00+00:00", tick=False)
-    message = reply_in_window()
-    for _ in range(5):
-        graph.add(responses.POST, GRAPH_URL, json=graph_error(131000, "Something went wrong"), status=500)
-    send_message.delay(message.pk)
-    message.refresh_from_db()
+    message = failed_after_five_tries(graph, 131000, "Something went wrong", status=500)
     assert (message.status, message.error_code) == (Message.Status.FAILED, "131000")
 
     time_machine.move_to("2025-11-23 15:00:00+00:00", tick=False)
@@ -208,11 +188,7 @@ def test_ops_retry_of_a_text_whose_window_has_since_closed_stays_failed_without_
 def test_ops_retry_of_a_transient_failure_sends_it_once_graph_recovers(
     graph, django_capture_on_commit_callbacks
 ):
-    message = reply_in_window()
-    for _ in range(5):
-        graph.add(responses.POST, GRAPH_URL, json=graph_error(130429, "Rate limit hit"), status=400)
-    send_message.delay(message.pk)
-    message.refresh_from_db()
+    message = failed_after_five_tries(graph, 130429, "Rate limit hit", status=400)
     assert (message.status, message.error_code) == (Message.Status.FAILED, "130429")
 
     graph.add(responses.POST, GRAPH_URL, json=graph_ok(WAMID))

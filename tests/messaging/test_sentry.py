@@ -38,14 +38,18 @@ def sentry():
     sentry_sdk.init()  # back to a disabled client
 
 
-def test_a_permanent_send_failure_is_reported_once_with_its_code(graph, sentry):
-    message = OutboundMessageFactory(
+def first_template() -> Message:
+    return OutboundMessageFactory(
         kind=Message.Kind.TEMPLATE,
         purpose=Message.Purpose.FIRST_CONTACT,
         metadata={
             "template": {"name": "recovery_invitation", "language": "pt_BR", "parameters": ["Maria", "Curso"]}
         },
     )
+
+
+def test_a_permanent_send_failure_is_reported_once_with_its_code(graph, sentry):
+    message = first_template()
     graph.post(
         GRAPH_URL, status=400, json=graph_error(131026, "Message undeliverable", "Receiver is incapable")
     )
@@ -59,13 +63,7 @@ def test_a_permanent_send_failure_is_reported_once_with_its_code(graph, sentry):
 
 
 def test_a_retried_send_that_finally_succeeds_reports_nothing(graph, sentry):
-    message = OutboundMessageFactory(
-        kind=Message.Kind.TEMPLATE,
-        purpose=Message.Purpose.FIRST_CONTACT,
-        metadata={
-            "template": {"name": "recovery_invitation", "language": "pt_BR", "parameters": ["Maria", "Curso"]}
-        },
-    )
+    message = first_template()
     graph.post(GRAPH_URL, status=503, json={})
     graph.post(GRAPH_URL, status=200, json={"messages": [{"id": "wamid.ok"}]})
     send_message.delay(message.pk)

@@ -157,14 +157,18 @@ def test_send_handed_back_by_the_broker_after_its_worker_died_is_marked_possible
     assert reply.possible_duplicate
 
 
-def test_fresh_work_is_left_to_its_own_task(
-    graph, post_signed, django_capture_on_commit_callbacks, time_machine
-):
+def both_sides_stuck(post_signed, capture, time_machine) -> tuple[Conversation, Message, Message]:
+    """At T0, in an open window: the customer's message lost before processing, and a reply
+    claimed by a worker that died."""
     time_machine.move_to(T0, tick=False)
-    conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=False)
+    conversation = open_recovery(post_signed, capture, send=False)
     Conversation.objects.filter(pk=conversation.pk).update(last_user_message_at=T0)
     inbound = customer_writes_but_processing_is_lost(post_signed)
-    reply = claimed_by_a_worker_that_died(conversation)
+    return conversation, inbound, claimed_by_a_worker_that_died(conversation)
+
+
+def test_fresh_work_is_left_to_its_own_task(graph, post_signed, capture, time_machine):
+    conversation, inbound, reply = both_sides_stuck(post_signed, capture, time_machine)
 
     time_machine.move_to(T0 + timedelta(minutes=1, seconds=59), tick=False)
     counts = sweep_stuck.delay().get()
@@ -178,23 +182,17 @@ def test_fresh_work_is_left_to_its_own_task(
     assert len(graph.calls) == 0
 
 
-def test_running_the_sweep_twice_sends_each_stuck_message_once(
-    graph, post_signed, django_capture_on_commit_callbacks, time_machine
-):
-    time_machine.move_to(T0, tick=False)
-    conversation = open_recovery(post_signed, django_capture_on_commit_callbacks, send=False)
-    Conversation.objects.filter(pk=conversation.pk).update(last_user_message_at=T0)
-    inbound = customer_writes_but_processing_is_lost(post_signed)
-    claimed_by_a_worker_that_died(conversation)
+def test_running_the_sweep_twice_sends_each_stuck_message_once(graph, post_signed, capture, time_machine):
+    conversation, inbound, _reply = both_sides_stuck(post_signed, capture, time_machine)
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.1"))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.2"))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.3"))
     graph.add(responses.POST, GRAPH_URL, json=graph_ok("wamid.4"))
 
     time_machine.move_to(T0 + timedelta(minutes=5), tick=False)
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         first = sweep_stuck.delay().get()
-    with django_capture_on_commit_callbacks(execute=True):
+    with capture(execute=True):
         second = sweep_stuck.delay().get()
 
     assert (first["inbound"], first["outbound"]) == (1, 2)

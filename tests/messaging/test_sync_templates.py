@@ -71,10 +71,7 @@ def invitation_b_payload() -> dict[str, Any]:
     )
 
 
-def test_every_page_is_read_and_each_template_stored_as_meta_says(
-    waba, post_signed, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_every_page_is_read_and_each_template_stored_as_meta_says(waba, post_signed, capture):
     invitations(first=Template.Status.APPROVED, second=Template.Status.PAUSED)
 
     output = sync(capture)
@@ -111,10 +108,7 @@ def test_every_page_is_read_and_each_template_stored_as_meta_says(
     assert conversation.messages.get().metadata["sequence"]["variant"] == "recovery_invitation_b"
 
 
-def test_a_send_waiting_for_an_approved_template_goes_once_the_sync_reads_one(
-    waba, post_signed, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_send_waiting_for_an_approved_template_goes_once_the_sync_reads_one(waba, post_signed, capture):
     invitations(first=Template.Status.PAUSED, second=Template.Status.PAUSED)
     waiting = open_cart(post_signed, capture, "ab-sync-2").messages.get()
     assert (waiting.status, waiting.error_code) == (Message.Status.PENDING, "template_unavailable")

@@ -12,7 +12,14 @@ from core.http import signature_of
 from messaging.models import Message, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation, Customer
-from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads, template_sent
+from tests.conftest import (
+    GRAPH_URL,
+    abandonment_body,
+    assert_error,
+    graph_ok,
+    post_from_threads,
+    template_sent,
+)
 from tests.factories import ConversationFactory, CustomerFactory, ProductFactory
 
 URL = "/webhook/abandonment"
@@ -28,17 +35,6 @@ def cart(**overrides):
 def with_raw_value(raw: str) -> bytes:
     """The cart's JSON with `value` written exactly as given (a JSON number stays a number)."""
     return json.dumps(cart(value="__VALUE__")).replace('"__VALUE__"', raw).encode()
-
-
-def assert_error(response, status, code):
-    """The one error shape of SPEC §4; returns its details."""
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details", "traceId"}
-    assert error["code"] == code
-    assert error["message"]
-    assert error["traceId"] == response["X-Request-ID"]
-    return error["details"]
 
 
 def assert_nothing_stored(outbox):
@@ -378,14 +374,17 @@ def test_the_same_abandonment_again_is_already_processed_and_sends_nothing(post,
     assert WebhookEvent.objects.count() == 1
 
 
-@pytest.mark.postgres
-@pytest.mark.parametrize("customer", ["new", "known"])
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_once(outbox, customer):
+@pytest.fixture(params=["new", "known"])
+def on_sale_to(request, transactional_db):
+    """The product on sale, to a customer Sara meets now or already knows."""
     ProductFactory(product_id="curso-python")
-    if customer == "known":
+    if request.param == "known":
         CustomerFactory(phone="+5548999327881")
 
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_once(outbox, on_sale_to):
     responses = post_from_threads(URL, SECRET, [cart()] * 8)
 
     assert [r.status_code for r in responses] == [200] * 8
@@ -399,13 +398,8 @@ def test_concurrent_deliveries_of_one_abandonment_open_one_recovery_and_send_onc
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("customer", ["new", "known"])
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox, customer):
-    ProductFactory(product_id="curso-python")
-    if customer == "known":
-        CustomerFactory(phone="+5548999327881")
-
+def test_concurrent_carts_of_one_customer_leave_one_open_conversation(outbox, on_sale_to):
     responses = post_from_threads(URL, SECRET, [cart(abandonmentId=f"ab-{n}") for n in range(6)])
 
     assert [r.status_code for r in responses] == [200] * 6

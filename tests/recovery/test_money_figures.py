@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
@@ -12,7 +13,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from messaging.models import Message
-from recovery.models import Abandonment
+from recovery.models import Abandonment, Conversation
 from recovery.money.figures import money_report
 from recovery.money.stats import newcombe, wilson
 from tests.factories import (
@@ -62,6 +63,23 @@ def prices(settings):
     return settings
 
 
+def billed_template(conversation: Conversation, purpose: str, name: str, at: datetime) -> None:
+    """A template Meta delivered at `at` and billed as marketing."""
+    OutboundMessageFactory(
+        conversation=conversation,
+        kind=Message.Kind.TEMPLATE,
+        purpose=purpose,
+        metadata={"template": {"name": name, "language": "pt_BR"}},
+        status=Message.Status.DELIVERED,
+        sent_at=at,
+        delivered_at=at,
+        pricing_billable=True,
+        pricing_category="marketing",
+        pricing_model="PMP",
+        pricing_type="regular",
+    )
+
+
 def contacted_cart(
     at: datetime,
     *,
@@ -87,33 +105,9 @@ def contacted_cart(
         conversion_link="discounted" if discounted else ("original" if paid else ""),
     )
     conversation = ConversationFactory(abandonment=abandonment)
-    OutboundMessageFactory(
-        conversation=conversation,
-        kind=Message.Kind.TEMPLATE,
-        purpose=Message.Purpose.FIRST_CONTACT,
-        metadata={"template": {"name": "recovery_invitation", "language": "pt_BR"}},
-        status=Message.Status.DELIVERED,
-        sent_at=at,
-        delivered_at=at,
-        pricing_billable=True,
-        pricing_category="marketing",
-        pricing_model="PMP",
-        pricing_type="regular",
-    )
+    billed_template(conversation, Message.Purpose.FIRST_CONTACT, "recovery_invitation", at)
     if followup_paid:
-        OutboundMessageFactory(
-            conversation=conversation,
-            kind=Message.Kind.TEMPLATE,
-            purpose=Message.Purpose.FOLLOWUP,
-            metadata={"template": {"name": "recovery_followup", "language": "pt_BR"}},
-            status=Message.Status.DELIVERED,
-            sent_at=at + timedelta(hours=20),
-            delivered_at=at + timedelta(hours=20),
-            pricing_billable=True,
-            pricing_category="marketing",
-            pricing_model="PMP",
-            pricing_type="regular",
-        )
+        billed_template(conversation, Message.Purpose.FOLLOWUP, "recovery_followup", at + timedelta(hours=20))
     if paid:
         # The customer wrote once; the model read it with 100,000 tokens.
         InboundMessageFactory(
@@ -310,6 +304,8 @@ def test_the_page_shows_the_figures_in_portuguese_with_money_in_reais(admin_clie
     html = response.content.decode()
     assert "Quanto a Sara rende, descontados os custos" in html
     assert '<svg id="money-chart"' in html
+    # The axes are labelled in reais, at SVG coordinates written with a dot.
+    assert re.search(r'<text class="sara-axis" x="86" y="[0-9.]+" [^>]*>R\$ [0-9.]+,00</text>', html)
     header, total, *rest = page_table(html)
     assert header[:4] == [
         "Seção",
@@ -334,12 +330,19 @@ def test_the_page_shows_the_figures_in_portuguese_with_money_in_reais(admin_clie
         "Amostra pequena demais para concluir",
     ]
     assert [row[:2] for row in rest] == [
-        ["Modelo", "recovery_invitation"],
+        ["Modelo", "convite do primeiro contato"],
         ["Etapa", "Primeiro contato"],
         ["Etapa", "Lembrete"],
         ["Dia", "03/11/2026"],
         ["Dia", "04/11/2026"],
     ]
+
+
+def test_the_page_names_the_configured_templates_by_their_role_not_their_meta_name(admin_client, month):
+    html = admin_client.get("/admin/money/" + RANGE).content.decode()
+
+    assert "convite do primeiro contato" in html
+    assert "recovery_invitation" not in html
 
 
 def test_the_csv_export_holds_exactly_the_table_of_the_page(admin_client, month):

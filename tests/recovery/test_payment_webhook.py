@@ -12,8 +12,14 @@ from core.http import signature_of
 from messaging.models import Message, Template, WebhookEvent
 from messaging.tasks import sweep_stuck
 from recovery.models import Abandonment, Conversation
-from tests.conftest import GRAPH_URL, abandonment_body, graph_ok, post_from_threads, text_body
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
+from tests.conftest import GRAPH_URL, abandonment_body, assert_error, graph_ok, post_from_threads, text_body
+from tests.factories import (
+    AbandonmentFactory,
+    ConversationFactory,
+    CustomerFactory,
+    ProductFactory,
+    maria_cart,
+)
 
 URL = "/webhook/payment"
 SECRET = "dev-payment-secret"
@@ -37,17 +43,6 @@ def payment(**overrides):
     }
     body.update(overrides)
     return {key: value for key, value in body.items() if value is not None}
-
-
-def assert_error(response, status, code):
-    """The one error shape of SPEC §4; returns its details."""
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert set(error) == {"code", "message", "details", "traceId"}
-    assert error["code"] == code
-    assert error["message"]
-    assert error["traceId"] == response["X-Request-ID"]
-    return error["details"]
 
 
 def assert_not_converted(abandonment, outbox):
@@ -74,14 +69,7 @@ def product(db):
 @pytest.fixture
 def abandonment(product):
     """Maria's R$ 99,95 cart with a 15 % discount link, its first template already sent."""
-    abandonment = AbandonmentFactory(
-        external_id="ab-1001",
-        customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"),
-        product=product,
-        value=Decimal("99.95"),
-    )
-    ConversationFactory(abandonment=abandonment)
-    return abandonment
+    return maria_cart(external_id="ab-1001", product=product, value=Decimal("99.95"))
 
 
 def customer_wrote(abandonment, *, ago):

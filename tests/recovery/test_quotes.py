@@ -11,7 +11,7 @@ from django.utils import timezone
 from messaging.models import Message
 from recovery.followups import sweep_windows
 from recovery.models import Abandonment, Conversation, Product
-from tests.factories import AbandonmentFactory, ConversationFactory, CustomerFactory, ProductFactory
+from tests.factories import ProductFactory, maria_cart
 
 pytestmark = pytest.mark.django_db
 
@@ -24,14 +24,7 @@ def cart() -> Abandonment:
         discount_percent=Decimal("20"),
         discount_link="https://pay.example.com/cart/123?cupom=SARA20",
     )
-    abandonment = AbandonmentFactory(
-        external_id="ab-quote",
-        customer=CustomerFactory(phone="+5548999327881", name="Maria Silva"),
-        product=product,
-        value=Decimal("349.90"),
-    )
-    ConversationFactory(abandonment=abandonment)
-    return abandonment
+    return maria_cart(external_id="ab-quote", product=product, value=Decimal("349.90"))
 
 
 @pytest.fixture

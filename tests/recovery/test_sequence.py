@@ -87,9 +87,8 @@ def at(time_machine: Any, hours: float) -> None:
 
 
 def test_three_steps_each_at_its_time_the_last_one_after_quiet_hours(
-    outbox, settings, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, settings, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     settings.SARA_QUIET_HOURS = "21:00-08:00"
     three_steps()
     at(time_machine, 0)
@@ -137,9 +136,8 @@ def test_three_steps_each_at_its_time_the_last_one_after_quiet_hours(
 
 
 def test_an_answer_stops_the_sequence_even_a_step_already_held_by_quiet_hours(
-    outbox, settings, post_signed, django_capture_on_commit_callbacks, time_machine, say
+    outbox, settings, post_signed, capture, time_machine, say
 ):
-    capture = django_capture_on_commit_callbacks
     settings.SARA_QUIET_HOURS = "21:00-08:00"
     conversation = first_step_sent(post_signed, capture, time_machine)
     at(time_machine, 24)
@@ -162,10 +160,7 @@ def test_an_answer_stops_the_sequence_even_a_step_already_held_by_quiet_hours(
     ]
 
 
-def test_an_answer_after_the_first_step_means_no_second_step(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine, say
-):
-    capture = django_capture_on_commit_callbacks
+def test_an_answer_after_the_first_step_means_no_second_step(outbox, post_signed, capture, time_machine, say):
     conversation = first_step_sent(post_signed, capture, time_machine)
     at(time_machine, 2)
     say("quanto fica o frete?")
@@ -176,10 +171,7 @@ def test_an_answer_after_the_first_step_means_no_second_step(
     assert [m.is_template for _, m in outbox] == [True, False]  # the step, then Sara's answer
 
 
-def test_an_opt_out_stops_the_sequence(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine, say
-):
-    capture = django_capture_on_commit_callbacks
+def test_an_opt_out_stops_the_sequence(outbox, post_signed, capture, time_machine, say):
     conversation = first_step_sent(post_signed, capture, time_machine)
     say("PARAR")
     for hours in (24, 60, 90):
@@ -190,8 +182,7 @@ def test_an_opt_out_stops_the_sequence(
     assert [m.is_template for _, m in outbox] == [True, False]  # the step, then the farewell
 
 
-def test_a_payment_stops_the_sequence(outbox, post_signed, django_capture_on_commit_callbacks, time_machine):
-    capture = django_capture_on_commit_callbacks
+def test_a_payment_stops_the_sequence(outbox, post_signed, capture, time_machine):
     conversation = first_step_sent(post_signed, capture, time_machine)
     at(time_machine, 5)
     with capture(execute=True):
@@ -214,11 +205,8 @@ def test_a_payment_stops_the_sequence(outbox, post_signed, django_capture_on_com
     assert len([m for _, m in outbox if m.is_template]) == 1
 
 
-def test_inside_the_customers_window_a_step_goes_as_text(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine, say
-):
+def test_inside_the_customers_window_a_step_goes_as_text(outbox, post_signed, capture, time_machine, say):
     """She wrote about an earlier cart an hour ago: the new cart's first step is free-form text."""
-    capture = django_capture_on_commit_callbacks
     Template.objects.update_or_create(
         name="recovery_invitation",
         language="pt_BR",
@@ -251,11 +239,10 @@ def test_the_same_cart_always_draws_the_same_variant_and_weights_split_carts():
 
 
 def test_with_no_steps_configured_the_settings_two_steps_still_run(
-    outbox, settings, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, settings, post_signed, capture, time_machine
 ):
     """A shop that upgrades changes nothing: WHATSAPP_TEMPLATE_NAME at once, the follow-up
     template after FOLLOWUP_AFTER_HOURS, as before there were steps."""
-    capture = django_capture_on_commit_callbacks
     SequenceStep.objects.all().delete()
     settings.WHATSAPP_TEMPLATE_NAME = "convite_da_loja"
     settings.FOLLOWUP_AFTER_HOURS = 6
@@ -293,9 +280,8 @@ def cart_drawing(variant: str) -> str:
 
 
 def test_a_paused_template_sends_the_other_variant_none_approved_waits_and_approved_resumes(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine, admin_client
+    outbox, post_signed, capture, time_machine, admin_client
 ):
-    capture = django_capture_on_commit_callbacks
     two_invitations()
     at(time_machine, 0)
     cart = cart_drawing("recovery_invitation")
@@ -333,10 +319,7 @@ def test_a_paused_template_sends_the_other_variant_none_approved_waits_and_appro
     assert [m.template_name for _, m in outbox] == ["recovery_invitation"]
 
 
-def test_an_older_status_delivered_late_does_not_undo_a_newer_one(
-    post_signed, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_an_older_status_delivered_late_does_not_undo_a_newer_one(post_signed, capture):
     post_meta(post_signed, capture, meta_payload("template_status_approved"))  # time 1763841600
     post_meta(post_signed, capture, meta_payload("template_status_paused"))  # time 1763830800, earlier
     assert Template.objects.get(name="recovery_invitation").status == Template.Status.APPROVED
@@ -378,9 +361,8 @@ def tap(post_signed: Any, capture: Any, fixture: str) -> Message:
 
 
 def test_tapping_nao_tenho_interesse_ends_the_sequence_and_offers_parar(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     at(time_machine, 0)
     conversation = open_cart(post_signed, capture)
     at(time_machine, 1)
@@ -400,9 +382,8 @@ def test_tapping_nao_tenho_interesse_ends_the_sequence_and_offers_parar(
 
 
 def test_tapping_quero_finalizar_gets_the_payment_link_without_asking_the_model(
-    outbox, post_signed, django_capture_on_commit_callbacks, time_machine
+    outbox, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     at(time_machine, 0)
     open_cart(post_signed, capture)
     tapped = tap(
@@ -416,9 +397,8 @@ def test_tapping_quero_finalizar_gets_the_payment_link_without_asking_the_model(
 
 
 def test_marketing_limit_131049_is_tried_once_recorded_and_the_next_step_still_goes(
-    graph, post_signed, django_capture_on_commit_callbacks, time_machine
+    graph, post_signed, capture, time_machine
 ):
-    capture = django_capture_on_commit_callbacks
     at(time_machine, 0)
     graph.add(
         responses.POST,
@@ -467,11 +447,10 @@ def step_form(order: int, delay: str, templates: list[Template] | None = None) -
 
 
 def test_a_shop_sets_up_three_steps_with_two_variants_in_the_admin_and_plays_them(
-    admin_client, outbox, settings, post_signed, django_capture_on_commit_callbacks, time_machine
+    admin_client, outbox, settings, post_signed, capture, time_machine
 ):
     from django.core.management import call_command
 
-    capture = django_capture_on_commit_callbacks
     settings.DEBUG = True
     b, _ = Template.objects.get_or_create(name="recovery_invitation_b", language="pt_BR")
     invitation = Template.objects.get(name="recovery_invitation")

