@@ -128,12 +128,7 @@ _SENDER_WAITING = core_sql.text(
         "ORDER BY {created_at}, {id}"
     ).format(
         m=core_sql.table(Message),
-        id=core_sql.column(Message, "id"),
-        created_at=core_sql.column(Message, "created_at"),
-        direction=core_sql.column(Message, "direction"),
-        status=core_sql.column(Message, "status"),
-        wa_id=core_sql.column(Message, "wa_id"),
-        kind=core_sql.column(Message, "kind"),
+        **core_sql.named_columns(Message, "id", "created_at", "direction", "status", "wa_id", "kind"),
         kinds=_KINDS,
     )
 )
