@@ -1,5 +1,6 @@
 """The support desk as a support agent uses it, in Chromium (SPEC §8): every waiting customer
-reachable, the count in the tab's title, a customer who writes back, the take-over confirmation,
+reachable, the count in the tab's title, a desktop notice once per customer who starts waiting
+(only with the person's permission), a customer who writes back, the take-over confirmation,
 assignment, canned replies and Ctrl+Enter, private notes, and the template sent once.
 
 PostgreSQL only: the live server's threads and the test's writes share one database, which
@@ -228,6 +229,73 @@ def test_the_tab_title_count_rises_when_a_new_customer_waits(page, sign_in, monk
     )
     assert page.inner_text("#desk-waiting") == "2"
     assert page.evaluate("window.saraDeskAnnounced") == 1  # the sound and the desktop notice
+
+
+# Before the page's own script: a desktop-notification API that answers with the permission the
+# test gives and records every notice shown, and a count of the polls the page has answered
+# (each one writes the count into the header again).
+NOTICES = """
+window.__notes = [];
+window.Notification = class {
+  static permission = %s;
+  static requestPermission() { return Promise.resolve(this.permission); }
+  constructor(title, options) {
+    window.__notes.push({ title: title, body: options.body, tag: options.tag });
+  }
+};
+window.__polls = 0;
+document.addEventListener("DOMContentLoaded", () => {
+  new MutationObserver(() => { window.__polls += 1; }).observe(
+    document.getElementById("desk-waiting"), { childList: true, characterData: true, subtree: true }
+  );
+});
+"""
+
+
+@pytest.mark.parametrize("permission", ["granted", "default", "denied"])
+def test_a_desktop_notice_once_per_customer_who_starts_waiting_if_allowed(
+    page,  # noqa: F811
+    sign_in,  # noqa: F811
+    monkeypatch,
+    permission,
+):
+    monkeypatch.setattr(context_processors, "DESK_POLL_SECONDS", 1)
+    back_later = waiting(name="Bia Rocha", needs_human=False, handoff_reason="", handoff_at=None)
+    waiting(name="Ana Lima")
+    sign_in(staff("suporte", "support"))
+    page.add_init_script(NOTICES % json.dumps(permission))
+    page.goto("/admin/recovery/conversation/inbox/")
+    assert page.title().startswith("(1) ")
+    assert page.locator("#desk-notify").is_visible() == (permission == "default")  # "Receber avisos"
+
+    def quiet_polls(n: int) -> None:
+        answered = page.evaluate("window.__polls")
+        page.wait_for_function("n => window.__polls >= n", arg=answered + n, timeout=15_000)
+
+    quiet_polls(2)
+    assert page.evaluate("window.__notes") == []  # Ana waited before the page opened
+
+    waiting(name="João Souza")
+    page.wait_for_function("() => document.title.startsWith('(2) ')", timeout=15_000)
+    quiet_polls(2)
+    notice = {
+        "title": "Um cliente aguarda atendente",
+        "body": "Abra a fila de atendimento para responder.",
+        "tag": "sara-desk",
+    }
+    expected = [notice] if permission == "granted" else []
+    assert page.evaluate("window.__notes") == expected
+
+    # Bia writes back in her older conversation: she waits again, though no newer one came.
+    Conversation.objects.filter(pk=back_later.pk).update(
+        needs_human=True,
+        handoff_reason=Conversation.HandoffReason.ASKED_FOR_PERSON,
+        handoff_at=timezone.now(),
+    )
+    page.wait_for_function("() => document.title.startsWith('(3) ')", timeout=15_000)
+    quiet_polls(2)
+    assert page.evaluate("window.__notes") == expected * 2
+    assert page.evaluate("window.saraDeskAnnounced") == 2  # the sound, allowed or not
 
 
 def test_the_workspace_fits_1280_and_390_pixels(page, sign_in):  # noqa: F811

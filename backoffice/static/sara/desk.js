@@ -12,6 +12,7 @@
     var notifyButton = document.getElementById("desk-notify");
     var every = Number(bar.dataset.every || 15) * 1000;
     var newest = Number(bar.dataset.newest || 0);
+    var shown = Number(count.textContent) || 0;
     // The title as the page rendered it, without the count the server put in front.
     var baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
 
@@ -62,10 +63,13 @@
             return;
           }
           showCount(data.waiting);
-          if (data.newest && data.newest > newest) {
+          // A conversation newer than any seen, or more waiting than before: a customer who
+          // writes back after a resolve waits again in an older conversation.
+          if ((data.newest && data.newest > newest) || data.waiting > shown) {
             announce();
           }
           newest = Math.max(newest, data.newest || 0);
+          shown = data.waiting;
         })
         .catch(function () {});
     };
