@@ -260,8 +260,9 @@ def test_a_desktop_notice_once_per_customer_who_starts_waiting_if_allowed(
     permission,
 ):
     monkeypatch.setattr(context_processors, "DESK_POLL_SECONDS", 1)
-    back_later = waiting(name="Bia Rocha", needs_human=False, handoff_reason="", handoff_at=None)
-    waiting(name="Ana Lima")
+    # Ids past a thousand, as in a shop's first months: the page must hand them over unformatted.
+    back_later = waiting(name="Bia Rocha", needs_human=False, handoff_reason="", handoff_at=None, id=1_201)
+    waiting(name="Ana Lima", id=1_202)
     sign_in(staff("suporte", "support"))
     page.add_init_script(NOTICES % json.dumps(permission))
     page.goto("/admin/recovery/conversation/inbox/")
@@ -275,7 +276,7 @@ def test_a_desktop_notice_once_per_customer_who_starts_waiting_if_allowed(
     quiet_polls(2)
     assert page.evaluate("window.__notes") == []  # Ana waited before the page opened
 
-    waiting(name="João Souza")
+    waiting(name="João Souza", id=1_203)
     page.wait_for_function("() => document.title.startsWith('(2) ')", timeout=15_000)
     quiet_polls(2)
     notice = {

@@ -110,6 +110,20 @@ def test_the_count_the_pages_poll_names_the_newest_waiting_conversation(support_
     assert client.get("/admin/recovery/conversation/inbox/waiting.json").status_code == 302  # staff only
 
 
+def test_the_page_hands_its_script_plain_numbers_past_a_thousand(support_client):
+    # The page shows numbers the Brazilian way; read as "1.234", a newest id looks smaller than
+    # every id polled later, and each poll would announce a customer who is not new.
+    newest = waiting(id=123_456)
+
+    html = support_client.get("/admin/recovery/conversation/inbox/").content.decode()
+
+    bar = html[html.index('<div id="desk-bar"') :]
+    bar = bar[: bar.index(">")]
+    assert f'data-newest="{newest.pk}"' in bar
+    assert 'data-waiting="1"' in bar
+    assert support_client.get("/admin/recovery/conversation/inbox/waiting.json").json()["newest"] == 123_456
+
+
 # --- A customer who writes again is never ignored --------------------------------------------
 
 

@@ -11,14 +11,17 @@
     var count = document.getElementById("desk-waiting");
     var notifyButton = document.getElementById("desk-notify");
     var every = Number(bar.dataset.every || 15) * 1000;
+    // Read from plain-number attributes: the page shows counts the Brazilian way ("1.234"),
+    // which Number() would read as one and a bit.
     var newest = Number(bar.dataset.newest || 0);
-    var shown = Number(count.textContent) || 0;
+    var shown = Number(bar.dataset.waiting || 0);
     // The title as the page rendered it, without the count the server put in front.
     var baseTitle = document.title.replace(/^\(\d+\)\s*/, "");
 
     var showCount = function (waiting) {
-      count.textContent = String(waiting);
-      document.title = (waiting ? "(" + waiting + ") " : "") + baseTitle;
+      var words = waiting.toLocaleString("pt-BR");
+      count.textContent = words;
+      document.title = (waiting ? "(" + words + ") " : "") + baseTitle;
     };
 
     var beep = function () {
