@@ -8,11 +8,14 @@ functions included: a lazy import is still a tie between two modules.
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
 import grimp
 import pytest
+
+from tests import sql_statements
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("core", "sara", "recovery", "messaging", "compliance", "backoffice", "config")
@@ -347,29 +350,13 @@ def tables_written(text: str, tables: dict[str, str]) -> set[str]:
     return {table for table in WRITTEN_TABLE.findall(text) if table in tables}
 
 
-def _statements(app: str) -> list[str]:
-    import importlib
-
-    from messaging.statuses import FORWARD_FROM
-
-    module = importlib.import_module(f"{app}.sql")
-    texts = [value for value in vars(module).values() if isinstance(value, str)]
-    if app == "messaging":
-        texts += [module.inbound_insert_sql(2)]
-        texts += [
-            module.forward_sql(status, priced=priced, allowed=len(FORWARD_FROM[status]))
-            for status in FORWARD_FROM
-            for priced in (False, True)
-        ]
-    return texts
-
-
 @pytest.mark.parametrize(("app", "writes"), [("recovery", True), ("messaging", True), ("compliance", False)])
 def test_an_apps_plain_sql_writes_only_its_own_tables(app: str, writes: bool) -> None:
     from django.apps import apps
 
     tables = {model._meta.db_table: model._meta.app_label for model in apps.get_models()}
-    written = set().union(*(tables_written(text, tables) for text in _statements(app)))
+    texts = sql_statements.statement_texts(importlib.import_module(f"{app}.sql"))
+    written = set().union(*(tables_written(text, tables) for text in texts))
     assert bool(written) == writes, f"{app}/sql.py: the scan lost its statements"
     assert {table: tables[table] for table in written if tables[table] != app} == {}
 

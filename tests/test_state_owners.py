@@ -12,10 +12,11 @@ from __future__ import annotations
 import ast
 import importlib
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from tests import sql_statements
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ["core", "sara", "recovery", "messaging", "compliance", "backoffice", "config"]
@@ -285,19 +286,6 @@ def test_a_transaction_opened_by_a_decorator_or_a_with_is_found() -> None:
 SQL_MODULES = sorted(str(path.relative_to(ROOT)) for app in APPS for path in (ROOT / app).glob("sql.py"))
 
 
-def _builders() -> dict[str, Callable[[Callable[..., str]], list[str]]]:
-    from messaging.statuses import FORWARD_FROM
-
-    return {
-        "forward_sql": lambda build: [
-            build(status, priced=priced, allowed=len(FORWARD_FROM[status]))
-            for status in FORWARD_FROM
-            for priced in (False, True)
-        ],
-        "inbound_insert_sql": lambda build: [build(1)],
-    }
-
-
 def rendered_writes(text: str) -> set[tuple[str, str]]:
     """Tracked fields a statement's text writes, its identifiers quoted or not."""
     found = set()
@@ -340,7 +328,7 @@ def _module_names(tree: ast.Module) -> dict[str, set[str]]:
 def sql_function_writes(path: str) -> dict[str, set[tuple[str, str]]]:
     """The public functions of a sql.py module and the tracked fields their statements write."""
     module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
-    builders = _builders()
+    builders = sql_statements.builders()
     uses = _module_names(ast.parse((ROOT / path).read_text()))
     direct: dict[str, set[tuple[str, str]]] = {}
     for name in uses:
@@ -356,7 +344,7 @@ def sql_function_writes(path: str) -> dict[str, set[tuple[str, str]]]:
         for name, value in vars(module).items()
         if name.endswith("_sql") and callable(value) and name not in builders and name in uses
     ]
-    assert unbuilt == [], f"{path}: give the scan arguments for {unbuilt} (_builders)"
+    assert unbuilt == [], f"{path}: give the scan arguments for {unbuilt} (tests/sql_statements.py)"
 
     def reach(name: str, seen: set[str]) -> set[tuple[str, str]]:
         found = set(direct.get(name, set()))
