@@ -23,7 +23,6 @@ from typing import Any, cast
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections
-from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import NOT_PROVIDED, Field, Model
 from django.db.models.sql import Query
 from psycopg import sql as pg_sql
@@ -159,19 +158,25 @@ def _spans(
 
 
 @cache
-def _converting(
-    fields: tuple[Field[Any, Any], ...], database: BaseDatabaseWrapper
-) -> tuple[Any, dict[int, Any]]:
-    """What `RawModelIterable` works out per query, once per select list and connection (each
-    thread has its own): the backend's compiler and the converters of each column."""
-    compiler = database.ops.compiler("SQLCompiler")(Query(fields[0].model), database, database.alias)
-    return compiler, compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
+def _converting(fields: tuple[Field[Any, Any], ...], alias: str) -> tuple[Query, dict[int, Any]]:
+    """What `RawModelIterable` works out per query, once per select list and database: the query
+    its compiler stands on, and the converters of each column. The converters read settings
+    only (the time zone, the field), the same for every thread's connection."""
+    database = connections[alias]
+    query = Query(fields[0].model)
+    compiler = database.ops.compiler("SQLCompiler")(query, database, alias)
+    return query, compiler.get_converters([field.get_col(field.model._meta.db_table) for field in fields])
 
 
 def _converted(rows: Sequence[Sequence[Any]], fields: tuple[Field[Any, Any], ...]) -> list[list[Any]]:
     """Rows of the columns of `fields`, each value converted as the ORM converts it."""
-    compiler, converters = _converting(fields, connections[connection.alias])
-    return list(compiler.apply_converters(rows, converters)) if converters else [list(row) for row in rows]
+    query, converters = _converting(fields, connection.alias)
+    if not converters:
+        return [list(row) for row in rows]
+    # A compiler on this thread's connection, as the ORM makes one per query.
+    database = connections[connection.alias]
+    compiler = database.ops.compiler("SQLCompiler")(query, database, connection.alias)
+    return list(compiler.apply_converters(rows, converters))
 
 
 def fetch_rows(

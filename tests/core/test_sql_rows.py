@@ -7,7 +7,10 @@ these tests hold the values, the converters and the relations to what the ORM gi
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 from django.db.models import Model
 
 from messaging.models import Message
@@ -51,3 +54,28 @@ def test_a_customer_inserted_plainly_is_the_row_the_orm_stores_and_reads() -> No
         k: v for k, v in _values(stored_theirs).items() if k not in different
     }
     assert recovery_sql.customer_insert(phone="+5548999327881", name="Outra", erased_phone="erased:x") is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_reads_from_many_threads_share_one_converter_entry() -> None:
+    # Each thread has its own connection (the development server starts one per request): the
+    # converters are worked out once per select list, not kept once per connection ever made.
+    from core import sql as core_sql
+
+    message = factories.OutboundMessageFactory()
+    before = core_sql._converting.cache_info().currsize
+
+    def read() -> None:
+        try:
+            assert recovery_sql.outbound_message(message.pk) is not None
+        finally:
+            connection.close()
+
+    for _ in range(5):
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join()
+    recovery_sql.outbound_message(message.pk)
+
+    assert core_sql._converting.cache_info().currsize <= before + 1
